@@ -1,0 +1,374 @@
+//! meetgate's settings. The binary layers them (defaults, then `meetgate.toml`, then `MEETGATE_*`
+//! variables, then flags) and hands the result in; nothing reads configuration globally.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Every setting, each with a default. Every leaf is present (no `Option`), so that each has an
+/// environment variable: `MEETGATE_` + the dotted path in upper case with `_` for `.`
+/// (`zoom.refresh_margin_secs` is `MEETGATE_ZOOM_REFRESH_MARGIN_SECS`). An empty string means
+/// "not set" where the docs say so.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// The URL users and Zoom reach meetgate at; links (connect, start, OAuth callback) are built
+    /// from it. Empty: `http://{listen}`.
+    pub public_url: String,
+    /// Where the embedded database and the generated vault key live.
+    pub data_dir: PathBuf,
+    /// `sqlite://path` or `postgres://...`. Empty: `sqlite://{data_dir}/meetgate.db`.
+    pub database_url: String,
+    /// Database pool size.
+    pub database_max_connections: u32,
+    pub log: LogConfig,
+    pub vault: VaultConfig,
+    pub zoom: ZoomConfig,
+    pub web: WebConfig,
+    pub jobs: JobsConfig,
+    pub metrics: MetricsConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: String,
+    /// `tracing` filter directives, e.g. `info,meetgate_service=debug`.
+    pub level: String,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// The keyring: comma-separated `key_id:base64(32 bytes)` entries. The first encrypts, the
+    /// others only decrypt (old keys during a rotation). Secret: prefer
+    /// `MEETGATE_VAULT_KEYS_FILE`. Empty: use (or create) `key_file`.
+    pub keys: String,
+    /// Where the embedded default keeps a generated key (mode 0600). Empty:
+    /// `{data_dir}/vault.key`.
+    pub key_file: PathBuf,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZoomConfig {
+    /// Refresh an access token this long before it expires.
+    pub refresh_margin_secs: u64,
+    /// Refresh a grant nobody used for this many days, so its refresh token never ages out.
+    pub idle_refresh_days: u64,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    /// How many refreshes one process runs at once (each holds a database connection).
+    pub max_concurrent_refreshes: u32,
+    /// Accept Zoom webhooks whose timestamp is at most this far from now.
+    pub webhook_tolerance_secs: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Sign members out after this many idle minutes.
+    pub session_idle_minutes: u64,
+    /// Sign members out after this many hours whatever they do.
+    pub session_max_hours: u64,
+    /// `auto` (Secure when `public_url` is https), `always` or `never`.
+    pub secure_cookies: String,
+    /// Failed sign-ins allowed per email and per client address in 15 minutes.
+    pub signin_attempts_per_15_min: u32,
+    /// Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy in front of meetgate.
+    pub trust_proxy_headers: bool,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Run background jobs (refresh, webhook delivery, inbox, cleanup) in this process.
+    pub enabled: bool,
+    /// Pause between job rounds when there was nothing to do.
+    pub idle_interval_ms: u64,
+    /// Give up delivering a webhook after this many attempts.
+    pub webhook_max_attempts: u32,
+    /// Keep audit entries this many days (6 years by default, as HIPAA asks of documentation).
+    pub audit_retention_days: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Serve `/metrics` on this separate address. Empty: on the main listener.
+    pub listen: String,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Requests taking longer are answered 503.
+    pub request_timeout_secs: u64,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// On SIGTERM, wait at most this long for in-flight requests.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            data_dir: PathBuf::from("meetgate-data"),
+            database_url: String::new(),
+            database_max_connections: 16,
+            log: LogConfig::default(),
+            vault: VaultConfig::default(),
+            zoom: ZoomConfig::default(),
+            web: WebConfig::default(),
+            jobs: JobsConfig::default(),
+            metrics: MetricsConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "human".into(), level: "info".into() }
+    }
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self { keys: String::new(), key_file: PathBuf::new() }
+    }
+}
+
+impl Default for ZoomConfig {
+    fn default() -> Self {
+        Self {
+            refresh_margin_secs: 300,
+            idle_refresh_days: 30,
+            connect_timeout_secs: 5,
+            request_timeout_secs: 20,
+            max_concurrent_refreshes: 8,
+            webhook_tolerance_secs: 300,
+        }
+    }
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 15,
+            session_max_hours: 12,
+            secure_cookies: "auto".into(),
+            signin_attempts_per_15_min: 10,
+            trust_proxy_headers: false,
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            idle_interval_ms: 1000,
+            webhook_max_attempts: 12,
+            audit_retention_days: 6 * 365,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, listen: String::new() }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { request_timeout_secs: 30, max_body_bytes: 256 * 1024, shutdown_grace_secs: 30 }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("data_dir", &self.data_dir)
+            .field("database", &redact_url(&self.database_url))
+            .field("vault", &self.vault)
+            .field("zoom", &self.zoom)
+            .field("web", &self.web)
+            .field("jobs", &self.jobs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for VaultConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> =
+            self.keys.split(',').filter_map(|k| k.split(':').next()).filter(|k| !k.is_empty()).collect();
+        f.debug_struct("VaultConfig")
+            .field("key_ids", &ids)
+            .field("key_file", &self.key_file)
+            .finish()
+    }
+}
+
+/// A database URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) if url.contains('@') => "<unparseable URL with credentials>".into(),
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// A setting that is wrong, named so the operator can find it.
+#[derive(Debug, thiserror::Error)]
+#[error("setting `{setting}`: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &str, problem: impl Into<String>) -> Self {
+        Self { setting: setting.into(), problem: problem.into() }
+    }
+}
+
+impl Config {
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| ConfigError::new("listen", format!("{:?} is not an address like 127.0.0.1:8080", self.listen)))
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_base(&self) -> Result<url::Url, ConfigError> {
+        let text = if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.clone()
+        };
+        let url = url::Url::parse(&text)
+            .map_err(|e| ConfigError::new("public_url", format!("{text:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::new("public_url", "must be an http or https URL"));
+        }
+        Ok(url)
+    }
+
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("meetgate.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn effective_key_file(&self) -> PathBuf {
+        if self.vault.key_file.as_os_str().is_empty() {
+            self.data_dir.join("vault.key")
+        } else {
+            self.vault.key_file.clone()
+        }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        match self.web.secure_cookies.as_str() {
+            "always" => true,
+            "never" => false,
+            _ => self.public_base().map(|u| u.scheme() == "https").unwrap_or(false),
+        }
+    }
+
+    /// Checks everything that can be checked without I/O, naming the first wrong setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.public_base()?;
+        let db = self.effective_database_url();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(ConfigError::new(
+                "database_url",
+                format!("{:?} must start with sqlite://, postgres:// or postgresql://", redact_url(&db)),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "human" | "json") {
+            return Err(ConfigError::new("log.format", "must be `human` or `json`"));
+        }
+        if !matches!(self.web.secure_cookies.as_str(), "auto" | "always" | "never") {
+            return Err(ConfigError::new("web.secure_cookies", "must be `auto`, `always` or `never`"));
+        }
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError::new("metrics.listen", "must be an address like 127.0.0.1:9100"));
+        }
+        if self.database_max_connections < 2 {
+            return Err(ConfigError::new("database_max_connections", "must be at least 2"));
+        }
+        if self.zoom.max_concurrent_refreshes == 0
+            || self.zoom.max_concurrent_refreshes >= self.database_max_connections
+        {
+            return Err(ConfigError::new(
+                "zoom.max_concurrent_refreshes",
+                "must be at least 1 and below database_max_connections (each refresh holds a connection)",
+            ));
+        }
+        if self.web.session_idle_minutes == 0 {
+            return Err(ConfigError::new("web.session_idle_minutes", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// The default configuration as a commented `meetgate.toml` (`meetgate config default`). A test
+/// checks that it parses to exactly `Config::default()`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../meetgate.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commented_example_is_the_default() {
+        let parsed: Config = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
+        assert!(parsed == Config::default(), "meetgate.example.toml drifted from Config::default()");
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let config = Config { database_url: "mysql://x".into(), ..Config::default() };
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.setting, "database_url");
+        let config = Config { listen: "nope".into(), ..Config::default() };
+        assert_eq!(config.validate().unwrap_err().setting, "listen");
+    }
+
+    #[test]
+    fn debug_hides_keys_and_database_passwords() {
+        let config = Config {
+            database_url: "postgres://meetgate:hunter2@db/meetgate".into(),
+            vault: VaultConfig { keys: "k1:c2VjcmV0c2VjcmV0".into(), ..VaultConfig::default() },
+            ..Config::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("c2VjcmV0c2VjcmV0"), "{debug}");
+        assert!(debug.contains("k1"));
+    }
+}

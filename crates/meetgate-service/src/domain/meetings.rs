@@ -1,0 +1,776 @@
+//! Meetings on behalf of a connected user: create (idempotent, reconciled after a lost answer),
+//! list, get, update, delete, and the start URL fetched at click time.
+
+use std::future::Future;
+
+use meetgate_store::models::{
+    AppType, IdempotencyClaim, Meeting, MeetingKind, MeetingQuery, MeetingUpdate, MeetingWindow, NewIdempotencyClaim, NewMeeting,
+};
+use meetgate_store::{CompleteIdempotency, Effects, MeetingId, SealedColumn};
+use meetgate_zoom::scopes::Operation;
+use meetgate_zoom::{ApiError, ApiErrorKind, MeetingRequest, Secret, UserTarget, ZoomApi, ZoomMeeting, ZoomMeetingType};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::meeting_view::MeetingDetails;
+use super::tokens::Grant;
+use super::{Ctx, MeetingView, Services, TenantSettings};
+use crate::secrets::sha256;
+use crate::{Error, Result};
+
+/// Recurrence, in Zoom's terms.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecurrenceInput {
+    /// `daily`, `weekly` or `monthly`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub repeat_interval: Option<u32>,
+    /// For weekly: days 1 (Sunday) to 7 (Saturday).
+    pub weekly_days: Option<Vec<u8>>,
+    pub monthly_day: Option<u8>,
+    /// How many occurrences (at most 60); or `end_date_time`.
+    pub end_times: Option<u32>,
+    pub end_date_time: Option<String>,
+}
+
+/// Meeting settings a request may ask for; the tenant's policy fills and may override them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingSettingsInput {
+    pub waiting_room: Option<bool>,
+    pub join_before_host: Option<bool>,
+    pub mute_upon_entry: Option<bool>,
+    pub host_video: Option<bool>,
+    pub participant_video: Option<bool>,
+    /// `none`, `local` or `cloud`.
+    pub auto_recording: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMeeting {
+    /// `instant` (default), `scheduled` or `recurring`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    pub topic: Option<String>,
+    /// A label for the clinician's own use (e.g. the client's name). Stored encrypted; sent to
+    /// Zoom as the topic only when the tenant allows it.
+    pub client_label: Option<String>,
+    /// RFC 3339, e.g. `2026-12-01T15:00:00Z`. Required for scheduled meetings.
+    pub start_time: Option<String>,
+    /// Minutes, 1 to 1440.
+    pub duration: Option<i32>,
+    /// IANA name, e.g. `Europe/Berlin`.
+    pub timezone: Option<String>,
+    pub agenda: Option<String>,
+    /// At most 10 characters of `[A-Za-z0-9@-_*]`.
+    pub password: Option<String>,
+    pub recurrence: Option<RecurrenceInput>,
+    pub settings: Option<MeetingSettingsInput>,
+    /// Admin-managed and server-to-server connections only: the Zoom user (id or email) of the
+    /// connected account to host the meeting. Default: the connected user.
+    pub host: Option<String>,
+}
+
+/// A partial update; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingPatch {
+    pub topic: Option<String>,
+    pub client_label: Option<String>,
+    pub start_time: Option<String>,
+    pub duration: Option<i32>,
+    pub timezone: Option<String>,
+    pub agenda: Option<String>,
+    pub password: Option<String>,
+    pub recurrence: Option<RecurrenceInput>,
+    pub settings: Option<MeetingSettingsInput>,
+}
+
+/// A create's answer, and whether it was replayed from an earlier request with the same key.
+#[derive(Debug)]
+pub struct MeetingCreated {
+    pub status: u16,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MeetingList {
+    pub data: Vec<MeetingView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What an interrupted create left behind for the next attempt to reconcile. No health data:
+/// the topic is kept only as a fingerprint.
+#[derive(Debug, Serialize, Deserialize)]
+struct CreateRecovery {
+    started_at: i64,
+    zoom_type: u8,
+    topic_fingerprint: String,
+    start_time: Option<String>,
+    target: String,
+}
+
+fn topic_fingerprint(topic: Option<&str>) -> String {
+    hex::encode(&sha256(topic.unwrap_or_default().as_bytes())[..12])
+}
+
+fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| Error::validation(field, "must be an RFC 3339 date-time like 2026-12-01T15:00:00Z"))
+}
+
+/// Zoom's `yyyy-MM-ddTHH:mm:ssZ`.
+fn zoom_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())
+}
+
+fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(Error::validation(field, format!("must be at most {max} characters"))),
+        _ => Ok(()),
+    }
+}
+
+fn check_password(value: &Option<String>) -> Result<()> {
+    if let Some(p) = value {
+        let ok = !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"@-_*".contains(&b));
+        if !ok {
+            return Err(Error::validation("password", "must be 1 to 10 characters of letters, digits and @ - _ *"));
+        }
+    }
+    Ok(())
+}
+
+fn check_timezone(value: &Option<String>) -> Result<()> {
+    if let Some(tz) = value {
+        let ok = !tz.is_empty() && tz.len() <= 64 && tz.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b));
+        if !ok {
+            return Err(Error::validation("timezone", "must be an IANA time zone name like Europe/Berlin"));
+        }
+    }
+    Ok(())
+}
+
+fn check_duration(value: Option<i32>) -> Result<()> {
+    match value {
+        Some(d) if !(1..=1440).contains(&d) => Err(Error::validation("duration", "must be 1 to 1440 minutes")),
+        _ => Ok(()),
+    }
+}
+
+fn recurrence_json(r: &RecurrenceInput) -> Result<Value> {
+    let kind = match r.kind.as_str() {
+        "daily" => 1,
+        "weekly" => 2,
+        "monthly" => 3,
+        _ => return Err(Error::validation("recurrence.type", "must be daily, weekly or monthly")),
+    };
+    let mut v = json!({ "type": kind, "repeat_interval": r.repeat_interval.unwrap_or(1) });
+    if let Some(days) = &r.weekly_days {
+        if days.is_empty() || days.iter().any(|d| !(1..=7).contains(d)) {
+            return Err(Error::validation("recurrence.weekly_days", "must list days 1 (Sunday) to 7 (Saturday)"));
+        }
+        v["weekly_days"] = json!(days.iter().map(u8::to_string).collect::<Vec<_>>().join(","));
+    } else if kind == 2 {
+        return Err(Error::validation("recurrence.weekly_days", "is required for weekly recurrence"));
+    }
+    if let Some(day) = r.monthly_day {
+        if !(1..=31).contains(&day) {
+            return Err(Error::validation("recurrence.monthly_day", "must be 1 to 31"));
+        }
+        v["monthly_day"] = json!(day);
+    } else if kind == 3 {
+        return Err(Error::validation("recurrence.monthly_day", "is required for monthly recurrence"));
+    }
+    match (r.end_times, &r.end_date_time) {
+        (Some(_), Some(_)) => return Err(Error::validation("recurrence", "give end_times or end_date_time, not both")),
+        (Some(n), None) if !(1..=60).contains(&n) => return Err(Error::validation("recurrence.end_times", "must be 1 to 60")),
+        (Some(n), None) => v["end_times"] = json!(n),
+        (None, Some(t)) => v["end_date_time"] = json!(zoom_time(parse_time("recurrence.end_date_time", t)?)),
+        (None, None) => v["end_times"] = json!(7),
+    }
+    Ok(v)
+}
+
+fn settings_json(policy: &super::MeetingPolicy, asked: &MeetingSettingsInput) -> Result<Value> {
+    let recording = policy.auto_recording.resolve(asked.auto_recording.clone());
+    if !matches!(recording.as_str(), "none" | "local" | "cloud") {
+        return Err(Error::validation("settings.auto_recording", "must be none, local or cloud"));
+    }
+    Ok(json!({
+        "waiting_room": policy.waiting_room.resolve(asked.waiting_room),
+        "join_before_host": policy.join_before_host.resolve(asked.join_before_host),
+        "mute_upon_entry": policy.mute_upon_entry.resolve(asked.mute_upon_entry),
+        "host_video": policy.host_video.resolve(asked.host_video),
+        "participant_video": policy.participant_video.resolve(asked.participant_video),
+        "auto_recording": recording,
+    }))
+}
+
+/// The topic sent to Zoom: never the client label unless the tenant allows it.
+fn zoom_topic(settings: &TenantSettings, topic: Option<&str>, label: Option<&str>) -> String {
+    match (topic.filter(|t| !t.trim().is_empty()), label.filter(|l| !l.trim().is_empty())) {
+        (Some(t), _) => t.to_owned(),
+        (None, Some(l)) if settings.client_label_in_topic => l.to_owned(),
+        _ => settings.default_topic.clone(),
+    }
+}
+
+struct Validated {
+    kind: MeetingKind,
+    request: MeetingRequest,
+    start_time: Option<OffsetDateTime>,
+}
+
+fn validate_create(input: &CreateMeeting, settings: &TenantSettings, now: OffsetDateTime) -> Result<Validated> {
+    check_len("topic", &input.topic, 200)?;
+    check_len("client_label", &input.client_label, 200)?;
+    check_len("agenda", &input.agenda, 2000)?;
+    check_password(&input.password)?;
+    check_timezone(&input.timezone)?;
+    check_duration(input.duration)?;
+    let kind = match input.kind.as_deref().unwrap_or("instant") {
+        "instant" => MeetingKind::Instant,
+        "scheduled" => MeetingKind::Scheduled,
+        "recurring" => MeetingKind::Recurring,
+        _ => return Err(Error::validation("type", "must be instant, scheduled or recurring")),
+    };
+    let start_time = input.start_time.as_deref().map(|t| parse_time("start_time", t)).transpose()?;
+    let (zoom_type, recurrence) = match kind {
+        MeetingKind::Instant => {
+            if input.recurrence.is_some() {
+                return Err(Error::validation("recurrence", "only recurring meetings recur"));
+            }
+            (ZoomMeetingType::Instant, None)
+        }
+        MeetingKind::Scheduled => {
+            let Some(start) = start_time else {
+                return Err(Error::validation("start_time", "is required for scheduled meetings"));
+            };
+            if start < now - time::Duration::minutes(5) {
+                return Err(Error::validation("start_time", "is in the past"));
+            }
+            if input.recurrence.is_some() {
+                return Err(Error::validation("recurrence", "use type recurring for a recurring meeting"));
+            }
+            (ZoomMeetingType::Scheduled, None)
+        }
+        MeetingKind::Recurring => {
+            let Some(r) = &input.recurrence else {
+                return Err(Error::validation("recurrence", "is required for recurring meetings"));
+            };
+            let json = recurrence_json(r)?;
+            // With a start time the occurrences are fixed (Zoom type 8); without, type 3.
+            if start_time.is_some() { (ZoomMeetingType::RecurringFixedTime, Some(json)) } else { (ZoomMeetingType::RecurringNoFixedTime, None) }
+        }
+    };
+    let settings_value = settings_json(&settings.meeting_policy, &input.settings.clone().unwrap_or_default())?;
+    let request = MeetingRequest {
+        topic: Some(zoom_topic(settings, input.topic.as_deref(), input.client_label.as_deref())),
+        meeting_type: Some(zoom_type),
+        start_time: start_time.map(zoom_time),
+        duration: input.duration.or(Some(if kind == MeetingKind::Instant { 60 } else { 30 })),
+        timezone: input.timezone.clone(),
+        password: input.password.clone(),
+        agenda: input.agenda.clone(),
+        recurrence,
+        settings: Some(settings_value),
+    };
+    Ok(Validated { kind, request, start_time })
+}
+
+/// Zoom's answer, as meetgate keeps it (sealed).
+fn details_from(zoom: &ZoomMeeting, label: Option<String>, topic_sent_is_label: bool) -> MeetingDetails {
+    MeetingDetails {
+        // If the topic at Zoom is only the tenant default, the meeting's own topic is unset.
+        topic: if topic_sent_is_label { None } else { zoom.topic.clone() },
+        agenda: zoom.agenda.clone(),
+        client_label: label,
+        join_url: zoom.join_url.clone(),
+        password: zoom.password.clone(),
+        settings: zoom.settings.clone(),
+        recurrence: zoom.recurrence.clone(),
+        occurrences: zoom.occurrences.as_ref().and_then(|o| serde_json::to_value(o).ok()),
+    }
+}
+
+fn zoom_start(zoom: &ZoomMeeting) -> Option<OffsetDateTime> {
+    zoom.start_time.as_deref().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+}
+
+impl Services {
+    /// Calls Zoom with the grant's token; on 124 refreshes once (unless a sibling did) and
+    /// retries once, leaving the refreshed grant in `grant`. Zoom's other errors come back
+    /// translated, with a fix.
+    pub(crate) async fn call_zoom<T, F, Fut>(&self, grant: &mut Grant, op: Operation, target: &UserTarget, now: OffsetDateTime, f: F) -> Result<T>
+    where
+        F: Fn(ZoomApi, Secret) -> Fut,
+        Fut: Future<Output = std::result::Result<T, ApiError>>,
+    {
+        let api = ZoomApi::new(self.zoom_http.clone(), &grant.conn.api_url)
+            .map_err(|e| Error::Internal(format!("stored api_url is unusable: {e}")))?;
+        match f(api.clone(), grant.token.clone()).await {
+            Ok(v) => Ok(v),
+            Err(e) if e.kind == ApiErrorKind::TokenInvalid => {
+                *grant = self.regrant_after_rejection(grant, now).await?;
+                f(api, grant.token.clone()).await.map_err(|e| self.zoom_error(&grant.conn, &grant.app, op, target, e))
+            }
+            Err(e) => Err(self.zoom_error(&grant.conn, &grant.app, op, target, e)),
+        }
+    }
+
+    /// Whom to name at Zoom: `me` for user-managed grants, a user of the account otherwise.
+    fn target_for(&self, grant: &Grant, host: Option<&str>) -> Result<UserTarget> {
+        let host = host.map(str::trim).filter(|h| !h.is_empty());
+        match (grant.app.app_type, host) {
+            (AppType::UserManaged, None) => Ok(UserTarget::Me),
+            (AppType::UserManaged, Some(h)) if Some(h) == grant.conn.zoom_user_id.as_deref() || Some(h) == grant.conn.zoom_email.as_deref() || h == "me" => {
+                Ok(UserTarget::Me)
+            }
+            (AppType::UserManaged, Some(_)) => Err(Error::ZoomRejected(Box::new(crate::error::ZoomProblem {
+                zoom_code: None,
+                zoom_message: "not sent: a user-managed grant cannot name another user".into(),
+                required_scopes: vec!["meeting:write:admin".into(), "meeting:write:meeting:admin".into()],
+                granted_scopes: grant.conn.scopes.split_whitespace().map(str::to_owned).collect(),
+                fix: "This connection is a user-managed Zoom app: it creates meetings only for the Zoom user who connected it (/users/me). \
+                      Leave out `host`, or use an admin-managed app (scope meeting:write:admin) connected by an account admin to create meetings for other users of the account."
+                    .into(),
+            }))),
+            (_, Some(h)) => Ok(UserTarget::User(h.to_owned())),
+            (_, None) => Ok(UserTarget::User(grant.conn.zoom_user_id.clone().unwrap_or_else(|| "me".into()))),
+        }
+    }
+
+    /// A usable grant for a host-app user, or the error that says why not (with a fresh
+    /// connect link when the user must reconnect).
+    pub(crate) async fn grant_for_user(&self, ctx: &Ctx, external_id: &str) -> Result<Grant> {
+        let found = self.connection_of(ctx, external_id).await;
+        let conn = match found {
+            Ok((conn, _)) => conn,
+            Err(Error::NotConnected { .. }) => return Err(Error::NotConnected { connect_url: self.reconnect_url(ctx, external_id).await }),
+            Err(e) => return Err(e),
+        };
+        match self.grant(conn, ctx.now).await {
+            Err(Error::NeedsReauth { state, reason, .. }) => {
+                Err(Error::NeedsReauth { state, reason, connect_url: self.reconnect_url(ctx, external_id).await })
+            }
+            other => other,
+        }
+    }
+
+    /// Creates a meeting at Zoom for the user and records it. With an idempotency key, the same
+    /// key never yields two Zoom meetings: a replay answers the stored response, and a create
+    /// whose answer was lost is reconciled against Zoom's list instead of retried blindly.
+    #[tracing::instrument(skip_all, fields(tenant = %ctx.tenant()))]
+    pub async fn create_meeting(&self, ctx: &Ctx, external_id: &str, input: &CreateMeeting, idempotency_key: Option<&str>) -> Result<MeetingCreated> {
+        let settings = self.tenant_settings(ctx).await?;
+        let validated = validate_create(input, &settings, ctx.now)?;
+        let key = match idempotency_key {
+            None => None,
+            Some(k) if k.is_empty() || k.len() > 255 => return Err(Error::validation("Idempotency-Key", "must be 1 to 255 characters")),
+            Some(k) => Some(k.to_owned()),
+        };
+        let mut recovered: Option<CreateRecovery> = None;
+        let mut record_id = None;
+        if let Some(key) = &key {
+            let request_hash = sha256(&serde_json::to_vec(&(external_id, input)).map_err(Error::internal)?);
+            let claim = NewIdempotencyClaim {
+                id: uuid::Uuid::now_v7(),
+                tenant_id: ctx.tenant(),
+                key: key.clone(),
+                request_hash,
+                now: ctx.now,
+                expires_at: ctx.now + time::Duration::hours(24),
+                stale_after: time::Duration::seconds(self.config.zoom.request_timeout_secs as i64 * 2 + 5),
+            };
+            match self.store.claim_idempotency_key(&claim).await? {
+                IdempotencyClaim::Claimed(record) => record_id = Some(record.id),
+                IdempotencyClaim::InProgress => return Err(Error::IdempotencyInProgress),
+                IdempotencyClaim::Mismatch => return Err(Error::IdempotencyMismatch),
+                IdempotencyClaim::Completed(record) => {
+                    metrics::counter!("meetgate_idempotent_replays_total").increment(1);
+                    return self.replay(ctx, &record);
+                }
+                IdempotencyClaim::Recovered(record) => {
+                    record_id = Some(record.id);
+                    recovered = record.recovery.and_then(|r| serde_json::from_value(r).ok());
+                }
+            }
+        }
+        let claim = key.as_deref().zip(record_id);
+        let result = self.create_meeting_claimed(ctx, external_id, input, validated, claim, recovered).await;
+        if let (Err(e), Some(key)) = (&result, &key)
+            && !matches!(e, Error::ZoomOutcomeUnknown)
+        {
+            // Nothing was created: let the client retry with the same key.
+            let _ = self.store.release_idempotency_key(ctx.tenant(), key).await;
+        }
+        result
+    }
+
+    fn replay(&self, ctx: &Ctx, record: &meetgate_store::models::IdempotencyRecord) -> Result<MeetingCreated> {
+        let body = match &record.response_body {
+            Some(sealed) => {
+                let bytes = self.vault.open(SealedColumn::IdempotencyResponse, Some(ctx.tenant()), &record.id.to_string(), sealed)?;
+                serde_json::from_slice(&bytes).map_err(Error::internal)?
+            }
+            None => Value::Null,
+        };
+        Ok(MeetingCreated { status: record.response_status.unwrap_or(201), body, replayed: true })
+    }
+
+    async fn create_meeting_claimed(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+        input: &CreateMeeting,
+        validated: Validated,
+        claim: Option<(&str, uuid::Uuid)>,
+        recovered: Option<CreateRecovery>,
+    ) -> Result<MeetingCreated> {
+        let mut grant = self.grant_for_user(ctx, external_id).await?;
+        let target = self.target_for(&grant, input.host.as_deref())?;
+        let recovery = CreateRecovery {
+            started_at: ctx.now.unix_timestamp(),
+            zoom_type: validated.request.meeting_type.map(u8::from).unwrap_or(2),
+            topic_fingerprint: topic_fingerprint(validated.request.topic.as_deref()),
+            start_time: validated.request.start_time.clone(),
+            target: match &target {
+                UserTarget::Me => "me".into(),
+                UserTarget::User(u) => u.clone(),
+            },
+        };
+        // An earlier attempt with this key died after calling Zoom: adopt its meeting if Zoom
+        // has it, rather than creating a second one.
+        let adopted = match &recovered {
+            Some(prior) => self.find_created_at_zoom(&mut grant, &target, prior, ctx.now).await?,
+            None => None,
+        };
+        let zoom = match adopted {
+            Some(found) => found,
+            None => self.send_create(ctx, &mut grant, &target, &validated, claim.map(|c| c.0), &recovery).await?,
+        };
+        self.record_created(ctx, external_id, input, &validated, &grant, &zoom, claim).await
+    }
+
+    async fn send_create(
+        &self,
+        ctx: &Ctx,
+        grant: &mut Grant,
+        target: &UserTarget,
+        validated: &Validated,
+        key: Option<&str>,
+        recovery: &CreateRecovery,
+    ) -> Result<ZoomMeeting> {
+        if let Some(key) = key {
+            let note = serde_json::to_value(recovery).map_err(Error::internal)?;
+            self.store.note_idempotency_progress(ctx.tenant(), key, &note, ctx.now).await?;
+        }
+        let request = &validated.request;
+        let sent = self
+            .call_zoom(grant, Operation::CreateMeeting, target, ctx.now, |api, token| {
+                let target = target.clone();
+                async move { api.create_meeting(&token, &target, request).await }
+            })
+            .await;
+        match sent {
+            Err(Error::ZoomUnavailable(reason)) if key.is_some() => {
+                // Zoom's create is not idempotent and a lost answer means "unknown", not
+                // "failed". Look once; if the meeting is not there (yet), leave the key in
+                // progress so that a retry reconciles it once the claim goes stale.
+                tracing::warn!(%reason, "meeting create outcome unknown; reconciling");
+                match self.find_created_at_zoom(grant, target, recovery, ctx.now).await {
+                    Ok(Some(found)) => Ok(found),
+                    _ => Err(Error::ZoomOutcomeUnknown),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Looks for a meeting Zoom created for an interrupted request: same type, topic and start
+    /// time, created since the request began, and not already recorded by meetgate.
+    async fn find_created_at_zoom(&self, grant: &mut Grant, target: &UserTarget, prior: &CreateRecovery, now: OffsetDateTime) -> Result<Option<ZoomMeeting>> {
+        for list_type in ["live", "upcoming", "scheduled"] {
+            let page = self
+                .call_zoom(grant, Operation::ListMeetings, target, now, |api, token| {
+                    let target = target.clone();
+                    async move { api.list_meetings(&token, &target, list_type, 300, None).await }
+                })
+                .await?;
+            for m in page.meetings {
+                let same_type = m.meeting_type == Some(prior.zoom_type);
+                let same_topic = topic_fingerprint(m.topic.as_deref()) == prior.topic_fingerprint;
+                let same_start = prior.start_time.is_none() || m.start_time == prior.start_time;
+                let recent = m
+                    .created_at
+                    .as_deref()
+                    .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                    .is_none_or(|c| c.unix_timestamp() >= prior.started_at - 5);
+                if same_type && same_topic && same_start && recent && self.store.find_meetings_by_zoom_id(m.id).await?.is_empty() {
+                    // The list omits fields (join_url, password): read the meeting itself.
+                    let full = self
+                        .call_zoom(grant, Operation::GetMeeting, target, now, |api, token| async move { api.get_meeting(&token, m.id, None).await })
+                        .await?;
+                    return Ok(Some(full));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_created(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+        input: &CreateMeeting,
+        validated: &Validated,
+        grant: &Grant,
+        zoom: &ZoomMeeting,
+        claim: Option<(&str, uuid::Uuid)>,
+    ) -> Result<MeetingCreated> {
+        let key = claim.map(|c| c.0);
+        let id = MeetingId::new();
+        let settings = self.tenant_settings(ctx).await?;
+        let topic_is_default = input.topic.as_deref().is_none_or(|t| t.trim().is_empty())
+            && !(settings.client_label_in_topic && input.client_label.as_deref().is_some_and(|l| !l.trim().is_empty()));
+        let details = details_from(zoom, input.client_label.clone().filter(|l| !l.trim().is_empty()), topic_is_default);
+        let sealed = self.seal_details_for(ctx.tenant(), id, &details)?;
+        let new = NewMeeting {
+            id,
+            tenant_id: ctx.tenant(),
+            end_user_id: grant.conn.end_user_id,
+            connection_id: grant.conn.id,
+            zoom_meeting_id: zoom.id,
+            host_zoom_user_id: zoom.host_id.clone().or(grant.conn.zoom_user_id.clone()),
+            kind: validated.kind,
+            start_time: zoom_start(zoom).or(validated.start_time),
+            duration_minutes: zoom.duration.or(validated.request.duration),
+            timezone: zoom.timezone.clone().or(validated.request.timezone.clone()),
+            details: sealed,
+            idempotency_key: key.map(str::to_owned),
+            now: ctx.now,
+        };
+        // The view needs the stored row's shape; build it from `new` without a re-read.
+        let as_row = Meeting {
+            id,
+            tenant_id: new.tenant_id,
+            end_user_id: new.end_user_id,
+            connection_id: new.connection_id,
+            zoom_meeting_id: new.zoom_meeting_id,
+            host_zoom_user_id: new.host_zoom_user_id.clone(),
+            kind: new.kind,
+            status: meetgate_store::models::MeetingStatus::Waiting,
+            start_time: new.start_time,
+            duration_minutes: new.duration_minutes,
+            timezone: new.timezone.clone(),
+            details: new.details.clone(),
+            idempotency_key: new.idempotency_key.clone(),
+            created_at: ctx.now,
+            updated_at: ctx.now,
+            status_changed_at: None,
+            deleted_at: None,
+        };
+        let view = self.meeting_view(&as_row, external_id, ctx.now)?;
+        let body = serde_json::to_value(&view).map_err(Error::internal)?;
+        let completion = match claim {
+            Some((key, record_id)) => {
+                Some(CompleteIdempotency {
+                    tenant_id: ctx.tenant(),
+                    key: key.to_owned(),
+                    response_status: 201,
+                    response_body: self.vault.seal(SealedColumn::IdempotencyResponse, Some(ctx.tenant()), &record_id.to_string(), &serde_json::to_vec(&body).map_err(Error::internal)?)?,
+                    resource_id: Some(id.to_string()),
+                })
+            }
+            None => None,
+        };
+        let effects = Effects::none()
+            .audit(ctx.audit("meeting.created", "meeting", Some(id.to_string()), "success", json!({ "zoom_meeting_id": zoom.id, "type": validated.kind.as_str() })))
+            .event(ctx.event("meeting.created", json!({ "meeting_id": id, "user": external_id, "zoom_meeting_id": zoom.id, "type": validated.kind.as_str(), "start_time": view.start_time.and_then(|t| t.format(&Rfc3339).ok()) })))
+            .idempotency(completion);
+        self.store.insert_meeting(&new, effects).await?;
+        metrics::counter!("meetgate_meetings_created_total").increment(1);
+        Ok(MeetingCreated { status: 201, body, replayed: false })
+    }
+
+    async fn owned_meeting(&self, ctx: &Ctx, id: MeetingId) -> Result<(Meeting, String)> {
+        let meeting = self.store.get_meeting(ctx.tenant(), id).await?.ok_or(Error::NotFound { what: "meeting" })?;
+        let external = self.external_id_of(ctx.tenant(), meeting.end_user_id).await.unwrap_or_default();
+        Ok((meeting, external))
+    }
+
+    pub async fn get_meeting(&self, ctx: &Ctx, id: MeetingId) -> Result<MeetingView> {
+        let (meeting, external) = self.owned_meeting(ctx, id).await?;
+        self.meeting_view(&meeting, &external, ctx.now)
+    }
+
+    pub async fn list_meetings(&self, ctx: &Ctx, external_id: Option<&str>, window: MeetingWindow, cursor: Option<&str>, limit: u32) -> Result<MeetingList> {
+        let end_user = match external_id {
+            Some(e) => match self.store.find_end_user(ctx.tenant(), e).await? {
+                Some(u) => Some(u),
+                None => return Ok(MeetingList { data: Vec::new(), next_cursor: None }),
+            },
+            None => None,
+        };
+        let after = cursor.map(|c| c.parse::<MeetingId>().map_err(|_| Error::validation("cursor", "is not a cursor from a previous page"))).transpose()?;
+        let limit = limit.clamp(1, 100);
+        let query = MeetingQuery { end_user_id: end_user.as_ref().map(|u| u.id), window, include_deleted: false, after, limit: limit + 1, now: ctx.now };
+        let mut rows = self.store.list_meetings(ctx.tenant(), &query).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let mut data = Vec::with_capacity(rows.len());
+        for m in &rows {
+            let external = match &end_user {
+                Some(u) => u.external_id.clone(),
+                None => self.external_id_of(ctx.tenant(), m.end_user_id).await.unwrap_or_default(),
+            };
+            data.push(self.meeting_view(m, &external, ctx.now)?);
+        }
+        let next_cursor = if more { rows.last().map(|m| m.id.to_string()) } else { None };
+        Ok(MeetingList { data, next_cursor })
+    }
+
+    /// Updates a meeting at Zoom (one occurrence with `occurrence_id`), then re-reads it there
+    /// and stores what Zoom now says.
+    pub async fn update_meeting(&self, ctx: &Ctx, id: MeetingId, patch: &MeetingPatch, occurrence_id: Option<&str>) -> Result<MeetingView> {
+        let (meeting, external) = self.owned_meeting(ctx, id).await?;
+        if meeting.deleted_at.is_some() {
+            return Err(Error::NotFound { what: "meeting" });
+        }
+        check_len("topic", &patch.topic, 200)?;
+        check_len("client_label", &patch.client_label, 200)?;
+        check_len("agenda", &patch.agenda, 2000)?;
+        check_password(&patch.password)?;
+        check_timezone(&patch.timezone)?;
+        check_duration(patch.duration)?;
+        let settings = self.tenant_settings(ctx).await?;
+        let mut details = self.open_details(&meeting)?;
+        let start = patch.start_time.as_deref().map(|t| parse_time("start_time", t)).transpose()?;
+        let label_topic = patch.client_label.as_deref().filter(|_| settings.client_label_in_topic && patch.topic.is_none() && details.topic.is_none());
+        let request = MeetingRequest {
+            topic: patch.topic.clone().or(label_topic.map(str::to_owned)),
+            meeting_type: None,
+            start_time: start.map(zoom_time),
+            duration: patch.duration,
+            timezone: patch.timezone.clone(),
+            password: patch.password.clone(),
+            agenda: patch.agenda.clone(),
+            recurrence: patch.recurrence.as_ref().map(recurrence_json).transpose()?,
+            settings: patch.settings.as_ref().map(|s| settings_json(&settings.meeting_policy, s)).transpose()?,
+        };
+        let conn = self.store.get_connection(ctx.tenant(), meeting.connection_id).await?.ok_or(Error::NotFound { what: "connection" })?;
+        let mut grant = self.grant(conn, ctx.now).await?;
+        let target = UserTarget::Me;
+        let zoom_id = meeting.zoom_meeting_id;
+        self
+            .call_zoom(&mut grant, Operation::UpdateMeeting, &target, ctx.now, |api, token| {
+                let request = &request;
+                async move { api.update_meeting(&token, zoom_id, occurrence_id, request).await }
+            })
+            .await?;
+        let fresh = self
+            .call_zoom(&mut grant, Operation::GetMeeting, &target, ctx.now, |api, token| async move { api.get_meeting(&token, zoom_id, None).await })
+            .await?;
+        if patch.topic.is_some() {
+            details.topic = fresh.topic.clone();
+        }
+        if patch.client_label.is_some() {
+            details.client_label = patch.client_label.clone().filter(|l| !l.trim().is_empty());
+        }
+        details.agenda = fresh.agenda.clone();
+        details.join_url = fresh.join_url.clone();
+        details.password = fresh.password.clone();
+        details.settings = fresh.settings.clone();
+        details.recurrence = fresh.recurrence.clone();
+        details.occurrences = fresh.occurrences.as_ref().and_then(|o| serde_json::to_value(o).ok());
+        let update = MeetingUpdate {
+            start_time: zoom_start(&fresh).or(meeting.start_time),
+            duration_minutes: fresh.duration.or(meeting.duration_minutes),
+            timezone: fresh.timezone.clone().or(meeting.timezone.clone()),
+            details: self.seal_details(&meeting, &details)?,
+            now: ctx.now,
+        };
+        let mut changed: Vec<&str> = Vec::new();
+        for (name, present) in [
+            ("topic", patch.topic.is_some()),
+            ("client_label", patch.client_label.is_some()),
+            ("start_time", patch.start_time.is_some()),
+            ("duration", patch.duration.is_some()),
+            ("timezone", patch.timezone.is_some()),
+            ("agenda", patch.agenda.is_some()),
+            ("password", patch.password.is_some()),
+            ("recurrence", patch.recurrence.is_some()),
+            ("settings", patch.settings.is_some()),
+        ] {
+            if present {
+                changed.push(name);
+            }
+        }
+        let effects = Effects::none()
+            .audit(ctx.audit("meeting.updated", "meeting", Some(id.to_string()), "success", json!({ "fields": changed, "occurrence_id": occurrence_id })))
+            .event(ctx.event("meeting.updated", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "fields": changed, "occurrence_id": occurrence_id })));
+        let updated = self.store.update_meeting(ctx.tenant(), id, &update, effects).await?.ok_or(Error::NotFound { what: "meeting" })?;
+        self.meeting_view(&updated, &external, ctx.now)
+    }
+
+    /// Deletes the meeting at Zoom (or one occurrence) and marks it deleted here. A meeting Zoom
+    /// no longer has is deleted here too.
+    pub async fn delete_meeting(&self, ctx: &Ctx, id: MeetingId, occurrence_id: Option<&str>) -> Result<()> {
+        let (meeting, external) = self.owned_meeting(ctx, id).await?;
+        if meeting.deleted_at.is_some() {
+            return Err(Error::NotFound { what: "meeting" });
+        }
+        let conn = self.store.get_connection(ctx.tenant(), meeting.connection_id).await?.ok_or(Error::NotFound { what: "connection" })?;
+        let mut grant = self.grant(conn, ctx.now).await?;
+        let zoom_id = meeting.zoom_meeting_id;
+        let sent = self
+            .call_zoom(&mut grant, Operation::DeleteMeeting, &UserTarget::Me, ctx.now, |api, token| async move {
+                api.delete_meeting(&token, zoom_id, occurrence_id).await
+            })
+            .await;
+        match sent {
+            Ok(_) | Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let effects = Effects::none()
+            .audit(ctx.audit("meeting.deleted", "meeting", Some(id.to_string()), "success", json!({ "zoom_meeting_id": zoom_id, "occurrence_id": occurrence_id })))
+            .event(ctx.event("meeting.deleted", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "occurrence_id": occurrence_id })));
+        if occurrence_id.is_some() {
+            // One occurrence: the meeting stays; remember the change.
+            self.store.append_audit(effects).await?;
+        } else {
+            self.store.mark_meeting_deleted(ctx.tenant(), id, ctx.now, effects).await?;
+        }
+        Ok(())
+    }
+
+    /// A start URL fetched from Zoom now (Zoom's expire after 2 hours, so none is stored).
+    pub async fn fresh_start_url(&self, ctx: &Ctx, id: MeetingId) -> Result<String> {
+        let (meeting, _) = self.owned_meeting(ctx, id).await?;
+        if meeting.deleted_at.is_some() {
+            return Err(Error::NotFound { what: "meeting" });
+        }
+        let conn = self.store.get_connection(ctx.tenant(), meeting.connection_id).await?.ok_or(Error::NotFound { what: "connection" })?;
+        let mut grant = self.grant(conn, ctx.now).await?;
+        let zoom_id = meeting.zoom_meeting_id;
+        let zoom = self
+            .call_zoom(&mut grant, Operation::GetMeeting, &UserTarget::Me, ctx.now, |api, token| async move { api.get_meeting(&token, zoom_id, None).await })
+            .await?;
+        zoom.start_url.filter(|u| u.starts_with("https://") || u.starts_with("http://")).ok_or_else(|| Error::ZoomUnavailable("Zoom returned no start URL".into()))
+    }
+
+    /// The context a verified start link grants: the meeting's tenant, acting as the link.
+    pub fn start_link_ctx(&self, claims: &super::StartLinkClaims, request_id: Option<String>, now: OffsetDateTime) -> Ctx {
+        let mut ctx = Ctx::system(claims.tenant, super::ActorKind::System, now);
+        ctx.request_id = request_id;
+        ctx
+    }
+}

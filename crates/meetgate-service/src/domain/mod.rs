@@ -1,0 +1,100 @@
+//! What meetgate does, independent of HTTP: every operation is a method on [`Services`] that
+//! takes a [`Ctx`] (who acts, for which tenant, at what time) and returns a domain result.
+
+mod apps;
+mod audit_log;
+mod connect;
+mod connections;
+mod context;
+mod doctor;
+pub mod inbox;
+mod keyed_locks;
+mod keys;
+mod meeting_view;
+mod meetings;
+pub mod outbox;
+mod settings;
+mod tenants;
+mod tokens;
+
+use std::sync::Arc;
+
+use meetgate_store::Store;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::vault::Keyring;
+
+pub use apps::{NewZoomApp, ZoomAppView};
+pub use connect::{CallbackOutcome, ConnectSessionView, NewConnectSession, StartedAttempt};
+pub use context::{Actor, ActorKind, Ctx};
+pub use doctor::{Diagnosis, OperationVerdict};
+pub use keys::{ApiKeyView, CreatedApiKey};
+pub use meeting_view::{MeetingView, StartLinkClaims};
+pub use meetings::{
+    CreateMeeting, MeetingCreated, MeetingList, MeetingPatch, MeetingSettingsInput, RecurrenceInput,
+};
+pub use settings::{MeetingPolicy, PolicyValue, TenantSettings};
+pub use tenants::{CreatedTenant, TenantView};
+pub use tokens::ConnectionView;
+
+/// Everything the domain needs, built once at start-up and shared by handlers and jobs.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Keyring>,
+    /// For Zoom: never follows redirects, has timeouts.
+    pub zoom_http: reqwest::Client,
+    /// For the host app's webhook endpoints: never follows redirects, has timeouts.
+    pub hooks_http: reqwest::Client,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    /// `public_url`, the base of every link meetgate hands out.
+    pub public: Url,
+    pub(crate) refresh: Arc<tokens::RefreshCoordinator>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("store", &self.store.backend())
+            .field("vault", &self.vault)
+            .field("public", &self.public.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Arc<Keyring>,
+        config: Arc<Config>,
+        clock: Clock,
+    ) -> Result<Self, crate::Error> {
+        let public = config.public_base().map_err(crate::Error::internal)?;
+        let http_config = meetgate_zoom::HttpConfig {
+            connect_timeout: std::time::Duration::from_secs(config.zoom.connect_timeout_secs),
+            request_timeout: std::time::Duration::from_secs(config.zoom.request_timeout_secs),
+            ..Default::default()
+        };
+        let zoom_http = meetgate_zoom::build_http_client(&http_config).map_err(crate::Error::internal)?;
+        let hooks_http = meetgate_zoom::build_http_client(&meetgate_zoom::HttpConfig {
+            request_timeout: std::time::Duration::from_secs(10),
+            ..http_config
+        })
+        .map_err(crate::Error::internal)?;
+        let refresh = Arc::new(tokens::RefreshCoordinator::new(config.zoom.max_concurrent_refreshes));
+        Ok(Self { store, vault, zoom_http, hooks_http, config, clock, public, refresh })
+    }
+
+    /// A link under `public_url`.
+    pub fn link(&self, path: &str) -> String {
+        let base = self.public.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+}
+
+pub use inbox::WebhookReply;
+pub use outbox::{DeliveryView, NewWebhookEndpoint, WebhookEndpointView};
+pub use audit_log::{AuditEventView, AuditFilter, AuditPage};

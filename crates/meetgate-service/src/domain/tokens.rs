@@ -1,0 +1,312 @@
+//! Access tokens on demand, refreshed exactly once per rotation however many requests, tasks and
+//! replicas race for the same grant.
+//!
+//! The order of steps is the point (see RELIABILITY.md): take the grant's lock (in-process first,
+//! then the store's lock that lives as long as its holder), re-read, use a token a sibling just
+//! stored, write a marker before calling Zoom, store Zoom's answer right after it comes with a
+//! compare-and-swap on the version, and judge `invalid_grant` only after a re-read.
+
+use meetgate_store::models::{AppType, Connection, ConnectionState, RefreshedTokens, ZoomApp};
+use meetgate_store::{ConnectionId, Effects, SealedColumn, TenantId};
+use meetgate_zoom::{Secret, TokenErrorKind, TokenResponse};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Semaphore;
+
+use super::context::{ActorKind, event_for};
+use super::keyed_locks::KeyedLocks;
+use super::{Ctx, Services};
+use crate::{Error, Result};
+
+pub(crate) struct RefreshCoordinator {
+    permits: Semaphore,
+    locks: KeyedLocks<ConnectionId>,
+}
+
+impl std::fmt::Debug for RefreshCoordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshCoordinator").field("available", &self.permits.available_permits()).finish()
+    }
+}
+
+impl RefreshCoordinator {
+    pub fn new(max_concurrent: u32) -> Self {
+        Self { permits: Semaphore::new(max_concurrent.max(1) as usize), locks: KeyedLocks::new() }
+    }
+}
+
+/// A grant ready to use: the connection, its app, and a live access token.
+pub(crate) struct Grant {
+    pub conn: Connection,
+    pub app: ZoomApp,
+    pub token: Secret,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant").field("connection", &self.conn.id).finish_non_exhaustive()
+    }
+}
+
+/// A connection as the host app sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConnectionView {
+    pub id: ConnectionId,
+    /// The host app's id for the user.
+    pub user: String,
+    /// `connected`, `needs_reauth`, `revoked` or `superseded`.
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub app_type: String,
+    pub zoom_app_id: String,
+    pub zoom_user_id: Option<String>,
+    pub zoom_account_id: Option<String>,
+    pub zoom_email: Option<String>,
+    pub scopes: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub connected_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_refreshed_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub access_token_expires_at: Option<OffsetDateTime>,
+}
+
+impl ConnectionView {
+    pub(crate) fn new(conn: &Connection, app: &ZoomApp, external_id: &str) -> Self {
+        Self {
+            id: conn.id,
+            user: external_id.to_owned(),
+            state: conn.state.as_str().to_owned(),
+            state_reason: conn.state_reason.clone(),
+            app_type: app.app_type.as_str().to_owned(),
+            zoom_app_id: app.id.to_string(),
+            zoom_user_id: conn.zoom_user_id.clone(),
+            zoom_account_id: conn.zoom_account_id.clone(),
+            zoom_email: conn.zoom_email.clone(),
+            scopes: conn.scopes.split_whitespace().map(str::to_owned).collect(),
+            connected_at: conn.connected_at,
+            last_refreshed_at: conn.last_refreshed_at,
+            access_token_expires_at: conn.access_expires_at,
+        }
+    }
+}
+
+/// Why a refresh could not produce a token.
+fn dead_error(conn: &Connection) -> Error {
+    let state = match conn.state {
+        ConnectionState::Connected | ConnectionState::NeedsReauth => "needs_reauth",
+        ConnectionState::Revoked => "revoked",
+        ConnectionState::Superseded => "superseded",
+    };
+    let reason = conn.state_reason.clone().unwrap_or_else(|| match conn.state {
+        ConnectionState::Revoked => "the user disconnected or removed the app in Zoom".into(),
+        ConnectionState::Superseded => "the same Zoom user connected the same app elsewhere".into(),
+        _ => "the Zoom grant is no longer valid".into(),
+    });
+    Error::NeedsReauth { state, reason, connect_url: None }
+}
+
+/// Backoff for a failing grant in the background job: 1, 2, 4 ... minutes, at most 6 hours.
+pub(crate) fn backoff(failures: i32) -> Duration {
+    let minutes = 1i64 << failures.clamp(0, 9);
+    Duration::minutes(minutes.min(360))
+}
+
+impl Services {
+    fn margin(&self) -> Duration {
+        Duration::seconds(self.config.zoom.refresh_margin_secs as i64)
+    }
+
+    fn idle_refresh_at(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now + Duration::days(self.config.zoom.idle_refresh_days as i64)
+    }
+
+    /// The stored access token if it is good for longer than the margin.
+    fn fresh_token(&self, conn: &Connection, now: OffsetDateTime) -> Result<Option<Secret>> {
+        if conn.state != ConnectionState::Connected {
+            return Ok(None);
+        }
+        match (&conn.access_token, conn.access_expires_at) {
+            (Some(sealed), Some(expires)) if expires > now + self.margin() => {
+                let token = self.vault.open_string(SealedColumn::ConnectionAccessToken, Some(conn.tenant_id), &conn.id.to_string(), sealed)?;
+                Ok(Some(Secret::new(token)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    pub(crate) fn seal_tokens(&self, tenant: TenantId, id: ConnectionId, tokens: &TokenResponse, now: OffsetDateTime) -> Result<RefreshedTokens> {
+        let row = id.to_string();
+        Ok(RefreshedTokens {
+            access_token: self.vault.seal_str(SealedColumn::ConnectionAccessToken, Some(tenant), &row, tokens.access_token.expose())?,
+            access_expires_at: now + Duration::seconds(tokens.expires_in.max(60)),
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .filter(|t| !t.is_empty())
+                .map(|t| self.vault.seal_str(SealedColumn::ConnectionRefreshToken, Some(tenant), &row, t.expose()))
+                .transpose()?,
+            scopes: (!tokens.scope.is_empty()).then(|| tokens.scope.clone()),
+            api_url: tokens.api_url.clone().filter(|u| !u.is_empty()),
+            next_refresh_at: Some(self.idle_refresh_at(now)),
+        })
+    }
+
+    /// A usable grant for `conn`: its stored token if fresh, else a refresh.
+    pub(crate) async fn grant(&self, conn: Connection, now: OffsetDateTime) -> Result<Grant> {
+        let app = self.usable_app(conn.tenant_id, conn.zoom_app_id).await?;
+        if conn.state != ConnectionState::Connected {
+            return Err(dead_error(&conn));
+        }
+        if let Some(token) = self.fresh_token(&conn, now)? {
+            return Ok(Grant { conn, app, token });
+        }
+        let (conn, token) = self.refresh(&conn, &app, false, now).await?;
+        Ok(Grant { conn, app, token })
+    }
+
+    /// After Zoom said 124 to a token we thought fresh: refresh unless a sibling already did.
+    pub(crate) async fn regrant_after_rejection(&self, grant: &Grant, now: OffsetDateTime) -> Result<Grant> {
+        let (conn, token) = self.refresh(&grant.conn, &grant.app, true, now).await?;
+        Ok(Grant { conn, app: grant.app.clone(), token })
+    }
+
+    /// Refreshes `seen` (the connection as the caller read it). With `force`, refreshes even a
+    /// token that looks fresh, unless its version moved on since `seen` (a sibling refreshed).
+    #[tracing::instrument(skip_all, fields(connection = %seen.id, force))]
+    pub(crate) async fn refresh(&self, seen: &Connection, app: &ZoomApp, force: bool, now: OffsetDateTime) -> Result<(Connection, Secret)> {
+        let _local = self.refresh.locks.lock(&seen.id).await;
+        let _permit = self.refresh.permits.acquire().await.map_err(Error::internal)?;
+        let mut lock = self.store.lock_for_refresh(seen.id).await?;
+        let outcome = self.refresh_locked(lock.as_mut(), seen, app, force, now).await;
+        // Releasing returns the database connection; if that fails, dropping the lock closes it.
+        let _ = lock.release().await;
+        outcome
+    }
+
+    async fn refresh_locked(
+        &self,
+        lock: &mut dyn meetgate_store::RefreshLock,
+        seen: &Connection,
+        app: &ZoomApp,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<(Connection, Secret)> {
+        let conn = lock.reread().await?.ok_or(Error::NotFound { what: "connection" })?;
+        if conn.state != ConnectionState::Connected {
+            return Err(dead_error(&conn));
+        }
+        // A sibling (task or replica) may have refreshed while we waited for the lock.
+        if (!force || conn.version != seen.version)
+            && let Some(token) = self.fresh_token(&conn, now)?
+        {
+            metrics::counter!("meetgate_refreshes_total", "outcome" => "reused").increment(1);
+            return Ok((conn, token));
+        }
+        // Found set, the marker says a previous holder died after sending its refresh: Zoom may
+        // have rotated the token we hold. We still try it; `invalid_grant` then means it did.
+        let interrupted = conn.refresh_started_at.is_some();
+        let tenant = conn.tenant_id;
+        let oauth = self.oauth_app(app)?;
+        let refresh_token = match (&conn.refresh_token, app.app_type) {
+            (_, AppType::ServerToServer) => None,
+            (Some(sealed), _) => Some(Secret::new(self.vault.open_string(
+                SealedColumn::ConnectionRefreshToken,
+                Some(tenant),
+                &conn.id.to_string(),
+                sealed,
+            )?)),
+            (None, _) => {
+                let ctx = Ctx::system(tenant, ActorKind::System, now);
+                let dead = lock
+                    .mark_dead(conn.version, ConnectionState::NeedsReauth, "no refresh token is stored for this grant", now, self.needs_reauth_effects(&ctx, &conn, "missing_refresh_token"))
+                    .await?;
+                return Err(dead_error(&dead));
+            }
+        };
+        lock.mark_refresh_started(conn.version, now).await?;
+        let answer = match &refresh_token {
+            Some(rt) => oauth.refresh(rt).await,
+            None => oauth.account_credentials(app.account_id.as_deref().unwrap_or_default()).await,
+        };
+        match answer {
+            Ok(tokens) => {
+                let sealed = self.seal_tokens(tenant, conn.id, &tokens, now)?;
+                let stored = lock.store_refreshed(conn.version, &sealed, now, Effects::none()).await?;
+                metrics::counter!("meetgate_refreshes_total", "outcome" => "refreshed").increment(1);
+                Ok((stored, tokens.access_token))
+            }
+            Err(e) if e.kind == TokenErrorKind::InvalidGrant => {
+                // Judge only after a re-read: a sibling outside our lock (a deauthorization, a
+                // reconnect) may have changed the row.
+                let current = lock.reread().await?.ok_or(Error::NotFound { what: "connection" })?;
+                if current.version != conn.version {
+                    if let Some(token) = self.fresh_token(&current, now)? {
+                        return Ok((current, token));
+                    }
+                    return Err(dead_error(&current));
+                }
+                let reason = if interrupted {
+                    "a refresh was interrupted after it reached Zoom, and Zoom has since rotated the refresh token; the user must reconnect"
+                } else {
+                    "Zoom refused the refresh token (invalid_grant): the user removed the app, or the grant expired or was replaced"
+                };
+                let ctx = Ctx::system(tenant, ActorKind::System, now);
+                let dead = lock
+                    .mark_dead(conn.version, ConnectionState::NeedsReauth, reason, now, self.needs_reauth_effects(&ctx, &conn, "invalid_grant"))
+                    .await?;
+                metrics::counter!("meetgate_refreshes_total", "outcome" => "invalid_grant").increment(1);
+                Err(dead_error(&dead))
+            }
+            Err(e) => {
+                let maybe_applied = matches!(e.kind, TokenErrorKind::Transient { maybe_applied: true });
+                lock.record_refresh_failure(conn.version, now + backoff(conn.refresh_failures + 1), maybe_applied, now).await?;
+                let ctx = Ctx::system(tenant, ActorKind::System, now);
+                let _ = self
+                    .store
+                    .append_audit(Effects::none().audit(ctx.audit(
+                        "connection.refresh_failed",
+                        "connection",
+                        Some(conn.id.to_string()),
+                        "failure",
+                        serde_json::json!({ "error": e.error, "status": e.status }),
+                    )))
+                    .await;
+                metrics::counter!("meetgate_refreshes_total", "outcome" => "failed").increment(1);
+                match e.kind {
+                    TokenErrorKind::InvalidClient => Err(Error::AppMisconfigured(format!(
+                        "Zoom refused the app's client id or secret ({}); fix the Zoom app registration",
+                        e.message
+                    ))),
+                    _ => Err(Error::ZoomUnavailable(format!("refreshing the Zoom token failed: {}", e.message))),
+                }
+            }
+        }
+    }
+
+    pub(crate) fn needs_reauth_effects(&self, ctx: &Ctx, conn: &Connection, cause: &str) -> Effects {
+        Effects::none()
+            .audit(ctx.audit("connection.needs_reauth", "connection", Some(conn.id.to_string()), "failure", serde_json::json!({ "cause": cause })))
+            .event(event_for(
+                conn.tenant_id,
+                "connection.needs_reauth",
+                serde_json::json!({ "connection_id": conn.id, "end_user_id": conn.end_user_id, "cause": cause }),
+                ctx.now,
+            ))
+    }
+
+    /// One round of the background refresh job: grants idle for `idle_refresh_days` and grants
+    /// whose last refresh failed (after their backoff). Returns how many were attempted.
+    pub async fn refresh_due_step(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
+        let due = self.store.claim_due_refreshes(now, Duration::minutes(5), limit).await?;
+        let count = due.len();
+        for (tenant, id) in due {
+            let Some(conn) = self.store.get_connection(tenant, id).await? else { continue };
+            let Ok(app) = self.usable_app(tenant, conn.zoom_app_id).await else { continue };
+            if let Err(e) = self.refresh(&conn, &app, true, now).await {
+                tracing::info!(connection = %id, error = %e, "background refresh did not succeed");
+            }
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,75 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use meetgate_store::WebhookEndpointId;
+use serde::Deserialize;
+
+use crate::domain::{DeliveryView, NewWebhookEndpoint, Services, WebhookEndpointView};
+use crate::http::extract::{ApiCtx, ApiJson, ApiPath, ApiQuery};
+use crate::http::problem::{ApiError, Problem, WithRequestId};
+
+/// Register an endpoint for events. The answer carries the signing secret (`whsec_...`), once.
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", security(("api_key" = [])),
+    request_body = NewWebhookEndpoint,
+    responses(
+        (status = 201, body = WebhookEndpointView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_endpoint(
+    State(services): State<Services>,
+    ApiCtx(ctx, rid): ApiCtx,
+    ApiJson(body): ApiJson<NewWebhookEndpoint>,
+) -> Result<(StatusCode, Json<WebhookEndpointView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(services.create_webhook_endpoint(&ctx, body).await.rid(&rid)?)))
+}
+
+/// The tenant's webhook endpoints.
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", security(("api_key" = [])),
+    responses(
+        (status = 200, body = Vec<WebhookEndpointView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_endpoints(State(services): State<Services>, ApiCtx(ctx, rid): ApiCtx) -> Result<Json<Vec<WebhookEndpointView>>, ApiError> {
+    Ok(Json(services.list_webhook_endpoints(&ctx).await.rid(&rid)?))
+}
+
+/// Remove an endpoint; its pending deliveries are dropped.
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "endpoint id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_endpoint(
+    State(services): State<Services>,
+    ApiCtx(ctx, rid): ApiCtx,
+    ApiPath(id): ApiPath<WebhookEndpointId>,
+) -> Result<StatusCode, ApiError> {
+    services.delete_webhook_endpoint(&ctx, id).await.rid(&rid)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DeliveriesQuery {
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// The delivery log of one endpoint, newest deliveries included.
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "endpoint id"), DeliveriesQuery),
+    responses(
+        (status = 200, body = Vec<DeliveryView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_deliveries(
+    State(services): State<Services>,
+    ApiCtx(ctx, rid): ApiCtx,
+    ApiPath(id): ApiPath<WebhookEndpointId>,
+    ApiQuery(query): ApiQuery<DeliveriesQuery>,
+) -> Result<Json<Vec<DeliveryView>>, ApiError> {
+    Ok(Json(services.list_deliveries(&ctx, Some(id), query.limit.unwrap_or(50)).await.rid(&rid)?))
+}

@@ -1,0 +1,81 @@
+//! Background work as single steps (tests drive them directly) with a loop around them. Several
+//! replicas may run the loop at once: each step claims its work in the database.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::domain::Services;
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub refreshed: usize,
+    pub inbox: usize,
+    pub delivered: usize,
+}
+
+impl Round {
+    pub fn is_idle(&self) -> bool {
+        self.refreshed == 0 && self.inbox == 0 && self.delivered == 0
+    }
+}
+
+/// One round of every job that has work due at `now`.
+pub async fn run_round(services: &Services, now: OffsetDateTime) -> Round {
+    let mut round = Round::default();
+    match services.inbox_step(now, 100).await {
+        Ok(n) => round.inbox = n,
+        Err(e) => tracing::warn!(error = %e, "inbox step failed"),
+    }
+    match services.refresh_due_step(now, 50).await {
+        Ok(n) => round.refreshed = n,
+        Err(e) => tracing::warn!(error = %e, "refresh step failed"),
+    }
+    match services.deliver_step(now, 50).await {
+        Ok(n) => round.delivered = n,
+        Err(e) => tracing::warn!(error = %e, "delivery step failed"),
+    }
+    round
+}
+
+/// Deletes what has outlived its use: idempotency records, sessions, authorization attempts,
+/// processed Zoom events, and audit entries past retention.
+pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, crate::Error> {
+    let store = &services.store;
+    let web = &services.config.web;
+    let mut removed = store.purge_idempotency(now).await?;
+    removed += store.purge_sessions(now, now - time::Duration::minutes(web.session_idle_minutes as i64)).await?;
+    removed += store.purge_oauth_attempts(now - time::Duration::days(1)).await?;
+    removed += store.purge_inbox(now - time::Duration::days(7)).await?;
+    removed += store.purge_audit(now - time::Duration::days(services.config.jobs.audit_retention_days as i64)).await?;
+    Ok(removed)
+}
+
+/// Runs rounds until `shutdown` turns true: back to back while there is work, pausing
+/// `jobs.idle_interval_ms` when there is none; clean-up once an hour.
+pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
+    let idle = Duration::from_millis(services.config.jobs.idle_interval_ms.max(10));
+    let mut last_cleanup: Option<OffsetDateTime> = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let now = services.clock.now();
+        let round = run_round(&services, now).await;
+        if last_cleanup.is_none_or(|t| now - t > time::Duration::hours(1)) {
+            last_cleanup = Some(now);
+            if let Err(e) = cleanup(&services, now).await {
+                tracing::warn!(error = %e, "clean-up failed");
+            }
+        }
+        if round.is_idle() {
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+    tracing::info!("background jobs stopped");
+}

@@ -1,0 +1,78 @@
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::support::*;
+
+both_backends!(openapi_describes_every_route, errors_are_problems_with_request_ids);
+
+async fn openapi_describes_every_route(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let spec: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1");
+    let paths = spec["paths"].as_object().unwrap();
+    let expected = [
+        "/v1/connect-sessions",
+        "/v1/users/{user}/connection",
+        "/v1/users/{user}/connection/diagnosis",
+        "/v1/users/{user}/meetings",
+        "/v1/meetings/{id}",
+        "/v1/meetings/{id}/start",
+        "/v1/webhook-endpoints",
+        "/v1/webhook-endpoints/{id}",
+        "/v1/webhook-endpoints/{id}/deliveries",
+        "/v1/tenant/settings",
+        "/v1/audit-events",
+    ];
+    for path in expected {
+        assert!(paths.contains_key(path), "{path} is not in /openapi.json");
+    }
+    // And every documented operation is served (not the router's fallback).
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path.replace("{user}", "someone").replace("{id}", &uuid::Uuid::now_v7().to_string());
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app.http.request(method.clone(), app.url(&concrete)).bearer_auth(&app.api_key).json(&serde_json::json!({})).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_ne!(status, 405, "{method} {path}");
+            assert_ne!(body["detail"], "no such route", "{method} {path} is documented but not routed");
+        }
+    }
+}
+
+async fn errors_are_problems_with_request_ids(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let response = app.http.get(app.url("/v1/users/x/connection")).header("x-request-id", "req-abc-123").send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(response.headers()["x-request-id"], "req-abc-123");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "/problems/unauthenticated");
+    assert_eq!(body["request_id"], "req-abc-123");
+
+    let (status, body) = app.api(Method::GET, "/v1/nothing-here", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["type"], "/problems/not-found");
+    let (status, body) = app.api(Method::PUT, "/v1/connect-sessions", None).await;
+    assert_eq!(status, 405);
+    assert_eq!(body["type"], "/problems/method-not-allowed");
+    // Every problem type's URI explains itself.
+    let page = app.http.get(app.url("/problems/needs-reauth")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("connect_url"));
+    // A revoked key stops working at once.
+    let services = app.services();
+    let ctx = meetgate_service::domain::Ctx::operator(app.tenant, services.clock.now());
+    let keys = services.list_api_keys(&ctx).await.unwrap();
+    services.revoke_api_key(&ctx, keys[0].id).await.unwrap();
+    let (status, _) = app.api(Method::GET, "/v1/tenant/settings", None).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+}

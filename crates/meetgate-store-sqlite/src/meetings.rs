@@ -1,0 +1,286 @@
+use meetgate_store::models::{
+    Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, MeetingWindow, NewMeeting,
+};
+use meetgate_store::{
+    ConnectionId, Effects, EndUserId, MeetingId, MeetingStore, OffsetDateTime, SealedValue,
+    StoreResult, TenantId,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::SqliteStore;
+use crate::convert::{RowExt, id, opt_ts, ts};
+use crate::effects;
+use crate::errors::OrStore;
+
+macro_rules! meeting_cols {
+    () => {
+        "id, tenant_id, end_user_id, connection_id, zoom_meeting_id, host_zoom_user_id, kind, \
+         status, start_time, duration_minutes, timezone, details, idempotency_key, created_at, \
+         updated_at, status_changed_at, deleted_at"
+    };
+}
+
+fn meeting(row: &SqliteRow) -> StoreResult<Meeting> {
+    Ok(Meeting {
+        id: MeetingId(row.uuid("id")?),
+        tenant_id: TenantId(row.uuid("tenant_id")?),
+        end_user_id: EndUserId(row.uuid("end_user_id")?),
+        connection_id: ConnectionId(row.uuid("connection_id")?),
+        zoom_meeting_id: row.int("zoom_meeting_id")?,
+        host_zoom_user_id: row.opt_text("host_zoom_user_id")?,
+        kind: row.parsed("kind")?,
+        status: row.parsed("status")?,
+        start_time: row.opt_time("start_time")?,
+        duration_minutes: row.opt_int32("duration_minutes")?,
+        timezone: row.opt_text("timezone")?,
+        details: row.sealed("details")?,
+        idempotency_key: row.opt_text("idempotency_key")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+        status_changed_at: row.opt_time("status_changed_at")?,
+        deleted_at: row.opt_time("deleted_at")?,
+    })
+}
+
+/// The end of a meeting's slot in microseconds: start plus duration (zero when unknown).
+const SLOT_END: &str = "(start_time + coalesce(duration_minutes, 0) * 60000000)";
+
+#[async_trait::async_trait]
+impl MeetingStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(tenant = %m.tenant_id, meeting = %m.id))]
+    async fn insert_meeting(&self, m: &NewMeeting, effects: Effects) -> StoreResult<Meeting> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(concat!(
+            "INSERT INTO meetings (id, tenant_id, end_user_id, connection_id, zoom_meeting_id,
+                host_zoom_user_id, kind, status, start_time, duration_minutes, timezone, details,
+                idempotency_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9, $10, $11, $12, $13, $13)
+             RETURNING ",
+            meeting_cols!()
+        ))
+        .bind(id(m.id.0))
+        .bind(id(m.tenant_id.0))
+        .bind(id(m.end_user_id.0))
+        .bind(id(m.connection_id.0))
+        .bind(m.zoom_meeting_id)
+        .bind(&m.host_zoom_user_id)
+        .bind(m.kind.as_str())
+        .bind(opt_ts(m.start_time))
+        .bind(m.duration_minutes)
+        .bind(&m.timezone)
+        .bind(&m.details.0)
+        .bind(&m.idempotency_key)
+        .bind(ts(m.now))
+        .fetch_one(&mut *tx)
+        .await
+        .or_store("meeting")?;
+        let created = meeting(&row)?;
+        effects::write(&mut tx, &effects).await?;
+        tx.commit().await.or_store("transaction")?;
+        Ok(created)
+    }
+
+    async fn get_meeting(&self, tenant: TenantId, mid: MeetingId) -> StoreResult<Option<Meeting>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            meeting_cols!(),
+            " FROM meetings WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .fetch_optional(&self.reader)
+        .await
+        .or_store("meeting")?
+        .as_ref()
+        .map(meeting)
+        .transpose()
+    }
+
+    /// `Upcoming`: not ended or deleted, and with no fixed time or a slot (start plus duration)
+    /// that has not passed. `Past`: ended, or a slot that has passed. Deleted meetings only with
+    /// `include_deleted`.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn list_meetings(
+        &self,
+        tenant: TenantId,
+        q: &MeetingQuery,
+    ) -> StoreResult<Vec<Meeting>> {
+        let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            meeting_cols!(),
+            " FROM meetings WHERE tenant_id = "
+        ));
+        qb.push_bind(id(tenant.0));
+        if let Some(end_user) = q.end_user_id {
+            qb.push(" AND end_user_id = ").push_bind(id(end_user.0));
+        }
+        if !q.include_deleted {
+            qb.push(" AND status <> 'deleted'");
+        }
+        match q.window {
+            MeetingWindow::All => {}
+            MeetingWindow::Upcoming => {
+                qb.push(" AND status NOT IN ('ended', 'deleted') AND (start_time IS NULL OR ")
+                    .push(SLOT_END)
+                    .push(" >= ")
+                    .push_bind(ts(q.now))
+                    .push(")");
+            }
+            MeetingWindow::Past => {
+                qb.push(" AND (status = 'ended' OR (start_time IS NOT NULL AND ")
+                    .push(SLOT_END)
+                    .push(" < ")
+                    .push_bind(ts(q.now))
+                    .push("))");
+            }
+        }
+        if let Some(after) = q.after {
+            qb.push(" AND id > ").push_bind(id(after.0));
+        }
+        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
+        qb.build()
+            .fetch_all(&self.reader)
+            .await
+            .or_store("meeting")?
+            .iter()
+            .map(meeting)
+            .collect()
+    }
+
+    async fn find_meetings_by_zoom_id(&self, zoom_meeting_id: i64) -> StoreResult<Vec<Meeting>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            meeting_cols!(),
+            " FROM meetings WHERE zoom_meeting_id = $1 ORDER BY id"
+        ))
+        .bind(zoom_meeting_id)
+        .fetch_all(&self.reader)
+        .await
+        .or_store("meeting")?
+        .iter()
+        .map(meeting)
+        .collect()
+    }
+
+    /// A deleted meeting is not updated (`None`).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, meeting = %mid))]
+    async fn update_meeting(
+        &self,
+        tenant: TenantId,
+        mid: MeetingId,
+        u: &MeetingUpdate,
+        effects: Effects,
+    ) -> StoreResult<Option<Meeting>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(concat!(
+            "UPDATE meetings SET start_time = $3, duration_minutes = $4, timezone = $5,
+                details = $6, updated_at = $7
+             WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted' RETURNING ",
+            meeting_cols!()
+        ))
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .bind(opt_ts(u.start_time))
+        .bind(u.duration_minutes)
+        .bind(&u.timezone)
+        .bind(&u.details.0)
+        .bind(ts(u.now))
+        .fetch_optional(&mut *tx)
+        .await
+        .or_store("meeting")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let updated = meeting(&row)?;
+        effects::write(&mut tx, &effects).await?;
+        tx.commit().await.or_store("transaction")?;
+        Ok(Some(updated))
+    }
+
+    /// Idempotent: deleting a deleted meeting keeps its first deletion time and returns it.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, meeting = %mid))]
+    async fn mark_meeting_deleted(
+        &self,
+        tenant: TenantId,
+        mid: MeetingId,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<Option<Meeting>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(concat!(
+            "UPDATE meetings SET
+                status_changed_at = CASE WHEN status = 'deleted' THEN status_changed_at ELSE $3 END,
+                status = 'deleted', deleted_at = coalesce(deleted_at, $3), updated_at = $3
+             WHERE tenant_id = $1 AND id = $2 RETURNING ",
+            meeting_cols!()
+        ))
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .or_store("meeting")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let deleted = meeting(&row)?;
+        effects::write(&mut tx, &effects).await?;
+        tx.commit().await.or_store("transaction")?;
+        Ok(Some(deleted))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, meeting = %mid, status = %status))]
+    async fn set_meeting_status(
+        &self,
+        tenant: TenantId,
+        mid: MeetingId,
+        status: MeetingStatus,
+        event_at: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE meetings SET status = $3, status_changed_at = $4,
+                updated_at = CASE WHEN updated_at < $4 THEN $4 ELSE updated_at END,
+                deleted_at = CASE WHEN $3 = 'deleted' THEN $4 ELSE deleted_at END
+             WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted'
+               AND (status_changed_at IS NULL OR status_changed_at < $4)",
+        )
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .bind(status.as_str())
+        .bind(ts(event_at))
+        .execute(&mut *tx)
+        .await
+        .or_store("meeting")?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        effects::write(&mut tx, &effects).await?;
+        tx.commit().await.or_store("transaction")?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
+    async fn purge_meeting_details(
+        &self,
+        tenant: TenantId,
+        connection: ConnectionId,
+        replacement: &SealedValue,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE meetings SET details = $3, updated_at = $4
+             WHERE tenant_id = $1 AND connection_id = $2",
+        )
+        .bind(id(tenant.0))
+        .bind(id(connection.0))
+        .bind(&replacement.0)
+        .bind(ts(now))
+        .execute(&self.writer)
+        .await
+        .or_store("meeting")?;
+        Ok(done.rows_affected())
+    }
+}

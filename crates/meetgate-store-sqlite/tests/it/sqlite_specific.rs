@@ -1,0 +1,209 @@
+//! What only the SQLite backend promises: the file, its settings, URLs, migration from several
+//! processes at once, and many writers without `SQLITE_BUSY`.
+
+use std::sync::Arc;
+
+use meetgate_store::models::*;
+use meetgate_store::testsuite::now;
+use meetgate_store::*;
+use meetgate_store_sqlite::{SqliteStore, StoreOptions};
+use sqlx::Row;
+
+use crate::TempDir;
+
+#[tokio::test]
+async fn creates_file_and_parent_dirs_in_wal_mode() {
+    let dir = TempDir::new();
+    let url = dir.url("nested/deeper/meetgate.db");
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(dir.0.join("nested/deeper/meetgate.db").exists());
+
+    let pool = store.writer_pool_for_tests();
+    let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(pool).await.unwrap().get(0);
+    assert_eq!(mode, "wal");
+    let sync: i64 = sqlx::query("PRAGMA synchronous").fetch_one(pool).await.unwrap().get(0);
+    assert_eq!(sync, 1, "synchronous = NORMAL");
+    let fk: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(pool).await.unwrap().get(0);
+    assert_eq!(fk, 1);
+    let busy: i64 = sqlx::query("PRAGMA busy_timeout").fetch_one(pool).await.unwrap().get(0);
+    assert_eq!(busy, 10_000);
+    assert!(dir.0.join("nested/deeper/meetgate.db-wal").exists());
+    store.close().await;
+
+    // Reopening finds the data.
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.list_tenants().await.unwrap().is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn relative_paths_are_relative_to_the_working_directory() {
+    let name = format!("target/meetgate-sqlite-rel-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = TempDir(std::env::current_dir().unwrap().join(&name));
+    let store = SqliteStore::connect(&format!("sqlite://{name}/sub/x.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(std::path::Path::new(&name).join("sub/x.db").exists());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn in_memory_database_works() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    let t = NewTenant {
+        id: TenantId::new(),
+        name: "m".into(),
+        slug: "m".into(),
+        settings: serde_json::json!({}),
+        created_at: now(),
+    };
+    store.create_tenant(&t, Effects::none()).await.unwrap();
+    assert_eq!(store.get_tenant(t.id).await.unwrap().unwrap().slug, "m");
+    assert_eq!(store.pool_usage().0 + store.pool_usage().1, 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn malformed_urls_are_invalid() {
+    for url in ["postgres://localhost/db", "file:/tmp/x.db", "", "sqlite://x.db?mode=sideways"] {
+        match SqliteStore::connect(url).await {
+            Err(StoreError::InvalidUrl(msg)) => {
+                assert!(!msg.is_empty() && !msg.contains('\n'), "{url}: {msg:?}")
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn unopenable_paths_are_unavailable() {
+    match SqliteStore::connect("sqlite:///proc/meetgate-cannot-exist/x.db").await {
+        Err(StoreError::Unavailable(msg)) => assert!(!msg.contains('\n'), "{msg:?}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrations_apply_once() {
+    let dir = TempDir::new();
+    let url = dir.url("m.db");
+    // Separate stores have separate pools, like separate processes.
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(SqliteStore::connect(&url).await.unwrap());
+    }
+    let results = futures_join(stores.iter().map(|s| s.migrate())).await;
+    for r in results {
+        r.unwrap();
+    }
+    // And three at once on one store.
+    let one = &stores[0];
+    let again = futures_join([one.migrate(), one.migrate(), one.migrate()]).await;
+    for r in again {
+        r.unwrap();
+    }
+    let rows = sqlx::query("SELECT version, count(*) AS n FROM _sqlx_migrations GROUP BY version")
+        .fetch_all(one.writer_pool_for_tests())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one migration so far");
+    for row in rows {
+        assert_eq!(row.get::<i64, _>("n"), 1, "each migration recorded once");
+        assert_eq!(row.get::<i64, _>("version"), 1);
+    }
+    for s in &stores {
+        s.close().await;
+    }
+}
+
+async fn futures_join<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    // Plain join without an extra dependency: poll them all on one task.
+    let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut futures: Vec<Option<_>> = futures.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *out = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.unwrap()).collect()
+}
+
+/// Many writers at once, through one store and through two stores on one file (two pools
+/// contending for SQLite's lock, as two processes would): no `SQLITE_BUSY`, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_never_see_busy() {
+    let dir = TempDir::new();
+    let url = dir.url("busy.db");
+    let first = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    first.migrate().await.unwrap();
+    let second = Arc::new(
+        SqliteStore::connect_with(&url, StoreOptions { max_connections: 2, ..StoreOptions::default() })
+            .await
+            .unwrap(),
+    );
+    let tenant = NewTenant {
+        id: TenantId::new(),
+        name: "busy".into(),
+        slug: "busy".into(),
+        settings: serde_json::json!({}),
+        created_at: now(),
+    };
+    first.create_tenant(&tenant, Effects::none()).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store: Arc<dyn Store> = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let t = tenant.id;
+        tasks.push(tokio::spawn(async move {
+            let user = store.upsert_end_user(t, &format!("u{i}"), None, None, now()).await.unwrap();
+            let audit = NewAuditEvent {
+                id: AuditEventId::new(),
+                tenant_id: Some(t),
+                at: now(),
+                actor_kind: "system".into(),
+                actor_id: None,
+                action: "end_user.seen".into(),
+                object_kind: "end_user".into(),
+                object_id: Some(user.id.to_string()),
+                outcome: "success".into(),
+                request_id: None,
+                details: serde_json::json!({}),
+            };
+            store.append_audit(Effects::none().audit(audit)).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let q = AuditQuery { tenant_id: Some(tenant.id), limit: 1000, ..AuditQuery::default() };
+    assert_eq!(first.list_audit(&q).await.unwrap().len(), 60);
+    first.close().await;
+    second.close().await;
+}
+
+/// Clones share the refresh locks (the service hands clones to its tasks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_share_refresh_locks() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let clone = store.clone();
+    let id = ConnectionId::new();
+    let held = store.lock_for_refresh(id).await.unwrap();
+    let waiting = tokio::time::timeout(std::time::Duration::from_millis(200), clone.lock_for_refresh(id)).await;
+    assert!(waiting.is_err(), "the clone waits for the original's lock");
+    held.release().await.unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), clone.lock_for_refresh(id)).await;
+    got.unwrap().unwrap().release().await.unwrap();
+}

@@ -1,0 +1,46 @@
+use crate::models::{Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, NewMeeting};
+use crate::{ConnectionId, Effects, MeetingId, OffsetDateTime, StoreResult, TenantId};
+
+#[async_trait::async_trait]
+pub trait MeetingStore: Send + Sync {
+    async fn insert_meeting(&self, meeting: &NewMeeting, effects: Effects) -> StoreResult<Meeting>;
+    async fn get_meeting(&self, tenant: TenantId, id: MeetingId) -> StoreResult<Option<Meeting>>;
+    async fn list_meetings(&self, tenant: TenantId, query: &MeetingQuery)
+    -> StoreResult<Vec<Meeting>>;
+    /// Not tenant-scoped: Zoom's webhooks name the meeting by Zoom's id; the caller routes the
+    /// event to each owning tenant.
+    async fn find_meetings_by_zoom_id(&self, zoom_meeting_id: i64) -> StoreResult<Vec<Meeting>>;
+    async fn update_meeting(
+        &self,
+        tenant: TenantId,
+        id: MeetingId,
+        update: &MeetingUpdate,
+        effects: Effects,
+    ) -> StoreResult<Option<Meeting>>;
+    async fn mark_meeting_deleted(
+        &self,
+        tenant: TenantId,
+        id: MeetingId,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<Option<Meeting>>;
+    /// Applies a status change only if `event_at` is newer than the last change, so an older
+    /// event never overwrites newer state. Returns whether it applied.
+    async fn set_meeting_status(
+        &self,
+        tenant: TenantId,
+        id: MeetingId,
+        status: MeetingStatus,
+        event_at: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<bool>;
+    /// Deauthorization: forgets what Zoom told us about the meetings of a connection (details
+    /// replaced by `replacement`, typically an empty sealed document).
+    async fn purge_meeting_details(
+        &self,
+        tenant: TenantId,
+        connection: ConnectionId,
+        replacement: &crate::SealedValue,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64>;
+}

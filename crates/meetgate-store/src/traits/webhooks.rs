@@ -1,0 +1,84 @@
+use crate::models::{
+    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, OutboxEvent, WebhookEndpoint,
+};
+use crate::{
+    DeliveryId, Effects, InboxItemId, OffsetDateTime, StoreResult, TenantId, WebhookEndpointId,
+};
+
+/// Zoom's events coming in (the inbox) and the host app's events going out (outbox, endpoints,
+/// deliveries).
+#[async_trait::async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a verified Zoom event. False when an event with the same dedup key is already in.
+    async fn insert_inbox_item(&self, item: &InboxItem) -> StoreResult<bool>;
+    /// Unprocessed items due now, leased for `lease` so that other workers skip them.
+    async fn claim_inbox_items(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<InboxItem>>;
+    /// Marks an item processed, with `effects` in the same transaction.
+    async fn finish_inbox_item(
+        &self,
+        id: InboxItemId,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<()>;
+    async fn fail_inbox_item(
+        &self,
+        id: InboxItemId,
+        error: &str,
+        next_attempt_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    async fn purge_inbox(&self, processed_before: OffsetDateTime) -> StoreResult<u64>;
+
+    async fn create_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        effects: Effects,
+    ) -> StoreResult<()>;
+    async fn list_webhook_endpoints(&self, tenant: TenantId) -> StoreResult<Vec<WebhookEndpoint>>;
+    async fn get_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+    ) -> StoreResult<Option<WebhookEndpoint>>;
+    /// Disables the endpoint and drops its pending deliveries. False if not found.
+    async fn delete_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<bool>;
+
+    /// Writes events with no other change (for example a notice to another tenant).
+    async fn append_events(&self, effects: Effects) -> StoreResult<()>;
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        after: Option<crate::OutboxEventId>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEvent>>;
+    /// Pending deliveries due now, leased for `lease`.
+    async fn claim_deliveries(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryJob>>;
+    async fn record_delivery(
+        &self,
+        id: DeliveryId,
+        outcome: &DeliveryOutcome,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        endpoint: Option<WebhookEndpointId>,
+        after: Option<DeliveryId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+}

@@ -1,0 +1,74 @@
+//! The `meetgate` binary: configuration in, then one command.
+// Printing is this binary's job: it is a command-line tool.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cli;
+mod commands;
+mod config_load;
+mod logging;
+mod table;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::Parser;
+use toml::Value;
+
+use crate::cli::{Cli, Command};
+
+fn overrides(cli: &Cli) -> config_load::Overrides {
+    let mut out: config_load::Overrides = Vec::new();
+    let g = &cli.global;
+    if let Some(dir) = &g.data_dir {
+        out.push(("data_dir", Value::String(dir.display().to_string())));
+    }
+    if let Some(url) = &g.database_url {
+        out.push(("database_url", Value::String(url.clone())));
+    }
+    if g.log_json {
+        out.push(("log.format", Value::String("json".into())));
+    }
+    if let Some(level) = &g.log_level {
+        out.push(("log.level", Value::String(level.clone())));
+    }
+    if let Command::Serve(args) = &cli.command {
+        if let Some(listen) = &args.listen {
+            out.push(("listen", Value::String(listen.clone())));
+        }
+        if let Some(url) = &args.public_url {
+            out.push(("public_url", Value::String(url.clone())));
+        }
+    }
+    out
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let loaded = config_load::load(cli.global.config.as_deref(), &env, overrides(&cli))?;
+    if !matches!(cli.command, Command::Config(_)) {
+        logging::init(&loaded.config.log)?;
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
+    commands::dispatch(cli.command, loaded).await
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("meetgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line that names the problem; no backtrace.
+            eprintln!("meetgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
