@@ -8,3 +8,26 @@ if [ -z "${MEETGATE_TEST_POSTGRES_URL:-}" ] && command -v pg_ctlcluster >/dev/nu
   bash scripts/start-postgres.sh >/dev/null && export MEETGATE_TEST_POSTGRES_URL="postgres://meetgate:meetgate@127.0.0.1:5432/postgres"
 fi
 cargo test --workspace --locked
+
+# The web app in a real browser: headless Chromium (Debian's package, never a downloaded one)
+# driven by Playwright against `meetgate demo`. CI must run them; elsewhere a missing browser or
+# node is said and skipped.
+browser_tests() {
+  local missing=()
+  command -v node >/dev/null 2>&1 || missing+=("node (apt-get install nodejs npm)")
+  [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || missing+=("chromium (apt-get install chromium)")
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ -n "${CI:-}" ]; then
+      echo "browser tests cannot run, missing: ${missing[*]}" >&2
+      return 1
+    fi
+    echo "skipping the browser tests, missing: ${missing[*]}"
+    return 0
+  fi
+  cargo build -p meetgate --locked
+  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    npm ci --prefix tests/browser --no-audit --no-fund
+  fi
+  (cd tests/browser && node --test --test-concurrency=1)
+}
+browser_tests

@@ -29,7 +29,10 @@ pub enum AppError {
     #[error("vault: {0}")]
     KeyMismatch(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -43,7 +46,11 @@ pub struct App {
 
 /// Refuses a keyring that does not match the keys that encrypted the data, then records the
 /// configured keys' fingerprints.
-pub async fn check_keyring(store: &dyn Store, ring: &Keyring, now: time::OffsetDateTime) -> Result<(), AppError> {
+pub async fn check_keyring(
+    store: &dyn Store,
+    ring: &Keyring,
+    now: time::OffsetDateTime,
+) -> Result<(), AppError> {
     let recorded = store.list_key_fingerprints().await?;
     let configured = ring.fingerprints();
     for (id, fingerprint) in &configured {
@@ -55,7 +62,11 @@ pub async fn check_keyring(store: &dyn Store, ring: &Keyring, now: time::OffsetD
             )));
         }
     }
-    let known = recorded.iter().any(|r| configured.iter().any(|(id, fp)| &r.key_id == id && &r.fingerprint == fp));
+    let known = recorded.iter().any(|r| {
+        configured
+            .iter()
+            .any(|(id, fp)| &r.key_id == id && &r.fingerprint == fp)
+    });
     if !recorded.is_empty() && !known {
         let ids: Vec<&str> = recorded.iter().map(|r| r.key_id.as_str()).collect();
         return Err(AppError::KeyMismatch(format!(
@@ -64,7 +75,13 @@ pub async fn check_keyring(store: &dyn Store, ring: &Keyring, now: time::OffsetD
     }
     for (id, fingerprint) in configured {
         if !recorded.iter().any(|r| r.key_id == id) {
-            store.record_key_fingerprint(&KeyFingerprint { key_id: id, fingerprint, created_at: now }).await?;
+            store
+                .record_key_fingerprint(&KeyFingerprint {
+                    key_id: id,
+                    fingerprint,
+                    created_at: now,
+                })
+                .await?;
         }
     }
     Ok(())
@@ -77,17 +94,26 @@ impl App {
         config.validate()?;
         let url = config.effective_database_url();
         if url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&config.data_dir)
-                .map_err(|e| AppError::Other(format!("cannot create data_dir {}: {e}", config.data_dir.display())))?;
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                AppError::Other(format!(
+                    "cannot create data_dir {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
         }
         let store = open_store(&url, config.database_max_connections).await?;
         store.migrate().await?;
         let now = clock.now();
         let today = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());
-        let (ring, key_source) = load_keyring(&config.vault.keys, &config.effective_key_file(), &today)?;
+        let (ring, key_source) =
+            load_keyring(&config.vault.keys, &config.effective_key_file(), &today)?;
         check_keyring(store.as_ref(), &ring, now).await?;
-        let services = Services::new(store, Arc::new(ring), Arc::new(config), clock).map_err(|e| AppError::Other(e.to_string()))?;
-        Ok(Self { services, key_source })
+        let services = Services::new(store, Arc::new(ring), Arc::new(config), clock)
+            .map_err(|e| AppError::Other(e.to_string()))?;
+        Ok(Self {
+            services,
+            key_source,
+        })
     }
 
     /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests (up to
@@ -100,11 +126,20 @@ impl App {
     ) -> Result<(), AppError> {
         let services = self.services.clone();
         let (stop_tx, stop_rx) = watch::channel(false);
-        let jobs = services.config.jobs.enabled.then(|| tokio::spawn(crate::jobs::run(services.clone(), stop_rx.clone())));
+        let jobs = services
+            .config
+            .jobs
+            .enabled
+            .then(|| tokio::spawn(crate::jobs::run(services.clone(), stop_rx.clone())));
         let router = crate::http::router(services.clone(), metrics);
         let grace = Duration::from_secs(services.config.http.shutdown_grace_secs);
         let mut signal_rx = stop_rx.clone();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        // The peer address feeds the web app's per-address sign-in limit.
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             let _ = signal_rx.wait_for(|stop| *stop).await;
         });
         let trigger = tokio::spawn(async move {
@@ -133,6 +168,11 @@ impl App {
     }
 
     pub async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
-        TcpListener::bind(addr).await.map_err(|source| AppError::Listen { addr: addr.to_string(), source })
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Listen {
+                addr: addr.to_string(),
+                source,
+            })
     }
 }

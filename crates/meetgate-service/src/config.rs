@@ -137,13 +137,19 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: "human".into(), level: "info".into() }
+        Self {
+            format: "human".into(),
+            level: "info".into(),
+        }
     }
 }
 
 impl Default for VaultConfig {
     fn default() -> Self {
-        Self { keys: String::new(), key_file: PathBuf::new() }
+        Self {
+            keys: String::new(),
+            key_file: PathBuf::new(),
+        }
     }
 }
 
@@ -185,13 +191,20 @@ impl Default for JobsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { enabled: true, listen: String::new() }
+        Self {
+            enabled: true,
+            listen: String::new(),
+        }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { request_timeout_secs: 30, max_body_bytes: 256 * 1024, shutdown_grace_secs: 30 }
+        Self {
+            request_timeout_secs: 30,
+            max_body_bytes: 256 * 1024,
+            shutdown_grace_secs: 30,
+        }
     }
 }
 
@@ -212,8 +225,12 @@ impl std::fmt::Debug for Config {
 
 impl std::fmt::Debug for VaultConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ids: Vec<&str> =
-            self.keys.split(',').filter_map(|k| k.split(':').next()).filter(|k| !k.is_empty()).collect();
+        let ids: Vec<&str> = self
+            .keys
+            .split(',')
+            .filter_map(|k| k.split(':').next())
+            .filter(|k| !k.is_empty())
+            .collect();
         f.debug_struct("VaultConfig")
             .field("key_ids", &ids)
             .field("key_file", &self.key_file)
@@ -244,15 +261,21 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(setting: &str, problem: impl Into<String>) -> Self {
-        Self { setting: setting.into(), problem: problem.into() }
+        Self {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
     }
 }
 
 impl Config {
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen
-            .parse()
-            .map_err(|_| ConfigError::new("listen", format!("{:?} is not an address like 127.0.0.1:8080", self.listen)))
+        self.listen.parse().map_err(|_| {
+            ConfigError::new(
+                "listen",
+                format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
+            )
+        })
     }
 
     /// The public base URL, without a trailing slash.
@@ -265,7 +288,10 @@ impl Config {
         let url = url::Url::parse(&text)
             .map_err(|e| ConfigError::new("public_url", format!("{text:?} is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(ConfigError::new("public_url", "must be an http or https URL"));
+            return Err(ConfigError::new(
+                "public_url",
+                "must be an http or https URL",
+            ));
         }
         Ok(url)
     }
@@ -290,7 +316,10 @@ impl Config {
         match self.web.secure_cookies.as_str() {
             "always" => true,
             "never" => false,
-            _ => self.public_base().map(|u| u.scheme() == "https").unwrap_or(false),
+            _ => self
+                .public_base()
+                .map(|u| u.scheme() == "https")
+                .unwrap_or(false),
         }
     }
 
@@ -299,23 +328,41 @@ impl Config {
         self.listen_addr()?;
         self.public_base()?;
         let db = self.effective_database_url();
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             return Err(ConfigError::new(
                 "database_url",
-                format!("{:?} must start with sqlite://, postgres:// or postgresql://", redact_url(&db)),
+                format!(
+                    "{:?} must start with sqlite://, postgres:// or postgresql://",
+                    redact_url(&db)
+                ),
             ));
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {
             return Err(ConfigError::new("log.format", "must be `human` or `json`"));
         }
-        if !matches!(self.web.secure_cookies.as_str(), "auto" | "always" | "never") {
-            return Err(ConfigError::new("web.secure_cookies", "must be `auto`, `always` or `never`"));
+        if !matches!(
+            self.web.secure_cookies.as_str(),
+            "auto" | "always" | "never"
+        ) {
+            return Err(ConfigError::new(
+                "web.secure_cookies",
+                "must be `auto`, `always` or `never`",
+            ));
         }
         if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
-            return Err(ConfigError::new("metrics.listen", "must be an address like 127.0.0.1:9100"));
+            return Err(ConfigError::new(
+                "metrics.listen",
+                "must be an address like 127.0.0.1:9100",
+            ));
         }
         if self.database_max_connections < 2 {
-            return Err(ConfigError::new("database_max_connections", "must be at least 2"));
+            return Err(ConfigError::new(
+                "database_max_connections",
+                "must be at least 2",
+            ));
         }
         if self.zoom.max_concurrent_refreshes == 0
             || self.zoom.max_concurrent_refreshes >= self.database_max_connections
@@ -326,7 +373,10 @@ impl Config {
             ));
         }
         if self.web.session_idle_minutes == 0 {
-            return Err(ConfigError::new("web.session_idle_minutes", "must be at least 1"));
+            return Err(ConfigError::new(
+                "web.session_idle_minutes",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -343,7 +393,10 @@ mod tests {
     #[test]
     fn the_commented_example_is_the_default() {
         let parsed: Config = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
-        assert!(parsed == Config::default(), "meetgate.example.toml drifted from Config::default()");
+        assert!(
+            parsed == Config::default(),
+            "meetgate.example.toml drifted from Config::default()"
+        );
     }
 
     #[test]
@@ -353,10 +406,16 @@ mod tests {
 
     #[test]
     fn errors_name_the_setting() {
-        let config = Config { database_url: "mysql://x".into(), ..Config::default() };
+        let config = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
         let err = config.validate().unwrap_err();
         assert_eq!(err.setting, "database_url");
-        let config = Config { listen: "nope".into(), ..Config::default() };
+        let config = Config {
+            listen: "nope".into(),
+            ..Config::default()
+        };
         assert_eq!(config.validate().unwrap_err().setting, "listen");
     }
 
@@ -364,11 +423,17 @@ mod tests {
     fn debug_hides_keys_and_database_passwords() {
         let config = Config {
             database_url: "postgres://meetgate:hunter2@db/meetgate".into(),
-            vault: VaultConfig { keys: "k1:c2VjcmV0c2VjcmV0".into(), ..VaultConfig::default() },
+            vault: VaultConfig {
+                keys: "k1:c2VjcmV0c2VjcmV0".into(),
+                ..VaultConfig::default()
+            },
             ..Config::default()
         };
         let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("c2VjcmV0c2VjcmV0"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("c2VjcmV0c2VjcmV0"),
+            "{debug}"
+        );
         assert!(debug.contains("k1"));
     }
 }

@@ -35,7 +35,10 @@ pub enum Error {
     #[error("{what} not found")]
     NotFound { what: &'static str },
     #[error("{detail}")]
-    Validation { detail: String, errors: Vec<FieldProblem> },
+    Validation {
+        detail: String,
+        errors: Vec<FieldProblem>,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("this Idempotency-Key was used with a different request")]
@@ -45,14 +48,23 @@ pub enum Error {
     #[error("the user has not connected a Zoom account")]
     NotConnected { connect_url: Option<String> },
     #[error("the Zoom connection must be renewed: {reason}")]
-    NeedsReauth { state: &'static str, reason: String, connect_url: Option<String> },
+    NeedsReauth {
+        state: &'static str,
+        reason: String,
+        connect_url: Option<String>,
+    },
     #[error("{}", .0.fix)]
     ZoomRejected(Box<ZoomProblem>),
     #[error("Zoom's rate limit was reached")]
-    ZoomRateLimited { retry_after: Option<String>, limit_type: Option<String> },
+    ZoomRateLimited {
+        retry_after: Option<String>,
+        limit_type: Option<String>,
+    },
     #[error("Zoom did not answer properly: {0}")]
     ZoomUnavailable(String),
-    #[error("Zoom may have created the meeting, but its answer was lost; retry with the same Idempotency-Key to reconcile")]
+    #[error(
+        "Zoom may have created the meeting, but its answer was lost; retry with the same Idempotency-Key to reconcile"
+    )]
     ZoomOutcomeUnknown,
     #[error("the Zoom app is misconfigured: {0}")]
     AppMisconfigured(String),
@@ -73,7 +85,10 @@ impl Error {
         let message = message.into();
         Self::Validation {
             detail: format!("{field}: {message}"),
-            errors: vec![FieldProblem { field: field.into(), message }],
+            errors: vec![FieldProblem {
+                field: field.into(),
+                message,
+            }],
         }
     }
 

@@ -48,7 +48,9 @@ impl AuditStore for PgStore {
             qb.push(" AND tenant_id = ").push_bind(id(tenant.0));
         }
         if let Some(prefix) = &q.action_prefix {
-            qb.push(" AND starts_with(action, ").push_bind(prefix.clone()).push(")");
+            qb.push(" AND starts_with(action, ")
+                .push_bind(prefix.clone())
+                .push(")");
         }
         if let Some(object_id) = &q.object_id {
             qb.push(" AND object_id = ").push_bind(object_id.clone());

@@ -22,6 +22,18 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// How long `connect` may take before failing with `Unavailable`.
     pub connect_timeout: Duration,
+    /// Refresh locks this process holds at once; more lockers wait their turn. Each lock holds a
+    /// pooled connection, so this is capped at three quarters of `max_connections`: the other
+    /// quarter stays free for other calls, even those a lock holder makes.
+    pub max_refresh_locks: u32,
+}
+
+impl StoreOptions {
+    pub(crate) fn refresh_lock_slots(&self) -> usize {
+        let pool = self.max_connections.max(1);
+        let cap = pool - pool / 4;
+        usize::try_from(self.max_refresh_locks.min(cap).max(1)).unwrap_or(1)
+    }
 }
 
 impl Default for StoreOptions {
@@ -30,6 +42,7 @@ impl Default for StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            max_refresh_locks: 12,
         }
     }
 }
@@ -74,10 +87,7 @@ fn connect_error(e: sqlx::Error, url: &str) -> StoreError {
         }
         e => match map_sqlx(e, "database") {
             StoreError::Unavailable(m) | StoreError::Database(m) | StoreError::Corrupt(m) => {
-                StoreError::Unavailable(redact(
-                    &format!("cannot connect to PostgreSQL: {m}"),
-                    url,
-                ))
+                StoreError::Unavailable(redact(&format!("cannot connect to PostgreSQL: {m}"), url))
             }
             other => other,
         },
@@ -104,10 +114,10 @@ fn passwords_in(url: &str) -> Vec<String> {
         return found;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if let Some((userinfo, _)) = authority.rsplit_once('@') {
-        if let Some((_, password)) = userinfo.split_once(':') {
-            found.push(password.to_owned());
-        }
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        found.push(password.to_owned());
     }
     if let Some((_, query)) = rest.split_once('?') {
         for pair in query.split(['&', '#']) {
@@ -133,12 +143,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -150,7 +161,9 @@ fn percent_decode(s: &str) -> String {
 /// while it checks and applies, so concurrent starts migrate exactly once.
 pub(crate) async fn migrate(pool: &PgPool) -> StoreResult<()> {
     let mut conn = pool.acquire().await.map_err(|e| map_sqlx(e, "migration"))?;
-    match MIGRATOR.run(&mut *conn).await {
+    // `run_direct` takes the connection itself; `run` goes through `Acquire`, whose lifetimes
+    // defeat the `Send` check of the boxed trait future.
+    match MIGRATOR.run_direct(&mut *conn).await {
         Ok(()) => Ok(()),
         Err(e) => {
             // The migrator does not unlock on failure; a pooled connection must not keep the

@@ -215,8 +215,11 @@ impl ConnectionStore for PgStore {
         .ok_or(StoreError::Conflict { what: "connection" })?;
         let saved = connection(&row)?;
 
-        let others: Vec<uuid::Uuid> =
-            supersede.iter().filter(|c| **c != saved.id).map(|c| c.0).collect();
+        let others: Vec<uuid::Uuid> = supersede
+            .iter()
+            .filter(|c| **c != saved.id)
+            .map(|c| c.0)
+            .collect();
         if !others.is_empty() {
             sqlx::query(
                 "UPDATE connections SET state = 'superseded', state_reason = $2,
@@ -239,6 +242,7 @@ impl ConnectionStore for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %cid, state = %state))]
+    #[allow(clippy::too_many_arguments)]
     async fn end_connection(
         &self,
         tenant: TenantId,
@@ -291,15 +295,19 @@ impl ConnectionStore for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<(TenantId, ConnectionId)>> {
         // Rows another claimer has locked are skipped, not waited for: concurrent claimers
-        // take disjoint batches, and the lease keeps them apart after commit.
+        // take disjoint batches, and the lease keeps them apart after commit. The selection is
+        // materialized so that it runs once: as a subquery of the UPDATE the planner may re-run
+        // it and update more rows than the limit.
         let rows = sqlx::query(
-            "UPDATE connections SET next_refresh_at = $2
-             WHERE id IN (SELECT id FROM connections
-                          WHERE state = 'connected' AND next_refresh_at <= $1
-                          ORDER BY next_refresh_at LIMIT $3
-                          FOR UPDATE SKIP LOCKED)
-               AND state = 'connected' AND next_refresh_at <= $1
-             RETURNING tenant_id, id",
+            "WITH due AS MATERIALIZED (
+                SELECT id FROM connections
+                WHERE state = 'connected' AND next_refresh_at <= $1
+                ORDER BY next_refresh_at LIMIT $3
+                FOR UPDATE SKIP LOCKED
+             )
+             UPDATE connections c SET next_refresh_at = $2 FROM due
+             WHERE c.id = due.id
+             RETURNING c.tenant_id, c.id",
         )
         .bind(ts(now))
         .bind(ts(now.saturating_add(lease)))

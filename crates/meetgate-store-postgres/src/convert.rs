@@ -39,7 +39,6 @@ pub(crate) trait RowExt {
     fn text(&self, col: &str) -> StoreResult<String>;
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
     fn int(&self, col: &str) -> StoreResult<i64>;
-    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>>;
     fn int32(&self, col: &str) -> StoreResult<i32>;
     fn opt_int32(&self, col: &str) -> StoreResult<Option<i32>>;
     fn bytes(&self, col: &str) -> StoreResult<Vec<u8>>;
@@ -70,10 +69,6 @@ impl RowExt for PgRow {
     }
 
     fn int(&self, col: &str) -> StoreResult<i64> {
-        get!(self, col)
-    }
-
-    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
         get!(self, col)
     }
 

@@ -47,7 +47,10 @@ pub(crate) async fn insert_audit(
                 .push_bind(a.request_id.clone())
                 .push_bind(json(&a.details));
         });
-        qb.build().execute(&mut *conn).await.or_store("audit event")?;
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .or_store("audit event")?;
     }
     Ok(())
 }
@@ -72,11 +75,18 @@ pub(crate) async fn insert_events(
                 .push_bind(json(&e.payload))
                 .push_bind(ts(e.created_at));
         });
-        qb.build().execute(&mut *conn).await.or_store("outbox event")?;
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .or_store("outbox event")?;
     }
 
-    let tenants: Vec<uuid::Uuid> =
-        events.iter().map(|e| e.tenant_id.0).collect::<BTreeSet<_>>().into_iter().collect();
+    let tenants: Vec<uuid::Uuid> = events
+        .iter()
+        .map(|e| e.tenant_id.0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let rows = sqlx::query(
         "SELECT id, tenant_id, event_types FROM webhook_endpoints
          WHERE disabled_at IS NULL AND tenant_id = ANY($1)",
@@ -91,8 +101,8 @@ pub(crate) async fn insert_events(
     let mut endpoints = Vec::with_capacity(rows.len());
     for row in rows {
         let types: Value = row.json("event_types")?;
-        let types: Vec<String> = serde_json::from_value(types)
-            .map_err(|e| crate::convert::corrupt("event_types", e))?;
+        let types: Vec<String> =
+            serde_json::from_value(types).map_err(|e| crate::convert::corrupt("event_types", e))?;
         endpoints.push((row.uuid("id")?, row.uuid("tenant_id")?, types));
     }
 
@@ -100,7 +110,7 @@ pub(crate) async fn insert_events(
     for event in events {
         for (endpoint_id, tenant_id, types) in &endpoints {
             if *tenant_id == event.tenant_id.0
-                && (types.is_empty() || types.iter().any(|t| *t == event.event_type))
+                && (types.is_empty() || types.contains(&event.event_type))
             {
                 deliveries.push((meetgate_store::DeliveryId::new(), event, *endpoint_id));
             }
@@ -121,7 +131,10 @@ pub(crate) async fn insert_events(
                 .push_bind(ts(event.created_at))
                 .push_bind(ts(event.created_at));
         });
-        qb.build().execute(&mut *conn).await.or_store("webhook delivery")?;
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .or_store("webhook delivery")?;
     }
     Ok(())
 }

@@ -93,7 +93,11 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await
         .or_store("idempotency record")?;
-        Ok(row.as_ref().map(record).transpose()?.map(|rec| classify(rec, &c.request_hash)))
+        Ok(row
+            .as_ref()
+            .map(record)
+            .transpose()?
+            .map(|rec| classify(rec, &c.request_hash)))
     }
 }
 
@@ -104,14 +108,19 @@ impl IdempotencyStore for PgStore {
     /// re-check, so one wins); otherwise a read reports what holds the key. A returned row with
     /// this claim's id is a fresh claim; a returned row with another id is a takeover.
     #[tracing::instrument(skip_all, fields(tenant = %c.tenant_id))]
-    async fn claim_idempotency_key(&self, c: &NewIdempotencyClaim) -> StoreResult<IdempotencyClaim> {
+    async fn claim_idempotency_key(
+        &self,
+        c: &NewIdempotencyClaim,
+    ) -> StoreResult<IdempotencyClaim> {
         // The record can vanish between the two statements (released or purged); then again.
         for _ in 0..3 {
             if let Some(claim) = self.try_claim(c).await? {
                 return Ok(claim);
             }
         }
-        Err(StoreError::Unavailable("idempotency key kept changing during the claim".into()))
+        Err(StoreError::Unavailable(
+            "idempotency key kept changing during the claim".into(),
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -134,7 +143,9 @@ impl IdempotencyStore for PgStore {
         .await
         .or_store("idempotency record")?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "idempotency record" });
+            return Err(StoreError::NotFound {
+                what: "idempotency record",
+            });
         }
         Ok(())
     }

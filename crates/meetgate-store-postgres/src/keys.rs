@@ -11,7 +11,11 @@ use crate::errors::OrStore;
 fn cells_sql(column: SealedColumn) -> (String, String) {
     let (table, col) = column.location();
     // The inbox belongs to a Zoom app, not a tenant.
-    let tenant = if table == "zoom_inbox" { "NULL::uuid" } else { "tenant_id" };
+    let tenant = if table == "zoom_inbox" {
+        "NULL::uuid"
+    } else {
+        "tenant_id"
+    };
     let select = format!(
         "SELECT id::text AS id, {tenant} AS tenant_id, {col} AS value FROM {table}
          WHERE {col} IS NOT NULL AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
@@ -72,7 +76,9 @@ impl KeyStore for PgStore {
                 .or_store("key fingerprint")?;
         tx.commit().await.or_store("transaction")?;
         if stored != key.fingerprint {
-            return Err(StoreError::Conflict { what: "key fingerprint" });
+            return Err(StoreError::Conflict {
+                what: "key fingerprint",
+            });
         }
         Ok(())
     }

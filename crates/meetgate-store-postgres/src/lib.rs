@@ -19,7 +19,7 @@ mod people;
 mod refresh_lock;
 mod tenants;
 #[cfg(feature = "test-support")]
-mod test_support;
+pub mod test_support;
 mod webhooks;
 
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub struct PgStore {
     /// Tasks of this process that want the same connection's refresh lock queue here first, so
     /// that waiters do not each hold a pooled connection blocked in `pg_advisory_lock`.
     refresh_queue: Arc<KeyedLocks<uuid::Uuid>>,
+    /// Bounds the pooled connections that refresh locks hold (see `StoreOptions`).
+    refresh_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl PgStore {
@@ -56,7 +58,11 @@ impl PgStore {
 
     pub async fn connect_with(url: &str, options: StoreOptions) -> StoreResult<Self> {
         let pool = connect::open(url, &options).await?;
-        Ok(Self { pool, refresh_queue: KeyedLocks::new() })
+        Ok(Self {
+            pool,
+            refresh_queue: KeyedLocks::new(),
+            refresh_slots: Arc::new(tokio::sync::Semaphore::new(options.refresh_lock_slots())),
+        })
     }
 
     pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
@@ -82,7 +88,10 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.or_store("ping")?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .or_store("ping")?;
         Ok(())
     }
 

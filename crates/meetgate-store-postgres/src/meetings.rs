@@ -101,11 +101,7 @@ impl MeetingStore for PgStore {
     /// that has not passed. `Past`: ended, or a slot that has passed. Deleted meetings only with
     /// `include_deleted`.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    async fn list_meetings(
-        &self,
-        tenant: TenantId,
-        q: &MeetingQuery,
-    ) -> StoreResult<Vec<Meeting>> {
+    async fn list_meetings(&self, tenant: TenantId, q: &MeetingQuery) -> StoreResult<Vec<Meeting>> {
         let mut qb = QueryBuilder::<Postgres>::new(concat!(
             "SELECT ",
             meeting_cols!(),

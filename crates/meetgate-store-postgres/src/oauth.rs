@@ -147,14 +147,18 @@ impl OAuthStore for PgStore {
     }
 
     async fn get_zoom_app(&self, app: ZoomAppId) -> StoreResult<Option<ZoomApp>> {
-        sqlx::query(concat!("SELECT ", zoom_app_cols!(), " FROM zoom_apps WHERE id = $1"))
-            .bind(id(app.0))
-            .fetch_optional(&self.pool)
-            .await
-            .or_store("zoom app")?
-            .as_ref()
-            .map(zoom_app)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            zoom_app_cols!(),
+            " FROM zoom_apps WHERE id = $1"
+        ))
+        .bind(id(app.0))
+        .fetch_optional(&self.pool)
+        .await
+        .or_store("zoom app")?
+        .as_ref()
+        .map(zoom_app)
+        .transpose()
     }
 
     async fn list_zoom_apps_for(&self, tenant: TenantId) -> StoreResult<Vec<ZoomApp>> {
@@ -173,13 +177,17 @@ impl OAuthStore for PgStore {
     }
 
     async fn list_all_zoom_apps(&self) -> StoreResult<Vec<ZoomApp>> {
-        sqlx::query(concat!("SELECT ", zoom_app_cols!(), " FROM zoom_apps ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
-            .await
-            .or_store("zoom app")?
-            .iter()
-            .map(zoom_app)
-            .collect()
+        sqlx::query(concat!(
+            "SELECT ",
+            zoom_app_cols!(),
+            " FROM zoom_apps ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .or_store("zoom app")?
+        .iter()
+        .map(zoom_app)
+        .collect()
     }
 
     async fn find_zoom_apps_by_client_id(&self, client_id: &str) -> StoreResult<Vec<ZoomApp>> {
@@ -268,7 +276,9 @@ impl OAuthStore for PgStore {
         .await
         .or_store("connect session")?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "connect session" });
+            return Err(StoreError::NotFound {
+                what: "connect session",
+            });
         }
         Ok(())
     }

@@ -1,7 +1,6 @@
 use meetgate_store::models::{EndUser, Invitation, Member, MemberRole, WebSession};
 use meetgate_store::{
-    Effects, EndUserId, InvitationId, MemberId, OffsetDateTime, PeopleStore, StoreResult,
-    TenantId,
+    Effects, EndUserId, InvitationId, MemberId, OffsetDateTime, PeopleStore, StoreResult, TenantId,
 };
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
@@ -140,14 +139,18 @@ impl PeopleStore for PgStore {
     }
 
     async fn find_member_by_email(&self, email: &str) -> StoreResult<Option<Member>> {
-        sqlx::query(concat!("SELECT ", member_cols!(), " FROM members WHERE email = $1"))
-            .bind(normalize_email(email))
-            .fetch_optional(&self.pool)
-            .await
-            .or_store("member")?
-            .as_ref()
-            .map(member)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            member_cols!(),
+            " FROM members WHERE email = $1"
+        ))
+        .bind(normalize_email(email))
+        .fetch_optional(&self.pool)
+        .await
+        .or_store("member")?
+        .as_ref()
+        .map(member)
+        .transpose()
     }
 
     async fn get_member(&self, tenant: TenantId, mid: MemberId) -> StoreResult<Option<Member>> {
@@ -247,14 +250,18 @@ impl PeopleStore for PgStore {
     }
 
     async fn get_session(&self, id_hash: &[u8]) -> StoreResult<Option<WebSession>> {
-        sqlx::query(concat!("SELECT ", session_cols!(), " FROM web_sessions WHERE id_hash = $1"))
-            .bind(id_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .or_store("session")?
-            .as_ref()
-            .map(session)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM web_sessions WHERE id_hash = $1"
+        ))
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .or_store("session")?
+        .as_ref()
+        .map(session)
+        .transpose()
     }
 
     async fn touch_session(&self, id_hash: &[u8], now: OffsetDateTime) -> StoreResult<()> {

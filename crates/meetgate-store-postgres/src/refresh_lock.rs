@@ -3,9 +3,7 @@
 //! every write compares and swaps on the row's version.
 
 use meetgate_store::models::{Connection, ConnectionState, RefreshedTokens};
-use meetgate_store::{
-    ConnectionId, Effects, OffsetDateTime, RefreshLock, StoreError, StoreResult,
-};
+use meetgate_store::{ConnectionId, Effects, OffsetDateTime, RefreshLock, StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection as _, PgConnection, Postgres};
 
@@ -27,16 +25,28 @@ pub(crate) struct PgRefreshLock {
     id: ConnectionId,
     /// Holds the advisory lock while `Some`. `None` only after `release`.
     conn: Option<PoolConnection<Postgres>>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
     _queue: KeyedGuard<uuid::Uuid>,
 }
 
 impl PgRefreshLock {
     pub(crate) async fn acquire(store: &PgStore, cid: ConnectionId) -> StoreResult<Self> {
         let queue = store.refresh_queue.lock(cid.0).await;
+        let slot = store
+            .refresh_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store was closed".into()))?;
         let conn = store.pool.acquire().await.or_store("connection")?;
         // Built before waiting so that a cancelled or failed wait drops (and closes) the
         // connection rather than returning it to the pool with a lock request pending.
-        let mut lock = Self { id: cid, conn: Some(conn), _queue: queue };
+        let mut lock = Self {
+            id: cid,
+            conn: Some(conn),
+            _slot: slot,
+            _queue: queue,
+        };
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(advisory_key(cid))
             .execute(lock.conn()?)
@@ -78,18 +88,57 @@ async fn lost(conn: &mut PgConnection, cid: ConnectionId) -> StoreError {
     }
 }
 
+/// Stores refreshed tokens if the version still matches; `None` when it does not.
+async fn update_refreshed(
+    conn: &mut PgConnection,
+    cid: ConnectionId,
+    expected_version: i64,
+    tokens: &RefreshedTokens,
+    now: OffsetDateTime,
+) -> StoreResult<Option<Connection>> {
+    // A missing refresh token keeps the stored one: wiping it would strand the grant.
+    sqlx::query(concat!(
+        "UPDATE connections SET access_token = $3, access_expires_at = $4,
+            refresh_token = coalesce($5, refresh_token), scopes = coalesce($6, scopes),
+            api_url = coalesce($7, api_url), next_refresh_at = $8, version = version + 1,
+            refresh_started_at = NULL, refresh_failures = 0, last_refreshed_at = $9,
+            updated_at = $9
+         WHERE id = $1 AND version = $2 RETURNING ",
+        connection_cols!()
+    ))
+    .bind(id(cid.0))
+    .bind(expected_version)
+    .bind(&tokens.access_token.0)
+    .bind(ts(tokens.access_expires_at))
+    .bind(tokens.refresh_token.as_ref().map(|t| &t.0))
+    .bind(&tokens.scopes)
+    .bind(&tokens.api_url)
+    .bind(opt_ts(tokens.next_refresh_at))
+    .bind(ts(now))
+    .fetch_optional(conn)
+    .await
+    .or_store("connection")?
+    .as_ref()
+    .map(connection)
+    .transpose()
+}
+
 #[async_trait::async_trait]
 impl RefreshLock for PgRefreshLock {
     async fn reread(&mut self) -> StoreResult<Option<Connection>> {
         let cid = self.id;
-        sqlx::query(concat!("SELECT ", connection_cols!(), " FROM connections WHERE id = $1"))
-            .bind(id(cid.0))
-            .fetch_optional(self.conn()?)
-            .await
-            .or_store("connection")?
-            .as_ref()
-            .map(connection)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            connection_cols!(),
+            " FROM connections WHERE id = $1"
+        ))
+        .bind(id(cid.0))
+        .fetch_optional(self.conn()?)
+        .await
+        .or_store("connection")?
+        .as_ref()
+        .map(connection)
+        .transpose()
     }
 
     /// Autocommit: the marker is durable before the caller's call to Zoom.
@@ -127,42 +176,20 @@ impl RefreshLock for PgRefreshLock {
     ) -> StoreResult<Connection> {
         let cid = self.id;
         let conn = self.conn()?;
-        let with_effects = !effects::is_empty(&effects);
-        let mut tx = if with_effects { Some(conn.begin().await.or_store("transaction")?) } else { None };
-        let exec: &mut PgConnection = match tx.as_mut() {
-            Some(tx) => &mut *tx,
-            None => &mut *conn,
-        };
-        // A missing refresh token keeps the stored one: wiping it would strand the grant.
-        let row = sqlx::query(concat!(
-            "UPDATE connections SET access_token = $3, access_expires_at = $4,
-                refresh_token = coalesce($5, refresh_token), scopes = coalesce($6, scopes),
-                api_url = coalesce($7, api_url), next_refresh_at = $8, version = version + 1,
-                refresh_started_at = NULL, refresh_failures = 0, last_refreshed_at = $9,
-                updated_at = $9
-             WHERE id = $1 AND version = $2 RETURNING ",
-            connection_cols!()
-        ))
-        .bind(id(cid.0))
-        .bind(expected_version)
-        .bind(&tokens.access_token.0)
-        .bind(ts(tokens.access_expires_at))
-        .bind(tokens.refresh_token.as_ref().map(|t| &t.0))
-        .bind(&tokens.scopes)
-        .bind(&tokens.api_url)
-        .bind(opt_ts(tokens.next_refresh_at))
-        .bind(ts(now))
-        .fetch_optional(&mut *exec)
-        .await
-        .or_store("connection")?;
-        let Some(row) = row else {
-            return Err(lost(exec, cid).await);
-        };
-        let saved = connection(&row)?;
-        if let Some(mut tx) = tx {
-            effects::write(&mut tx, &effects).await?;
-            tx.commit().await.or_store("transaction")?;
+        if effects::is_empty(&effects) {
+            // Nothing else to write: one autocommit statement, no transaction round trips.
+            return match update_refreshed(conn, cid, expected_version, tokens, now).await? {
+                Some(saved) => Ok(saved),
+                None => Err(lost(conn, cid).await),
+            };
         }
+        let mut tx = conn.begin().await.or_store("transaction")?;
+        let Some(saved) = update_refreshed(&mut tx, cid, expected_version, tokens, now).await?
+        else {
+            return Err(lost(&mut tx, cid).await);
+        };
+        effects::write(&mut tx, &effects).await?;
+        tx.commit().await.or_store("transaction")?;
         Ok(saved)
     }
 

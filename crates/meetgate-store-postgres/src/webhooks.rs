@@ -19,6 +19,13 @@ macro_rules! inbox_cols {
     };
 }
 
+macro_rules! inbox_cols_i {
+    () => {
+        "i.id, i.zoom_app_id, i.dedup_key, i.event_type, i.payload, i.event_at, i.received_at, \
+         i.processed_at, i.attempts, i.next_attempt_at, i.last_error"
+    };
+}
+
 macro_rules! endpoint_cols {
     () => {
         "id, tenant_id, url, secret, event_types, description, created_at, disabled_at"
@@ -136,15 +143,18 @@ impl WebhookStore for PgStore {
         lease: time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<InboxItem>> {
+        // Materialized so that the selection runs once (see `claim_due_refreshes`).
         let rows = sqlx::query(concat!(
-            "UPDATE zoom_inbox SET next_attempt_at = $2, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM zoom_inbox
-                          WHERE processed_at IS NULL AND next_attempt_at <= $1
-                          ORDER BY next_attempt_at, id LIMIT $3
-                          FOR UPDATE SKIP LOCKED)
-               AND processed_at IS NULL AND next_attempt_at <= $1
+            "WITH due AS MATERIALIZED (
+                SELECT id FROM zoom_inbox
+                WHERE processed_at IS NULL AND next_attempt_at <= $1
+                ORDER BY next_attempt_at, id LIMIT $3
+                FOR UPDATE SKIP LOCKED
+             )
+             UPDATE zoom_inbox i SET next_attempt_at = $2, attempts = i.attempts + 1 FROM due
+             WHERE i.id = due.id
              RETURNING ",
-            inbox_cols!()
+            inbox_cols_i!()
         ))
         .bind(ts(now))
         .bind(ts(now.saturating_add(lease)))
@@ -152,7 +162,10 @@ impl WebhookStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .or_store("inbox item")?;
-        let mut items = rows.iter().map(inbox_item).collect::<StoreResult<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(inbox_item)
+            .collect::<StoreResult<Vec<_>>>()?;
         items.sort_by_key(|i| (i.event_at, i.id));
         Ok(items)
     }
@@ -165,14 +178,13 @@ impl WebhookStore for PgStore {
         effects: Effects,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE zoom_inbox SET processed_at = $2, last_error = NULL WHERE id = $1",
-        )
-        .bind(id(item.0))
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await
-        .or_store("inbox item")?;
+        let done =
+            sqlx::query("UPDATE zoom_inbox SET processed_at = $2, last_error = NULL WHERE id = $1")
+                .bind(id(item.0))
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await
+                .or_store("inbox item")?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "inbox item" });
         }
@@ -352,7 +364,8 @@ impl WebhookStore for PgStore {
     }
 
     /// Leasing pushes `next_attempt_at` to `now + lease` and counts the attempt. One statement
-    /// leases (skipping rows other claimers hold) and reads the event and endpoint with them.
+    /// leases (skipping rows other claimers hold; materialized as in `claim_due_refreshes`) and
+    /// reads the event and endpoint with them.
     #[tracing::instrument(skip_all)]
     async fn claim_deliveries(
         &self,
@@ -361,14 +374,15 @@ impl WebhookStore for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryJob>> {
         let rows = sqlx::query(
-            "WITH claimed AS (
-                UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1
-                WHERE id IN (SELECT id FROM webhook_deliveries
-                             WHERE status = 'pending' AND next_attempt_at <= $1
-                             ORDER BY next_attempt_at, id LIMIT $3
-                             FOR UPDATE SKIP LOCKED)
-                  AND status = 'pending' AND next_attempt_at <= $1
-                RETURNING *
+            "WITH due AS MATERIALIZED (
+                SELECT id FROM webhook_deliveries
+                WHERE status = 'pending' AND next_attempt_at <= $1
+                ORDER BY next_attempt_at, id LIMIT $3
+                FOR UPDATE SKIP LOCKED
+             ), claimed AS (
+                UPDATE webhook_deliveries w SET next_attempt_at = $2, attempts = w.attempts + 1
+                FROM due WHERE w.id = due.id
+                RETURNING w.*
              )
              SELECT d.id, d.tenant_id, d.event_id, d.endpoint_id, d.status, d.attempts,
                 d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.delivered_at,
@@ -410,9 +424,17 @@ impl WebhookStore for PgStore {
             DeliveryOutcome::Delivered { status_code } => {
                 ("delivered", Some(*status_code), None, None, Some(now))
             }
-            DeliveryOutcome::Retry { status_code, error, next_attempt_at } => {
-                ("pending", *status_code, Some(error.as_str()), Some(*next_attempt_at), None)
-            }
+            DeliveryOutcome::Retry {
+                status_code,
+                error,
+                next_attempt_at,
+            } => (
+                "pending",
+                *status_code,
+                Some(error.as_str()),
+                Some(*next_attempt_at),
+                None,
+            ),
             DeliveryOutcome::GiveUp { status_code, error } => {
                 ("failed", *status_code, Some(error.as_str()), None, None)
             }
@@ -432,7 +454,9 @@ impl WebhookStore for PgStore {
         .await
         .or_store("webhook delivery")?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "webhook delivery" });
+            return Err(StoreError::NotFound {
+                what: "webhook delivery",
+            });
         }
         Ok(())
     }

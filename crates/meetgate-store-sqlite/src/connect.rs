@@ -4,11 +4,11 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use meetgate_store::{StoreError, StoreResult};
-use sqlx::{Executor, Row};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Executor, Row};
 
 use crate::errors::{OrStore, map_sqlx, one_line};
 
@@ -98,7 +98,11 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> StoreResult<Pools
                 .await
                 .map_err(open_error)?
         };
-        Ok::<_, StoreError>(Pools { writer, reader, shared: memory })
+        Ok::<_, StoreError>(Pools {
+            writer,
+            reader,
+            shared: memory,
+        })
     };
     tokio::time::timeout(options.connect_timeout, opening)
         .await
@@ -126,7 +130,10 @@ fn open_error(e: sqlx::Error) -> StoreError {
 /// table to the commit makes the check-and-apply atomic across processes; the table has sqlx's
 /// layout so `sqlx migrate info` keeps working.
 pub(crate) async fn migrate(writer: &SqlitePool) -> StoreResult<()> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(migration_error)?;
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(migration_error)?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
             version BIGINT PRIMARY KEY,
@@ -174,7 +181,11 @@ pub(crate) async fn migrate(writer: &SqlitePool) -> StoreResult<()> {
         let started = Instant::now();
         let sql: &'static str = &migration.sql;
         (&mut *tx).execute(sql).await.map_err(|e| {
-            StoreError::Migration(format!("migration {}: {}", migration.version, one_line(&e.to_string())))
+            StoreError::Migration(format!(
+                "migration {}: {}",
+                migration.version,
+                one_line(&e.to_string())
+            ))
         })?;
         let elapsed = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
         sqlx::query(

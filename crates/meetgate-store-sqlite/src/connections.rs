@@ -216,8 +216,11 @@ impl ConnectionStore for SqliteStore {
         .ok_or(StoreError::Conflict { what: "connection" })?;
         let saved = connection(&row)?;
 
-        let others: Vec<String> =
-            supersede.iter().filter(|c| **c != saved.id).map(|c| id(c.0)).collect();
+        let others: Vec<String> = supersede
+            .iter()
+            .filter(|c| **c != saved.id)
+            .map(|c| id(c.0))
+            .collect();
         if !others.is_empty() {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "UPDATE connections SET state = 'superseded', state_reason = ",
@@ -244,6 +247,7 @@ impl ConnectionStore for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %cid, state = %state))]
+    #[allow(clippy::too_many_arguments)]
     async fn end_connection(
         &self,
         tenant: TenantId,

@@ -47,7 +47,10 @@ pub(crate) async fn insert_audit(
                 .push_bind(a.request_id.clone())
                 .push_bind(json(&a.details));
         });
-        qb.build().execute(&mut *conn).await.or_store("audit event")?;
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .or_store("audit event")?;
     }
     Ok(())
 }
@@ -72,7 +75,10 @@ pub(crate) async fn insert_events(
                 .push_bind(json(&e.payload))
                 .push_bind(ts(e.created_at));
         });
-        qb.build().execute(&mut *conn).await.or_store("outbox event")?;
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .or_store("outbox event")?;
     }
 
     let tenants: BTreeSet<String> = events.iter().map(|e| id(e.tenant_id.0)).collect();
@@ -85,15 +91,19 @@ pub(crate) async fn insert_events(
         list.push_bind(t);
     }
     qb.push(")");
-    let rows = qb.build().fetch_all(&mut *conn).await.or_store("webhook endpoint")?;
+    let rows = qb
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .or_store("webhook endpoint")?;
     if rows.is_empty() {
         return Ok(());
     }
     let mut endpoints = Vec::with_capacity(rows.len());
     for row in rows {
         let types: Value = row.json("event_types")?;
-        let types: Vec<String> = serde_json::from_value(types)
-            .map_err(|e| crate::convert::corrupt("event_types", e))?;
+        let types: Vec<String> =
+            serde_json::from_value(types).map_err(|e| crate::convert::corrupt("event_types", e))?;
         endpoints.push((row.uuid("id")?, row.uuid("tenant_id")?, types));
     }
 
@@ -101,7 +111,7 @@ pub(crate) async fn insert_events(
     for event in events {
         for (endpoint_id, tenant_id, types) in &endpoints {
             if *tenant_id == event.tenant_id.0
-                && (types.is_empty() || types.iter().any(|t| *t == event.event_type))
+                && (types.is_empty() || types.contains(&event.event_type))
             {
                 deliveries.push((meetgate_store::DeliveryId::new(), event, *endpoint_id));
             }
@@ -122,7 +132,10 @@ pub(crate) async fn insert_events(
                 .push_bind(ts(event.created_at))
                 .push_bind(ts(event.created_at));
         });
-        qb.build().execute(&mut *conn).await.or_store("webhook delivery")?;
+        qb.build()
+            .execute(&mut *conn)
+            .await
+            .or_store("webhook delivery")?;
     }
     Ok(())
 }

@@ -9,7 +9,9 @@ pub(crate) fn map_sqlx(e: sqlx::Error, what: &'static str) -> StoreError {
                 return StoreError::Conflict { what };
             }
             if db.is_foreign_key_violation() {
-                return StoreError::NotFound { what: "referenced row" };
+                return StoreError::NotFound {
+                    what: "referenced row",
+                };
             }
             let primary = db
                 .code()

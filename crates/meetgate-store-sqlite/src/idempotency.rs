@@ -45,7 +45,10 @@ impl IdempotencyStore for SqliteStore {
     /// what holds the key. A returned row with this claim's id is a fresh claim; a returned row
     /// with another id is a takeover.
     #[tracing::instrument(skip_all, fields(tenant = %c.tenant_id))]
-    async fn claim_idempotency_key(&self, c: &NewIdempotencyClaim) -> StoreResult<IdempotencyClaim> {
+    async fn claim_idempotency_key(
+        &self,
+        c: &NewIdempotencyClaim,
+    ) -> StoreResult<IdempotencyClaim> {
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(concat!(
             "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state, created_at,
@@ -126,7 +129,9 @@ impl IdempotencyStore for SqliteStore {
         .await
         .or_store("idempotency record")?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "idempotency record" });
+            return Err(StoreError::NotFound {
+                what: "idempotency record",
+            });
         }
         Ok(())
     }

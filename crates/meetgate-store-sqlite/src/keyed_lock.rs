@@ -6,16 +6,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
+/// A key's mutex and how many handles (holders and waiters) use it.
+type Entry = (Arc<AsyncMutex<()>>, usize);
+
 #[derive(Debug)]
 pub(crate) struct KeyedLocks<K> {
     /// Each entry counts the handles (holders and waiters) so that the last one out removes it;
     /// the count is explicit because a cancelled waiter must be able to give its place back.
-    entries: Mutex<HashMap<K, (Arc<AsyncMutex<()>>, usize)>>,
+    entries: Mutex<HashMap<K, Entry>>,
 }
 
 impl<K: Hash + Eq + Clone + Send + 'static> KeyedLocks<K> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self { entries: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            entries: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Waits for the key's mutex. Cancel-safe: dropping the future gives up the place in line.
@@ -28,14 +33,21 @@ impl<K: Hash + Eq + Clone + Send + 'static> KeyedLocks<K> {
             entry.1 += 1;
             entry.0.clone()
         };
-        let mut guard = KeyedGuard { locks: self.clone(), key, held: None };
+        let mut guard = KeyedGuard {
+            locks: self.clone(),
+            key,
+            held: None,
+        };
         guard.held = Some(mutex.lock_owned().await);
         guard
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -50,7 +62,11 @@ impl<K: Hash + Eq> Drop for KeyedGuard<K> {
     fn drop(&mut self) {
         // Unlock first so that a waiter can proceed, then give back our count.
         self.held.take();
-        let mut entries = self.locks.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self
+            .locks
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = entries.get_mut(&self.key) {
             entry.1 -= 1;
             if entry.1 == 0 {

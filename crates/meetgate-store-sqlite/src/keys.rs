@@ -11,7 +11,11 @@ use crate::errors::OrStore;
 fn cells_sql(column: SealedColumn) -> (String, String) {
     let (table, col) = column.location();
     // The inbox belongs to a Zoom app, not a tenant.
-    let tenant = if table == "zoom_inbox" { "NULL" } else { "tenant_id" };
+    let tenant = if table == "zoom_inbox" {
+        "NULL"
+    } else {
+        "tenant_id"
+    };
     let select = format!(
         "SELECT id, {tenant} AS tenant_id, {col} AS value FROM {table}
          WHERE {col} IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
@@ -74,7 +78,9 @@ impl KeyStore for SqliteStore {
                 .or_store("key fingerprint")?;
         tx.commit().await.or_store("transaction")?;
         if stored != key.fingerprint {
-            return Err(StoreError::Conflict { what: "key fingerprint" });
+            return Err(StoreError::Conflict {
+                what: "key fingerprint",
+            });
         }
         Ok(())
     }

@@ -72,7 +72,10 @@ impl SqliteStore {
 
     /// A write transaction that holds SQLite's write lock from its first statement.
     pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.or_store("transaction")
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .or_store("transaction")
     }
 }
 
@@ -88,7 +91,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.or_store("ping")?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .or_store("ping")?;
         Ok(())
     }
 

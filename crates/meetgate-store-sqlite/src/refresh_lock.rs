@@ -3,9 +3,7 @@
 //! `end_connection`, `save_grant` or a lock it should not have had) cannot overwrite newer state.
 
 use meetgate_store::models::{Connection, ConnectionState, RefreshedTokens};
-use meetgate_store::{
-    ConnectionId, Effects, OffsetDateTime, RefreshLock, StoreError, StoreResult,
-};
+use meetgate_store::{ConnectionId, Effects, OffsetDateTime, RefreshLock, StoreError, StoreResult};
 use sqlx::SqliteConnection;
 
 use crate::SqliteStore;
@@ -24,7 +22,11 @@ pub(crate) struct SqliteRefreshLock {
 
 impl SqliteRefreshLock {
     pub(crate) fn new(store: SqliteStore, id: ConnectionId, guard: KeyedGuard<uuid::Uuid>) -> Self {
-        Self { store, id, _guard: guard }
+        Self {
+            store,
+            id,
+            _guard: guard,
+        }
     }
 }
 
@@ -45,14 +47,18 @@ async fn lost(conn: &mut SqliteConnection, cid: ConnectionId) -> StoreError {
 #[async_trait::async_trait]
 impl RefreshLock for SqliteRefreshLock {
     async fn reread(&mut self) -> StoreResult<Option<Connection>> {
-        sqlx::query(concat!("SELECT ", connection_cols!(), " FROM connections WHERE id = $1"))
-            .bind(id(self.id.0))
-            .fetch_optional(&self.store.reader)
-            .await
-            .or_store("connection")?
-            .as_ref()
-            .map(connection)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            connection_cols!(),
+            " FROM connections WHERE id = $1"
+        ))
+        .bind(id(self.id.0))
+        .fetch_optional(&self.store.reader)
+        .await
+        .or_store("connection")?
+        .as_ref()
+        .map(connection)
+        .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(connection = %self.id))]

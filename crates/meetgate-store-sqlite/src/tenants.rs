@@ -72,35 +72,47 @@ impl TenantStore for SqliteStore {
     }
 
     async fn get_tenant(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
-        sqlx::query(concat!("SELECT ", tenant_cols!(), " FROM tenants WHERE id = $1"))
-            .bind(id(tid.0))
-            .fetch_optional(&self.reader)
-            .await
-            .or_store("tenant")?
-            .as_ref()
-            .map(tenant)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            tenant_cols!(),
+            " FROM tenants WHERE id = $1"
+        ))
+        .bind(id(tid.0))
+        .fetch_optional(&self.reader)
+        .await
+        .or_store("tenant")?
+        .as_ref()
+        .map(tenant)
+        .transpose()
     }
 
     async fn get_tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>> {
-        sqlx::query(concat!("SELECT ", tenant_cols!(), " FROM tenants WHERE slug = $1"))
-            .bind(slug)
-            .fetch_optional(&self.reader)
-            .await
-            .or_store("tenant")?
-            .as_ref()
-            .map(tenant)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            tenant_cols!(),
+            " FROM tenants WHERE slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.reader)
+        .await
+        .or_store("tenant")?
+        .as_ref()
+        .map(tenant)
+        .transpose()
     }
 
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-        sqlx::query(concat!("SELECT ", tenant_cols!(), " FROM tenants ORDER BY id"))
-            .fetch_all(&self.reader)
-            .await
-            .or_store("tenant")?
-            .iter()
-            .map(tenant)
-            .collect()
+        sqlx::query(concat!(
+            "SELECT ",
+            tenant_cols!(),
+            " FROM tenants ORDER BY id"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .or_store("tenant")?
+        .iter()
+        .map(tenant)
+        .collect()
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tid))]
@@ -152,14 +164,18 @@ impl TenantStore for SqliteStore {
     }
 
     async fn find_api_key(&self, lookup: &str) -> StoreResult<Option<ApiKey>> {
-        sqlx::query(concat!("SELECT ", api_key_cols!(), " FROM api_keys WHERE lookup = $1"))
-            .bind(lookup)
-            .fetch_optional(&self.reader)
-            .await
-            .or_store("api key")?
-            .as_ref()
-            .map(api_key)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE lookup = $1"
+        ))
+        .bind(lookup)
+        .fetch_optional(&self.reader)
+        .await
+        .or_store("api key")?
+        .as_ref()
+        .map(api_key)
+        .transpose()
     }
 
     async fn list_api_keys(&self, tenant: TenantId) -> StoreResult<Vec<ApiKey>> {

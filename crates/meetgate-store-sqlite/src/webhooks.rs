@@ -151,7 +151,10 @@ impl WebhookStore for SqliteStore {
         .fetch_all(&self.writer)
         .await
         .or_store("inbox item")?;
-        let mut items = rows.iter().map(inbox_item).collect::<StoreResult<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(inbox_item)
+            .collect::<StoreResult<Vec<_>>>()?;
         items.sort_by_key(|i| (i.event_at, i.id));
         Ok(items)
     }
@@ -164,14 +167,13 @@ impl WebhookStore for SqliteStore {
         effects: Effects,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE zoom_inbox SET processed_at = $2, last_error = NULL WHERE id = $1",
-        )
-        .bind(id(item.0))
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await
-        .or_store("inbox item")?;
+        let done =
+            sqlx::query("UPDATE zoom_inbox SET processed_at = $2, last_error = NULL WHERE id = $1")
+                .bind(id(item.0))
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await
+                .or_store("inbox item")?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "inbox item" });
         }
@@ -392,8 +394,12 @@ impl WebhookStore for SqliteStore {
         for row in &claimed {
             list.push_bind(row.text("id")?);
         }
-        qb.push(") ORDER BY d.next_attempt_at, d.id");
-        let rows = qb.build().fetch_all(&mut *tx).await.or_store("webhook delivery")?;
+        qb.push(") ORDER BY e.created_at, d.id");
+        let rows = qb
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .or_store("webhook delivery")?;
         tx.commit().await.or_store("transaction")?;
         rows.iter()
             .map(|r| {
@@ -417,9 +423,17 @@ impl WebhookStore for SqliteStore {
             DeliveryOutcome::Delivered { status_code } => {
                 ("delivered", Some(*status_code), None, None, Some(now))
             }
-            DeliveryOutcome::Retry { status_code, error, next_attempt_at } => {
-                ("pending", *status_code, Some(error.as_str()), Some(*next_attempt_at), None)
-            }
+            DeliveryOutcome::Retry {
+                status_code,
+                error,
+                next_attempt_at,
+            } => (
+                "pending",
+                *status_code,
+                Some(error.as_str()),
+                Some(*next_attempt_at),
+                None,
+            ),
             DeliveryOutcome::GiveUp { status_code, error } => {
                 ("failed", *status_code, Some(error.as_str()), None, None)
             }
@@ -439,7 +453,9 @@ impl WebhookStore for SqliteStore {
         .await
         .or_store("webhook delivery")?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "webhook delivery" });
+            return Err(StoreError::NotFound {
+                what: "webhook delivery",
+            });
         }
         Ok(())
     }

@@ -14,9 +14,9 @@ mod error;
 mod ids;
 pub mod models;
 mod sealed;
-mod traits;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+mod traits;
 
 pub use effects::{CompleteIdempotency, Effects, NewAuditEvent, NewOutboxEvent};
 pub use error::{StoreError, StoreResult};

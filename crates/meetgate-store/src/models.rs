@@ -566,9 +566,18 @@ pub struct DeliveryJob {
 /// How one delivery attempt went.
 #[derive(Debug, Clone)]
 pub enum DeliveryOutcome {
-    Delivered { status_code: i32 },
-    Retry { status_code: Option<i32>, error: String, next_attempt_at: OffsetDateTime },
-    GiveUp { status_code: Option<i32>, error: String },
+    Delivered {
+        status_code: i32,
+    },
+    Retry {
+        status_code: Option<i32>,
+        error: String,
+        next_attempt_at: OffsetDateTime,
+    },
+    GiveUp {
+        status_code: Option<i32>,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone)]

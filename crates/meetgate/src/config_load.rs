@@ -26,7 +26,11 @@ fn leaves(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     match value {
         Value::Table(table) => {
             for (k, v) in table {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaves(&path, v, out);
             }
         }
@@ -44,12 +48,16 @@ fn set(table: &mut Value, path: &str, value: Value) -> anyhow::Result<()> {
     let mut node = table;
     let mut parts = path.split('.').peekable();
     while let Some(part) = parts.next() {
-        let Value::Table(t) = node else { bail!("setting `{path}` is not a table path") };
+        let Value::Table(t) = node else {
+            bail!("setting `{path}` is not a table path")
+        };
         if parts.peek().is_none() {
             t.insert(part.to_owned(), value);
             return Ok(());
         }
-        node = t.entry(part.to_owned()).or_insert_with(|| Value::Table(Default::default()));
+        node = t
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::Table(Default::default()));
     }
     Ok(())
 }
@@ -73,30 +81,46 @@ fn merge(base: &mut Value, over: Value) {
 /// Parses an environment value as the same type as the setting's default.
 fn typed(default: &Value, raw: &str, var: &str) -> anyhow::Result<Value> {
     Ok(match default {
-        Value::Integer(_) => Value::Integer(raw.trim().parse().map_err(|_| anyhow!("{var}: {raw:?} is not a whole number"))?),
+        Value::Integer(_) => Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| anyhow!("{var}: {raw:?} is not a whole number"))?,
+        ),
         Value::Boolean(_) => Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => true,
             "false" | "0" | "no" | "off" => false,
             _ => bail!("{var}: {raw:?} is not true or false"),
         }),
-        Value::Float(_) => Value::Float(raw.trim().parse().map_err(|_| anyhow!("{var}: {raw:?} is not a number"))?),
+        Value::Float(_) => Value::Float(
+            raw.trim()
+                .parse()
+                .map_err(|_| anyhow!("{var}: {raw:?} is not a number"))?,
+        ),
         _ => Value::String(raw.to_owned()),
     })
 }
 
-pub fn load(config_path: Option<&Path>, env: &HashMap<String, String>, overrides: Overrides) -> anyhow::Result<Loaded> {
+pub fn load(
+    config_path: Option<&Path>,
+    env: &HashMap<String, String>,
+    overrides: Overrides,
+) -> anyhow::Result<Loaded> {
     let mut table = Value::try_from(Config::default()).context("default configuration")?;
     let mut defaults = BTreeMap::new();
     leaves("", &table, &mut defaults);
 
-    let explicit = config_path.map(Path::to_owned).or_else(|| env.get("MEETGATE_CONFIG").map(PathBuf::from));
+    let explicit = config_path
+        .map(Path::to_owned)
+        .or_else(|| env.get("MEETGATE_CONFIG").map(PathBuf::from));
     let source = match explicit {
         Some(path) => Some(path),
         None => Some(PathBuf::from("meetgate.toml")).filter(|p| p.exists()),
     };
     if let Some(path) = &source {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        let file: Value = toml::from_str(&text).map_err(|e| anyhow!("configuration file {}: {}", path.display(), e.message()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        let file: Value = toml::from_str(&text)
+            .map_err(|e| anyhow!("configuration file {}: {}", path.display(), e.message()))?;
         merge(&mut table, file);
     }
 
@@ -131,8 +155,14 @@ pub fn load(config_path: Option<&Path>, env: &HashMap<String, String>, overrides
     for (path, value) in overrides {
         set(&mut table, path, value)?;
     }
-    let config: Config = table.try_into().map_err(|e: toml::de::Error| anyhow!("configuration: {}", e.message()))?;
-    Ok(Loaded { config, source, warnings })
+    let config: Config = table
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow!("configuration: {}", e.message()))?;
+    Ok(Loaded {
+        config,
+        source,
+        warnings,
+    })
 }
 
 #[cfg(test)]
@@ -140,11 +170,15 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn temp(name: &str, content: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("meetgate-config-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("meetgate-config-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, content).unwrap();
@@ -153,18 +187,36 @@ mod tests {
 
     #[test]
     fn layers_apply_in_order() {
-        let file = temp("layers.toml", "listen = \"127.0.0.1:7000\"\n[zoom]\nrefresh_margin_secs = 100\nidle_refresh_days = 9\n");
+        let file = temp(
+            "layers.toml",
+            "listen = \"127.0.0.1:7000\"\n[zoom]\nrefresh_margin_secs = 100\nidle_refresh_days = 9\n",
+        );
         let loaded = load(
             Some(&file),
-            &env(&[("MEETGATE_ZOOM_REFRESH_MARGIN_SECS", "200"), ("MEETGATE_LOG_FORMAT", "json")]),
+            &env(&[
+                ("MEETGATE_ZOOM_REFRESH_MARGIN_SECS", "200"),
+                ("MEETGATE_LOG_FORMAT", "json"),
+            ]),
             vec![("listen", Value::String("127.0.0.1:9000".into()))],
         )
         .unwrap();
-        assert_eq!(loaded.config.listen, "127.0.0.1:9000", "flags beat the file");
-        assert_eq!(loaded.config.zoom.refresh_margin_secs, 200, "env beats the file");
-        assert_eq!(loaded.config.zoom.idle_refresh_days, 9, "file beats defaults");
+        assert_eq!(
+            loaded.config.listen, "127.0.0.1:9000",
+            "flags beat the file"
+        );
+        assert_eq!(
+            loaded.config.zoom.refresh_margin_secs, 200,
+            "env beats the file"
+        );
+        assert_eq!(
+            loaded.config.zoom.idle_refresh_days, 9,
+            "file beats defaults"
+        );
         assert_eq!(loaded.config.log.format, "json");
-        assert_eq!(loaded.config.jobs.webhook_max_attempts, 12, "defaults fill the rest");
+        assert_eq!(
+            loaded.config.jobs.webhook_max_attempts, 12,
+            "defaults fill the rest"
+        );
     }
 
     #[test]
@@ -172,19 +224,34 @@ mod tests {
         let keyfile = temp("keys", "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
         let loaded = load(
             None,
-            &env(&[("MEETGATE_VAULT_KEYS_FILE", keyfile.to_str().unwrap()), ("MEETGATE_LISTN", "x")]),
+            &env(&[
+                ("MEETGATE_VAULT_KEYS_FILE", keyfile.to_str().unwrap()),
+                ("MEETGATE_LISTN", "x"),
+            ]),
             vec![],
         )
         .unwrap();
-        assert_eq!(loaded.config.vault.keys, "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        assert_eq!(
+            loaded.config.vault.keys,
+            "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        );
         assert_eq!(loaded.warnings.len(), 1);
         assert!(loaded.warnings[0].contains("MEETGATE_LISTN"));
     }
 
     #[test]
     fn errors_name_the_setting() {
-        let err = load(None, &env(&[("MEETGATE_ZOOM_REFRESH_MARGIN_SECS", "soon")]), vec![]).unwrap_err();
-        assert!(err.to_string().contains("MEETGATE_ZOOM_REFRESH_MARGIN_SECS"), "{err}");
+        let err = load(
+            None,
+            &env(&[("MEETGATE_ZOOM_REFRESH_MARGIN_SECS", "soon")]),
+            vec![],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("MEETGATE_ZOOM_REFRESH_MARGIN_SECS"),
+            "{err}"
+        );
         let file = temp("unknown.toml", "[zoom]\nrefresh_margn_secs = 1\n");
         let err = load(Some(&file), &env(&[]), vec![]).unwrap_err();
         assert!(err.to_string().contains("refresh_margn_secs"), "{err}");

@@ -224,7 +224,8 @@ fn consent(
             description: describe(s),
         })
         .collect();
-    let action = format!("{}oauth/authorize", state.base_url());
+    // Relative, so the form posts back to whatever origin (and path prefix) served the page.
+    let action = "authorize";
     render(
         state,
         status,

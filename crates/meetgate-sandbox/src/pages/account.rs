@@ -49,7 +49,7 @@ fn signin(state: &SandboxState, status: StatusCode, email: &str, error: Option<&
         status,
         "account_signin.html",
         minijinja::context! {
-            action => format!("{}account/signin", state.base_url()),
+            action => "signin",
             email,
             error,
         },
@@ -83,7 +83,7 @@ pub async fn apps(
                 app_type: app.app_type.label(),
                 added: timefmt::format(g.created_at),
                 removable: app.app_type == AppType::UserManaged || user.role.is_admin(),
-                action: format!("{}account/apps/{}/remove", state.base_url(), app.client_id),
+                action: format!("apps/{}/remove", app.client_id),
             });
         }
     }
@@ -106,7 +106,7 @@ pub async fn apps(
             account_name,
             apps => list,
             notice,
-            signout_action => format!("{}account/signout", state.base_url()),
+            signout_action => "signout",
         },
     )
 }
@@ -168,7 +168,7 @@ pub async fn remove(
     headers: HeaderMap,
 ) -> Response {
     let Some(user) = session_user(&state, &headers) else {
-        return signin(&state, StatusCode::UNAUTHORIZED, "", Some("Sign in first."));
+        return see_other(&format!("{}account/apps", state.base_url()));
     };
     match state.deauthorize(&user.id, &client_id) {
         Ok(_) => {

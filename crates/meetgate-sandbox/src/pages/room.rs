@@ -92,7 +92,7 @@ fn room(
             person,
             participants,
             zak,
-            end_action => format!("{}s/{}/end", state.base_url(), m.id),
+            end_action => format!("{}/end", m.id),
             notice,
         },
     )
@@ -191,7 +191,7 @@ fn join_form(
             pwd,
             name,
             error,
-            action => format!("{}j/{}", state.base_url(), m.id),
+            action => m.id.to_string(),
         },
     )
 }

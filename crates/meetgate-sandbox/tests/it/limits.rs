@@ -62,7 +62,6 @@ async fn per_second_limit_answers_429_with_zoom_headers() {
     let (id, secret) = free_practice(&s).await;
     let t = s.user_tokens((&id, &secret), "solo@tiny.example").await;
     let mut limited = None;
-    let started = std::time::Instant::now();
     for _ in 0..10 {
         let (status, headers, body) = s
             .api_full(Method::GET, "users/me/meetings", &t.access, None)
@@ -74,10 +73,6 @@ async fn per_second_limit_answers_429_with_zoom_headers() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers["x-ratelimit-category"], "Medium");
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "the loop must fit in two one-second windows"
-    );
     let (headers, body) = limited.expect("free plan allows 2 Medium calls per second");
     assert_eq!(headers["x-ratelimit-category"], "Medium");
     assert_eq!(headers["x-ratelimit-type"], "QPS");

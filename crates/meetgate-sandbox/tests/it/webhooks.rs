@@ -495,7 +495,7 @@ async fn a_slow_endpoint_times_out_after_three_seconds() {
         "{d:?}"
     );
     assert!(
-        d.attempts[0].duration_ms >= 2900 && d.attempts[0].duration_ms < 3400,
+        d.attempts[0].duration_ms >= 2900 && d.attempts[0].duration_ms < 4500,
         "{d:?}"
     );
 }

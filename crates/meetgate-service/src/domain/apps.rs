@@ -45,7 +45,8 @@ pub struct ZoomAppView {
 }
 
 fn check_base_url(field: &str, value: &str) -> Result<String> {
-    let url = url::Url::parse(value).map_err(|e| Error::validation(field, format!("not a URL: {e}")))?;
+    let url =
+        url::Url::parse(value).map_err(|e| Error::validation(field, format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(Error::validation(field, "must be an http(s) URL"));
     }
@@ -76,31 +77,66 @@ impl Services {
     }
 
     /// Registers a Zoom app. Operator action.
-    pub async fn register_zoom_app(&self, new: NewZoomApp, now: OffsetDateTime) -> Result<ZoomAppView> {
+    pub async fn register_zoom_app(
+        &self,
+        new: NewZoomApp,
+        now: OffsetDateTime,
+    ) -> Result<ZoomAppView> {
         if new.client_id.trim().is_empty() {
             return Err(Error::validation("client_id", "is required"));
         }
         if new.client_secret.is_empty() {
             return Err(Error::validation("client_secret", "is required"));
         }
-        if new.app_type == AppType::ServerToServer && new.account_id.as_deref().is_none_or(str::is_empty) {
-            return Err(Error::validation("account_id", "is required for server-to-server apps"));
+        if new.app_type == AppType::ServerToServer
+            && new.account_id.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(Error::validation(
+                "account_id",
+                "is required for server-to-server apps",
+            ));
         }
-        let auth_base_url = check_base_url("auth_base_url", new.auth_base_url.as_deref().unwrap_or(meetgate_zoom::ZOOM_AUTH_BASE))?;
-        let api_base_url = check_base_url("api_base_url", new.api_base_url.as_deref().unwrap_or(meetgate_zoom::ZOOM_API_BASE))?;
+        let auth_base_url = check_base_url(
+            "auth_base_url",
+            new.auth_base_url
+                .as_deref()
+                .unwrap_or(meetgate_zoom::ZOOM_AUTH_BASE),
+        )?;
+        let api_base_url = check_base_url(
+            "api_base_url",
+            new.api_base_url
+                .as_deref()
+                .unwrap_or(meetgate_zoom::ZOOM_API_BASE),
+        )?;
         let id = ZoomAppId::new();
         let row = id.to_string();
-        let client_secret = self.vault.seal_str(SealedColumn::ZoomAppClientSecret, new.tenant_id, &row, new.client_secret.expose())?;
+        let client_secret = self.vault.seal_str(
+            SealedColumn::ZoomAppClientSecret,
+            new.tenant_id,
+            &row,
+            new.client_secret.expose(),
+        )?;
         let webhook_secret = new
             .webhook_secret
             .as_ref()
             .filter(|s| !s.is_empty())
-            .map(|s| self.vault.seal_str(SealedColumn::ZoomAppWebhookSecret, new.tenant_id, &row, s.expose()))
+            .map(|s| {
+                self.vault.seal_str(
+                    SealedColumn::ZoomAppWebhookSecret,
+                    new.tenant_id,
+                    &row,
+                    s.expose(),
+                )
+            })
             .transpose()?;
         let app = ZoomApp {
             id,
             tenant_id: new.tenant_id,
-            name: if new.name.trim().is_empty() { "Zoom".into() } else { new.name.trim().to_owned() },
+            name: if new.name.trim().is_empty() {
+                "Zoom".into()
+            } else {
+                new.name.trim().to_owned()
+            },
             app_type: new.app_type,
             client_id: new.client_id.trim().to_owned(),
             client_secret,
@@ -126,7 +162,9 @@ impl Services {
             request_id: None,
             details: serde_json::json!({ "app_type": app.app_type.as_str(), "client_id": app.client_id }),
         };
-        self.store.create_zoom_app(&app, Effects::none().audit(audit)).await?;
+        self.store
+            .create_zoom_app(&app, Effects::none().audit(audit))
+            .await?;
         Ok(self.zoom_app_view(&app))
     }
 
@@ -154,8 +192,14 @@ impl Services {
     }
 
     pub(crate) fn oauth_app(&self, app: &ZoomApp) -> Result<OAuthApp> {
-        let secret = self.vault.open_string(SealedColumn::ZoomAppClientSecret, app.tenant_id, &app.id.to_string(), &app.client_secret)?;
-        let auth_base = url::Url::parse(&app.auth_base_url).map_err(|e| Error::AppMisconfigured(format!("auth base URL: {e}")))?;
+        let secret = self.vault.open_string(
+            SealedColumn::ZoomAppClientSecret,
+            app.tenant_id,
+            &app.id.to_string(),
+            &app.client_secret,
+        )?;
+        let auth_base = url::Url::parse(&app.auth_base_url)
+            .map_err(|e| Error::AppMisconfigured(format!("auth base URL: {e}")))?;
         Ok(OAuthApp {
             client_id: app.client_id.clone(),
             client_secret: Secret::new(secret),
@@ -170,10 +214,20 @@ impl Services {
         let row = app.id.to_string();
         let mut secrets = Vec::new();
         if let Some(s) = &app.webhook_secret {
-            secrets.push(Secret::new(self.vault.open_string(SealedColumn::ZoomAppWebhookSecret, app.tenant_id, &row, s)?));
+            secrets.push(Secret::new(self.vault.open_string(
+                SealedColumn::ZoomAppWebhookSecret,
+                app.tenant_id,
+                &row,
+                s,
+            )?));
         }
         if let Some(s) = &app.webhook_secret_next {
-            secrets.push(Secret::new(self.vault.open_string(SealedColumn::ZoomAppWebhookSecretNext, app.tenant_id, &row, s)?));
+            secrets.push(Secret::new(self.vault.open_string(
+                SealedColumn::ZoomAppWebhookSecretNext,
+                app.tenant_id,
+                &row,
+                s,
+            )?));
         }
         Ok(secrets)
     }
@@ -182,21 +236,39 @@ impl Services {
     /// Only server-to-server apps can get a token without a user; for the others a wrong secret
     /// is still told apart by Zoom's `invalid_client`.
     pub async fn check_zoom_app(&self, id: ZoomAppId) -> Result<String> {
-        let app = self.store.get_zoom_app(id).await?.ok_or(Error::NotFound { what: "Zoom app" })?;
+        let app = self
+            .store
+            .get_zoom_app(id)
+            .await?
+            .ok_or(Error::NotFound { what: "Zoom app" })?;
         let oauth = self.oauth_app(&app)?;
         match app.app_type {
             AppType::ServerToServer => {
                 let account = app.account_id.clone().unwrap_or_default();
-                let token = oauth.account_credentials(&account).await.map_err(|e| Error::AppMisconfigured(e.message))?;
-                Ok(format!("credentials work: got a token with scopes [{}]", token.scope))
+                let token = oauth
+                    .account_credentials(&account)
+                    .await
+                    .map_err(|e| Error::AppMisconfigured(e.message))?;
+                Ok(format!(
+                    "credentials work: got a token with scopes [{}]",
+                    token.scope
+                ))
             }
             _ => {
                 // An authorization code nobody issued: Zoom answers invalid_grant when the client
                 // credentials are right and invalid_client when they are not.
-                let probe = oauth.exchange_code(&Secret::new("meetgate-credential-probe"), &Secret::new("x".repeat(43))).await;
+                let probe = oauth
+                    .exchange_code(
+                        &Secret::new("meetgate-credential-probe"),
+                        &Secret::new("x".repeat(43)),
+                    )
+                    .await;
                 match probe {
                     Err(e) if e.kind == meetgate_zoom::TokenErrorKind::InvalidClient => {
-                        Err(Error::AppMisconfigured(format!("Zoom refused the client id or secret: {}", e.message)))
+                        Err(Error::AppMisconfigured(format!(
+                            "Zoom refused the client id or secret: {}",
+                            e.message
+                        )))
                     }
                     Err(e) if matches!(e.kind, meetgate_zoom::TokenErrorKind::Transient { .. }) => {
                         Err(Error::ZoomUnavailable(e.message))

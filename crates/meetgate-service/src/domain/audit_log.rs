@@ -68,7 +68,10 @@ pub struct AuditPage {
 fn time_param(field: &str, value: &Option<String>) -> Result<Option<OffsetDateTime>> {
     value
         .as_deref()
-        .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| Error::validation(field, "must be an RFC 3339 date-time")))
+        .map(|v| {
+            OffsetDateTime::parse(v, &Rfc3339)
+                .map_err(|_| Error::validation(field, "must be an RFC 3339 date-time"))
+        })
         .transpose()
 }
 
@@ -87,23 +90,43 @@ impl Services {
                 .cursor
                 .as_deref()
                 .filter(|c| !c.is_empty())
-                .map(|c| c.parse().map_err(|_| Error::validation("cursor", "is not a cursor from a previous page")))
+                .map(|c| {
+                    c.parse().map_err(|_| {
+                        Error::validation("cursor", "is not a cursor from a previous page")
+                    })
+                })
                 .transpose()?,
             limit: limit + 1,
         };
         let mut rows = self.store.list_audit(&query).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(|e| e.id.to_string()) } else { None };
-        Ok(AuditPage { data: rows.into_iter().map(Into::into).collect(), next_cursor })
+        let next_cursor = if more {
+            rows.last().map(|e| e.id.to_string())
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            data: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        })
     }
 
     /// Every audit entry (all tenants, or one), for `meetgate audit export`. Calls `each` per page.
-    pub async fn export_audit(&self, tenant: Option<meetgate_store::TenantId>, mut each: impl FnMut(Vec<AuditEventView>)) -> Result<u64> {
+    pub async fn export_audit(
+        &self,
+        tenant: Option<meetgate_store::TenantId>,
+        mut each: impl FnMut(Vec<AuditEventView>),
+    ) -> Result<u64> {
         let mut after = None;
         let mut total = 0u64;
         loop {
-            let query = AuditQuery { tenant_id: tenant, after, limit: 1000, ..AuditQuery::default() };
+            let query = AuditQuery {
+                tenant_id: tenant,
+                after,
+                limit: 1000,
+                ..AuditQuery::default()
+            };
             let rows = self.store.list_audit(&query).await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id);

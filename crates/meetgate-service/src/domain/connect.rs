@@ -1,8 +1,12 @@
 //! Connecting a user's Zoom account: connect sessions (the link the host app hands out), the
 //! authorization attempt (state bound to the browser, PKCE S256), and the callback.
 
-use meetgate_store::models::{AppType, ConnectSession, ConnectionState, NewGrant, OAuthAttempt, StateLookup};
-use meetgate_store::{ConnectSessionId, ConnectionId, Effects, EndUserId, OAuthAttemptId, SealedColumn, ZoomAppId};
+use meetgate_store::models::{
+    AppType, ConnectSession, ConnectionState, NewGrant, OAuthAttempt, StateLookup,
+};
+use meetgate_store::{
+    ConnectSessionId, ConnectionId, Effects, EndUserId, OAuthAttemptId, SealedColumn, ZoomAppId,
+};
 use meetgate_zoom::scopes::{Level, Operation, allows, parse};
 use meetgate_zoom::{AuthorizeRequest, Pkce, Secret, TokenErrorKind, UserTarget, ZoomApi};
 use serde::{Deserialize, Serialize};
@@ -73,12 +77,21 @@ fn with_query(return_url: &str, pairs: &[(&str, &str)]) -> String {
     }
 }
 
+fn check_connect_user(user: &str) -> Result<&str> {
+    let user = user.trim();
+    if user.is_empty() || user.len() > 200 {
+        return Err(Error::validation("user", "must be 1 to 200 characters"));
+    }
+    Ok(user)
+}
+
 impl Services {
-    pub async fn create_connect_session(&self, ctx: &Ctx, new: NewConnectSession) -> Result<ConnectSessionView> {
-        let user = new.user.trim();
-        if user.is_empty() || user.len() > 200 {
-            return Err(Error::validation("user", "must be 1 to 200 characters"));
-        }
+    pub async fn create_connect_session(
+        &self,
+        ctx: &Ctx,
+        new: NewConnectSession,
+    ) -> Result<ConnectSessionView> {
+        check_connect_user(&new.user)?;
         let settings = self.tenant_settings(ctx).await?;
         if !settings.allows_return_url(&new.return_url) {
             return Err(Error::validation(
@@ -86,6 +99,17 @@ impl Services {
                 "is not on this tenant's allow list of return URLs (tenant settings: return_urls)",
             ));
         }
+        self.insert_connect_session(ctx, new).await
+    }
+
+    /// A connect session whose return URL the caller has already vouched for: the tenant's
+    /// allow list (above), or meetgate's own web app (`member_connect.rs`).
+    pub(crate) async fn insert_connect_session(
+        &self,
+        ctx: &Ctx,
+        new: NewConnectSession,
+    ) -> Result<ConnectSessionView> {
+        let user = check_connect_user(&new.user)?;
         let app = match new.zoom_app_id {
             Some(id) => self.usable_app(ctx.tenant(), id).await?,
             None => self.default_app(ctx.tenant()).await?,
@@ -96,7 +120,16 @@ impl Services {
                 "server-to-server apps have no user consent; connect users of the owning account with `meetgate connections add-s2s` or the admin pages",
             ));
         }
-        let end_user = self.store.upsert_end_user(ctx.tenant(), user, new.email.as_deref(), new.name.as_deref(), ctx.now).await?;
+        let end_user = self
+            .store
+            .upsert_end_user(
+                ctx.tenant(),
+                user,
+                new.email.as_deref(),
+                new.name.as_deref(),
+                ctx.now,
+            )
+            .await?;
         let token = random_token(32);
         let session = ConnectSession {
             id: ConnectSessionId::new(),
@@ -110,7 +143,11 @@ impl Services {
             completed_at: None,
         };
         self.store.create_connect_session(&session).await?;
-        Ok(ConnectSessionView { id: session.id, connect_url: self.link(&format!("/connect/{token}")), expires_at: session.expires_at })
+        Ok(ConnectSessionView {
+            id: session.id,
+            connect_url: self.link(&format!("/connect/{token}")),
+            expires_at: session.expires_at,
+        })
     }
 
     /// A connect link for a user who must reconnect, returning to the tenant's first allowed
@@ -118,26 +155,55 @@ impl Services {
     pub(crate) async fn reconnect_url(&self, ctx: &Ctx, external_id: &str) -> Option<String> {
         let settings = self.tenant_settings(ctx).await.ok()?;
         let return_url = settings.return_urls.first()?.clone();
-        let session = NewConnectSession { user: external_id.to_owned(), email: None, name: None, return_url, zoom_app_id: None };
-        self.create_connect_session(ctx, session).await.ok().map(|s| s.connect_url)
+        let session = NewConnectSession {
+            user: external_id.to_owned(),
+            email: None,
+            name: None,
+            return_url,
+            zoom_app_id: None,
+        };
+        self.create_connect_session(ctx, session)
+            .await
+            .ok()
+            .map(|s| s.connect_url)
     }
 
     /// The connect page: checks the link and names the app. Not tenant-scoped: the link's token
     /// is the credential.
-    pub async fn open_connect_link(&self, token: &str, now: OffsetDateTime) -> Result<(ConnectSession, String)> {
-        let session = self.store.find_connect_session(&sha256(token.as_bytes())).await?.ok_or(Error::NotFound { what: "connect link" })?;
+    pub async fn open_connect_link(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<(ConnectSession, String)> {
+        let session = self
+            .store
+            .find_connect_session(&sha256(token.as_bytes()))
+            .await?
+            .ok_or(Error::NotFound {
+                what: "connect link",
+            })?;
         if session.expires_at <= now {
-            return Err(Error::Forbidden("this connect link has expired; ask the application for a new one".into()));
+            return Err(Error::Forbidden(
+                "this connect link has expired; ask the application for a new one".into(),
+            ));
         }
-        let app = self.usable_app(session.tenant_id, session.zoom_app_id).await?;
+        let app = self
+            .usable_app(session.tenant_id, session.zoom_app_id)
+            .await?;
         Ok((session, app.name))
     }
 
     /// Starts an authorization attempt: a fresh `state` (256 bits), a PKCE S256 pair, and a
     /// browser-binding secret for a cookie.
-    pub async fn start_connect_attempt(&self, token: &str, now: OffsetDateTime) -> Result<StartedAttempt> {
+    pub async fn start_connect_attempt(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<StartedAttempt> {
         let (session, _) = self.open_connect_link(token, now).await?;
-        let app = self.usable_app(session.tenant_id, session.zoom_app_id).await?;
+        let app = self
+            .usable_app(session.tenant_id, session.zoom_app_id)
+            .await?;
         let oauth = self.oauth_app(&app)?;
         let state = Secret::new(random_token(32));
         let binding = Secret::new(random_token(32));
@@ -151,7 +217,12 @@ impl Services {
             zoom_app_id: app.id,
             state_hash: sha256(state.expose().as_bytes()),
             browser_hash: sha256(binding.expose().as_bytes()),
-            pkce_verifier: self.vault.seal_str(SealedColumn::OAuthAttemptVerifier, Some(session.tenant_id), &id.to_string(), pkce.verifier.expose())?,
+            pkce_verifier: self.vault.seal_str(
+                SealedColumn::OAuthAttemptVerifier,
+                Some(session.tenant_id),
+                &id.to_string(),
+                pkce.verifier.expose(),
+            )?,
             return_url: session.return_url.clone(),
             created_at: now,
             expires_at: now + ATTEMPT_TTL,
@@ -159,9 +230,16 @@ impl Services {
         };
         self.store.create_oauth_attempt(&attempt).await?;
         let url = oauth
-            .authorize_url(&AuthorizeRequest { state: &state, pkce: &pkce, scopes: &app.scopes })
+            .authorize_url(&AuthorizeRequest {
+                state: &state,
+                pkce: &pkce,
+                scopes: &app.scopes,
+            })
             .map_err(|e| Error::AppMisconfigured(format!("cannot build the authorize URL: {e}")))?;
-        Ok(StartedAttempt { authorize_url: url.to_string(), browser_binding: binding })
+        Ok(StartedAttempt {
+            authorize_url: url.to_string(),
+            browser_binding: binding,
+        })
     }
 
     /// Zoom's redirect back. Refuses a missing, unknown, replayed, expired or other-browser
@@ -176,21 +254,51 @@ impl Services {
         request_id: Option<String>,
         now: OffsetDateTime,
     ) -> Result<CallbackOutcome> {
-        let refused = |status: u16, message: &str| Ok(CallbackOutcome::Refused { status, message: message.to_owned() });
-        let Some(state) = state.filter(|s| !s.is_empty() && s.len() <= 512) else {
-            return refused(400, "This sign-in link is incomplete (no state). Start connecting again from the application.");
+        let refused = |status: u16, message: &str| {
+            Ok(CallbackOutcome::Refused {
+                status,
+                message: message.to_owned(),
+            })
         };
-        let attempt = match self.store.consume_oauth_attempt(&sha256(state.as_bytes()), now).await? {
-            StateLookup::Unknown => return refused(400, "This sign-in response is not one meetgate started. Start connecting again from the application."),
-            StateLookup::AlreadyUsed(_) => return refused(400, "This sign-in response was already used. Start connecting again from the application."),
+        let Some(state) = state.filter(|s| !s.is_empty() && s.len() <= 512) else {
+            return refused(
+                400,
+                "This sign-in link is incomplete (no state). Start connecting again from the application.",
+            );
+        };
+        let attempt = match self
+            .store
+            .consume_oauth_attempt(&sha256(state.as_bytes()), now)
+            .await?
+        {
+            StateLookup::Unknown => {
+                return refused(
+                    400,
+                    "This sign-in response is not one meetgate started. Start connecting again from the application.",
+                );
+            }
+            StateLookup::AlreadyUsed(_) => {
+                return refused(
+                    400,
+                    "This sign-in response was already used. Start connecting again from the application.",
+                );
+            }
             StateLookup::Consumed(attempt) => attempt,
         };
         if attempt.expires_at <= now {
-            return refused(400, "This sign-in took too long and expired. Start connecting again from the application.");
+            return refused(
+                400,
+                "This sign-in took too long and expired. Start connecting again from the application.",
+            );
         }
-        let same_browser = browser_binding.is_some_and(|b| crate::secrets::constant_time_eq(&sha256(b.as_bytes()), &attempt.browser_hash));
+        let same_browser = browser_binding.is_some_and(|b| {
+            crate::secrets::constant_time_eq(&sha256(b.as_bytes()), &attempt.browser_hash)
+        });
         if !same_browser {
-            return refused(403, "This sign-in was started in another browser. Start connecting again from the application, in this browser.");
+            return refused(
+                403,
+                "This sign-in was started in another browser. Start connecting again from the application, in this browser.",
+            );
         }
         let back = |status: &str, error: Option<&str>| {
             let mut pairs = vec![("meetgate_status", status)];
@@ -200,24 +308,53 @@ impl Services {
             with_query(&attempt.return_url, &pairs)
         };
         if let Some(error) = zoom_error {
-            let code = if error == "access_denied" { "access_denied" } else { "zoom_error" };
+            let code = if error == "access_denied" {
+                "access_denied"
+            } else {
+                "zoom_error"
+            };
             let ctx = Ctx::system(attempt.tenant_id, ActorKind::Zoom, now);
             let _ = self
                 .store
-                .append_audit(Effects::none().audit(ctx.audit("connection.connect_failed", "end_user", Some(attempt.end_user_id.to_string()), "failure", serde_json::json!({ "error": code }))))
+                .append_audit(Effects::none().audit(ctx.audit(
+                    "connection.connect_failed",
+                    "end_user",
+                    Some(attempt.end_user_id.to_string()),
+                    "failure",
+                    serde_json::json!({ "error": code }),
+                )))
                 .await;
-            return Ok(CallbackOutcome::Return { url: back("error", Some(code)), connected: false });
+            return Ok(CallbackOutcome::Return {
+                url: back("error", Some(code)),
+                connected: false,
+            });
         }
         let Some(code) = code.filter(|c| !c.is_empty()) else {
-            return Ok(CallbackOutcome::Return { url: back("error", Some("missing_code")), connected: false });
+            return Ok(CallbackOutcome::Return {
+                url: back("error", Some("missing_code")),
+                connected: false,
+            });
         };
         let mut ctx = Ctx::system(attempt.tenant_id, ActorKind::Zoom, now);
         ctx.request_id = request_id;
-        match self.exchange_and_store(&ctx, &attempt, &Secret::new(code)).await {
+        match self
+            .exchange_and_store(&ctx, &attempt, &Secret::new(code))
+            .await
+        {
             Ok(can_create) => {
-                let _ = self.store.complete_connect_session(attempt.connect_session_id, now).await;
-                let url = if can_create { back("connected", None) } else { back("connected", Some("insufficient_scopes")) };
-                Ok(CallbackOutcome::Return { url, connected: true })
+                let _ = self
+                    .store
+                    .complete_connect_session(attempt.connect_session_id, now)
+                    .await;
+                let url = if can_create {
+                    back("connected", None)
+                } else {
+                    back("connected", Some("insufficient_scopes"))
+                };
+                Ok(CallbackOutcome::Return {
+                    url,
+                    connected: true,
+                })
             }
             Err(e) => {
                 tracing::warn!(error = %e, "connecting a Zoom account failed");
@@ -229,9 +366,18 @@ impl Services {
                 };
                 let _ = self
                     .store
-                    .append_audit(Effects::none().audit(ctx.audit("connection.connect_failed", "end_user", Some(attempt.end_user_id.to_string()), "failure", serde_json::json!({ "error": code }))))
+                    .append_audit(Effects::none().audit(ctx.audit(
+                        "connection.connect_failed",
+                        "end_user",
+                        Some(attempt.end_user_id.to_string()),
+                        "failure",
+                        serde_json::json!({ "error": code }),
+                    )))
                     .await;
-                Ok(CallbackOutcome::Return { url: back("error", Some(code)), connected: false })
+                Ok(CallbackOutcome::Return {
+                    url: back("error", Some(code)),
+                    connected: false,
+                })
             }
         }
     }
@@ -239,22 +385,56 @@ impl Services {
     /// Exchanges the code, identifies the Zoom user, stores the grant (same connection id on
     /// reconnect; older grants of the same Zoom user and app superseded). Returns whether the
     /// granted scopes can create meetings.
-    async fn exchange_and_store(&self, ctx: &Ctx, attempt: &OAuthAttempt, code: &Secret) -> Result<bool> {
-        let app = self.usable_app(attempt.tenant_id, attempt.zoom_app_id).await?;
+    async fn exchange_and_store(
+        &self,
+        ctx: &Ctx,
+        attempt: &OAuthAttempt,
+        code: &Secret,
+    ) -> Result<bool> {
+        let app = self
+            .usable_app(attempt.tenant_id, attempt.zoom_app_id)
+            .await?;
         let oauth = self.oauth_app(&app)?;
-        let verifier = Secret::new(self.vault.open_string(SealedColumn::OAuthAttemptVerifier, Some(attempt.tenant_id), &attempt.id.to_string(), &attempt.pkce_verifier)?);
-        let tokens = oauth.exchange_code(code, &verifier).await.map_err(|e| match e.kind {
-            TokenErrorKind::InvalidClient => Error::AppMisconfigured(e.message),
-            TokenErrorKind::Transient { .. } => Error::ZoomUnavailable(e.message),
-            _ => Error::Forbidden(format!("Zoom refused the authorization code: {}", e.message)),
-        })?;
-        let api_url = tokens.api_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| app.api_base_url.clone());
-        let api = ZoomApi::new(self.zoom_http.clone(), &api_url).map_err(|e| Error::ZoomUnavailable(format!("Zoom gave an unusable api_url: {e}")))?;
-        let me = api.get_user(&tokens.access_token, &UserTarget::Me).await.map_err(|e| Error::ZoomUnavailable(format!("reading the Zoom user failed: {}", e.message)))?;
+        let verifier = Secret::new(self.vault.open_string(
+            SealedColumn::OAuthAttemptVerifier,
+            Some(attempt.tenant_id),
+            &attempt.id.to_string(),
+            &attempt.pkce_verifier,
+        )?);
+        let tokens = oauth
+            .exchange_code(code, &verifier)
+            .await
+            .map_err(|e| match e.kind {
+                TokenErrorKind::InvalidClient => Error::AppMisconfigured(e.message),
+                TokenErrorKind::Transient { .. } => Error::ZoomUnavailable(e.message),
+                _ => Error::Forbidden(format!(
+                    "Zoom refused the authorization code: {}",
+                    e.message
+                )),
+            })?;
+        let api_url = tokens
+            .api_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| app.api_base_url.clone());
+        let api = ZoomApi::new(self.zoom_http.clone(), &api_url)
+            .map_err(|e| Error::ZoomUnavailable(format!("Zoom gave an unusable api_url: {e}")))?;
+        let me = api
+            .get_user(&tokens.access_token, &UserTarget::Me)
+            .await
+            .map_err(|e| {
+                Error::ZoomUnavailable(format!("reading the Zoom user failed: {}", e.message))
+            })?;
         let account_id = me.account_id.clone().unwrap_or_default();
 
-        let existing = self.store.find_connection(attempt.tenant_id, attempt.end_user_id, app.id).await?;
-        let id = existing.as_ref().map(|c| c.id).unwrap_or_else(ConnectionId::new);
+        let existing = self
+            .store
+            .find_connection(attempt.tenant_id, attempt.end_user_id, app.id)
+            .await?;
+        let id = existing
+            .as_ref()
+            .map(|c| c.id)
+            .unwrap_or_else(ConnectionId::new);
         let supersede: Vec<_> = self
             .store
             .find_connections_by_zoom_user(app.id, &me.id)
@@ -264,7 +444,11 @@ impl Services {
             .collect();
         let sealed = self.seal_tokens(attempt.tenant_id, id, &tokens, ctx.now)?;
         let granted = parse(&tokens.scope);
-        let level = if app.app_type == AppType::UserManaged { Level::Own } else { Level::Account };
+        let level = if app.app_type == AppType::UserManaged {
+            Level::Own
+        } else {
+            Level::Account
+        };
         let can_create = allows(&granted, Operation::CreateMeeting, level);
         let reconnect = existing.is_some();
 
@@ -297,7 +481,13 @@ impl Services {
                     ctx.now,
                 ));
             if old.tenant_id != attempt.tenant_id {
-                let mut audit = ctx.audit("connection.superseded", "connection", Some(old.id.to_string()), "success", serde_json::json!({}));
+                let mut audit = ctx.audit(
+                    "connection.superseded",
+                    "connection",
+                    Some(old.id.to_string()),
+                    "success",
+                    serde_json::json!({}),
+                );
                 audit.tenant_id = Some(old.tenant_id);
                 effects = effects.audit(audit);
             }
@@ -319,12 +509,23 @@ impl Services {
             now: ctx.now,
         };
         let supersede_ids: Vec<_> = supersede.iter().map(|c| c.id).collect();
-        self.store.save_grant(&grant, &supersede_ids, effects).await?;
+        self.store
+            .save_grant(&grant, &supersede_ids, effects)
+            .await?;
         metrics::counter!("meetgate_connections_connected_total").increment(1);
         Ok(can_create)
     }
 
-    pub(crate) async fn external_id_of(&self, tenant: meetgate_store::TenantId, end_user: EndUserId) -> Option<String> {
-        self.store.get_end_user(tenant, end_user).await.ok().flatten().map(|u| u.external_id)
+    pub(crate) async fn external_id_of(
+        &self,
+        tenant: meetgate_store::TenantId,
+        end_user: EndUserId,
+    ) -> Option<String> {
+        self.store
+            .get_end_user(tenant, end_user)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.external_id)
     }
 }

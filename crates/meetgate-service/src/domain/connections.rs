@@ -8,12 +8,25 @@ use crate::{Error, Result};
 impl Services {
     /// The connection of a host-app user (through the tenant's default app, or the most recently
     /// connected one when several apps are used) and its app.
-    pub(crate) async fn connection_of(&self, ctx: &Ctx, external_id: &str) -> Result<(Connection, ZoomApp)> {
-        let end_user = self.store.find_end_user(ctx.tenant(), external_id).await?.ok_or(Error::NotConnected { connect_url: None })?;
-        let mut conns = self.store.list_user_connections(ctx.tenant(), end_user.id).await?;
+    pub(crate) async fn connection_of(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+    ) -> Result<(Connection, ZoomApp)> {
+        let end_user = self
+            .store
+            .find_end_user(ctx.tenant(), external_id)
+            .await?
+            .ok_or(Error::NotConnected { connect_url: None })?;
+        let mut conns = self
+            .store
+            .list_user_connections(ctx.tenant(), end_user.id)
+            .await?;
         // Prefer a live grant, then the most recently changed one.
         conns.sort_by_key(|c| (c.state == ConnectionState::Connected, c.updated_at));
-        let conn = conns.pop().ok_or(Error::NotConnected { connect_url: None })?;
+        let conn = conns
+            .pop()
+            .ok_or(Error::NotConnected { connect_url: None })?;
         let app = self.usable_app(ctx.tenant(), conn.zoom_app_id).await?;
         Ok((conn, app))
     }
@@ -30,9 +43,18 @@ impl Services {
         if conn.state == ConnectionState::Connected && app.app_type != AppType::ServerToServer {
             // Revoking the refresh token ends the whole grant at Zoom.
             let stored = conn.refresh_token.as_ref().or(conn.access_token.as_ref());
-            let column = if conn.refresh_token.is_some() { SealedColumn::ConnectionRefreshToken } else { SealedColumn::ConnectionAccessToken };
+            let column = if conn.refresh_token.is_some() {
+                SealedColumn::ConnectionRefreshToken
+            } else {
+                SealedColumn::ConnectionAccessToken
+            };
             if let Some(sealed) = stored {
-                let token = Secret::new(self.vault.open_string(column, Some(conn.tenant_id), &conn.id.to_string(), sealed)?);
+                let token = Secret::new(self.vault.open_string(
+                    column,
+                    Some(conn.tenant_id),
+                    &conn.id.to_string(),
+                    sealed,
+                )?);
                 if let Err(e) = self.oauth_app(&app)?.revoke(&token).await {
                     tracing::warn!(connection = %conn.id, error = %e, "revoking at Zoom failed; deleting the tokens anyway");
                 }
@@ -43,7 +65,15 @@ impl Services {
             .event(ctx.event("connection.revoked", serde_json::json!({ "connection_id": conn.id, "user": external_id, "reason": "disconnected" })));
         let ended = self
             .store
-            .end_connection(ctx.tenant(), conn.id, ConnectionState::Revoked, "disconnected by the application", false, ctx.now, effects)
+            .end_connection(
+                ctx.tenant(),
+                conn.id,
+                ConnectionState::Revoked,
+                "disconnected by the application",
+                false,
+                ctx.now,
+                effects,
+            )
             .await?
             .ok_or(Error::NotFound { what: "connection" })?;
         Ok(ConnectionView::new(&ended, &app, external_id))
@@ -51,48 +81,87 @@ impl Services {
 
     /// Connects a host-app user to a Zoom user of a server-to-server app's own account: no
     /// consent, the app's account credentials. Admin action.
-    pub async fn connect_server_to_server(&self, ctx: &Ctx, external_id: &str, app_id: meetgate_store::ZoomAppId, zoom_user: &str) -> Result<ConnectionView> {
+    pub async fn connect_server_to_server(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+        app_id: meetgate_store::ZoomAppId,
+        zoom_user: &str,
+    ) -> Result<ConnectionView> {
         let app = self.usable_app(ctx.tenant(), app_id).await?;
         if app.app_type != AppType::ServerToServer {
-            return Err(Error::validation("zoom_app_id", "is not a server-to-server app"));
+            return Err(Error::validation(
+                "zoom_app_id",
+                "is not a server-to-server app",
+            ));
         }
         let oauth = self.oauth_app(&app)?;
         let tokens = oauth
             .account_credentials(app.account_id.as_deref().unwrap_or_default())
             .await
-            .map_err(|e| Error::AppMisconfigured(format!("Zoom refused the app's account credentials: {}", e.message)))?;
-        let api_url = tokens.api_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| app.api_base_url.clone());
+            .map_err(|e| {
+                Error::AppMisconfigured(format!(
+                    "Zoom refused the app's account credentials: {}",
+                    e.message
+                ))
+            })?;
+        let api_url = tokens
+            .api_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| app.api_base_url.clone());
         let api = ZoomApi::new(self.zoom_http.clone(), &api_url).map_err(Error::internal)?;
         let target = UserTarget::User(zoom_user.to_owned());
-        let user = api.get_user(&tokens.access_token, &target).await.map_err(|e| {
-            let probe = Connection {
-                id: ConnectionId::new(),
-                tenant_id: ctx.tenant(),
-                end_user_id: meetgate_store::EndUserId::new(),
-                zoom_app_id: app.id,
-                state: ConnectionState::Connected,
-                state_reason: None,
-                zoom_user_id: None,
-                zoom_account_id: app.account_id.clone(),
-                zoom_email: None,
-                scopes: tokens.scope.clone(),
-                api_url: api_url.clone(),
-                access_token: None,
-                access_expires_at: None,
-                refresh_token: None,
-                version: 0,
-                refresh_started_at: None,
-                refresh_failures: 0,
-                next_refresh_at: None,
-                last_refreshed_at: None,
-                connected_at: None,
-                created_at: ctx.now,
-                updated_at: ctx.now,
-            };
-            self.zoom_error(&probe, &app, meetgate_zoom::scopes::Operation::GetUser, &target, e)
-        })?;
-        let end_user = self.store.upsert_end_user(ctx.tenant(), external_id, user.email.as_deref(), None, ctx.now).await?;
-        let existing = self.store.find_connection(ctx.tenant(), end_user.id, app.id).await?;
+        let user = api
+            .get_user(&tokens.access_token, &target)
+            .await
+            .map_err(|e| {
+                let probe = Connection {
+                    id: ConnectionId::new(),
+                    tenant_id: ctx.tenant(),
+                    end_user_id: meetgate_store::EndUserId::new(),
+                    zoom_app_id: app.id,
+                    state: ConnectionState::Connected,
+                    state_reason: None,
+                    zoom_user_id: None,
+                    zoom_account_id: app.account_id.clone(),
+                    zoom_email: None,
+                    scopes: tokens.scope.clone(),
+                    api_url: api_url.clone(),
+                    access_token: None,
+                    access_expires_at: None,
+                    refresh_token: None,
+                    version: 0,
+                    refresh_started_at: None,
+                    refresh_failures: 0,
+                    next_refresh_at: None,
+                    last_refreshed_at: None,
+                    connected_at: None,
+                    created_at: ctx.now,
+                    updated_at: ctx.now,
+                };
+                self.zoom_error(
+                    &probe,
+                    &app,
+                    meetgate_zoom::scopes::Operation::GetUser,
+                    &target,
+                    e,
+                )
+            })?;
+        let end_user = self
+            .store
+            .upsert_end_user(
+                ctx.tenant(),
+                external_id,
+                user.email.as_deref(),
+                None,
+                ctx.now,
+            )
+            .await?;
+        let existing = self
+            .store
+            .find_connection(ctx.tenant(), end_user.id, app.id)
+            .await?;
         let id = existing.map(|c| c.id).unwrap_or_else(ConnectionId::new);
         let sealed = self.seal_tokens(ctx.tenant(), id, &tokens, ctx.now)?;
         let grant = NewGrant {
@@ -101,7 +170,11 @@ impl Services {
             end_user_id: end_user.id,
             zoom_app_id: app.id,
             zoom_user_id: user.id.clone(),
-            zoom_account_id: user.account_id.clone().or(app.account_id.clone()).unwrap_or_default(),
+            zoom_account_id: user
+                .account_id
+                .clone()
+                .or(app.account_id.clone())
+                .unwrap_or_default(),
             zoom_email: user.email.clone(),
             scopes: tokens.scope.clone(),
             api_url,
@@ -118,16 +191,26 @@ impl Services {
         Ok(ConnectionView::new(&conn, &app, external_id))
     }
 
-    pub async fn list_connections(&self, ctx: &Ctx, state: Option<ConnectionState>) -> Result<Vec<ConnectionView>> {
+    pub async fn list_connections(
+        &self,
+        ctx: &Ctx,
+        state: Option<ConnectionState>,
+    ) -> Result<Vec<ConnectionView>> {
         let mut out = Vec::new();
         let mut after = None;
         loop {
-            let page = self.store.list_connections(ctx.tenant(), state, after, 500).await?;
+            let page = self
+                .store
+                .list_connections(ctx.tenant(), state, after, 500)
+                .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             for conn in &page {
                 let app = self.usable_app(ctx.tenant(), conn.zoom_app_id).await?;
-                let external = self.external_id_of(ctx.tenant(), conn.end_user_id).await.unwrap_or_default();
+                let external = self
+                    .external_id_of(ctx.tenant(), conn.end_user_id)
+                    .await
+                    .unwrap_or_default();
                 out.push(ConnectionView::new(conn, &app, &external));
             }
             if page.len() < 500 {

@@ -1,4 +1,4 @@
-use meetgate_store::{NewAuditEvent, NewOutboxEvent, OutboxEventId, TenantId, AuditEventId};
+use meetgate_store::{AuditEventId, NewAuditEvent, NewOutboxEvent, OutboxEventId, TenantId};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -47,8 +47,22 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn for_api_key(tenant: TenantId, key_id: String, request_id: Option<String>, now: OffsetDateTime) -> Self {
-        Self { tenant, actor: Actor { kind: ActorKind::ApiKey, id: Some(key_id) }, request_id, now, is_admin: true }
+    pub(crate) fn for_api_key(
+        tenant: TenantId,
+        key_id: String,
+        request_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            tenant,
+            actor: Actor {
+                kind: ActorKind::ApiKey,
+                id: Some(key_id),
+            },
+            request_id,
+            now,
+            is_admin: true,
+        }
     }
 
     pub(crate) fn for_member(
@@ -58,16 +72,40 @@ impl Ctx {
         request_id: Option<String>,
         now: OffsetDateTime,
     ) -> Self {
-        Self { tenant, actor: Actor { kind: ActorKind::Member, id: Some(member_id) }, request_id, now, is_admin }
+        Self {
+            tenant,
+            actor: Actor {
+                kind: ActorKind::Member,
+                id: Some(member_id),
+            },
+            request_id,
+            now,
+            is_admin,
+        }
     }
 
     pub(crate) fn system(tenant: TenantId, kind: ActorKind, now: OffsetDateTime) -> Self {
-        Self { tenant, actor: Actor { kind, id: None }, request_id: None, now, is_admin: false }
+        Self {
+            tenant,
+            actor: Actor { kind, id: None },
+            request_id: None,
+            now,
+            is_admin: false,
+        }
     }
 
     /// The operator at a terminal (`meetgate tenant ...`).
     pub fn operator(tenant: TenantId, now: OffsetDateTime) -> Self {
-        Self { tenant, actor: Actor { kind: ActorKind::Operator, id: None }, request_id: None, now, is_admin: true }
+        Self {
+            tenant,
+            actor: Actor {
+                kind: ActorKind::Operator,
+                id: None,
+            },
+            request_id: None,
+            now,
+            is_admin: true,
+        }
     }
 
     pub fn tenant(&self) -> TenantId {
@@ -75,7 +113,14 @@ impl Ctx {
     }
 
     /// An audit entry by this actor. `details` must not hold tokens or patient data.
-    pub fn audit(&self, action: &str, object_kind: &str, object_id: Option<String>, outcome: &str, details: Value) -> NewAuditEvent {
+    pub fn audit(
+        &self,
+        action: &str,
+        object_kind: &str,
+        object_id: Option<String>,
+        outcome: &str,
+        details: Value,
+    ) -> NewAuditEvent {
         NewAuditEvent {
             id: AuditEventId::new(),
             tenant_id: Some(self.tenant),
@@ -98,7 +143,12 @@ impl Ctx {
 }
 
 /// An event for another tenant than the one acting (a superseded connection's owner).
-pub fn event_for(tenant: TenantId, event_type: &str, data: Value, now: OffsetDateTime) -> NewOutboxEvent {
+pub fn event_for(
+    tenant: TenantId,
+    event_type: &str,
+    data: Value,
+    now: OffsetDateTime,
+) -> NewOutboxEvent {
     let id = OutboxEventId::new();
     let payload = serde_json::json!({
         "id": format!("evt_{}", id.0.simple()),
@@ -106,5 +156,11 @@ pub fn event_for(tenant: TenantId, event_type: &str, data: Value, now: OffsetDat
         "created_at": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         "data": data,
     });
-    NewOutboxEvent { id, tenant_id: tenant, event_type: event_type.to_owned(), payload, created_at: now }
+    NewOutboxEvent {
+        id,
+        tenant_id: tenant,
+        event_type: event_type.to_owned(),
+        payload,
+        created_at: now,
+    }
 }

@@ -41,11 +41,19 @@ pub struct Diagnosis {
 }
 
 fn level_of(app: &ZoomApp) -> Level {
-    if app.app_type == AppType::UserManaged { Level::Own } else { Level::Account }
+    if app.app_type == AppType::UserManaged {
+        Level::Own
+    } else {
+        Level::Account
+    }
 }
 
 fn vocabulary(granted: &[&str]) -> &'static str {
-    if scopes::is_granular(granted) { "granular" } else { "classic" }
+    if scopes::is_granular(granted) {
+        "granular"
+    } else {
+        "classic"
+    }
 }
 
 /// The fix for a missing scope, in the app type's terms.
@@ -57,7 +65,11 @@ fn scope_fix(app: &ZoomApp, op: Operation, granted: &[&str], wants_other_user: b
             .into();
     }
     let rule = scopes::rule(op, level_of(app));
-    let wanted = if vocabulary(granted) == "granular" { rule.granular } else { rule.classic };
+    let wanted = if vocabulary(granted) == "granular" {
+        rule.granular
+    } else {
+        rule.classic
+    };
     format!(
         "Add the scope {wanted} to the Zoom app in Zoom's App Marketplace (Scopes), then have the user connect again so the new grant carries it."
     )
@@ -65,7 +77,14 @@ fn scope_fix(app: &ZoomApp, op: Operation, granted: &[&str], wants_other_user: b
 
 impl Services {
     /// Translates a failed Zoom call into a domain error whose `fix` says what to change.
-    pub(crate) fn zoom_error(&self, conn: &Connection, app: &ZoomApp, op: Operation, target: &UserTarget, error: ApiError) -> Error {
+    pub(crate) fn zoom_error(
+        &self,
+        conn: &Connection,
+        app: &ZoomApp,
+        op: Operation,
+        target: &UserTarget,
+        error: ApiError,
+    ) -> Error {
         let granted_str = conn.scopes.clone();
         let granted: Vec<&str> = scopes::parse(&granted_str);
         let granted_scopes: Vec<String> = granted.iter().map(|s| s.to_string()).collect();
@@ -127,23 +146,41 @@ impl Services {
 
     /// The doctor's verdict for one user's connection, optionally for creating meetings as
     /// another `host` of the account. Offline: it reads the grant, not Zoom.
-    pub async fn diagnose(&self, ctx: &Ctx, external_id: &str, host: Option<&str>) -> Result<Diagnosis> {
+    pub async fn diagnose(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+        host: Option<&str>,
+    ) -> Result<Diagnosis> {
         let (conn, app) = self.connection_of(ctx, external_id).await?;
         let granted_str = conn.scopes.clone();
         let granted = scopes::parse(&granted_str);
         let level = level_of(&app);
         let other_host = host.filter(|h| {
             let h = h.trim();
-            !h.is_empty() && h != "me" && Some(h) != conn.zoom_user_id.as_deref() && Some(h) != conn.zoom_email.as_deref()
+            !h.is_empty()
+                && h != "me"
+                && Some(h) != conn.zoom_user_id.as_deref()
+                && Some(h) != conn.zoom_email.as_deref()
         });
         let dead = conn.state != ConnectionState::Connected;
         let mut operations = Vec::new();
-        for op in [Operation::CreateMeeting, Operation::ListMeetings, Operation::UpdateMeeting, Operation::DeleteMeeting, Operation::GetMeeting] {
+        for op in [
+            Operation::CreateMeeting,
+            Operation::ListMeetings,
+            Operation::UpdateMeeting,
+            Operation::DeleteMeeting,
+            Operation::GetMeeting,
+        ] {
             let rule = scopes::rule(op, level);
             let accepted_scopes = rule.names().iter().map(|s| s.to_string()).collect();
             let (problem, fix) = if dead {
                 (
-                    Some(format!("the grant is {}: {}", conn.state, conn.state_reason.clone().unwrap_or_default())),
+                    Some(format!(
+                        "the grant is {}: {}",
+                        conn.state,
+                        conn.state_reason.clone().unwrap_or_default()
+                    )),
                     Some("Have the user connect Zoom again (create a connect session).".to_owned()),
                 )
             } else if app.app_type == AppType::UserManaged && other_host.is_some() {
@@ -152,7 +189,10 @@ impl Services {
                     Some(scope_fix(&app, op, &granted, true)),
                 )
             } else if !scopes::allows(&granted, op, level) {
-                (Some(format!("the grant lacks a scope for {}", op.endpoint())), Some(scope_fix(&app, op, &granted, false)))
+                (
+                    Some(format!("the grant lacks a scope for {}", op.endpoint())),
+                    Some(scope_fix(&app, op, &granted, false)),
+                )
             } else {
                 (None, None)
             };
@@ -166,19 +206,30 @@ impl Services {
             });
         }
         // The start link reads the meeting (for a fresh start_url).
-        let start_ok = operations.iter().find(|o| o.operation == "get_meeting").is_some_and(|o| o.ok);
+        let start_ok = operations
+            .iter()
+            .find(|o| o.operation == "get_meeting")
+            .is_some_and(|o| o.ok);
         if let Some(get) = operations.iter_mut().find(|o| o.operation == "get_meeting") {
             get.operation = "start_link".into();
         }
         let ok = operations.first().is_some_and(|o| o.ok);
         let target = match other_host {
             Some(h) => h.to_owned(),
-            None => conn.zoom_email.clone().or(conn.zoom_user_id.clone()).unwrap_or_else(|| "me".into()),
+            None => conn
+                .zoom_email
+                .clone()
+                .or(conn.zoom_user_id.clone())
+                .unwrap_or_else(|| "me".into()),
         };
         let mut summary = if ok {
             format!("This grant can create meetings for {target}.")
         } else {
-            operations.first().and_then(|o| o.problem.clone()).map(|p| format!("Creating meetings for {target} fails: {p}.")).unwrap_or_default()
+            operations
+                .first()
+                .and_then(|o| o.problem.clone())
+                .map(|p| format!("Creating meetings for {target} fails: {p}."))
+                .unwrap_or_default()
         };
         if other_host.is_some() && app.app_type != AppType::UserManaged && !dead {
             summary.push_str(&format!(

@@ -55,24 +55,45 @@ impl Services {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<WebhookReply> {
-        let app = self.store.get_zoom_app(app_id).await?.ok_or(Error::NotFound { what: "Zoom app" })?;
+        let app = self
+            .store
+            .get_zoom_app(app_id)
+            .await?
+            .ok_or(Error::NotFound { what: "Zoom app" })?;
         let secrets = self.webhook_secrets(&app)?;
         if secrets.is_empty() {
-            return Err(Error::Forbidden("this Zoom app has no webhook secret token configured".into()));
+            return Err(Error::Forbidden(
+                "this Zoom app has no webhook secret token configured".into(),
+            ));
         }
         let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
-        verify_webhook_signature(&keys, timestamp, signature, body, now.unix_timestamp(), self.config.zoom.webhook_tolerance_secs).map_err(|e| {
+        verify_webhook_signature(
+            &keys,
+            timestamp,
+            signature,
+            body,
+            now.unix_timestamp(),
+            self.config.zoom.webhook_tolerance_secs,
+        )
+        .map_err(|e| {
             metrics::counter!("meetgate_zoom_webhooks_total", "outcome" => "rejected").increment(1);
             Error::Forbidden(match e {
                 SignatureError::Stale => "webhook timestamp is too old or in the future".into(),
                 other => format!("webhook signature rejected: {other}"),
             })
         })?;
-        let envelope: Envelope = serde_json::from_slice(body).map_err(|_| Error::validation("body", "is not a Zoom event"))?;
+        let envelope: Envelope = serde_json::from_slice(body)
+            .map_err(|_| Error::validation("body", "is not a Zoom event"))?;
         if envelope.event == "endpoint.url_validation" {
-            let plain = envelope.payload.get("plainToken").and_then(Value::as_str).unwrap_or_default();
+            let plain = envelope
+                .payload
+                .get("plainToken")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let secret = keys.first().copied().unwrap_or_default();
-            let answer = url_validation_response(secret, plain).ok_or_else(|| Error::validation("payload.plainToken", "is not an acceptable token"))?;
+            let answer = url_validation_response(secret, plain).ok_or_else(|| {
+                Error::validation("payload.plainToken", "is not an acceptable token")
+            })?;
             return Ok(WebhookReply::Validation(answer));
         }
         let id = InboxItemId::new();
@@ -84,7 +105,9 @@ impl Services {
             zoom_app_id: app.id,
             dedup_key,
             event_type: envelope.event.clone(),
-            payload: self.vault.seal(SealedColumn::InboxPayload, None, &id.to_string(), body)?,
+            payload: self
+                .vault
+                .seal(SealedColumn::InboxPayload, None, &id.to_string(), body)?,
             event_at,
             received_at: now,
             processed_at: None,
@@ -93,7 +116,8 @@ impl Services {
             last_error: None,
         };
         if !self.store.insert_inbox_item(&item).await? {
-            metrics::counter!("meetgate_zoom_webhooks_total", "outcome" => "duplicate").increment(1);
+            metrics::counter!("meetgate_zoom_webhooks_total", "outcome" => "duplicate")
+                .increment(1);
             return Ok(WebhookReply::Accepted);
         }
         metrics::counter!("meetgate_zoom_webhooks_total", "outcome" => "accepted").increment(1);
@@ -101,39 +125,63 @@ impl Services {
         // here, the inbox job retries it.
         if let Err(e) = self.process_inbox_item(&item, now).await {
             tracing::warn!(error = %e, event = %item.event_type, "processing a Zoom event failed; the inbox job will retry");
-            let _ = self.store.fail_inbox_item(item.id, &e.to_string(), now + time::Duration::seconds(30)).await;
+            let _ = self
+                .store
+                .fail_inbox_item(item.id, &e.to_string(), now + time::Duration::seconds(30))
+                .await;
         }
         Ok(WebhookReply::Accepted)
     }
 
     /// One round of the inbox job.
     pub async fn inbox_step(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
-        let items = self.store.claim_inbox_items(now, time::Duration::minutes(2), limit).await?;
+        let items = self
+            .store
+            .claim_inbox_items(now, time::Duration::minutes(2), limit)
+            .await?;
         let count = items.len();
         for item in items {
             if let Err(e) = self.process_inbox_item(&item, now).await {
                 let delay = time::Duration::seconds(30 * (1 << item.attempts.clamp(0, 8)) as i64);
-                let _ = self.store.fail_inbox_item(item.id, &e.to_string(), now + delay).await;
+                let _ = self
+                    .store
+                    .fail_inbox_item(item.id, &e.to_string(), now + delay)
+                    .await;
             }
         }
         Ok(count)
     }
 
     async fn process_inbox_item(&self, item: &InboxItem, now: OffsetDateTime) -> Result<()> {
-        let body = self.vault.open(SealedColumn::InboxPayload, None, &item.id.to_string(), &item.payload)?;
+        let body = self.vault.open(
+            SealedColumn::InboxPayload,
+            None,
+            &item.id.to_string(),
+            &item.payload,
+        )?;
         let envelope: Envelope = serde_json::from_slice(&body).map_err(Error::internal)?;
         let mut effects = Effects::none();
         match envelope.event.as_str() {
             "app_deauthorized" => self.deauthorize(item, &envelope.payload, now).await?,
             "meeting.started" | "meeting.ended" => {
-                let status = if envelope.event == "meeting.started" { MeetingStatus::Started } else { MeetingStatus::Ended };
-                self.meeting_status_changed(item, &envelope.payload, status).await?;
+                let status = if envelope.event == "meeting.started" {
+                    MeetingStatus::Started
+                } else {
+                    MeetingStatus::Ended
+                };
+                self.meeting_status_changed(item, &envelope.payload, status)
+                    .await?;
             }
             "meeting.participant_joined" => {
                 // Forwarded without the participant's name or email (health data).
                 if let Some(zoom_id) = zoom_meeting_id(&envelope.payload) {
                     for meeting in self.store.find_meetings_by_zoom_id(zoom_id).await? {
-                        effects = effects.event(event_for(meeting.tenant_id, "meeting.participant_joined", json!({ "meeting_id": meeting.id, "zoom_meeting_id": zoom_id }), now));
+                        effects = effects.event(event_for(
+                            meeting.tenant_id,
+                            "meeting.participant_joined",
+                            json!({ "meeting_id": meeting.id, "zoom_meeting_id": zoom_id }),
+                            now,
+                        ));
                     }
                 }
             }
@@ -146,11 +194,24 @@ impl Services {
     /// `app_deauthorized`: delete that user's tokens at once (the version bump stops a refresh in
     /// flight from writing them back), forget the Zoom-derived data, tell the tenants. Replaying
     /// it changes nothing.
-    async fn deauthorize(&self, item: &InboxItem, payload: &Value, now: OffsetDateTime) -> Result<()> {
-        let Some(user_id) = payload.get("user_id").and_then(Value::as_str) else { return Ok(()) };
-        for conn in self.store.find_connections_by_zoom_user(item.zoom_app_id, user_id).await? {
+    async fn deauthorize(
+        &self,
+        item: &InboxItem,
+        payload: &Value,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let Some(user_id) = payload.get("user_id").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        for conn in self
+            .store
+            .find_connections_by_zoom_user(item.zoom_app_id, user_id)
+            .await?
+        {
             let ctx = Ctx::system(conn.tenant_id, ActorKind::Zoom, now);
-            let already = conn.state == ConnectionState::Revoked && conn.access_token.is_none() && conn.refresh_token.is_none();
+            let already = conn.state == ConnectionState::Revoked
+                && conn.access_token.is_none()
+                && conn.refresh_token.is_none();
             if already {
                 continue;
             }
@@ -158,7 +219,15 @@ impl Services {
                 .audit(ctx.audit("connection.deauthorized", "connection", Some(conn.id.to_string()), "success", json!({ "zoom_user_id": user_id })))
                 .event(ctx.event("connection.revoked", json!({ "connection_id": conn.id, "end_user_id": conn.end_user_id, "reason": "the user removed the app in Zoom" })));
             self.store
-                .end_connection(conn.tenant_id, conn.id, ConnectionState::Revoked, "the user removed the app in Zoom (app_deauthorized)", true, now, effects)
+                .end_connection(
+                    conn.tenant_id,
+                    conn.id,
+                    ConnectionState::Revoked,
+                    "the user removed the app in Zoom (app_deauthorized)",
+                    true,
+                    now,
+                    effects,
+                )
                 .await?;
             self.purge_meetings_of(conn.tenant_id, conn.id, now).await?;
         }
@@ -166,22 +235,53 @@ impl Services {
     }
 
     /// Replaces the sealed details of every meeting of a connection with an empty document.
-    async fn purge_meetings_of(&self, tenant: meetgate_store::TenantId, connection: meetgate_store::ConnectionId, now: OffsetDateTime) -> Result<()> {
+    async fn purge_meetings_of(
+        &self,
+        tenant: meetgate_store::TenantId,
+        connection: meetgate_store::ConnectionId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         // Details are sealed per row, so one replacement cannot be sealed for all of them; an
         // empty value is the explicit "purged" tombstone that `open_details` reads as empty.
         let purged = SealedValue(Vec::new());
-        self.store.purge_meeting_details(tenant, connection, &purged, now).await?;
+        self.store
+            .purge_meeting_details(tenant, connection, &purged, now)
+            .await?;
         Ok(())
     }
 
-    async fn meeting_status_changed(&self, item: &InboxItem, payload: &Value, status: MeetingStatus) -> Result<()> {
-        let Some(zoom_id) = zoom_meeting_id(payload) else { return Ok(()) };
+    async fn meeting_status_changed(
+        &self,
+        item: &InboxItem,
+        payload: &Value,
+        status: MeetingStatus,
+    ) -> Result<()> {
+        let Some(zoom_id) = zoom_meeting_id(payload) else {
+            return Ok(());
+        };
         for meeting in self.store.find_meetings_by_zoom_id(zoom_id).await? {
             let ctx = Ctx::system(meeting.tenant_id, ActorKind::Zoom, item.event_at);
-            let event_type = if status == MeetingStatus::Started { "meeting.started" } else { "meeting.ended" };
-            let external = self.external_id_of(meeting.tenant_id, meeting.end_user_id).await;
-            let effects = Effects::none().event(ctx.event(event_type, json!({ "meeting_id": meeting.id, "user": external, "zoom_meeting_id": zoom_id })));
-            self.store.set_meeting_status(meeting.tenant_id, meeting.id, status, item.event_at, effects).await?;
+            let event_type = if status == MeetingStatus::Started {
+                "meeting.started"
+            } else {
+                "meeting.ended"
+            };
+            let external = self
+                .external_id_of(meeting.tenant_id, meeting.end_user_id)
+                .await;
+            let effects = Effects::none().event(ctx.event(
+                event_type,
+                json!({ "meeting_id": meeting.id, "user": external, "zoom_meeting_id": zoom_id }),
+            ));
+            self.store
+                .set_meeting_status(
+                    meeting.tenant_id,
+                    meeting.id,
+                    status,
+                    item.event_at,
+                    effects,
+                )
+                .await?;
         }
         Ok(())
     }

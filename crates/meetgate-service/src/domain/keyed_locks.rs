@@ -16,12 +16,17 @@ pub(crate) struct KeyedLocks<K> {
 
 impl<K: Hash + Eq + Clone> KeyedLocks<K> {
     pub fn new() -> Self {
-        Self { map: Mutex::new(HashMap::new()) }
+        Self {
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     pub async fn lock(&self, key: &K) -> OwnedMutexGuard<()> {
         let mutex = {
-            let mut map = self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut map = self
+                .map
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if map.len() > 1024 {
                 map.retain(|_, weak| weak.strong_count() > 0);
             }

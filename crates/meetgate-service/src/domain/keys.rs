@@ -47,22 +47,36 @@ impl From<ApiKey> for ApiKeyView {
 
 /// Splits `mg_{env}_{lookup}_{secret}`.
 fn parse_key(presented: &str) -> Option<(&str, &str)> {
-    let rest = presented.strip_prefix("mg_live_").or_else(|| presented.strip_prefix("mg_test_"))?;
+    let rest = presented
+        .strip_prefix("mg_live_")
+        .or_else(|| presented.strip_prefix("mg_test_"))?;
     let (lookup, secret) = rest.split_at_checked(16)?;
     let secret = secret.strip_prefix('_')?;
-    (lookup.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some((lookup, secret))
+    (lookup.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
+        .then_some((lookup, secret))
 }
 
 /// At most this many active keys per tenant: the one in use and its replacement during rotation.
 const MAX_ACTIVE_KEYS: usize = 2;
 
 impl Services {
-    pub async fn create_api_key(&self, ctx: &Ctx, label: &str, live: bool) -> Result<CreatedApiKey> {
+    pub async fn create_api_key(
+        &self,
+        ctx: &Ctx,
+        label: &str,
+        live: bool,
+    ) -> Result<CreatedApiKey> {
         let label = label.trim();
         if label.len() > 80 {
             return Err(Error::validation("label", "must be at most 80 characters"));
         }
-        let active = self.store.list_api_keys(ctx.tenant()).await?.into_iter().filter(|k| k.revoked_at.is_none()).count();
+        let active = self
+            .store
+            .list_api_keys(ctx.tenant())
+            .await?
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .count();
         if active >= MAX_ACTIVE_KEYS {
             return Err(Error::Conflict(format!(
                 "this tenant already has {MAX_ACTIVE_KEYS} active API keys; revoke the old one after switching to the new one"
@@ -79,7 +93,11 @@ impl Services {
             tenant_id: ctx.tenant(),
             lookup,
             secret_hash: sha256(secret_part.as_bytes()),
-            label: if label.is_empty() { "API key".into() } else { label.to_owned() },
+            label: if label.is_empty() {
+                "API key".into()
+            } else {
+                label.to_owned()
+            },
             environment: environment.into(),
             created_at: ctx.now,
             last_used_at: None,
@@ -93,16 +111,35 @@ impl Services {
             serde_json::json!({ "label": key.label, "environment": environment }),
         ));
         self.store.create_api_key(&key, effects).await?;
-        Ok(CreatedApiKey { view: key.into(), secret })
+        Ok(CreatedApiKey {
+            view: key.into(),
+            secret,
+        })
     }
 
     pub async fn list_api_keys(&self, ctx: &Ctx) -> Result<Vec<ApiKeyView>> {
-        Ok(self.store.list_api_keys(ctx.tenant()).await?.into_iter().map(Into::into).collect())
+        Ok(self
+            .store
+            .list_api_keys(ctx.tenant())
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     pub async fn revoke_api_key(&self, ctx: &Ctx, id: ApiKeyId) -> Result<()> {
-        let effects = Effects::none().audit(ctx.audit("api_key.revoked", "api_key", Some(id.to_string()), "success", serde_json::json!({})));
-        if self.store.revoke_api_key(ctx.tenant(), id, ctx.now, effects).await? {
+        let effects = Effects::none().audit(ctx.audit(
+            "api_key.revoked",
+            "api_key",
+            Some(id.to_string()),
+            "success",
+            serde_json::json!({}),
+        ));
+        if self
+            .store
+            .revoke_api_key(ctx.tenant(), id, ctx.now, effects)
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::NotFound { what: "API key" })
@@ -111,19 +148,36 @@ impl Services {
 
     /// Checks a presented key and returns the context it grants. Unknown, malformed, revoked and
     /// wrong keys all fail the same way; the hash comparison is constant-time.
-    pub async fn authenticate_api_key(&self, presented: &str, request_id: Option<String>, now: OffsetDateTime) -> Result<Ctx> {
+    pub async fn authenticate_api_key(
+        &self,
+        presented: &str,
+        request_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Ctx> {
         let (lookup, secret) = parse_key(presented).ok_or(Error::Unauthenticated)?;
-        let key = self.store.find_api_key(lookup).await?.ok_or(Error::Unauthenticated)?;
+        let key = self
+            .store
+            .find_api_key(lookup)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
         let matches = constant_time_eq(&sha256(secret.as_bytes()), &key.secret_hash);
         if !matches || key.revoked_at.is_some() {
             return Err(Error::Unauthenticated);
         }
         // Writing last_used on every request would turn reads into writes; once a minute is
         // enough to tell an operator which key is in use.
-        if key.last_used_at.is_none_or(|t| now - t > time::Duration::minutes(1)) {
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t > time::Duration::minutes(1))
+        {
             let _ = self.store.touch_api_key(key.id, now).await;
         }
-        Ok(Ctx::for_api_key(key.tenant_id, key.id.to_string(), request_id, now))
+        Ok(Ctx::for_api_key(
+            key.tenant_id,
+            key.id.to_string(),
+            request_id,
+            now,
+        ))
     }
 
     /// The tenant of an API key, for operator tools.
@@ -138,8 +192,14 @@ mod tests {
 
     #[test]
     fn parses_only_well_formed_keys() {
-        assert_eq!(parse_key("mg_live_0123456789abcdef_s3cr3t"), Some(("0123456789abcdef", "s3cr3t")));
-        assert_eq!(parse_key("mg_test_0123456789abcdef_a_b-c"), Some(("0123456789abcdef", "a_b-c")));
+        assert_eq!(
+            parse_key("mg_live_0123456789abcdef_s3cr3t"),
+            Some(("0123456789abcdef", "s3cr3t"))
+        );
+        assert_eq!(
+            parse_key("mg_test_0123456789abcdef_a_b-c"),
+            Some(("0123456789abcdef", "a_b-c"))
+        );
         assert_eq!(parse_key("mg_live_0123456789abcdef"), None);
         assert_eq!(parse_key("mg_prod_0123456789abcdef_x"), None);
         assert_eq!(parse_key("mg_live_0123456789abcdeg_x"), None);

@@ -78,13 +78,27 @@ const START_LINK_GRACE_HOURS: i64 = 24;
 const START_LINK_MAX_DAYS: i64 = 400;
 
 impl Services {
-    pub(crate) fn seal_details(&self, meeting: &Meeting, details: &MeetingDetails) -> Result<meetgate_store::SealedValue> {
+    pub(crate) fn seal_details(
+        &self,
+        meeting: &Meeting,
+        details: &MeetingDetails,
+    ) -> Result<meetgate_store::SealedValue> {
         self.seal_details_for(meeting.tenant_id, meeting.id, details)
     }
 
-    pub(crate) fn seal_details_for(&self, tenant: meetgate_store::TenantId, id: MeetingId, details: &MeetingDetails) -> Result<meetgate_store::SealedValue> {
+    pub(crate) fn seal_details_for(
+        &self,
+        tenant: meetgate_store::TenantId,
+        id: MeetingId,
+        details: &MeetingDetails,
+    ) -> Result<meetgate_store::SealedValue> {
         let json = serde_json::to_vec(details).map_err(Error::internal)?;
-        Ok(self.vault.seal(SealedColumn::MeetingDetails, Some(tenant), &id.to_string(), &json)?)
+        Ok(self.vault.seal(
+            SealedColumn::MeetingDetails,
+            Some(tenant),
+            &id.to_string(),
+            &json,
+        )?)
     }
 
     pub(crate) fn open_details(&self, meeting: &Meeting) -> Result<MeetingDetails> {
@@ -92,8 +106,14 @@ impl Services {
         if meeting.details.0.is_empty() {
             return Ok(MeetingDetails::default());
         }
-        let bytes = self.vault.open(SealedColumn::MeetingDetails, Some(meeting.tenant_id), &meeting.id.to_string(), &meeting.details)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("meeting details unreadable: {e}")))
+        let bytes = self.vault.open(
+            SealedColumn::MeetingDetails,
+            Some(meeting.tenant_id),
+            &meeting.id.to_string(),
+            &meeting.details,
+        )?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("meeting details unreadable: {e}")))
     }
 
     fn start_link_message(tenant: meetgate_store::TenantId, id: MeetingId, expires: i64) -> String {
@@ -102,28 +122,59 @@ impl Services {
 
     pub(crate) fn start_link(&self, meeting: &Meeting, now: OffsetDateTime) -> String {
         let anchor = match (meeting.start_time, meeting.duration_minutes) {
-            (Some(start), Some(minutes)) => (start + time::Duration::minutes(minutes as i64)).max(now),
+            (Some(start), Some(minutes)) => {
+                (start + time::Duration::minutes(minutes as i64)).max(now)
+            }
             (Some(start), None) => start.max(now),
             _ => now,
         };
-        let expires = (anchor + time::Duration::hours(START_LINK_GRACE_HOURS)).min(now + time::Duration::days(START_LINK_MAX_DAYS));
+        let expires = (anchor + time::Duration::hours(START_LINK_GRACE_HOURS))
+            .min(now + time::Duration::days(START_LINK_MAX_DAYS));
         let expires = expires.unix_timestamp();
-        let sig = self.vault.sign_link(&Self::start_link_message(meeting.tenant_id, meeting.id, expires));
-        self.link(&format!("/v1/meetings/{}/start?tenant={}&expires={expires}&sig={sig}", meeting.id, meeting.tenant_id))
+        let sig = self.vault.sign_link(&Self::start_link_message(
+            meeting.tenant_id,
+            meeting.id,
+            expires,
+        ));
+        self.link(&format!(
+            "/v1/meetings/{}/start?tenant={}&expires={expires}&sig={sig}",
+            meeting.id, meeting.tenant_id
+        ))
     }
 
     /// Checks a start link's signature and expiry.
-    pub fn verify_start_link(&self, tenant: meetgate_store::TenantId, id: MeetingId, expires: i64, sig: &str, now: OffsetDateTime) -> Result<StartLinkClaims> {
-        if !self.vault.verify_link(&Self::start_link_message(tenant, id, expires), sig) {
+    pub fn verify_start_link(
+        &self,
+        tenant: meetgate_store::TenantId,
+        id: MeetingId,
+        expires: i64,
+        sig: &str,
+        now: OffsetDateTime,
+    ) -> Result<StartLinkClaims> {
+        if !self
+            .vault
+            .verify_link(&Self::start_link_message(tenant, id, expires), sig)
+        {
             return Err(Error::Forbidden("this start link is not valid".into()));
         }
         if expires < now.unix_timestamp() {
-            return Err(Error::Forbidden("this start link has expired; open the meeting again from the application".into()));
+            return Err(Error::Forbidden(
+                "this start link has expired; open the meeting again from the application".into(),
+            ));
         }
-        Ok(StartLinkClaims { tenant, meeting: id, expires })
+        Ok(StartLinkClaims {
+            tenant,
+            meeting: id,
+            expires,
+        })
     }
 
-    pub(crate) fn meeting_view(&self, meeting: &Meeting, external_id: &str, now: OffsetDateTime) -> Result<MeetingView> {
+    pub(crate) fn meeting_view(
+        &self,
+        meeting: &Meeting,
+        external_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<MeetingView> {
         let details = self.open_details(meeting)?;
         Ok(MeetingView {
             id: meeting.id,

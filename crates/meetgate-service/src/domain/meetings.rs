@@ -4,11 +4,15 @@
 use std::future::Future;
 
 use meetgate_store::models::{
-    AppType, IdempotencyClaim, Meeting, MeetingKind, MeetingQuery, MeetingUpdate, MeetingWindow, NewIdempotencyClaim, NewMeeting,
+    AppType, IdempotencyClaim, Meeting, MeetingKind, MeetingQuery, MeetingUpdate, MeetingWindow,
+    NewIdempotencyClaim, NewMeeting,
 };
 use meetgate_store::{CompleteIdempotency, Effects, MeetingId, SealedColumn};
 use meetgate_zoom::scopes::Operation;
-use meetgate_zoom::{ApiError, ApiErrorKind, MeetingRequest, Secret, UserTarget, ZoomApi, ZoomMeeting, ZoomMeetingType};
+use meetgate_zoom::{
+    ApiError, ApiErrorKind, MeetingRequest, Secret, UserTarget, ZoomApi, ZoomMeeting,
+    ZoomMeetingType,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -121,27 +125,49 @@ fn topic_fingerprint(topic: Option<&str>) -> String {
 }
 
 fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| Error::validation(field, "must be an RFC 3339 date-time like 2026-12-01T15:00:00Z"))
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
+        Error::validation(
+            field,
+            "must be an RFC 3339 date-time like 2026-12-01T15:00:00Z",
+        )
+    })
 }
 
 /// Zoom's `yyyy-MM-ddTHH:mm:ssZ`.
 fn zoom_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
     match value {
-        Some(v) if v.chars().count() > max => Err(Error::validation(field, format!("must be at most {max} characters"))),
+        Some(v) if v.chars().count() > max => Err(Error::validation(
+            field,
+            format!("must be at most {max} characters"),
+        )),
         _ => Ok(()),
     }
 }
 
 fn check_password(value: &Option<String>) -> Result<()> {
     if let Some(p) = value {
-        let ok = !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"@-_*".contains(&b));
+        let ok = !p.is_empty()
+            && p.len() <= 10
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"@-_*".contains(&b));
         if !ok {
-            return Err(Error::validation("password", "must be 1 to 10 characters of letters, digits and @ - _ *"));
+            return Err(Error::validation(
+                "password",
+                "must be 1 to 10 characters of letters, digits and @ - _ *",
+            ));
         }
     }
     Ok(())
@@ -149,9 +175,16 @@ fn check_password(value: &Option<String>) -> Result<()> {
 
 fn check_timezone(value: &Option<String>) -> Result<()> {
     if let Some(tz) = value {
-        let ok = !tz.is_empty() && tz.len() <= 64 && tz.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b));
+        let ok = !tz.is_empty()
+            && tz.len() <= 64
+            && tz
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b));
         if !ok {
-            return Err(Error::validation("timezone", "must be an IANA time zone name like Europe/Berlin"));
+            return Err(Error::validation(
+                "timezone",
+                "must be an IANA time zone name like Europe/Berlin",
+            ));
         }
     }
     Ok(())
@@ -159,7 +192,9 @@ fn check_timezone(value: &Option<String>) -> Result<()> {
 
 fn check_duration(value: Option<i32>) -> Result<()> {
     match value {
-        Some(d) if !(1..=1440).contains(&d) => Err(Error::validation("duration", "must be 1 to 1440 minutes")),
+        Some(d) if !(1..=1440).contains(&d) => {
+            Err(Error::validation("duration", "must be 1 to 1440 minutes"))
+        }
         _ => Ok(()),
     }
 }
@@ -169,30 +204,56 @@ fn recurrence_json(r: &RecurrenceInput) -> Result<Value> {
         "daily" => 1,
         "weekly" => 2,
         "monthly" => 3,
-        _ => return Err(Error::validation("recurrence.type", "must be daily, weekly or monthly")),
+        _ => {
+            return Err(Error::validation(
+                "recurrence.type",
+                "must be daily, weekly or monthly",
+            ));
+        }
     };
     let mut v = json!({ "type": kind, "repeat_interval": r.repeat_interval.unwrap_or(1) });
     if let Some(days) = &r.weekly_days {
         if days.is_empty() || days.iter().any(|d| !(1..=7).contains(d)) {
-            return Err(Error::validation("recurrence.weekly_days", "must list days 1 (Sunday) to 7 (Saturday)"));
+            return Err(Error::validation(
+                "recurrence.weekly_days",
+                "must list days 1 (Sunday) to 7 (Saturday)",
+            ));
         }
         v["weekly_days"] = json!(days.iter().map(u8::to_string).collect::<Vec<_>>().join(","));
     } else if kind == 2 {
-        return Err(Error::validation("recurrence.weekly_days", "is required for weekly recurrence"));
+        return Err(Error::validation(
+            "recurrence.weekly_days",
+            "is required for weekly recurrence",
+        ));
     }
     if let Some(day) = r.monthly_day {
         if !(1..=31).contains(&day) {
-            return Err(Error::validation("recurrence.monthly_day", "must be 1 to 31"));
+            return Err(Error::validation(
+                "recurrence.monthly_day",
+                "must be 1 to 31",
+            ));
         }
         v["monthly_day"] = json!(day);
     } else if kind == 3 {
-        return Err(Error::validation("recurrence.monthly_day", "is required for monthly recurrence"));
+        return Err(Error::validation(
+            "recurrence.monthly_day",
+            "is required for monthly recurrence",
+        ));
     }
     match (r.end_times, &r.end_date_time) {
-        (Some(_), Some(_)) => return Err(Error::validation("recurrence", "give end_times or end_date_time, not both")),
-        (Some(n), None) if !(1..=60).contains(&n) => return Err(Error::validation("recurrence.end_times", "must be 1 to 60")),
+        (Some(_), Some(_)) => {
+            return Err(Error::validation(
+                "recurrence",
+                "give end_times or end_date_time, not both",
+            ));
+        }
+        (Some(n), None) if !(1..=60).contains(&n) => {
+            return Err(Error::validation("recurrence.end_times", "must be 1 to 60"));
+        }
         (Some(n), None) => v["end_times"] = json!(n),
-        (None, Some(t)) => v["end_date_time"] = json!(zoom_time(parse_time("recurrence.end_date_time", t)?)),
+        (None, Some(t)) => {
+            v["end_date_time"] = json!(zoom_time(parse_time("recurrence.end_date_time", t)?))
+        }
         (None, None) => v["end_times"] = json!(7),
     }
     Ok(v)
@@ -201,7 +262,10 @@ fn recurrence_json(r: &RecurrenceInput) -> Result<Value> {
 fn settings_json(policy: &super::MeetingPolicy, asked: &MeetingSettingsInput) -> Result<Value> {
     let recording = policy.auto_recording.resolve(asked.auto_recording.clone());
     if !matches!(recording.as_str(), "none" | "local" | "cloud") {
-        return Err(Error::validation("settings.auto_recording", "must be none, local or cloud"));
+        return Err(Error::validation(
+            "settings.auto_recording",
+            "must be none, local or cloud",
+        ));
     }
     Ok(json!({
         "waiting_room": policy.waiting_room.resolve(asked.waiting_room),
@@ -215,7 +279,10 @@ fn settings_json(policy: &super::MeetingPolicy, asked: &MeetingSettingsInput) ->
 
 /// The topic sent to Zoom: never the client label unless the tenant allows it.
 fn zoom_topic(settings: &TenantSettings, topic: Option<&str>, label: Option<&str>) -> String {
-    match (topic.filter(|t| !t.trim().is_empty()), label.filter(|l| !l.trim().is_empty())) {
+    match (
+        topic.filter(|t| !t.trim().is_empty()),
+        label.filter(|l| !l.trim().is_empty()),
+    ) {
         (Some(t), _) => t.to_owned(),
         (None, Some(l)) if settings.client_label_in_topic => l.to_owned(),
         _ => settings.default_topic.clone(),
@@ -228,7 +295,11 @@ struct Validated {
     start_time: Option<OffsetDateTime>,
 }
 
-fn validate_create(input: &CreateMeeting, settings: &TenantSettings, now: OffsetDateTime) -> Result<Validated> {
+fn validate_create(
+    input: &CreateMeeting,
+    settings: &TenantSettings,
+    now: OffsetDateTime,
+) -> Result<Validated> {
     check_len("topic", &input.topic, 200)?;
     check_len("client_label", &input.client_label, 200)?;
     check_len("agenda", &input.agenda, 2000)?;
@@ -239,76 +310,134 @@ fn validate_create(input: &CreateMeeting, settings: &TenantSettings, now: Offset
         "instant" => MeetingKind::Instant,
         "scheduled" => MeetingKind::Scheduled,
         "recurring" => MeetingKind::Recurring,
-        _ => return Err(Error::validation("type", "must be instant, scheduled or recurring")),
+        _ => {
+            return Err(Error::validation(
+                "type",
+                "must be instant, scheduled or recurring",
+            ));
+        }
     };
-    let start_time = input.start_time.as_deref().map(|t| parse_time("start_time", t)).transpose()?;
+    let start_time = input
+        .start_time
+        .as_deref()
+        .map(|t| parse_time("start_time", t))
+        .transpose()?;
     let (zoom_type, recurrence) = match kind {
         MeetingKind::Instant => {
             if input.recurrence.is_some() {
-                return Err(Error::validation("recurrence", "only recurring meetings recur"));
+                return Err(Error::validation(
+                    "recurrence",
+                    "only recurring meetings recur",
+                ));
             }
             (ZoomMeetingType::Instant, None)
         }
         MeetingKind::Scheduled => {
             let Some(start) = start_time else {
-                return Err(Error::validation("start_time", "is required for scheduled meetings"));
+                return Err(Error::validation(
+                    "start_time",
+                    "is required for scheduled meetings",
+                ));
             };
             if start < now - time::Duration::minutes(5) {
                 return Err(Error::validation("start_time", "is in the past"));
             }
             if input.recurrence.is_some() {
-                return Err(Error::validation("recurrence", "use type recurring for a recurring meeting"));
+                return Err(Error::validation(
+                    "recurrence",
+                    "use type recurring for a recurring meeting",
+                ));
             }
             (ZoomMeetingType::Scheduled, None)
         }
         MeetingKind::Recurring => {
             let Some(r) = &input.recurrence else {
-                return Err(Error::validation("recurrence", "is required for recurring meetings"));
+                return Err(Error::validation(
+                    "recurrence",
+                    "is required for recurring meetings",
+                ));
             };
             let json = recurrence_json(r)?;
             // With a start time the occurrences are fixed (Zoom type 8); without, type 3.
-            if start_time.is_some() { (ZoomMeetingType::RecurringFixedTime, Some(json)) } else { (ZoomMeetingType::RecurringNoFixedTime, None) }
+            if start_time.is_some() {
+                (ZoomMeetingType::RecurringFixedTime, Some(json))
+            } else {
+                (ZoomMeetingType::RecurringNoFixedTime, None)
+            }
         }
     };
-    let settings_value = settings_json(&settings.meeting_policy, &input.settings.clone().unwrap_or_default())?;
+    let settings_value = settings_json(
+        &settings.meeting_policy,
+        &input.settings.clone().unwrap_or_default(),
+    )?;
     let request = MeetingRequest {
-        topic: Some(zoom_topic(settings, input.topic.as_deref(), input.client_label.as_deref())),
+        topic: Some(zoom_topic(
+            settings,
+            input.topic.as_deref(),
+            input.client_label.as_deref(),
+        )),
         meeting_type: Some(zoom_type),
         start_time: start_time.map(zoom_time),
-        duration: input.duration.or(Some(if kind == MeetingKind::Instant { 60 } else { 30 })),
+        duration: input
+            .duration
+            .or(Some(if kind == MeetingKind::Instant { 60 } else { 30 })),
         timezone: input.timezone.clone(),
         password: input.password.clone(),
         agenda: input.agenda.clone(),
         recurrence,
         settings: Some(settings_value),
     };
-    Ok(Validated { kind, request, start_time })
+    Ok(Validated {
+        kind,
+        request,
+        start_time,
+    })
 }
 
 /// Zoom's answer, as meetgate keeps it (sealed).
-fn details_from(zoom: &ZoomMeeting, label: Option<String>, topic_sent_is_label: bool) -> MeetingDetails {
+fn details_from(
+    zoom: &ZoomMeeting,
+    label: Option<String>,
+    topic_sent_is_label: bool,
+) -> MeetingDetails {
     MeetingDetails {
         // If the topic at Zoom is only the tenant default, the meeting's own topic is unset.
-        topic: if topic_sent_is_label { None } else { zoom.topic.clone() },
+        topic: if topic_sent_is_label {
+            None
+        } else {
+            zoom.topic.clone()
+        },
         agenda: zoom.agenda.clone(),
         client_label: label,
         join_url: zoom.join_url.clone(),
         password: zoom.password.clone(),
         settings: zoom.settings.clone(),
         recurrence: zoom.recurrence.clone(),
-        occurrences: zoom.occurrences.as_ref().and_then(|o| serde_json::to_value(o).ok()),
+        occurrences: zoom
+            .occurrences
+            .as_ref()
+            .and_then(|o| serde_json::to_value(o).ok()),
     }
 }
 
 fn zoom_start(zoom: &ZoomMeeting) -> Option<OffsetDateTime> {
-    zoom.start_time.as_deref().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+    zoom.start_time
+        .as_deref()
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
 }
 
 impl Services {
     /// Calls Zoom with the grant's token; on 124 refreshes once (unless a sibling did) and
     /// retries once, leaving the refreshed grant in `grant`. Zoom's other errors come back
     /// translated, with a fix.
-    pub(crate) async fn call_zoom<T, F, Fut>(&self, grant: &mut Grant, op: Operation, target: &UserTarget, now: OffsetDateTime, f: F) -> Result<T>
+    pub(crate) async fn call_zoom<T, F, Fut>(
+        &self,
+        grant: &mut Grant,
+        op: Operation,
+        target: &UserTarget,
+        now: OffsetDateTime,
+        f: F,
+    ) -> Result<T>
     where
         F: Fn(ZoomApi, Secret) -> Fut,
         Fut: Future<Output = std::result::Result<T, ApiError>>,
@@ -319,7 +448,9 @@ impl Services {
             Ok(v) => Ok(v),
             Err(e) if e.kind == ApiErrorKind::TokenInvalid => {
                 *grant = self.regrant_after_rejection(grant, now).await?;
-                f(api, grant.token.clone()).await.map_err(|e| self.zoom_error(&grant.conn, &grant.app, op, target, e))
+                f(api, grant.token.clone())
+                    .await
+                    .map_err(|e| self.zoom_error(&grant.conn, &grant.app, op, target, e))
             }
             Err(e) => Err(self.zoom_error(&grant.conn, &grant.app, op, target, e)),
         }
@@ -353,13 +484,19 @@ impl Services {
         let found = self.connection_of(ctx, external_id).await;
         let conn = match found {
             Ok((conn, _)) => conn,
-            Err(Error::NotConnected { .. }) => return Err(Error::NotConnected { connect_url: self.reconnect_url(ctx, external_id).await }),
+            Err(Error::NotConnected { .. }) => {
+                return Err(Error::NotConnected {
+                    connect_url: self.reconnect_url(ctx, external_id).await,
+                });
+            }
             Err(e) => return Err(e),
         };
         match self.grant(conn, ctx.now).await {
-            Err(Error::NeedsReauth { state, reason, .. }) => {
-                Err(Error::NeedsReauth { state, reason, connect_url: self.reconnect_url(ctx, external_id).await })
-            }
+            Err(Error::NeedsReauth { state, reason, .. }) => Err(Error::NeedsReauth {
+                state,
+                reason,
+                connect_url: self.reconnect_url(ctx, external_id).await,
+            }),
             other => other,
         }
     }
@@ -368,18 +505,30 @@ impl Services {
     /// key never yields two Zoom meetings: a replay answers the stored response, and a create
     /// whose answer was lost is reconciled against Zoom's list instead of retried blindly.
     #[tracing::instrument(skip_all, fields(tenant = %ctx.tenant()))]
-    pub async fn create_meeting(&self, ctx: &Ctx, external_id: &str, input: &CreateMeeting, idempotency_key: Option<&str>) -> Result<MeetingCreated> {
+    pub async fn create_meeting(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+        input: &CreateMeeting,
+        idempotency_key: Option<&str>,
+    ) -> Result<MeetingCreated> {
         let settings = self.tenant_settings(ctx).await?;
         let validated = validate_create(input, &settings, ctx.now)?;
         let key = match idempotency_key {
             None => None,
-            Some(k) if k.is_empty() || k.len() > 255 => return Err(Error::validation("Idempotency-Key", "must be 1 to 255 characters")),
+            Some(k) if k.is_empty() || k.len() > 255 => {
+                return Err(Error::validation(
+                    "Idempotency-Key",
+                    "must be 1 to 255 characters",
+                ));
+            }
             Some(k) => Some(k.to_owned()),
         };
         let mut recovered: Option<CreateRecovery> = None;
         let mut record_id = None;
         if let Some(key) = &key {
-            let request_hash = sha256(&serde_json::to_vec(&(external_id, input)).map_err(Error::internal)?);
+            let request_hash =
+                sha256(&serde_json::to_vec(&(external_id, input)).map_err(Error::internal)?);
             let claim = NewIdempotencyClaim {
                 id: uuid::Uuid::now_v7(),
                 tenant_id: ctx.tenant(),
@@ -387,7 +536,9 @@ impl Services {
                 request_hash,
                 now: ctx.now,
                 expires_at: ctx.now + time::Duration::hours(24),
-                stale_after: time::Duration::seconds(self.config.zoom.request_timeout_secs as i64 * 2 + 5),
+                stale_after: time::Duration::seconds(
+                    self.config.zoom.request_timeout_secs as i64 * 2 + 5,
+                ),
             };
             match self.store.claim_idempotency_key(&claim).await? {
                 IdempotencyClaim::Claimed(record) => record_id = Some(record.id),
@@ -404,7 +555,9 @@ impl Services {
             }
         }
         let claim = key.as_deref().zip(record_id);
-        let result = self.create_meeting_claimed(ctx, external_id, input, validated, claim, recovered).await;
+        let result = self
+            .create_meeting_claimed(ctx, external_id, input, validated, claim, recovered)
+            .await;
         if let (Err(e), Some(key)) = (&result, &key)
             && !matches!(e, Error::ZoomOutcomeUnknown)
         {
@@ -414,15 +567,28 @@ impl Services {
         result
     }
 
-    fn replay(&self, ctx: &Ctx, record: &meetgate_store::models::IdempotencyRecord) -> Result<MeetingCreated> {
+    fn replay(
+        &self,
+        ctx: &Ctx,
+        record: &meetgate_store::models::IdempotencyRecord,
+    ) -> Result<MeetingCreated> {
         let body = match &record.response_body {
             Some(sealed) => {
-                let bytes = self.vault.open(SealedColumn::IdempotencyResponse, Some(ctx.tenant()), &record.id.to_string(), sealed)?;
+                let bytes = self.vault.open(
+                    SealedColumn::IdempotencyResponse,
+                    Some(ctx.tenant()),
+                    &record.id.to_string(),
+                    sealed,
+                )?;
                 serde_json::from_slice(&bytes).map_err(Error::internal)?
             }
             None => Value::Null,
         };
-        Ok(MeetingCreated { status: record.response_status.unwrap_or(201), body, replayed: true })
+        Ok(MeetingCreated {
+            status: record.response_status.unwrap_or(201),
+            body,
+            replayed: true,
+        })
     }
 
     async fn create_meeting_claimed(
@@ -449,14 +615,28 @@ impl Services {
         // An earlier attempt with this key died after calling Zoom: adopt its meeting if Zoom
         // has it, rather than creating a second one.
         let adopted = match &recovered {
-            Some(prior) => self.find_created_at_zoom(&mut grant, &target, prior, ctx.now).await?,
+            Some(prior) => {
+                self.find_created_at_zoom(&mut grant, &target, prior, ctx.now)
+                    .await?
+            }
             None => None,
         };
         let zoom = match adopted {
             Some(found) => found,
-            None => self.send_create(ctx, &mut grant, &target, &validated, claim.map(|c| c.0), &recovery).await?,
+            None => {
+                self.send_create(
+                    ctx,
+                    &mut grant,
+                    &target,
+                    &validated,
+                    claim.map(|c| c.0),
+                    &recovery,
+                )
+                .await?
+            }
         };
-        self.record_created(ctx, external_id, input, &validated, &grant, &zoom, claim).await
+        self.record_created(ctx, external_id, input, &validated, &grant, &zoom, claim)
+            .await
     }
 
     async fn send_create(
@@ -470,14 +650,22 @@ impl Services {
     ) -> Result<ZoomMeeting> {
         if let Some(key) = key {
             let note = serde_json::to_value(recovery).map_err(Error::internal)?;
-            self.store.note_idempotency_progress(ctx.tenant(), key, &note, ctx.now).await?;
+            self.store
+                .note_idempotency_progress(ctx.tenant(), key, &note, ctx.now)
+                .await?;
         }
         let request = &validated.request;
         let sent = self
-            .call_zoom(grant, Operation::CreateMeeting, target, ctx.now, |api, token| {
-                let target = target.clone();
-                async move { api.create_meeting(&token, &target, request).await }
-            })
+            .call_zoom(
+                grant,
+                Operation::CreateMeeting,
+                target,
+                ctx.now,
+                |api, token| {
+                    let target = target.clone();
+                    async move { api.create_meeting(&token, &target, request).await }
+                },
+            )
             .await;
         match sent {
             Err(Error::ZoomUnavailable(reason)) if key.is_some() => {
@@ -485,7 +673,10 @@ impl Services {
                 // "failed". Look once; if the meeting is not there (yet), leave the key in
                 // progress so that a retry reconciles it once the claim goes stale.
                 tracing::warn!(%reason, "meeting create outcome unknown; reconciling");
-                match self.find_created_at_zoom(grant, target, recovery, ctx.now).await {
+                match self
+                    .find_created_at_zoom(grant, target, recovery, ctx.now)
+                    .await
+                {
                     Ok(Some(found)) => Ok(found),
                     _ => Err(Error::ZoomOutcomeUnknown),
                 }
@@ -496,12 +687,21 @@ impl Services {
 
     /// Looks for a meeting Zoom created for an interrupted request: same type, topic and start
     /// time, created since the request began, and not already recorded by meetgate.
-    async fn find_created_at_zoom(&self, grant: &mut Grant, target: &UserTarget, prior: &CreateRecovery, now: OffsetDateTime) -> Result<Option<ZoomMeeting>> {
+    async fn find_created_at_zoom(
+        &self,
+        grant: &mut Grant,
+        target: &UserTarget,
+        prior: &CreateRecovery,
+        now: OffsetDateTime,
+    ) -> Result<Option<ZoomMeeting>> {
         for list_type in ["live", "upcoming", "scheduled"] {
             let page = self
                 .call_zoom(grant, Operation::ListMeetings, target, now, |api, token| {
                     let target = target.clone();
-                    async move { api.list_meetings(&token, &target, list_type, 300, None).await }
+                    async move {
+                        api.list_meetings(&token, &target, list_type, 300, None)
+                            .await
+                    }
                 })
                 .await?;
             for m in page.meetings {
@@ -513,10 +713,21 @@ impl Services {
                     .as_deref()
                     .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
                     .is_none_or(|c| c.unix_timestamp() >= prior.started_at - 5);
-                if same_type && same_topic && same_start && recent && self.store.find_meetings_by_zoom_id(m.id).await?.is_empty() {
+                if same_type
+                    && same_topic
+                    && same_start
+                    && recent
+                    && self.store.find_meetings_by_zoom_id(m.id).await?.is_empty()
+                {
                     // The list omits fields (join_url, password): read the meeting itself.
                     let full = self
-                        .call_zoom(grant, Operation::GetMeeting, target, now, |api, token| async move { api.get_meeting(&token, m.id, None).await })
+                        .call_zoom(
+                            grant,
+                            Operation::GetMeeting,
+                            target,
+                            now,
+                            |api, token| async move { api.get_meeting(&token, m.id, None).await },
+                        )
                         .await?;
                     return Ok(Some(full));
                 }
@@ -540,8 +751,16 @@ impl Services {
         let id = MeetingId::new();
         let settings = self.tenant_settings(ctx).await?;
         let topic_is_default = input.topic.as_deref().is_none_or(|t| t.trim().is_empty())
-            && !(settings.client_label_in_topic && input.client_label.as_deref().is_some_and(|l| !l.trim().is_empty()));
-        let details = details_from(zoom, input.client_label.clone().filter(|l| !l.trim().is_empty()), topic_is_default);
+            && !(settings.client_label_in_topic
+                && input
+                    .client_label
+                    .as_deref()
+                    .is_some_and(|l| !l.trim().is_empty()));
+        let details = details_from(
+            zoom,
+            input.client_label.clone().filter(|l| !l.trim().is_empty()),
+            topic_is_default,
+        );
         let sealed = self.seal_details_for(ctx.tenant(), id, &details)?;
         let new = NewMeeting {
             id,
@@ -581,15 +800,18 @@ impl Services {
         let view = self.meeting_view(&as_row, external_id, ctx.now)?;
         let body = serde_json::to_value(&view).map_err(Error::internal)?;
         let completion = match claim {
-            Some((key, record_id)) => {
-                Some(CompleteIdempotency {
-                    tenant_id: ctx.tenant(),
-                    key: key.to_owned(),
-                    response_status: 201,
-                    response_body: self.vault.seal(SealedColumn::IdempotencyResponse, Some(ctx.tenant()), &record_id.to_string(), &serde_json::to_vec(&body).map_err(Error::internal)?)?,
-                    resource_id: Some(id.to_string()),
-                })
-            }
+            Some((key, record_id)) => Some(CompleteIdempotency {
+                tenant_id: ctx.tenant(),
+                key: key.to_owned(),
+                response_status: 201,
+                response_body: self.vault.seal(
+                    SealedColumn::IdempotencyResponse,
+                    Some(ctx.tenant()),
+                    &record_id.to_string(),
+                    &serde_json::to_vec(&body).map_err(Error::internal)?,
+                )?,
+                resource_id: Some(id.to_string()),
+            }),
             None => None,
         };
         let effects = Effects::none()
@@ -598,12 +820,23 @@ impl Services {
             .idempotency(completion);
         self.store.insert_meeting(&new, effects).await?;
         metrics::counter!("meetgate_meetings_created_total").increment(1);
-        Ok(MeetingCreated { status: 201, body, replayed: false })
+        Ok(MeetingCreated {
+            status: 201,
+            body,
+            replayed: false,
+        })
     }
 
     async fn owned_meeting(&self, ctx: &Ctx, id: MeetingId) -> Result<(Meeting, String)> {
-        let meeting = self.store.get_meeting(ctx.tenant(), id).await?.ok_or(Error::NotFound { what: "meeting" })?;
-        let external = self.external_id_of(ctx.tenant(), meeting.end_user_id).await.unwrap_or_default();
+        let meeting = self
+            .store
+            .get_meeting(ctx.tenant(), id)
+            .await?
+            .ok_or(Error::NotFound { what: "meeting" })?;
+        let external = self
+            .external_id_of(ctx.tenant(), meeting.end_user_id)
+            .await
+            .unwrap_or_default();
         Ok((meeting, external))
     }
 
@@ -612,17 +845,42 @@ impl Services {
         self.meeting_view(&meeting, &external, ctx.now)
     }
 
-    pub async fn list_meetings(&self, ctx: &Ctx, external_id: Option<&str>, window: MeetingWindow, cursor: Option<&str>, limit: u32) -> Result<MeetingList> {
+    pub async fn list_meetings(
+        &self,
+        ctx: &Ctx,
+        external_id: Option<&str>,
+        window: MeetingWindow,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<MeetingList> {
         let end_user = match external_id {
             Some(e) => match self.store.find_end_user(ctx.tenant(), e).await? {
                 Some(u) => Some(u),
-                None => return Ok(MeetingList { data: Vec::new(), next_cursor: None }),
+                None => {
+                    return Ok(MeetingList {
+                        data: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
             },
             None => None,
         };
-        let after = cursor.map(|c| c.parse::<MeetingId>().map_err(|_| Error::validation("cursor", "is not a cursor from a previous page"))).transpose()?;
+        let after = cursor
+            .map(|c| {
+                c.parse::<MeetingId>().map_err(|_| {
+                    Error::validation("cursor", "is not a cursor from a previous page")
+                })
+            })
+            .transpose()?;
         let limit = limit.clamp(1, 100);
-        let query = MeetingQuery { end_user_id: end_user.as_ref().map(|u| u.id), window, include_deleted: false, after, limit: limit + 1, now: ctx.now };
+        let query = MeetingQuery {
+            end_user_id: end_user.as_ref().map(|u| u.id),
+            window,
+            include_deleted: false,
+            after,
+            limit: limit + 1,
+            now: ctx.now,
+        };
         let mut rows = self.store.list_meetings(ctx.tenant(), &query).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -630,17 +888,30 @@ impl Services {
         for m in &rows {
             let external = match &end_user {
                 Some(u) => u.external_id.clone(),
-                None => self.external_id_of(ctx.tenant(), m.end_user_id).await.unwrap_or_default(),
+                None => self
+                    .external_id_of(ctx.tenant(), m.end_user_id)
+                    .await
+                    .unwrap_or_default(),
             };
             data.push(self.meeting_view(m, &external, ctx.now)?);
         }
-        let next_cursor = if more { rows.last().map(|m| m.id.to_string()) } else { None };
+        let next_cursor = if more {
+            rows.last().map(|m| m.id.to_string())
+        } else {
+            None
+        };
         Ok(MeetingList { data, next_cursor })
     }
 
     /// Updates a meeting at Zoom (one occurrence with `occurrence_id`), then re-reads it there
     /// and stores what Zoom now says.
-    pub async fn update_meeting(&self, ctx: &Ctx, id: MeetingId, patch: &MeetingPatch, occurrence_id: Option<&str>) -> Result<MeetingView> {
+    pub async fn update_meeting(
+        &self,
+        ctx: &Ctx,
+        id: MeetingId,
+        patch: &MeetingPatch,
+        occurrence_id: Option<&str>,
+    ) -> Result<MeetingView> {
         let (meeting, external) = self.owned_meeting(ctx, id).await?;
         if meeting.deleted_at.is_some() {
             return Err(Error::NotFound { what: "meeting" });
@@ -653,8 +924,14 @@ impl Services {
         check_duration(patch.duration)?;
         let settings = self.tenant_settings(ctx).await?;
         let mut details = self.open_details(&meeting)?;
-        let start = patch.start_time.as_deref().map(|t| parse_time("start_time", t)).transpose()?;
-        let label_topic = patch.client_label.as_deref().filter(|_| settings.client_label_in_topic && patch.topic.is_none() && details.topic.is_none());
+        let start = patch
+            .start_time
+            .as_deref()
+            .map(|t| parse_time("start_time", t))
+            .transpose()?;
+        let label_topic = patch.client_label.as_deref().filter(|_| {
+            settings.client_label_in_topic && patch.topic.is_none() && details.topic.is_none()
+        });
         let request = MeetingRequest {
             topic: patch.topic.clone().or(label_topic.map(str::to_owned)),
             meeting_type: None,
@@ -664,20 +941,42 @@ impl Services {
             password: patch.password.clone(),
             agenda: patch.agenda.clone(),
             recurrence: patch.recurrence.as_ref().map(recurrence_json).transpose()?,
-            settings: patch.settings.as_ref().map(|s| settings_json(&settings.meeting_policy, s)).transpose()?,
+            settings: patch
+                .settings
+                .as_ref()
+                .map(|s| settings_json(&settings.meeting_policy, s))
+                .transpose()?,
         };
-        let conn = self.store.get_connection(ctx.tenant(), meeting.connection_id).await?.ok_or(Error::NotFound { what: "connection" })?;
+        let conn = self
+            .store
+            .get_connection(ctx.tenant(), meeting.connection_id)
+            .await?
+            .ok_or(Error::NotFound { what: "connection" })?;
         let mut grant = self.grant(conn, ctx.now).await?;
         let target = UserTarget::Me;
         let zoom_id = meeting.zoom_meeting_id;
-        self
-            .call_zoom(&mut grant, Operation::UpdateMeeting, &target, ctx.now, |api, token| {
+        self.call_zoom(
+            &mut grant,
+            Operation::UpdateMeeting,
+            &target,
+            ctx.now,
+            |api, token| {
                 let request = &request;
-                async move { api.update_meeting(&token, zoom_id, occurrence_id, request).await }
-            })
-            .await?;
+                async move {
+                    api.update_meeting(&token, zoom_id, occurrence_id, request)
+                        .await
+                }
+            },
+        )
+        .await?;
         let fresh = self
-            .call_zoom(&mut grant, Operation::GetMeeting, &target, ctx.now, |api, token| async move { api.get_meeting(&token, zoom_id, None).await })
+            .call_zoom(
+                &mut grant,
+                Operation::GetMeeting,
+                &target,
+                ctx.now,
+                |api, token| async move { api.get_meeting(&token, zoom_id, None).await },
+            )
             .await?;
         if patch.topic.is_some() {
             details.topic = fresh.topic.clone();
@@ -690,7 +989,10 @@ impl Services {
         details.password = fresh.password.clone();
         details.settings = fresh.settings.clone();
         details.recurrence = fresh.recurrence.clone();
-        details.occurrences = fresh.occurrences.as_ref().and_then(|o| serde_json::to_value(o).ok());
+        details.occurrences = fresh
+            .occurrences
+            .as_ref()
+            .and_then(|o| serde_json::to_value(o).ok());
         let update = MeetingUpdate {
             start_time: zoom_start(&fresh).or(meeting.start_time),
             duration_minutes: fresh.duration.or(meeting.duration_minutes),
@@ -717,18 +1019,31 @@ impl Services {
         let effects = Effects::none()
             .audit(ctx.audit("meeting.updated", "meeting", Some(id.to_string()), "success", json!({ "fields": changed, "occurrence_id": occurrence_id })))
             .event(ctx.event("meeting.updated", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "fields": changed, "occurrence_id": occurrence_id })));
-        let updated = self.store.update_meeting(ctx.tenant(), id, &update, effects).await?.ok_or(Error::NotFound { what: "meeting" })?;
+        let updated = self
+            .store
+            .update_meeting(ctx.tenant(), id, &update, effects)
+            .await?
+            .ok_or(Error::NotFound { what: "meeting" })?;
         self.meeting_view(&updated, &external, ctx.now)
     }
 
     /// Deletes the meeting at Zoom (or one occurrence) and marks it deleted here. A meeting Zoom
     /// no longer has is deleted here too.
-    pub async fn delete_meeting(&self, ctx: &Ctx, id: MeetingId, occurrence_id: Option<&str>) -> Result<()> {
+    pub async fn delete_meeting(
+        &self,
+        ctx: &Ctx,
+        id: MeetingId,
+        occurrence_id: Option<&str>,
+    ) -> Result<()> {
         let (meeting, external) = self.owned_meeting(ctx, id).await?;
         if meeting.deleted_at.is_some() {
             return Err(Error::NotFound { what: "meeting" });
         }
-        let conn = self.store.get_connection(ctx.tenant(), meeting.connection_id).await?.ok_or(Error::NotFound { what: "connection" })?;
+        let conn = self
+            .store
+            .get_connection(ctx.tenant(), meeting.connection_id)
+            .await?
+            .ok_or(Error::NotFound { what: "connection" })?;
         let mut grant = self.grant(conn, ctx.now).await?;
         let zoom_id = meeting.zoom_meeting_id;
         let sent = self
@@ -747,7 +1062,9 @@ impl Services {
             // One occurrence: the meeting stays; remember the change.
             self.store.append_audit(effects).await?;
         } else {
-            self.store.mark_meeting_deleted(ctx.tenant(), id, ctx.now, effects).await?;
+            self.store
+                .mark_meeting_deleted(ctx.tenant(), id, ctx.now, effects)
+                .await?;
         }
         Ok(())
     }
@@ -758,17 +1075,34 @@ impl Services {
         if meeting.deleted_at.is_some() {
             return Err(Error::NotFound { what: "meeting" });
         }
-        let conn = self.store.get_connection(ctx.tenant(), meeting.connection_id).await?.ok_or(Error::NotFound { what: "connection" })?;
+        let conn = self
+            .store
+            .get_connection(ctx.tenant(), meeting.connection_id)
+            .await?
+            .ok_or(Error::NotFound { what: "connection" })?;
         let mut grant = self.grant(conn, ctx.now).await?;
         let zoom_id = meeting.zoom_meeting_id;
         let zoom = self
-            .call_zoom(&mut grant, Operation::GetMeeting, &UserTarget::Me, ctx.now, |api, token| async move { api.get_meeting(&token, zoom_id, None).await })
+            .call_zoom(
+                &mut grant,
+                Operation::GetMeeting,
+                &UserTarget::Me,
+                ctx.now,
+                |api, token| async move { api.get_meeting(&token, zoom_id, None).await },
+            )
             .await?;
-        zoom.start_url.filter(|u| u.starts_with("https://") || u.starts_with("http://")).ok_or_else(|| Error::ZoomUnavailable("Zoom returned no start URL".into()))
+        zoom.start_url
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            .ok_or_else(|| Error::ZoomUnavailable("Zoom returned no start URL".into()))
     }
 
     /// The context a verified start link grants: the meeting's tenant, acting as the link.
-    pub fn start_link_ctx(&self, claims: &super::StartLinkClaims, request_id: Option<String>, now: OffsetDateTime) -> Ctx {
+    pub fn start_link_ctx(
+        &self,
+        claims: &super::StartLinkClaims,
+        request_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Ctx {
         let mut ctx = Ctx::system(claims.tenant, super::ActorKind::System, now);
         ctx.request_id = request_id;
         ctx

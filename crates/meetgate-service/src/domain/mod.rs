@@ -8,14 +8,19 @@ mod connections;
 mod context;
 mod doctor;
 pub mod inbox;
+mod invitations;
 mod keyed_locks;
 mod keys;
 mod meeting_view;
 mod meetings;
+mod member_connect;
+mod member_meetings;
+mod members;
 pub mod outbox;
 mod settings;
 mod tenants;
 mod tokens;
+mod web_sessions;
 
 use std::sync::Arc;
 
@@ -30,14 +35,21 @@ pub use apps::{NewZoomApp, ZoomAppView};
 pub use connect::{CallbackOutcome, ConnectSessionView, NewConnectSession, StartedAttempt};
 pub use context::{Actor, ActorKind, Ctx};
 pub use doctor::{Diagnosis, OperationVerdict};
+pub use invitations::{CreatedInvitation, InvitationView, OpenInvitation};
 pub use keys::{ApiKeyView, CreatedApiKey};
 pub use meeting_view::{MeetingView, StartLinkClaims};
 pub use meetings::{
     CreateMeeting, MeetingCreated, MeetingList, MeetingPatch, MeetingSettingsInput, RecurrenceInput,
 };
+pub use member_connect::MemberConnection;
+pub use member_meetings::{
+    LocalSlot, SessionSchedule, display_time, local_parts, local_start, time_zone_names,
+};
+pub use members::{MIN_PASSWORD_CHARS, MemberView, NewMember, member_external_id};
 pub use settings::{MeetingPolicy, PolicyValue, TenantSettings};
 pub use tenants::{CreatedTenant, TenantView};
 pub use tokens::ConnectionView;
+pub use web_sessions::{MemberSession, SessionState, SignedIn};
 
 /// Everything the domain needs, built once at start-up and shared by handlers and jobs.
 #[derive(Clone)]
@@ -53,6 +65,8 @@ pub struct Services {
     /// `public_url`, the base of every link meetgate hands out.
     pub public: Url,
     pub(crate) refresh: Arc<tokens::RefreshCoordinator>,
+    /// Failed web sign-ins of this process (see `web_sessions.rs`).
+    pub(crate) signins: Arc<web_sessions::SignInLimiter>,
 }
 
 impl std::fmt::Debug for Services {
@@ -78,14 +92,27 @@ impl Services {
             request_timeout: std::time::Duration::from_secs(config.zoom.request_timeout_secs),
             ..Default::default()
         };
-        let zoom_http = meetgate_zoom::build_http_client(&http_config).map_err(crate::Error::internal)?;
+        let zoom_http =
+            meetgate_zoom::build_http_client(&http_config).map_err(crate::Error::internal)?;
         let hooks_http = meetgate_zoom::build_http_client(&meetgate_zoom::HttpConfig {
             request_timeout: std::time::Duration::from_secs(10),
             ..http_config
         })
         .map_err(crate::Error::internal)?;
-        let refresh = Arc::new(tokens::RefreshCoordinator::new(config.zoom.max_concurrent_refreshes));
-        Ok(Self { store, vault, zoom_http, hooks_http, config, clock, public, refresh })
+        let refresh = Arc::new(tokens::RefreshCoordinator::new(
+            config.zoom.max_concurrent_refreshes,
+        ));
+        Ok(Self {
+            store,
+            vault,
+            zoom_http,
+            hooks_http,
+            config,
+            clock,
+            public,
+            refresh,
+            signins: Arc::default(),
+        })
     }
 
     /// A link under `public_url`.
@@ -95,6 +122,6 @@ impl Services {
     }
 }
 
+pub use audit_log::{AuditEventView, AuditFilter, AuditPage};
 pub use inbox::WebhookReply;
 pub use outbox::{DeliveryView, NewWebhookEndpoint, WebhookEndpointView};
-pub use audit_log::{AuditEventView, AuditFilter, AuditPage};

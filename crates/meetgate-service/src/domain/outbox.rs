@@ -4,7 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use meetgate_store::models::{Delivery, DeliveryJob, DeliveryOutcome, OutboxEvent, WebhookEndpoint};
+use meetgate_store::models::{
+    Delivery, DeliveryJob, DeliveryOutcome, OutboxEvent, WebhookEndpoint,
+};
 use meetgate_store::{DeliveryId, Effects, SealedColumn, WebhookEndpointId};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -96,7 +98,12 @@ fn view(endpoint: &WebhookEndpoint, secret: Option<String>) -> WebhookEndpointVi
 }
 
 /// `v1,base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))` with the key from `whsec_<base64>`.
-pub fn standard_webhook_signature(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+pub fn standard_webhook_signature(
+    secret: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Option<String> {
     let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).ok()?;
     mac.update(msg_id.as_bytes());
@@ -104,27 +111,38 @@ pub fn standard_webhook_signature(secret: &str, msg_id: &str, timestamp: i64, bo
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Some(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// Seconds to wait before attempt `n + 1` (n >= 1): 30 s doubling to at most 12 h, with up to 20%
 /// jitter so that a recovering endpoint is not hit by every retry at once.
 fn retry_delay(attempts: i32) -> time::Duration {
-    let base = 30i64 * (1i64 << attempts.clamp(1, 12) - 1);
+    let base = 30i64 * (1i64 << (attempts.clamp(1, 12) - 1));
     let base = base.min(12 * 3600);
     let jitter = rand::thread_rng().gen_range(0..=base / 5);
     time::Duration::seconds(base + jitter)
 }
 
 impl Services {
-    pub async fn create_webhook_endpoint(&self, ctx: &Ctx, new: NewWebhookEndpoint) -> Result<WebhookEndpointView> {
-        let url = url::Url::parse(&new.url).map_err(|_| Error::validation("url", "is not a URL"))?;
+    pub async fn create_webhook_endpoint(
+        &self,
+        ctx: &Ctx,
+        new: NewWebhookEndpoint,
+    ) -> Result<WebhookEndpointView> {
+        let url =
+            url::Url::parse(&new.url).map_err(|_| Error::validation("url", "is not a URL"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(Error::validation("url", "must be an http(s) URL"));
         }
         for t in &new.event_types {
             if !EVENT_TYPES.contains(&t.as_str()) {
-                return Err(Error::validation("event_types", format!("unknown event type {t:?}")));
+                return Err(Error::validation(
+                    "event_types",
+                    format!("unknown event type {t:?}"),
+                ));
             }
         }
         let id = WebhookEndpointId::new();
@@ -133,44 +151,90 @@ impl Services {
             id,
             tenant_id: ctx.tenant(),
             url: url.to_string(),
-            secret: self.vault.seal_str(SealedColumn::WebhookEndpointSecret, Some(ctx.tenant()), &id.to_string(), &secret)?,
+            secret: self.vault.seal_str(
+                SealedColumn::WebhookEndpointSecret,
+                Some(ctx.tenant()),
+                &id.to_string(),
+                &secret,
+            )?,
             event_types: new.event_types,
             description: new.description.filter(|d| !d.trim().is_empty()),
             created_at: ctx.now,
             disabled_at: None,
         };
-        let effects = Effects::none().audit(ctx.audit("webhook_endpoint.created", "webhook_endpoint", Some(id.to_string()), "success", serde_json::json!({ "url": endpoint.url })));
-        self.store.create_webhook_endpoint(&endpoint, effects).await?;
+        let effects = Effects::none().audit(ctx.audit(
+            "webhook_endpoint.created",
+            "webhook_endpoint",
+            Some(id.to_string()),
+            "success",
+            serde_json::json!({ "url": endpoint.url }),
+        ));
+        self.store
+            .create_webhook_endpoint(&endpoint, effects)
+            .await?;
         Ok(view(&endpoint, Some(secret)))
     }
 
     pub async fn list_webhook_endpoints(&self, ctx: &Ctx) -> Result<Vec<WebhookEndpointView>> {
         let endpoints = self.store.list_webhook_endpoints(ctx.tenant()).await?;
-        Ok(endpoints.iter().filter(|e| e.disabled_at.is_none()).map(|e| view(e, None)).collect())
+        Ok(endpoints
+            .iter()
+            .filter(|e| e.disabled_at.is_none())
+            .map(|e| view(e, None))
+            .collect())
     }
 
     pub async fn delete_webhook_endpoint(&self, ctx: &Ctx, id: WebhookEndpointId) -> Result<()> {
-        let effects = Effects::none().audit(ctx.audit("webhook_endpoint.deleted", "webhook_endpoint", Some(id.to_string()), "success", serde_json::json!({})));
-        if self.store.delete_webhook_endpoint(ctx.tenant(), id, ctx.now, effects).await? {
+        let effects = Effects::none().audit(ctx.audit(
+            "webhook_endpoint.deleted",
+            "webhook_endpoint",
+            Some(id.to_string()),
+            "success",
+            serde_json::json!({}),
+        ));
+        if self
+            .store
+            .delete_webhook_endpoint(ctx.tenant(), id, ctx.now, effects)
+            .await?
+        {
             Ok(())
         } else {
-            Err(Error::NotFound { what: "webhook endpoint" })
+            Err(Error::NotFound {
+                what: "webhook endpoint",
+            })
         }
     }
 
-    pub async fn list_deliveries(&self, ctx: &Ctx, endpoint: Option<WebhookEndpointId>, limit: u32) -> Result<Vec<DeliveryView>> {
+    pub async fn list_deliveries(
+        &self,
+        ctx: &Ctx,
+        endpoint: Option<WebhookEndpointId>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryView>> {
         if let Some(id) = endpoint
-            && self.store.get_webhook_endpoint(ctx.tenant(), id).await?.is_none()
+            && self
+                .store
+                .get_webhook_endpoint(ctx.tenant(), id)
+                .await?
+                .is_none()
         {
-            return Err(Error::NotFound { what: "webhook endpoint" });
+            return Err(Error::NotFound {
+                what: "webhook endpoint",
+            });
         }
-        let rows = self.store.list_deliveries(ctx.tenant(), endpoint, None, limit.clamp(1, 200)).await?;
+        let rows = self
+            .store
+            .list_deliveries(ctx.tenant(), endpoint, None, limit.clamp(1, 200))
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// One round of the delivery job. Returns how many deliveries were attempted.
     pub async fn deliver_step(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
-        let jobs = self.store.claim_deliveries(now, time::Duration::minutes(1), limit).await?;
+        let jobs = self
+            .store
+            .claim_deliveries(now, time::Duration::minutes(1), limit)
+            .await?;
         let count = jobs.len();
         // Endpoints answer slowly; send a round's deliveries concurrently.
         let mut sends = tokio::task::JoinSet::new();
@@ -178,7 +242,11 @@ impl Services {
             let services = self.clone();
             sends.spawn(async move {
                 let outcome = services.deliver(&job, now).await;
-                if let Err(e) = services.store.record_delivery(job.delivery.id, &outcome, now).await {
+                if let Err(e) = services
+                    .store
+                    .record_delivery(job.delivery.id, &outcome, now)
+                    .await
+                {
                     tracing::warn!(error = %e, "recording a delivery outcome failed");
                 }
             });
@@ -188,16 +256,34 @@ impl Services {
     }
 
     async fn deliver(&self, job: &DeliveryJob, now: OffsetDateTime) -> DeliveryOutcome {
-        let DeliveryJob { delivery, event, endpoint } = job;
-        let secret = match self.vault.open_string(SealedColumn::WebhookEndpointSecret, Some(endpoint.tenant_id), &endpoint.id.to_string(), &endpoint.secret) {
+        let DeliveryJob {
+            delivery,
+            event,
+            endpoint,
+        } = job;
+        let secret = match self.vault.open_string(
+            SealedColumn::WebhookEndpointSecret,
+            Some(endpoint.tenant_id),
+            &endpoint.id.to_string(),
+            &endpoint.secret,
+        ) {
             Ok(s) => Secret::new(s),
-            Err(e) => return DeliveryOutcome::GiveUp { status_code: None, error: format!("endpoint secret unreadable: {e}") },
+            Err(e) => {
+                return DeliveryOutcome::GiveUp {
+                    status_code: None,
+                    error: format!("endpoint secret unreadable: {e}"),
+                };
+            }
         };
         let body = serde_json::to_vec(&event.payload).unwrap_or_default();
         let msg_id = msg_id(event);
         let ts = now.unix_timestamp();
-        let Some(signature) = standard_webhook_signature(secret.expose(), &msg_id, ts, &body) else {
-            return DeliveryOutcome::GiveUp { status_code: None, error: "endpoint secret malformed".into() };
+        let Some(signature) = standard_webhook_signature(secret.expose(), &msg_id, ts, &body)
+        else {
+            return DeliveryOutcome::GiveUp {
+                status_code: None,
+                error: "endpoint secret malformed".into(),
+            };
         };
         let sent = self
             .hooks_http
@@ -212,18 +298,37 @@ impl Services {
         let attempts = delivery.attempts + 1;
         let (status_code, error) = match sent {
             Ok(response) if response.status().is_success() => {
-                metrics::counter!("meetgate_webhook_deliveries_total", "outcome" => "delivered").increment(1);
-                return DeliveryOutcome::Delivered { status_code: response.status().as_u16() as i32 };
+                metrics::counter!("meetgate_webhook_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
+                return DeliveryOutcome::Delivered {
+                    status_code: response.status().as_u16() as i32,
+                };
             }
-            Ok(response) => (Some(response.status().as_u16() as i32), format!("endpoint answered HTTP {}", response.status().as_u16())),
-            Err(e) => (None, if e.is_timeout() { "timed out".to_owned() } else { "could not connect".to_owned() }),
+            Ok(response) => (
+                Some(response.status().as_u16() as i32),
+                format!("endpoint answered HTTP {}", response.status().as_u16()),
+            ),
+            Err(e) => (
+                None,
+                if e.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    "could not connect".to_owned()
+                },
+            ),
         };
         if attempts >= self.config.jobs.webhook_max_attempts as i32 {
-            metrics::counter!("meetgate_webhook_deliveries_total", "outcome" => "gave_up").increment(1);
+            metrics::counter!("meetgate_webhook_deliveries_total", "outcome" => "gave_up")
+                .increment(1);
             DeliveryOutcome::GiveUp { status_code, error }
         } else {
-            metrics::counter!("meetgate_webhook_deliveries_total", "outcome" => "retry").increment(1);
-            DeliveryOutcome::Retry { status_code, error, next_attempt_at: now + retry_delay(attempts) }
+            metrics::counter!("meetgate_webhook_deliveries_total", "outcome" => "retry")
+                .increment(1);
+            DeliveryOutcome::Retry {
+                status_code,
+                error,
+                next_attempt_at: now + retry_delay(attempts),
+            }
         }
     }
 }
@@ -246,7 +351,10 @@ mod tests {
             1614265330,
             br#"{"test": 2432232314}"#,
         );
-        assert_eq!(sig.as_deref(), Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+        assert_eq!(
+            sig.as_deref(),
+            Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        );
     }
 
     #[test]

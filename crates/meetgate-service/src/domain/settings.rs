@@ -34,12 +34,30 @@ pub struct MeetingPolicy {
 impl Default for MeetingPolicy {
     fn default() -> Self {
         Self {
-            waiting_room: PolicyValue { value: true, locked: true },
-            join_before_host: PolicyValue { value: false, locked: false },
-            mute_upon_entry: PolicyValue { value: false, locked: false },
-            host_video: PolicyValue { value: true, locked: false },
-            participant_video: PolicyValue { value: true, locked: false },
-            auto_recording: PolicyValue { value: "none".into(), locked: true },
+            waiting_room: PolicyValue {
+                value: true,
+                locked: true,
+            },
+            join_before_host: PolicyValue {
+                value: false,
+                locked: false,
+            },
+            mute_upon_entry: PolicyValue {
+                value: false,
+                locked: false,
+            },
+            host_video: PolicyValue {
+                value: true,
+                locked: false,
+            },
+            participant_video: PolicyValue {
+                value: true,
+                locked: false,
+            },
+            auto_recording: PolicyValue {
+                value: "none".into(),
+                locked: true,
+            },
         }
     }
 }
@@ -82,12 +100,19 @@ impl TenantSettings {
     /// Whether `candidate` may be used as a return URL. No open redirects: the origin must match
     /// an allowed entry exactly and the path must lie under its path.
     pub fn allows_return_url(&self, candidate: &str) -> bool {
-        let Ok(url) = url::Url::parse(candidate) else { return false };
-        if !matches!(url.scheme(), "http" | "https") || url.username() != "" || url.password().is_some() {
+        let Ok(url) = url::Url::parse(candidate) else {
+            return false;
+        };
+        if !matches!(url.scheme(), "http" | "https")
+            || url.username() != ""
+            || url.password().is_some()
+        {
             return false;
         }
         self.return_urls.iter().any(|allowed| {
-            let Ok(allowed) = url::Url::parse(allowed) else { return false };
+            let Ok(allowed) = url::Url::parse(allowed) else {
+                return false;
+            };
             if allowed.origin() != url.origin() {
                 return false;
             }
@@ -105,7 +130,10 @@ mod tests {
     use super::*;
 
     fn settings(urls: &[&str]) -> TenantSettings {
-        TenantSettings { return_urls: urls.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+        TenantSettings {
+            return_urls: urls.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
     }
 
     #[test]

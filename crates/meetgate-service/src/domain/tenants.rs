@@ -18,7 +18,13 @@ pub struct TenantView {
 
 impl From<meetgate_store::models::Tenant> for TenantView {
     fn from(t: meetgate_store::models::Tenant) -> Self {
-        Self { id: t.id, settings: TenantSettings::from_json(&t.settings), name: t.name, slug: t.slug, created_at: t.created_at }
+        Self {
+            id: t.id,
+            settings: TenantSettings::from_json(&t.settings),
+            name: t.name,
+            slug: t.slug,
+            created_at: t.created_at,
+        }
     }
 }
 
@@ -64,16 +70,33 @@ impl Services {
         let tenant = self
             .store
             .create_tenant(
-                &NewTenant { id, name: name.to_owned(), slug: slug.clone(), settings: settings.to_json(), created_at: now },
-                Effects::none().audit(ctx.audit("tenant.created", "tenant", Some(id.to_string()), "success", serde_json::json!({ "slug": slug }))),
+                &NewTenant {
+                    id,
+                    name: name.to_owned(),
+                    slug: slug.clone(),
+                    settings: settings.to_json(),
+                    created_at: now,
+                },
+                Effects::none().audit(ctx.audit(
+                    "tenant.created",
+                    "tenant",
+                    Some(id.to_string()),
+                    "success",
+                    serde_json::json!({ "slug": slug }),
+                )),
             )
             .await
             .map_err(|e| match e {
-                meetgate_store::StoreError::Conflict { .. } => Error::Conflict(format!("a tenant named {slug:?} already exists")),
+                meetgate_store::StoreError::Conflict { .. } => {
+                    Error::Conflict(format!("a tenant named {slug:?} already exists"))
+                }
                 other => Error::Store(other),
             })?;
         let api_key = self.create_api_key(&ctx, "first key", live).await?;
-        Ok(CreatedTenant { tenant: tenant.into(), api_key })
+        Ok(CreatedTenant {
+            tenant: tenant.into(),
+            api_key,
+        })
     }
 
     pub async fn tenant(&self, ctx: &Ctx) -> Result<TenantView> {
@@ -88,22 +111,43 @@ impl Services {
         Ok(self.tenant(ctx).await?.settings)
     }
 
-    pub async fn update_tenant_settings(&self, ctx: &Ctx, settings: TenantSettings) -> Result<TenantView> {
+    pub async fn update_tenant_settings(
+        &self,
+        ctx: &Ctx,
+        settings: TenantSettings,
+    ) -> Result<TenantView> {
         for url in &settings.return_urls {
-            let ok = url::Url::parse(url).map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()).unwrap_or(false);
+            let ok = url::Url::parse(url)
+                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .unwrap_or(false);
             if !ok {
-                return Err(Error::validation("return_urls", format!("{url:?} is not an http(s) URL")));
+                return Err(Error::validation(
+                    "return_urls",
+                    format!("{url:?} is not an http(s) URL"),
+                ));
             }
         }
-        if !matches!(settings.meeting_policy.auto_recording.value.as_str(), "none" | "local" | "cloud") {
-            return Err(Error::validation("meeting_policy.auto_recording", "must be none, local or cloud"));
+        if !matches!(
+            settings.meeting_policy.auto_recording.value.as_str(),
+            "none" | "local" | "cloud"
+        ) {
+            return Err(Error::validation(
+                "meeting_policy.auto_recording",
+                "must be none, local or cloud",
+            ));
         }
         let tenant = self
             .store
             .update_tenant_settings(
                 ctx.tenant(),
                 &settings.to_json(),
-                Effects::none().audit(ctx.audit("tenant.settings_changed", "tenant", Some(ctx.tenant().to_string()), "success", serde_json::json!({}))),
+                Effects::none().audit(ctx.audit(
+                    "tenant.settings_changed",
+                    "tenant",
+                    Some(ctx.tenant().to_string()),
+                    "success",
+                    serde_json::json!({}),
+                )),
             )
             .await
             .map_err(Error::from_store)?;
@@ -116,11 +160,19 @@ impl Services {
             Ok(id) => self.store.get_tenant(id).await?,
             Err(_) => self.store.get_tenant_by_slug(id_or_slug).await?,
         };
-        found.map(Into::into).ok_or(Error::NotFound { what: "tenant" })
+        found
+            .map(Into::into)
+            .ok_or(Error::NotFound { what: "tenant" })
     }
 
     pub async fn list_tenants(&self) -> Result<Vec<TenantView>> {
-        Ok(self.store.list_tenants().await?.into_iter().map(Into::into).collect())
+        Ok(self
+            .store
+            .list_tenants()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 }
 
@@ -128,7 +180,10 @@ impl Services {
 mod tests {
     #[test]
     fn slugs_are_url_safe() {
-        assert_eq!(super::slugify("  Riverside Clinic!! (North) "), "riverside-clinic-north");
+        assert_eq!(
+            super::slugify("  Riverside Clinic!! (North) "),
+            "riverside-clinic-north"
+        );
         assert_eq!(super::slugify("!!!"), "");
     }
 }

@@ -25,13 +25,18 @@ pub(crate) struct RefreshCoordinator {
 
 impl std::fmt::Debug for RefreshCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshCoordinator").field("available", &self.permits.available_permits()).finish()
+        f.debug_struct("RefreshCoordinator")
+            .field("available", &self.permits.available_permits())
+            .finish()
     }
 }
 
 impl RefreshCoordinator {
     pub fn new(max_concurrent: u32) -> Self {
-        Self { permits: Semaphore::new(max_concurrent.max(1) as usize), locks: KeyedLocks::new() }
+        Self {
+            permits: Semaphore::new(max_concurrent.max(1) as usize),
+            locks: KeyedLocks::new(),
+        }
     }
 }
 
@@ -44,7 +49,9 @@ pub(crate) struct Grant {
 
 impl std::fmt::Debug for Grant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant").field("connection", &self.conn.id).finish_non_exhaustive()
+        f.debug_struct("Grant")
+            .field("connection", &self.conn.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,12 +105,21 @@ fn dead_error(conn: &Connection) -> Error {
         ConnectionState::Revoked => "revoked",
         ConnectionState::Superseded => "superseded",
     };
-    let reason = conn.state_reason.clone().unwrap_or_else(|| match conn.state {
-        ConnectionState::Revoked => "the user disconnected or removed the app in Zoom".into(),
-        ConnectionState::Superseded => "the same Zoom user connected the same app elsewhere".into(),
-        _ => "the Zoom grant is no longer valid".into(),
-    });
-    Error::NeedsReauth { state, reason, connect_url: None }
+    let reason = conn
+        .state_reason
+        .clone()
+        .unwrap_or_else(|| match conn.state {
+            ConnectionState::Revoked => "the user disconnected or removed the app in Zoom".into(),
+            ConnectionState::Superseded => {
+                "the same Zoom user connected the same app elsewhere".into()
+            }
+            _ => "the Zoom grant is no longer valid".into(),
+        });
+    Error::NeedsReauth {
+        state,
+        reason,
+        connect_url: None,
+    }
 }
 
 /// Backoff for a failing grant in the background job: 1, 2, 4 ... minutes, at most 6 hours.
@@ -128,23 +144,46 @@ impl Services {
         }
         match (&conn.access_token, conn.access_expires_at) {
             (Some(sealed), Some(expires)) if expires > now + self.margin() => {
-                let token = self.vault.open_string(SealedColumn::ConnectionAccessToken, Some(conn.tenant_id), &conn.id.to_string(), sealed)?;
+                let token = self.vault.open_string(
+                    SealedColumn::ConnectionAccessToken,
+                    Some(conn.tenant_id),
+                    &conn.id.to_string(),
+                    sealed,
+                )?;
                 Ok(Some(Secret::new(token)))
             }
             _ => Ok(None),
         }
     }
 
-    pub(crate) fn seal_tokens(&self, tenant: TenantId, id: ConnectionId, tokens: &TokenResponse, now: OffsetDateTime) -> Result<RefreshedTokens> {
+    pub(crate) fn seal_tokens(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        tokens: &TokenResponse,
+        now: OffsetDateTime,
+    ) -> Result<RefreshedTokens> {
         let row = id.to_string();
         Ok(RefreshedTokens {
-            access_token: self.vault.seal_str(SealedColumn::ConnectionAccessToken, Some(tenant), &row, tokens.access_token.expose())?,
+            access_token: self.vault.seal_str(
+                SealedColumn::ConnectionAccessToken,
+                Some(tenant),
+                &row,
+                tokens.access_token.expose(),
+            )?,
             access_expires_at: now + Duration::seconds(tokens.expires_in.max(60)),
             refresh_token: tokens
                 .refresh_token
                 .as_ref()
                 .filter(|t| !t.is_empty())
-                .map(|t| self.vault.seal_str(SealedColumn::ConnectionRefreshToken, Some(tenant), &row, t.expose()))
+                .map(|t| {
+                    self.vault.seal_str(
+                        SealedColumn::ConnectionRefreshToken,
+                        Some(tenant),
+                        &row,
+                        t.expose(),
+                    )
+                })
                 .transpose()?,
             scopes: (!tokens.scope.is_empty()).then(|| tokens.scope.clone()),
             api_url: tokens.api_url.clone().filter(|u| !u.is_empty()),
@@ -166,19 +205,40 @@ impl Services {
     }
 
     /// After Zoom said 124 to a token we thought fresh: refresh unless a sibling already did.
-    pub(crate) async fn regrant_after_rejection(&self, grant: &Grant, now: OffsetDateTime) -> Result<Grant> {
+    pub(crate) async fn regrant_after_rejection(
+        &self,
+        grant: &Grant,
+        now: OffsetDateTime,
+    ) -> Result<Grant> {
         let (conn, token) = self.refresh(&grant.conn, &grant.app, true, now).await?;
-        Ok(Grant { conn, app: grant.app.clone(), token })
+        Ok(Grant {
+            conn,
+            app: grant.app.clone(),
+            token,
+        })
     }
 
     /// Refreshes `seen` (the connection as the caller read it). With `force`, refreshes even a
     /// token that looks fresh, unless its version moved on since `seen` (a sibling refreshed).
     #[tracing::instrument(skip_all, fields(connection = %seen.id, force))]
-    pub(crate) async fn refresh(&self, seen: &Connection, app: &ZoomApp, force: bool, now: OffsetDateTime) -> Result<(Connection, Secret)> {
+    pub(crate) async fn refresh(
+        &self,
+        seen: &Connection,
+        app: &ZoomApp,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<(Connection, Secret)> {
         let _local = self.refresh.locks.lock(&seen.id).await;
-        let _permit = self.refresh.permits.acquire().await.map_err(Error::internal)?;
+        let _permit = self
+            .refresh
+            .permits
+            .acquire()
+            .await
+            .map_err(Error::internal)?;
         let mut lock = self.store.lock_for_refresh(seen.id).await?;
-        let outcome = self.refresh_locked(lock.as_mut(), seen, app, force, now).await;
+        let outcome = self
+            .refresh_locked(lock.as_mut(), seen, app, force, now)
+            .await;
         // Releasing returns the database connection; if that fails, dropping the lock closes it.
         let _ = lock.release().await;
         outcome
@@ -192,7 +252,10 @@ impl Services {
         force: bool,
         now: OffsetDateTime,
     ) -> Result<(Connection, Secret)> {
-        let conn = lock.reread().await?.ok_or(Error::NotFound { what: "connection" })?;
+        let conn = lock
+            .reread()
+            .await?
+            .ok_or(Error::NotFound { what: "connection" })?;
         if conn.state != ConnectionState::Connected {
             return Err(dead_error(&conn));
         }
@@ -219,7 +282,13 @@ impl Services {
             (None, _) => {
                 let ctx = Ctx::system(tenant, ActorKind::System, now);
                 let dead = lock
-                    .mark_dead(conn.version, ConnectionState::NeedsReauth, "no refresh token is stored for this grant", now, self.needs_reauth_effects(&ctx, &conn, "missing_refresh_token"))
+                    .mark_dead(
+                        conn.version,
+                        ConnectionState::NeedsReauth,
+                        "no refresh token is stored for this grant",
+                        now,
+                        self.needs_reauth_effects(&ctx, &conn, "missing_refresh_token"),
+                    )
                     .await?;
                 return Err(dead_error(&dead));
             }
@@ -227,19 +296,29 @@ impl Services {
         lock.mark_refresh_started(conn.version, now).await?;
         let answer = match &refresh_token {
             Some(rt) => oauth.refresh(rt).await,
-            None => oauth.account_credentials(app.account_id.as_deref().unwrap_or_default()).await,
+            None => {
+                oauth
+                    .account_credentials(app.account_id.as_deref().unwrap_or_default())
+                    .await
+            }
         };
         match answer {
             Ok(tokens) => {
                 let sealed = self.seal_tokens(tenant, conn.id, &tokens, now)?;
-                let stored = lock.store_refreshed(conn.version, &sealed, now, Effects::none()).await?;
-                metrics::counter!("meetgate_refreshes_total", "outcome" => "refreshed").increment(1);
+                let stored = lock
+                    .store_refreshed(conn.version, &sealed, now, Effects::none())
+                    .await?;
+                metrics::counter!("meetgate_refreshes_total", "outcome" => "refreshed")
+                    .increment(1);
                 Ok((stored, tokens.access_token))
             }
             Err(e) if e.kind == TokenErrorKind::InvalidGrant => {
                 // Judge only after a re-read: a sibling outside our lock (a deauthorization, a
                 // reconnect) may have changed the row.
-                let current = lock.reread().await?.ok_or(Error::NotFound { what: "connection" })?;
+                let current = lock
+                    .reread()
+                    .await?
+                    .ok_or(Error::NotFound { what: "connection" })?;
                 if current.version != conn.version {
                     if let Some(token) = self.fresh_token(&current, now)? {
                         return Ok((current, token));
@@ -253,14 +332,32 @@ impl Services {
                 };
                 let ctx = Ctx::system(tenant, ActorKind::System, now);
                 let dead = lock
-                    .mark_dead(conn.version, ConnectionState::NeedsReauth, reason, now, self.needs_reauth_effects(&ctx, &conn, "invalid_grant"))
+                    .mark_dead(
+                        conn.version,
+                        ConnectionState::NeedsReauth,
+                        reason,
+                        now,
+                        self.needs_reauth_effects(&ctx, &conn, "invalid_grant"),
+                    )
                     .await?;
-                metrics::counter!("meetgate_refreshes_total", "outcome" => "invalid_grant").increment(1);
+                metrics::counter!("meetgate_refreshes_total", "outcome" => "invalid_grant")
+                    .increment(1);
                 Err(dead_error(&dead))
             }
             Err(e) => {
-                let maybe_applied = matches!(e.kind, TokenErrorKind::Transient { maybe_applied: true });
-                lock.record_refresh_failure(conn.version, now + backoff(conn.refresh_failures + 1), maybe_applied, now).await?;
+                let maybe_applied = matches!(
+                    e.kind,
+                    TokenErrorKind::Transient {
+                        maybe_applied: true
+                    }
+                );
+                lock.record_refresh_failure(
+                    conn.version,
+                    now + backoff(conn.refresh_failures + 1),
+                    maybe_applied,
+                    now,
+                )
+                .await?;
                 let ctx = Ctx::system(tenant, ActorKind::System, now);
                 let _ = self
                     .store
@@ -278,13 +375,21 @@ impl Services {
                         "Zoom refused the app's client id or secret ({}); fix the Zoom app registration",
                         e.message
                     ))),
-                    _ => Err(Error::ZoomUnavailable(format!("refreshing the Zoom token failed: {}", e.message))),
+                    _ => Err(Error::ZoomUnavailable(format!(
+                        "refreshing the Zoom token failed: {}",
+                        e.message
+                    ))),
                 }
             }
         }
     }
 
-    pub(crate) fn needs_reauth_effects(&self, ctx: &Ctx, conn: &Connection, cause: &str) -> Effects {
+    pub(crate) fn needs_reauth_effects(
+        &self,
+        ctx: &Ctx,
+        conn: &Connection,
+        cause: &str,
+    ) -> Effects {
         Effects::none()
             .audit(ctx.audit("connection.needs_reauth", "connection", Some(conn.id.to_string()), "failure", serde_json::json!({ "cause": cause })))
             .event(event_for(
@@ -298,11 +403,18 @@ impl Services {
     /// One round of the background refresh job: grants idle for `idle_refresh_days` and grants
     /// whose last refresh failed (after their backoff). Returns how many were attempted.
     pub async fn refresh_due_step(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
-        let due = self.store.claim_due_refreshes(now, Duration::minutes(5), limit).await?;
+        let due = self
+            .store
+            .claim_due_refreshes(now, Duration::minutes(5), limit)
+            .await?;
         let count = due.len();
         for (tenant, id) in due {
-            let Some(conn) = self.store.get_connection(tenant, id).await? else { continue };
-            let Ok(app) = self.usable_app(tenant, conn.zoom_app_id).await else { continue };
+            let Some(conn) = self.store.get_connection(tenant, id).await? else {
+                continue;
+            };
+            let Ok(app) = self.usable_app(tenant, conn.zoom_app_id).await else {
+                continue;
+            };
             if let Err(e) = self.refresh(&conn, &app, true, now).await {
                 tracing::info!(connection = %id, error = %e, "background refresh did not succeed");
             }

@@ -14,7 +14,11 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(
-            parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         ))
     }
 }
@@ -26,16 +30,33 @@ pub struct ApiCtx(pub Ctx, pub RequestId);
 impl FromRequestParts<Services> for ApiCtx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, services: &Services) -> Result<Self, Self::Rejection> {
-        let rid = RequestId::from_request_parts(parts, services).await.unwrap_or(RequestId(None));
-        let reject = |error| ApiError { error, request_id: rid.0.clone() };
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        services: &Services,
+    ) -> Result<Self, Self::Rejection> {
+        let rid = RequestId::from_request_parts(parts, services)
+            .await
+            .unwrap_or(RequestId(None));
+        let reject = |error| ApiError {
+            error,
+            request_id: rid.0.clone(),
+        };
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         let key = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or_else(|| reject(Error::Unauthenticated))?;
         let now = services.clock.now();
-        let ctx = services.authenticate_api_key(key, rid.0.clone(), now).await.map_err(reject)?;
+        let ctx = services
+            .authenticate_api_key(key, rid.0.clone(), now)
+            .await
+            .map_err(reject)?;
         Ok(Self(ctx, rid))
     }
 }
@@ -52,11 +73,19 @@ where
     type Rejection = super::problem::Problem;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        let rid = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let rid = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(rejection) => {
-                let slug = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { "payload-too-large" } else { "malformed-body" };
+                let slug = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    "payload-too-large"
+                } else {
+                    "malformed-body"
+                };
                 Err(super::problem::Problem::new(slug, rejection.body_text()).with_request_id(rid))
             }
         }
@@ -75,10 +104,16 @@ where
     type Rejection = super::problem::Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let rid = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let rid = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(_) => Err(super::problem::Problem::new("not-found", "no such resource").with_request_id(rid)),
+            Err(_) => Err(
+                super::problem::Problem::new("not-found", "no such resource").with_request_id(rid),
+            ),
         }
     }
 }
@@ -95,15 +130,26 @@ where
     type Rejection = super::problem::Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let rid = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let rid = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(rejection) => Err(super::problem::Problem::new("validation", rejection.body_text()).with_request_id(rid)),
+            Err(rejection) => Err(super::problem::Problem::new(
+                "validation",
+                rejection.body_text(),
+            )
+            .with_request_id(rid)),
         }
     }
 }
 
 /// The `Idempotency-Key` header, if sent.
 pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }

@@ -23,30 +23,57 @@ pub async fn readyz(State(services): State<Services>, rid: RequestId) -> Respons
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Problem::new("service-unavailable", "the database does not answer").with_request_id(rid.0).into_response()
+            Problem::new("service-unavailable", "the database does not answer")
+                .with_request_id(rid.0)
+                .into_response()
         }
     }
 }
 
 pub async fn openapi(json: Arc<String>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], (*json).clone()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        (*json).clone(),
+    )
+        .into_response()
 }
 
 pub async fn metrics(render: MetricsRender) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        render(),
+    )
+        .into_response()
 }
 
 pub async fn not_found(rid: RequestId) -> Response {
-    Problem::new("not-found", "no such route").with_request_id(rid.0).into_response()
+    Problem::new("not-found", "no such route")
+        .with_request_id(rid.0)
+        .into_response()
 }
 
 pub async fn method_not_allowed(rid: RequestId) -> Response {
-    Problem::new("method-not-allowed", "this route does not take this method").with_request_id(rid.0).into_response()
+    Problem::new("method-not-allowed", "this route does not take this method")
+        .with_request_id(rid.0)
+        .into_response()
 }
 
 /// Counts requests by route template and status, and their latency.
-pub async fn record_metrics(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+pub async fn record_metrics(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;

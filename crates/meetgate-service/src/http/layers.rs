@@ -47,12 +47,20 @@ pub fn apply(router: Router, config: &Config) -> Router {
 }
 
 /// A client-chosen request id ends up in logs and bodies: keep it short and plain, or replace it.
-async fn sanitize_request_id(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn sanitize_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let ok = request
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)));
+        .is_some_and(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
     if !ok && let Ok(value) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         request.headers_mut().insert(X_REQUEST_ID, value);
     }

@@ -6,6 +6,7 @@ pub mod extract;
 mod health;
 mod layers;
 mod oauth;
+mod pages;
 pub mod problem;
 mod problems_page;
 pub mod templates;
@@ -22,9 +23,13 @@ pub fn router(services: Services, metrics: Option<health::MetricsRender>) -> Rou
     let openapi_json = std::sync::Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let mut app = Router::new()
         .merge(api)
+        .merge(pages::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(move || health::openapi(openapi_json.clone())))
+        .route(
+            "/openapi.json",
+            get(move || health::openapi(openapi_json.clone())),
+        )
         .route("/problems/{slug}", get(problems_page::problem_page))
         .route("/connect/{token}", get(oauth::connect_page))
         .route("/connect/{token}/go", get(oauth::connect_go))
@@ -36,7 +41,12 @@ pub fn router(services: Services, metrics: Option<health::MetricsRender>) -> Rou
         app = app.route("/metrics", get(move || health::metrics(render.clone())));
     }
     let config = services.config.clone();
-    layers::apply(app.fallback(health::not_found).method_not_allowed_fallback(health::method_not_allowed).with_state(services), &config)
+    layers::apply(
+        app.fallback(health::not_found)
+            .method_not_allowed_fallback(health::method_not_allowed)
+            .with_state(services),
+        &config,
+    )
 }
 
 pub use health::MetricsRender;
@@ -48,7 +58,10 @@ pub fn metrics_router(render: MetricsRender) -> MetricsRouter {
     Router::new().route("/metrics", get(move || health::metrics(render.clone())))
 }
 
-pub async fn serve_metrics(listener: tokio::net::TcpListener, router: MetricsRouter) -> std::io::Result<()> {
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    router: MetricsRouter,
+) -> std::io::Result<()> {
     axum::serve(listener, router).await
 }
 pub use problem::{ApiError, Problem};

@@ -15,7 +15,11 @@ const BINDING_COOKIE: &str = "mg_connect";
 const SECURE_BINDING_COOKIE: &str = "__Host-mg_connect";
 
 fn cookie_name(secure: bool) -> &'static str {
-    if secure { SECURE_BINDING_COOKIE } else { BINDING_COOKIE }
+    if secure {
+        SECURE_BINDING_COOKIE
+    } else {
+        BINDING_COOKIE
+    }
 }
 
 /// Reads one cookie's value.
@@ -33,7 +37,10 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 fn no_store(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -52,7 +59,10 @@ fn error_page(error: &Error) -> Response {
 pub async fn connect_page(State(services): State<Services>, Path(token): Path<String>) -> Response {
     let now = services.clock.now();
     match services.open_connect_link(&token, now).await {
-        Ok((_, app_name)) => match render("connect.html", minijinja::context! { app_name, go => format!("/connect/{token}/go") }) {
+        Ok((_, app_name)) => match render(
+            "connect.html",
+            minijinja::context! { app_name, go => format!("/connect/{token}/go") },
+        ) {
             Ok(html) => no_store(Html(html).into_response()),
             Err(p) => p.into_response(),
         },
@@ -74,7 +84,10 @@ pub async fn connect_go(State(services): State<Services>, Path(token): Path<Stri
             );
             let mut response = StatusCode::SEE_OTHER.into_response();
             let h = response.headers_mut();
-            if let (Ok(location), Ok(cookie)) = (HeaderValue::from_str(&started.authorize_url), HeaderValue::from_str(&cookie)) {
+            if let (Ok(location), Ok(cookie)) = (
+                HeaderValue::from_str(&started.authorize_url),
+                HeaderValue::from_str(&cookie),
+            ) {
                 h.insert(header::LOCATION, location);
                 h.insert(header::SET_COOKIE, cookie);
             }
@@ -92,14 +105,30 @@ pub struct CallbackQuery {
 }
 
 /// Zoom's redirect back with `code` and `state` (or `error`).
-pub async fn callback(State(services): State<Services>, Query(query): Query<CallbackQuery>, headers: HeaderMap, rid: RequestId) -> Response {
+pub async fn callback(
+    State(services): State<Services>,
+    Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
+    rid: RequestId,
+) -> Response {
     let now = services.clock.now();
     let secure = services.config.secure_cookies();
     let binding = cookie(&headers, cookie_name(secure));
     let outcome = services
-        .complete_connect(query.state.as_deref(), query.code.as_deref(), query.error.as_deref(), binding.as_deref(), rid.0, now)
+        .complete_connect(
+            query.state.as_deref(),
+            query.code.as_deref(),
+            query.error.as_deref(),
+            binding.as_deref(),
+            rid.0,
+            now,
+        )
         .await;
-    let clear = format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}", cookie_name(secure), if secure { "; Secure" } else { "" });
+    let clear = format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        cookie_name(secure),
+        if secure { "; Secure" } else { "" }
+    );
     let mut response = match outcome {
         Ok(CallbackOutcome::Return { url, .. }) => {
             let mut r = StatusCode::SEE_OTHER.into_response();
@@ -108,9 +137,11 @@ pub async fn callback(State(services): State<Services>, Query(query): Query<Call
             }
             r
         }
-        Ok(CallbackOutcome::Refused { status, message }) => {
-            message_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), "Connect your Zoom account", &message)
-        }
+        Ok(CallbackOutcome::Refused { status, message }) => message_page(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            "Connect your Zoom account",
+            &message,
+        ),
         Err(e) => error_page(&e),
     };
     if let Ok(v) = HeaderValue::from_str(&clear) {

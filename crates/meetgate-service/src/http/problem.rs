@@ -36,30 +36,133 @@ pub struct Problem {
 
 /// Every problem type meetgate answers with: slug, HTTP status, title, and what it means.
 pub const PROBLEM_TYPES: &[(&str, u16, &str, &str)] = &[
-    ("unauthenticated", 401, "Missing or invalid API key", "Send `Authorization: Bearer mg_live_...` with an active key of your tenant."),
-    ("forbidden", 403, "Forbidden", "The request is not allowed (an expired link, a bad signature, a page for admins only)."),
-    ("not-found", 404, "Not found", "Nothing with that id exists in your tenant. Another tenant's ids answer exactly like ids that do not exist."),
-    ("method-not-allowed", 405, "Method not allowed", "The path exists but not with this HTTP method."),
-    ("validation", 422, "Invalid request", "A field is missing or malformed; `errors` names each field."),
-    ("malformed-body", 400, "Malformed request body", "The body is not the JSON this endpoint takes."),
-    ("payload-too-large", 413, "Request body too large", "The body exceeds the configured limit (http.max_body_bytes)."),
-    ("conflict", 409, "Conflict", "The request conflicts with the current state (a duplicate, a limit)."),
-    ("idempotency-mismatch", 422, "Idempotency-Key reused with another request", "Use a new key for a new request."),
-    ("idempotency-in-progress", 409, "Request with this Idempotency-Key in progress", "Wait and retry with the same key; the first request is still running."),
-    ("not-connected", 409, "User has not connected Zoom", "Create a connect session and send the user to its connect_url."),
-    ("needs-reauth", 409, "Zoom connection must be renewed", "The grant is dead (invalid_grant, removed in Zoom, or superseded). Send the user to connect_url."),
-    ("zoom-rejected", 422, "Zoom refused the request", "Zoom said no; `fix` says what to change, with `zoom_code`, `required_scopes` and `granted_scopes`."),
-    ("zoom-rate-limited", 429, "Zoom rate limit reached", "Retry after the time in Retry-After (Zoom's daily limits reset at 00:00 UTC)."),
-    ("zoom-unavailable", 502, "Zoom did not answer properly", "A timeout, a 5xx or an unreadable answer from Zoom. Retry later."),
-    ("zoom-outcome-unknown", 503, "Zoom's answer was lost", "Zoom may have created the meeting. Retry with the same Idempotency-Key; meetgate reconciles instead of creating twice."),
-    ("app-misconfigured", 500, "Zoom app misconfigured", "The Zoom app registration is wrong or missing; an operator must fix it."),
-    ("too-many-attempts", 429, "Too many attempts", "Slow down and try again later."),
-    ("service-unavailable", 503, "Service unavailable", "The database is unreachable or the request timed out. Retry later."),
-    ("internal", 500, "Internal error", "Something failed inside meetgate. The request id identifies it in the logs."),
+    (
+        "unauthenticated",
+        401,
+        "Missing or invalid API key",
+        "Send `Authorization: Bearer mg_live_...` with an active key of your tenant.",
+    ),
+    (
+        "forbidden",
+        403,
+        "Forbidden",
+        "The request is not allowed (an expired link, a bad signature, a page for admins only).",
+    ),
+    (
+        "not-found",
+        404,
+        "Not found",
+        "Nothing with that id exists in your tenant. Another tenant's ids answer exactly like ids that do not exist.",
+    ),
+    (
+        "method-not-allowed",
+        405,
+        "Method not allowed",
+        "The path exists but not with this HTTP method.",
+    ),
+    (
+        "validation",
+        422,
+        "Invalid request",
+        "A field is missing or malformed; `errors` names each field.",
+    ),
+    (
+        "malformed-body",
+        400,
+        "Malformed request body",
+        "The body is not the JSON this endpoint takes.",
+    ),
+    (
+        "payload-too-large",
+        413,
+        "Request body too large",
+        "The body exceeds the configured limit (http.max_body_bytes).",
+    ),
+    (
+        "conflict",
+        409,
+        "Conflict",
+        "The request conflicts with the current state (a duplicate, a limit).",
+    ),
+    (
+        "idempotency-mismatch",
+        422,
+        "Idempotency-Key reused with another request",
+        "Use a new key for a new request.",
+    ),
+    (
+        "idempotency-in-progress",
+        409,
+        "Request with this Idempotency-Key in progress",
+        "Wait and retry with the same key; the first request is still running.",
+    ),
+    (
+        "not-connected",
+        409,
+        "User has not connected Zoom",
+        "Create a connect session and send the user to its connect_url.",
+    ),
+    (
+        "needs-reauth",
+        409,
+        "Zoom connection must be renewed",
+        "The grant is dead (invalid_grant, removed in Zoom, or superseded). Send the user to connect_url.",
+    ),
+    (
+        "zoom-rejected",
+        422,
+        "Zoom refused the request",
+        "Zoom said no; `fix` says what to change, with `zoom_code`, `required_scopes` and `granted_scopes`.",
+    ),
+    (
+        "zoom-rate-limited",
+        429,
+        "Zoom rate limit reached",
+        "Retry after the time in Retry-After (Zoom's daily limits reset at 00:00 UTC).",
+    ),
+    (
+        "zoom-unavailable",
+        502,
+        "Zoom did not answer properly",
+        "A timeout, a 5xx or an unreadable answer from Zoom. Retry later.",
+    ),
+    (
+        "zoom-outcome-unknown",
+        503,
+        "Zoom's answer was lost",
+        "Zoom may have created the meeting. Retry with the same Idempotency-Key; meetgate reconciles instead of creating twice.",
+    ),
+    (
+        "app-misconfigured",
+        500,
+        "Zoom app misconfigured",
+        "The Zoom app registration is wrong or missing; an operator must fix it.",
+    ),
+    (
+        "too-many-attempts",
+        429,
+        "Too many attempts",
+        "Slow down and try again later.",
+    ),
+    (
+        "service-unavailable",
+        503,
+        "Service unavailable",
+        "The database is unreachable or the request timed out. Retry later.",
+    ),
+    (
+        "internal",
+        500,
+        "Internal error",
+        "Something failed inside meetgate. The request id identifies it in the logs.",
+    ),
 ];
 
 pub fn problem_info(slug: &str) -> Option<(u16, &'static str, &'static str)> {
-    PROBLEM_TYPES.iter().find(|p| p.0 == slug).map(|p| (p.1, p.2, p.3))
+    PROBLEM_TYPES
+        .iter()
+        .find(|p| p.0 == slug)
+        .map(|p| (p.1, p.2, p.3))
 }
 
 impl Problem {
@@ -131,7 +234,10 @@ impl IntoResponse for Problem {
         let retry_after = self.retry_after.clone();
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(value) = retry_after.and_then(|r| HeaderValue::from_str(&r).ok()) {
             headers.insert(header::RETRY_AFTER, value);
@@ -149,7 +255,10 @@ pub struct ApiError {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
-        Self { error, request_id: None }
+        Self {
+            error,
+            request_id: None,
+        }
     }
 }
 
@@ -162,7 +271,9 @@ impl From<VaultError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         log_error(&self.error);
-        Problem::from(&self.error).with_request_id(self.request_id).into_response()
+        Problem::from(&self.error)
+            .with_request_id(self.request_id)
+            .into_response()
     }
 }
 
@@ -172,7 +283,9 @@ pub fn log_error(error: &Error) {
         Error::Store(_) | Error::Vault(_) | Error::Internal(_) | Error::AppMisconfigured(_) => {
             tracing::error!(error = %error, "request failed");
         }
-        Error::ZoomUnavailable(_) | Error::ZoomOutcomeUnknown => tracing::warn!(error = %error, "Zoom call failed"),
+        Error::ZoomUnavailable(_) | Error::ZoomOutcomeUnknown => {
+            tracing::warn!(error = %error, "Zoom call failed")
+        }
         _ => tracing::debug!(error = %error, "request refused"),
     }
 }
@@ -184,6 +297,9 @@ pub trait WithRequestId<T> {
 
 impl<T, E: Into<Error>> WithRequestId<T> for Result<T, E> {
     fn rid(self, request_id: &super::extract::RequestId) -> Result<T, ApiError> {
-        self.map_err(|e| ApiError { error: e.into(), request_id: request_id.0.clone() })
+        self.map_err(|e| ApiError {
+            error: e.into(),
+            request_id: request_id.0.clone(),
+        })
     }
 }

@@ -20,7 +20,13 @@ pub async fn receive(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let now = services.clock.now();
     let reply = services
-        .receive_zoom_webhook(app_id, header("x-zm-request-timestamp"), header("x-zm-signature"), &body, now)
+        .receive_zoom_webhook(
+            app_id,
+            header("x-zm-request-timestamp"),
+            header("x-zm-signature"),
+            &body,
+            now,
+        )
         .await
         .rid(&rid)?;
     Ok(match reply {

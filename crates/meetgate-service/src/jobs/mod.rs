@@ -46,10 +46,19 @@ pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, cr
     let store = &services.store;
     let web = &services.config.web;
     let mut removed = store.purge_idempotency(now).await?;
-    removed += store.purge_sessions(now, now - time::Duration::minutes(web.session_idle_minutes as i64)).await?;
-    removed += store.purge_oauth_attempts(now - time::Duration::days(1)).await?;
+    removed += store
+        .purge_sessions(
+            now,
+            now - time::Duration::minutes(web.session_idle_minutes as i64),
+        )
+        .await?;
+    removed += store
+        .purge_oauth_attempts(now - time::Duration::days(1))
+        .await?;
     removed += store.purge_inbox(now - time::Duration::days(7)).await?;
-    removed += store.purge_audit(now - time::Duration::days(services.config.jobs.audit_retention_days as i64)).await?;
+    removed += store
+        .purge_audit(now - time::Duration::days(services.config.jobs.audit_retention_days as i64))
+        .await?;
     Ok(removed)
 }
 

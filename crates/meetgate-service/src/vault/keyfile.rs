@@ -27,18 +27,26 @@ pub enum KeyLoadError {
 
 fn parse_keys(text: &str) -> Result<Vec<(String, [u8; 32])>, KeyLoadError> {
     let mut keys = Vec::new();
-    for entry in text.split([',', '\n']).map(str::trim).filter(|e| !e.is_empty()) {
+    for entry in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         let Some((id, material)) = entry.split_once(':') else {
             return Err(KeyLoadError::Config(
                 "each key must be written key_id:base64(32 bytes)".into(),
             ));
         };
-        let bytes = STANDARD
-            .decode(material.trim())
-            .map_err(|_| KeyLoadError::Vault(VaultError::BadKey { key_id: id.to_owned() }))?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| KeyLoadError::Vault(VaultError::BadKey { key_id: id.to_owned() }))?;
+        let bytes = STANDARD.decode(material.trim()).map_err(|_| {
+            KeyLoadError::Vault(VaultError::BadKey {
+                key_id: id.to_owned(),
+            })
+        })?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
+            KeyLoadError::Vault(VaultError::BadKey {
+                key_id: id.to_owned(),
+            })
+        })?;
         keys.push((id.trim().to_owned(), bytes));
     }
     Ok(keys)
@@ -53,26 +61,40 @@ pub fn generate_key_entry(key_id: &str) -> String {
 
 /// Builds the keyring from `vault.keys` or, when that is empty, from `key_file`, creating the
 /// file with a new random key (mode 0600) if it does not exist.
-pub fn load_keyring(keys: &str, key_file: &Path, today: &str) -> Result<(Keyring, KeySource), KeyLoadError> {
+pub fn load_keyring(
+    keys: &str,
+    key_file: &Path,
+    today: &str,
+) -> Result<(Keyring, KeySource), KeyLoadError> {
     if !keys.trim().is_empty() {
         let parsed = parse_keys(keys)?;
         return Ok((Keyring::new(parsed)?, KeySource::Configured));
     }
-    let file_error = |problem: String| KeyLoadError::File { path: key_file.to_owned(), problem };
+    let file_error = |problem: String| KeyLoadError::File {
+        path: key_file.to_owned(),
+        problem,
+    };
     match std::fs::read_to_string(key_file) {
         Ok(text) => {
             check_permissions(key_file).map_err(file_error)?;
             let parsed = parse_keys(&text)?;
-            Ok((Keyring::new(parsed)?, KeySource::ExistingFile(key_file.to_owned())))
+            Ok((
+                Keyring::new(parsed)?,
+                KeySource::ExistingFile(key_file.to_owned()),
+            ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(parent) = key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| file_error(e.to_string()))?;
             }
             let entry = generate_key_entry(&format!("k{today}"));
-            write_private(key_file, &format!("{entry}\n")).map_err(|e| file_error(e.to_string()))?;
+            write_private(key_file, &format!("{entry}\n"))
+                .map_err(|e| file_error(e.to_string()))?;
             let parsed = parse_keys(&entry)?;
-            Ok((Keyring::new(parsed)?, KeySource::GeneratedFile(key_file.to_owned())))
+            Ok((
+                Keyring::new(parsed)?,
+                KeySource::GeneratedFile(key_file.to_owned()),
+            ))
         }
         Err(e) => Err(file_error(e.to_string())),
     }
@@ -81,15 +103,21 @@ pub fn load_keyring(keys: &str, key_file: &Path, today: &str) -> Result<(Keyring
 #[cfg(unix)]
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(content.as_bytes())?;
     file.sync_all()
 }
 
 #[cfg(not(unix))]
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     file.write_all(content.as_bytes())?;
     file.sync_all()
 }
@@ -97,9 +125,15 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 #[cfg(unix)]
 fn check_permissions(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_err(|e| e.to_string())?.permissions().mode();
+    let mode = std::fs::metadata(path)
+        .map_err(|e| e.to_string())?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
-        return Err(format!("is readable by others (mode {:o}); run chmod 600", mode & 0o777));
+        return Err(format!(
+            "is readable by others (mode {:o}); run chmod 600",
+            mode & 0o777
+        ));
     }
     Ok(())
 }
@@ -135,7 +169,12 @@ mod tests {
     #[test]
     fn configured_keys_win_and_bad_ones_are_named() {
         let entry = generate_key_entry("prod1");
-        let (ring, source) = load_keyring(&format!("{entry},{}", generate_key_entry("old")), Path::new("/nonexistent"), "x").unwrap();
+        let (ring, source) = load_keyring(
+            &format!("{entry},{}", generate_key_entry("old")),
+            Path::new("/nonexistent"),
+            "x",
+        )
+        .unwrap();
         assert_eq!(source, KeySource::Configured);
         assert_eq!(ring.primary_id(), "prod1");
         let err = load_keyring("prod1:c2hvcnQ=", Path::new("/nonexistent"), "x").unwrap_err();

@@ -79,7 +79,9 @@ fn derive(key: &[u8; 32], purpose: &[u8]) -> [u8; 32] {
 fn valid_key_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl Keyring {
@@ -93,8 +95,14 @@ impl Keyring {
             if built.iter().any(|k| k.id == id) {
                 return Err(VaultError::DuplicateKeyId(id));
             }
-            let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| VaultError::BadKey { key_id: id.clone() })?;
-            built.push(Key { fingerprint: fingerprint(&bytes), link_key: derive(&bytes, b"meetgate link signing v1"), id, cipher });
+            let cipher = Aes256Gcm::new_from_slice(&bytes)
+                .map_err(|_| VaultError::BadKey { key_id: id.clone() })?;
+            built.push(Key {
+                fingerprint: fingerprint(&bytes),
+                link_key: derive(&bytes, b"meetgate link signing v1"),
+                id,
+                cipher,
+            });
         }
         let mut iter = built.into_iter();
         let primary = iter.next().ok_or(VaultError::NoKeys)?;
@@ -115,7 +123,11 @@ impl Keyring {
     }
 
     fn key(&self, id: &str) -> Option<&Key> {
-        if self.primary.id == id { Some(&self.primary) } else { self.others.get(id) }
+        if self.primary.id == id {
+            Some(&self.primary)
+        } else {
+            self.others.get(id)
+        }
     }
 
     fn associated_data(column: SealedColumn, tenant: Option<TenantId>, row: &str) -> Vec<u8> {
@@ -138,7 +150,13 @@ impl Keyring {
         let ciphertext = self
             .primary
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| VaultError::EncryptFailed)?;
         let kid = self.primary.id.as_bytes();
         let mut out = Vec::with_capacity(2 + kid.len() + NONCE_LEN + ciphertext.len());
@@ -169,7 +187,9 @@ impl Keyring {
         value: &SealedValue,
     ) -> Result<Vec<u8>, VaultError> {
         let kid = Self::key_id_of(value)?;
-        let key = self.key(kid).ok_or_else(|| VaultError::UnknownKey(kid.to_owned()))?;
+        let key = self
+            .key(kid)
+            .ok_or_else(|| VaultError::UnknownKey(kid.to_owned()))?;
         let rest = &value.0[2 + kid.len()..];
         if rest.len() < NONCE_LEN + TAG_LEN {
             return Err(VaultError::Malformed);
@@ -177,7 +197,13 @@ impl Keyring {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let aad = Self::associated_data(column, tenant, row);
         key.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| VaultError::Undecryptable)
     }
 
@@ -203,19 +229,31 @@ impl Keyring {
 
     /// Signs `message` for a link (with the primary key's link key); `key_id.hexmac`.
     pub fn sign_link(&self, message: &str) -> String {
-        format!("{}.{}", self.primary.id, hex::encode(link_mac(&self.primary.link_key, message)))
+        format!(
+            "{}.{}",
+            self.primary.id,
+            hex::encode(link_mac(&self.primary.link_key, message))
+        )
     }
 
     /// Checks a link signature made by any key in the ring, in constant time.
     pub fn verify_link(&self, message: &str, signature: &str) -> bool {
-        let Some((kid, mac_hex)) = signature.split_once('.') else { return false };
-        let Some(key) = self.key(kid) else { return false };
-        let Ok(presented) = hex::decode(mac_hex) else { return false };
+        let Some((kid, mac_hex)) = signature.split_once('.') else {
+            return false;
+        };
+        let Some(key) = self.key(kid) else {
+            return false;
+        };
+        let Ok(presented) = hex::decode(mac_hex) else {
+            return false;
+        };
         crate::secrets::constant_time_eq(&link_mac(&key.link_key, message), &presented)
     }
 
     pub fn is_primary(&self, value: &SealedValue) -> bool {
-        Self::key_id_of(value).map(|k| k == self.primary.id).unwrap_or(false)
+        Self::key_id_of(value)
+            .map(|k| k == self.primary.id)
+            .unwrap_or(false)
     }
 }
 
@@ -241,10 +279,24 @@ mod tests {
     fn round_trip_carries_the_key_id() {
         let ring = ring();
         let tenant = Some(TenantId::new());
-        let sealed = ring.seal(SealedColumn::ConnectionAccessToken, tenant, "row-1", b"token").unwrap();
+        let sealed = ring
+            .seal(
+                SealedColumn::ConnectionAccessToken,
+                tenant,
+                "row-1",
+                b"token",
+            )
+            .unwrap();
         assert_eq!(Keyring::key_id_of(&sealed).unwrap(), "k2");
         assert!(!sealed.0.windows(5).any(|w| w == b"token"));
-        let opened = ring.open(SealedColumn::ConnectionAccessToken, tenant, "row-1", &sealed).unwrap();
+        let opened = ring
+            .open(
+                SealedColumn::ConnectionAccessToken,
+                tenant,
+                "row-1",
+                &sealed,
+            )
+            .unwrap();
         assert_eq!(opened, b"token");
     }
 
@@ -254,12 +306,23 @@ mod tests {
         let tenant = Some(TenantId::new());
         let col = SealedColumn::ConnectionAccessToken;
         let sealed = ring.seal(col, tenant, "row-1", b"token").unwrap();
-        assert!(matches!(ring.open(col, tenant, "row-2", &sealed), Err(VaultError::Undecryptable)));
         assert!(matches!(
-            ring.open(SealedColumn::ConnectionRefreshToken, tenant, "row-1", &sealed),
+            ring.open(col, tenant, "row-2", &sealed),
             Err(VaultError::Undecryptable)
         ));
-        assert!(matches!(ring.open(col, Some(TenantId::new()), "row-1", &sealed), Err(VaultError::Undecryptable)));
+        assert!(matches!(
+            ring.open(
+                SealedColumn::ConnectionRefreshToken,
+                tenant,
+                "row-1",
+                &sealed
+            ),
+            Err(VaultError::Undecryptable)
+        ));
+        assert!(matches!(
+            ring.open(col, Some(TenantId::new()), "row-1", &sealed),
+            Err(VaultError::Undecryptable)
+        ));
     }
 
     #[test]
@@ -270,7 +333,10 @@ mod tests {
         for i in 0..sealed.0.len() * 8 {
             let mut bad = sealed.clone();
             bad.0[i / 8] ^= 1 << (i % 8);
-            assert!(ring.open(col, None, "r", &bad).is_err(), "bit {i} flip went unnoticed");
+            assert!(
+                ring.open(col, None, "r", &bad).is_err(),
+                "bit {i} flip went unnoticed"
+            );
         }
     }
 
@@ -281,14 +347,24 @@ mod tests {
         let sealed = old.seal(col, None, "r", b"rt").unwrap();
         assert_eq!(ring().open(col, None, "r", &sealed).unwrap(), b"rt");
         let other = Keyring::new(vec![("k9".into(), [9u8; 32])]).unwrap();
-        assert!(matches!(other.open(col, None, "r", &sealed), Err(VaultError::UnknownKey(k)) if k == "k1"));
+        assert!(
+            matches!(other.open(col, None, "r", &sealed), Err(VaultError::UnknownKey(k)) if k == "k1")
+        );
     }
 
     #[test]
     fn no_plaintext_fallback() {
         let col = SealedColumn::ConnectionAccessToken;
-        assert!(ring().open(col, None, "r", &SealedValue(b"plain-token".to_vec())).is_err());
-        assert!(ring().open(col, None, "r", &SealedValue(Vec::new())).is_err());
+        assert!(
+            ring()
+                .open(col, None, "r", &SealedValue(b"plain-token".to_vec()))
+                .is_err()
+        );
+        assert!(
+            ring()
+                .open(col, None, "r", &SealedValue(Vec::new()))
+                .is_err()
+        );
     }
 
     #[test]

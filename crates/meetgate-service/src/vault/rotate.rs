@@ -15,7 +15,11 @@ pub enum RotationError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{column:?} row {row}: {source}")]
-    Vault { column: SealedColumn, row: String, source: VaultError },
+    Vault {
+        column: SealedColumn,
+        row: String,
+        source: VaultError,
+    },
 }
 
 /// Re-encrypts every sealed cell not yet under the primary key. Resumable: cells already under
@@ -42,11 +46,22 @@ pub async fn rotate_all(
                 }
                 let plain = ring
                     .open(column, cell.tenant_id, &cell.row_id, &cell.value)
-                    .map_err(|source| RotationError::Vault { column, row: cell.row_id.clone(), source })?;
+                    .map_err(|source| RotationError::Vault {
+                        column,
+                        row: cell.row_id.clone(),
+                        source,
+                    })?;
                 let resealed = ring
                     .seal(column, cell.tenant_id, &cell.row_id, &plain)
-                    .map_err(|source| RotationError::Vault { column, row: cell.row_id.clone(), source })?;
-                if store.replace_sealed_cell(column, &cell.row_id, &cell.value, &resealed).await? {
+                    .map_err(|source| RotationError::Vault {
+                        column,
+                        row: cell.row_id.clone(),
+                        source,
+                    })?;
+                if store
+                    .replace_sealed_cell(column, &cell.row_id, &cell.value, &resealed)
+                    .await?
+                {
                     total.rewritten += 1;
                 }
             }

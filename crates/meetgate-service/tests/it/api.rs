@@ -4,12 +4,28 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::support::*;
 
-both_backends!(openapi_describes_every_route, errors_are_problems_with_request_ids);
+both_backends!(
+    openapi_describes_every_route,
+    errors_are_problems_with_request_ids
+);
 
 async fn openapi_describes_every_route(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
-    let spec: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1");
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let spec: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3.1"),
+        "OpenAPI 3.1"
+    );
     let paths = spec["paths"].as_object().unwrap();
     let expected = [
         "/v1/connect-sessions",
@@ -30,22 +46,45 @@ async fn openapi_describes_every_route(backend: Backend) {
     // And every documented operation is served (not the router's fallback).
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
-            let concrete = path.replace("{user}", "someone").replace("{id}", &uuid::Uuid::now_v7().to_string());
+            let concrete = path
+                .replace("{user}", "someone")
+                .replace("{id}", &uuid::Uuid::now_v7().to_string());
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let response = app.http.request(method.clone(), app.url(&concrete)).bearer_auth(&app.api_key).json(&serde_json::json!({})).send().await.unwrap();
+            let response = app
+                .http
+                .request(method.clone(), app.url(&concrete))
+                .bearer_auth(&app.api_key)
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
             let body: Value = response.json().await.unwrap_or(Value::Null);
             assert_ne!(status, 405, "{method} {path}");
-            assert_ne!(body["detail"], "no such route", "{method} {path} is documented but not routed");
+            assert_ne!(
+                body["detail"], "no such route",
+                "{method} {path} is documented but not routed"
+            );
         }
     }
 }
 
 async fn errors_are_problems_with_request_ids(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
-    let response = app.http.get(app.url("/v1/users/x/connection")).header("x-request-id", "req-abc-123").send().await.unwrap();
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let response = app
+        .http
+        .get(app.url("/v1/users/x/connection"))
+        .header("x-request-id", "req-abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     assert_eq!(response.headers()["x-request-id"], "req-abc-123");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["type"], "/problems/unauthenticated");
@@ -58,7 +97,12 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
     assert_eq!(status, 405);
     assert_eq!(body["type"], "/problems/method-not-allowed");
     // Every problem type's URI explains itself.
-    let page = app.http.get(app.url("/problems/needs-reauth")).send().await.unwrap();
+    let page = app
+        .http
+        .get(app.url("/problems/needs-reauth"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("connect_url"));
     // A revoked key stops working at once.
@@ -72,7 +116,25 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
-    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

@@ -5,49 +5,98 @@ use serde_json::json;
 use crate::both_backends;
 use crate::support::*;
 
-both_backends!(connect_flow_stores_the_grant_and_returns_to_the_host, bad_state_is_refused_before_any_token_request, denial_returns_with_an_error_code, same_zoom_user_elsewhere_supersedes_the_older_connection);
+both_backends!(
+    connect_flow_stores_the_grant_and_returns_to_the_host,
+    bad_state_is_refused_before_any_token_request,
+    denial_returns_with_an_error_code,
+    same_zoom_user_elsewhere_supersedes_the_older_connection
+);
 
 async fn connect_flow_stores_the_grant_and_returns_to_the_host(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let back = app.connect("patient-portal-42", ADA, USER_APP).await;
     assert!(back.as_str().starts_with(&app.url("/done")), "{back}");
-    assert_eq!(query(&back, "meetgate_status").as_deref(), Some("connected"));
+    assert_eq!(
+        query(&back, "meetgate_status").as_deref(),
+        Some("connected")
+    );
     assert_eq!(query(&back, "meetgate_error"), None);
 
-    let (status, conn) = app.api(Method::GET, "/v1/users/patient-portal-42/connection", None).await;
+    let (status, conn) = app
+        .api(Method::GET, "/v1/users/patient-portal-42/connection", None)
+        .await;
     assert_eq!(status, 200, "{conn}");
     assert_eq!(conn["state"], "connected");
     assert_eq!(conn["zoom_email"], ADA);
     assert_eq!(conn["zoom_user_id"], "KDcuGIm1QgePTO8WbOqwIQ");
     assert_eq!(conn["app_type"], "user_managed");
-    assert!(conn["scopes"].as_array().unwrap().iter().any(|s| s == "meeting:write"), "{conn}");
-    assert_eq!(app.counters().await.token_requests.get("authorization_code"), Some(&1));
+    assert!(
+        conn["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "meeting:write"),
+        "{conn}"
+    );
+    assert_eq!(
+        app.counters()
+            .await
+            .token_requests
+            .get("authorization_code"),
+        Some(&1)
+    );
 
     // Reconnecting the same user keeps the same connection.
     let again = app.connect("patient-portal-42", ADA, USER_APP).await;
-    assert_eq!(query(&again, "meetgate_status").as_deref(), Some("connected"));
-    let (_, conn2) = app.api(Method::GET, "/v1/users/patient-portal-42/connection", None).await;
+    assert_eq!(
+        query(&again, "meetgate_status").as_deref(),
+        Some("connected")
+    );
+    let (_, conn2) = app
+        .api(Method::GET, "/v1/users/patient-portal-42/connection", None)
+        .await;
     assert_eq!(conn2["id"], conn["id"]);
 
     // The tokens are stored encrypted, not as they came.
-    let stored = app.services().store.list_connections(app.tenant, None, None, 10).await.unwrap();
+    let stored = app
+        .services()
+        .store
+        .list_connections(app.tenant, None, None, 10)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 1);
     let sealed = stored[0].access_token.as_ref().unwrap();
-    assert!(sealed.0.len() > 30 && sealed.0[0] == 1, "stored form carries a version byte");
+    assert!(
+        sealed.0.len() > 30 && sealed.0[0] == 1,
+        "stored form carries a version byte"
+    );
 }
 
 async fn bad_state_is_refused_before_any_token_request(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let token_requests = |c: &meetgate_sandbox::Counters| c.token_requests.values().sum::<u64>();
 
     // Forged: a state meetgate never issued.
     let trip = app.begin_connect("u1", USER_APP).await;
-    let callback = app.env.control().authorize_headless(&trip.authorize_url, ADA, PASSWORD).await.unwrap();
+    let callback = app
+        .env
+        .control()
+        .authorize_headless(&trip.authorize_url, ADA, PASSWORD)
+        .await
+        .unwrap();
     let mut forged = callback.clone();
     let code = query(&callback, "code").unwrap();
     forged.set_query(Some(&format!("code={code}&state=forged-state-value")));
     let refused = app.finish_connect(&forged, Some(&trip.cookie)).await;
-    assert_eq!(query(&refused, "status").as_deref(), Some("400"), "{refused}");
+    assert_eq!(
+        query(&refused, "status").as_deref(),
+        Some("400"),
+        "{refused}"
+    );
 
     // Missing state.
     let mut missing = callback.clone();
@@ -56,16 +105,27 @@ async fn bad_state_is_refused_before_any_token_request(backend: Backend) {
     assert_eq!(query(&refused, "status").as_deref(), Some("400"));
 
     // Another browser: the right state without the cookie that began it.
-    let refused = app.finish_connect(&callback, Some("mg_connect=someone-else")).await;
+    let refused = app
+        .finish_connect(&callback, Some("mg_connect=someone-else"))
+        .await;
     assert_eq!(query(&refused, "status").as_deref(), Some("403"));
-    assert_eq!(token_requests(&app.counters().await), 0, "no token request for a bad state");
+    assert_eq!(
+        token_requests(&app.counters().await),
+        0,
+        "no token request for a bad state"
+    );
 
     // Replayed: the attempt was consumed by the refused try above; and a good flow's callback
     // cannot be used twice.
     let refused = app.finish_connect(&callback, Some(&trip.cookie)).await;
     assert_eq!(query(&refused, "status").as_deref(), Some("400"));
     let trip = app.begin_connect("u1", USER_APP).await;
-    let callback = app.env.control().authorize_headless(&trip.authorize_url, ADA, PASSWORD).await.unwrap();
+    let callback = app
+        .env
+        .control()
+        .authorize_headless(&trip.authorize_url, ADA, PASSWORD)
+        .await
+        .unwrap();
     let ok = app.finish_connect(&callback, Some(&trip.cookie)).await;
     assert_eq!(query(&ok, "meetgate_status").as_deref(), Some("connected"));
     assert_eq!(token_requests(&app.counters().await), 1);
@@ -74,40 +134,83 @@ async fn bad_state_is_refused_before_any_token_request(backend: Backend) {
 
     // Expired: the user took longer than ten minutes.
     let trip = app.begin_connect("u2", USER_APP).await;
-    let callback = app.env.control().authorize_headless(&trip.authorize_url, GRACE, PASSWORD).await.unwrap();
-    app.services().clock.advance(std::time::Duration::from_secs(11 * 60));
+    let callback = app
+        .env
+        .control()
+        .authorize_headless(&trip.authorize_url, GRACE, PASSWORD)
+        .await
+        .unwrap();
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(11 * 60));
     let refused = app.finish_connect(&callback, Some(&trip.cookie)).await;
     assert_eq!(query(&refused, "status").as_deref(), Some("400"));
-    assert_eq!(token_requests(&app.counters().await), 1, "still only the good flow's exchange");
+    assert_eq!(
+        token_requests(&app.counters().await),
+        1,
+        "still only the good flow's exchange"
+    );
 }
 
 async fn denial_returns_with_an_error_code(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let trip = app.begin_connect("u1", USER_APP).await;
-    let callback = app.env.control().deny_headless(&trip.authorize_url).await.unwrap();
+    let callback = app
+        .env
+        .control()
+        .deny_headless(&trip.authorize_url)
+        .await
+        .unwrap();
     let back = app.finish_connect(&callback, Some(&trip.cookie)).await;
     assert!(back.as_str().starts_with(&app.url("/done")), "{back}");
     assert_eq!(query(&back, "meetgate_status").as_deref(), Some("error"));
-    assert_eq!(query(&back, "meetgate_error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        query(&back, "meetgate_error").as_deref(),
+        Some("access_denied")
+    );
     let (status, problem) = app.api(Method::GET, "/v1/users/u1/connection", None).await;
     assert_eq!(status, 409);
     assert_eq!(problem["type"], "/problems/not-connected");
 }
 
 async fn same_zoom_user_elsewhere_supersedes_the_older_connection(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("first", ADA, USER_APP).await;
     app.connect("second", ADA, USER_APP).await;
-    let (_, first) = app.api(Method::GET, "/v1/users/first/connection", None).await;
-    let (_, second) = app.api(Method::GET, "/v1/users/second/connection", None).await;
+    let (_, first) = app
+        .api(Method::GET, "/v1/users/first/connection", None)
+        .await;
+    let (_, second) = app
+        .api(Method::GET, "/v1/users/second/connection", None)
+        .await;
     assert_eq!(first["state"], ConnectionState::Superseded.as_str());
     assert_eq!(second["state"], "connected");
-    let events = app.services().store.list_events(app.tenant, None, 100).await.unwrap();
-    assert!(events.iter().any(|e| e.event_type == "connection.superseded" && e.payload["data"]["connection_id"] == first["id"]));
+    let events = app
+        .services()
+        .store
+        .list_events(app.tenant, None, 100)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "connection.superseded"
+                && e.payload["data"]["connection_id"] == first["id"])
+    );
     // The superseded user gets a clear answer, not a later invalid_grant.
     let (status, problem) = app.create_meeting("first", json!({})).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["type"], "/problems/needs-reauth");
     assert_eq!(problem["connection_state"], "superseded");
-    assert!(problem["connect_url"].as_str().unwrap().contains("/connect/"), "{problem}");
+    assert!(
+        problem["connect_url"]
+            .as_str()
+            .unwrap()
+            .contains("/connect/"),
+        "{problem}"
+    );
 }

@@ -8,5 +8,6 @@ mod api;
 mod connect;
 mod logs;
 mod meetings;
+mod pages;
 mod refresh;
 mod webhooks;

@@ -17,18 +17,28 @@ both_backends!(
 );
 
 async fn instant_meeting_and_its_start_link(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("dr-ada", ADA, USER_APP).await;
-    let (status, meeting) = app.create_meeting("dr-ada", json!({ "type": "instant", "client_label": "Jane Doe" })).await;
+    let (status, meeting) = app
+        .create_meeting(
+            "dr-ada",
+            json!({ "type": "instant", "client_label": "Jane Doe" }),
+        )
+        .await;
     assert_eq!(status, 201, "{meeting}");
     assert_eq!(meeting["type"], "instant");
     assert_eq!(meeting["status"], "waiting");
     assert_eq!(meeting["client_label"], "Jane Doe");
-    assert!(meeting["join_url"].as_str().unwrap().contains("/j/"), "{meeting}");
+    assert!(
+        meeting["join_url"].as_str().unwrap().contains("/j/"),
+        "{meeting}"
+    );
     // By default the client's name does not leave for Zoom as the topic.
     let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
     assert_eq!(at_zoom.len(), 1);
-    assert_eq!(at_zoom[0].topic.as_deref(), Some("Telehealth session"));
+    assert_eq!(at_zoom[0].topic, "Telehealth session");
 
     // The start link works without an API key and lands on a start URL fetched now.
     let start_link = meeting["start_link"].as_str().unwrap();
@@ -37,25 +47,44 @@ async fn instant_meeting_and_its_start_link(backend: Backend) {
     assert_eq!(response.status(), 302);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert!(location.starts_with(&app.env.sandbox_url()) && location.contains("zak="), "{location}");
-    assert_eq!(app.counters().await.calls("meetings.get", 200), gets_before + 1, "fetched at click time");
+    assert!(
+        location.starts_with(&app.env.sandbox_url()) && location.contains("zak="),
+        "{location}"
+    );
+    assert_eq!(
+        app.counters().await.calls("meetings.get", 200),
+        gets_before + 1,
+        "fetched at click time"
+    );
 
     // A tampered link is refused.
     let tampered = start_link.replace("sig=", "sig=0");
     let response = app.http.get(&tampered).send().await.unwrap();
     assert_eq!(response.status(), 403);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
 }
 
 async fn twenty_concurrent_creates_with_one_key_make_one_meeting(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("dr-ada", ADA, USER_APP).await;
     let app = std::sync::Arc::new(app);
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.api_on(&app.main, Method::POST, "/v1/users/dr-ada/meetings", Some(json!({ "topic": "Follow-up" })), Some("key-123")).await
+            app.api_on(
+                &app.main,
+                Method::POST,
+                "/v1/users/dr-ada/meetings",
+                Some(json!({ "topic": "Follow-up" })),
+                Some("key-123"),
+            )
+            .await
         }));
     }
     let mut ids = std::collections::HashSet::new();
@@ -68,55 +97,120 @@ async fn twenty_concurrent_creates_with_one_key_make_one_meeting(backend: Backen
             assert_eq!(body["type"], "/problems/idempotency-in-progress");
         }
     }
-    assert_eq!(app.env.control().meetings_of(ADA).await.unwrap().len(), 1, "exactly one meeting at Zoom");
+    assert_eq!(
+        app.env.control().meetings_of(ADA).await.unwrap().len(),
+        1,
+        "exactly one meeting at Zoom"
+    );
     assert!(ids.len() <= 1, "every success is the same meeting: {ids:?}");
     // Afterwards the key replays the stored answer; another body with it is refused.
-    let (status, replay) = app.api_on(&app.main, Method::POST, "/v1/users/dr-ada/meetings", Some(json!({ "topic": "Follow-up" })), Some("key-123")).await;
+    let (status, replay) = app
+        .api_on(
+            &app.main,
+            Method::POST,
+            "/v1/users/dr-ada/meetings",
+            Some(json!({ "topic": "Follow-up" })),
+            Some("key-123"),
+        )
+        .await;
     assert_eq!(status, 201);
     if let Some(id) = ids.iter().next() {
         assert_eq!(replay["id"], id.as_str());
     }
-    let (status, problem) = app.api_on(&app.main, Method::POST, "/v1/users/dr-ada/meetings", Some(json!({ "topic": "Other" })), Some("key-123")).await;
+    let (status, problem) = app
+        .api_on(
+            &app.main,
+            Method::POST,
+            "/v1/users/dr-ada/meetings",
+            Some(json!({ "topic": "Other" })),
+            Some("key-123"),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(problem["type"], "/problems/idempotency-mismatch");
     assert_eq!(app.env.control().meetings_of(ADA).await.unwrap().len(), 1);
 }
 
 async fn wrong_app_type_and_foreign_user_get_a_fix(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     // A user-managed grant can only act for its own user.
     app.connect("ada-user", ADA, USER_APP).await;
-    let (status, problem) = app.create_meeting("ada-user", json!({ "host": GRACE })).await;
+    let (status, problem) = app
+        .create_meeting("ada-user", json!({ "host": GRACE }))
+        .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["type"], "/problems/zoom-rejected");
-    assert!(problem["fix"].as_str().unwrap().contains("admin-managed"), "{problem}");
-    assert!(problem["required_scopes"].as_array().unwrap().iter().any(|s| s == "meeting:write:admin"));
-    let (_, diagnosis) = app.api(Method::GET, &format!("/v1/users/ada-user/connection/diagnosis?host={GRACE}"), None).await;
+    assert!(
+        problem["fix"].as_str().unwrap().contains("admin-managed"),
+        "{problem}"
+    );
+    assert!(
+        problem["required_scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "meeting:write:admin")
+    );
+    let (_, diagnosis) = app
+        .api(
+            Method::GET,
+            &format!("/v1/users/ada-user/connection/diagnosis?host={GRACE}"),
+            None,
+        )
+        .await;
     assert_eq!(diagnosis["ok"], false, "{diagnosis}");
-    assert!(diagnosis["operations"][0]["fix"].as_str().unwrap().contains("admin-managed"));
+    assert!(
+        diagnosis["operations"][0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("admin-managed")
+    );
 
     // An admin-managed grant acts for users of its own account, not of another.
     app.connect("ada-admin", ADA, ADMIN_APP).await;
-    let (status, ok) = app.create_meeting("ada-admin", json!({ "host": GRACE })).await;
+    let (status, ok) = app
+        .create_meeting("ada-admin", json!({ "host": GRACE }))
+        .await;
     assert_eq!(status, 201, "{ok}");
     assert_eq!(app.env.control().meetings_of(GRACE).await.unwrap().len(), 1);
-    let (status, problem) = app.create_meeting("ada-admin", json!({ "host": BARBARA })).await;
+    let (status, problem) = app
+        .create_meeting("ada-admin", json!({ "host": BARBARA }))
+        .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["zoom_code"], 1010);
-    assert!(problem["fix"].as_str().unwrap().contains("does not belong to the connected Zoom account"), "{problem}");
-    let (_, diagnosis) = app.api(Method::GET, "/v1/users/ada-admin/connection/diagnosis", None).await;
+    assert!(
+        problem["fix"]
+            .as_str()
+            .unwrap()
+            .contains("does not belong to the connected Zoom account"),
+        "{problem}"
+    );
+    let (_, diagnosis) = app
+        .api(
+            Method::GET,
+            "/v1/users/ada-admin/connection/diagnosis",
+            None,
+        )
+        .await;
     assert_eq!(diagnosis["ok"], true, "{diagnosis}");
 
     // Server-to-server: the app's own account, no consent.
     let ctx = meetgate_service::domain::Ctx::operator(app.tenant, app.services().clock.now());
-    app.services().connect_server_to_server(&ctx, "front-desk", app.apps[S2S_APP], GRACE).await.unwrap();
+    app.services()
+        .connect_server_to_server(&ctx, "front-desk", app.apps[S2S_APP], GRACE)
+        .await
+        .unwrap();
     let (status, body) = app.create_meeting("front-desk", json!({})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(app.env.control().meetings_of(GRACE).await.unwrap().len(), 2);
 }
 
 async fn scheduled_recurring_update_delete_and_list(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("dr-ada", ADA, USER_APP).await;
     let (status, scheduled) = app
         .create_meeting("dr-ada", json!({ "type": "scheduled", "topic": "Intake", "start_time": "2030-01-15T15:00:00Z", "duration": 45, "timezone": "America/New_York" }))
@@ -124,48 +218,91 @@ async fn scheduled_recurring_update_delete_and_list(backend: Backend) {
     assert_eq!(status, 201, "{scheduled}");
     assert_eq!(scheduled["duration"], 45);
     assert_eq!(scheduled["start_time"], "2030-01-15T15:00:00Z");
-    assert_eq!(scheduled["settings"]["waiting_room"], true, "the tenant's locked policy applies");
+    assert_eq!(
+        scheduled["settings"]["waiting_room"], true,
+        "the tenant's locked policy applies"
+    );
     let (status, recurring) = app
         .create_meeting("dr-ada", json!({ "type": "recurring", "topic": "Weekly", "start_time": "2030-01-16T15:00:00Z", "duration": 30, "recurrence": { "type": "weekly", "weekly_days": [4], "end_times": 4 } }))
         .await;
     assert_eq!(status, 201, "{recurring}");
-    assert_eq!(recurring["occurrences"].as_array().map(Vec::len), Some(4), "{recurring}");
+    assert_eq!(
+        recurring["occurrences"].as_array().map(Vec::len),
+        Some(4),
+        "{recurring}"
+    );
 
-    let (status, list) = app.api(Method::GET, "/v1/users/dr-ada/meetings?limit=1", None).await;
+    let (status, list) = app
+        .api(Method::GET, "/v1/users/dr-ada/meetings?limit=1", None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     let cursor = list["next_cursor"].as_str().unwrap();
-    let (_, page2) = app.api(Method::GET, &format!("/v1/users/dr-ada/meetings?limit=1&cursor={cursor}"), None).await;
+    let (_, page2) = app
+        .api(
+            Method::GET,
+            &format!("/v1/users/dr-ada/meetings?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
     assert_eq!(page2["data"][0]["id"], recurring["id"]);
     assert!(page2["next_cursor"].is_null());
 
     let id = scheduled["id"].as_str().unwrap();
-    let (status, updated) = app.api(Method::PATCH, &format!("/v1/meetings/{id}"), Some(json!({ "topic": "Intake (moved)", "duration": 60 }))).await;
+    let (status, updated) = app
+        .api(
+            Method::PATCH,
+            &format!("/v1/meetings/{id}"),
+            Some(json!({ "topic": "Intake (moved)", "duration": 60 })),
+        )
+        .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["topic"], "Intake (moved)");
     assert_eq!(updated["duration"], 60);
     let zoom_id = scheduled["zoom_meeting_id"].as_i64().unwrap();
     let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
-    assert_eq!(at_zoom.iter().find(|m| m.id == zoom_id).unwrap().duration, Some(60));
+    assert_eq!(
+        at_zoom.iter().find(|m| m.id == zoom_id).unwrap().duration,
+        60
+    );
 
-    let (status, _) = app.api(Method::DELETE, &format!("/v1/meetings/{id}"), None).await;
+    let (status, _) = app
+        .api(Method::DELETE, &format!("/v1/meetings/{id}"), None)
+        .await;
     assert_eq!(status, 204);
-    assert!(!app.env.control().meetings_of(ADA).await.unwrap().iter().any(|m| m.id == zoom_id));
-    let (status, _) = app.api(Method::DELETE, &format!("/v1/meetings/{id}"), None).await;
+    assert!(
+        !app.env
+            .control()
+            .meetings_of(ADA)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.id == zoom_id && !m.deleted)
+    );
+    let (status, _) = app
+        .api(Method::DELETE, &format!("/v1/meetings/{id}"), None)
+        .await;
     assert_eq!(status, 404, "deleting twice");
-    let (_, list) = app.api(Method::GET, "/v1/users/dr-ada/meetings?window=all", None).await;
+    let (_, list) = app
+        .api(Method::GET, "/v1/users/dr-ada/meetings?window=all", None)
+        .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
 }
 
 async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("dr-ada", ADA, USER_APP).await;
     let cases = [
         (json!({ "type": "scheduled" }), "start_time"),
         (json!({ "type": "weekly" }), "type"),
         (json!({ "password": "way-too-long-password" }), "password"),
         (json!({ "duration": 0 }), "duration"),
-        (json!({ "type": "recurring", "recurrence": { "type": "weekly" } }), "recurrence.weekly_days"),
+        (
+            json!({ "type": "recurring", "recurrence": { "type": "weekly" } }),
+            "recurrence.weekly_days",
+        ),
     ];
     for (body, field) in cases {
         let (status, problem) = app.create_meeting("dr-ada", body).await;
@@ -173,59 +310,116 @@ async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {
         assert_eq!(problem["type"], "/problems/validation");
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
-    let (status, problem) = app.create_meeting("dr-ada", json!({ "topik": "typo" })).await;
+    let (status, problem) = app
+        .create_meeting("dr-ada", json!({ "topik": "typo" }))
+        .await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["type"], "/problems/malformed-body");
     let (status, problem) = app.create_meeting("nobody", json!({})).await;
     assert_eq!(status, 409);
     assert_eq!(problem["type"], "/problems/not-connected");
     assert!(app.env.control().meetings_of(ADA).await.unwrap().is_empty());
-    let audit = app.services().store.list_audit(&meetgate_store::models::AuditQuery { tenant_id: Some(app.tenant), action_prefix: Some("meeting.".into()), limit: 100, ..Default::default() }).await.unwrap();
+    let audit = app
+        .services()
+        .store
+        .list_audit(&meetgate_store::models::AuditQuery {
+            tenant_id: Some(app.tenant),
+            action_prefix: Some("meeting.".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(audit.is_empty(), "no half-written meeting: {audit:?}");
 }
 
 async fn lost_create_answer_is_reconciled_not_retried(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, meetgate_sandbox::SandboxConfig { rate_limits: false, ..Default::default() }, |c| c.zoom.request_timeout_secs = 1).await else {
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        meetgate_sandbox::SandboxConfig {
+            rate_limits: false,
+            ..Default::default()
+        },
+        |c| c.zoom.request_timeout_secs = 1,
+    )
+    .await
+    else {
         return;
     };
     app.connect("dr-ada", ADA, USER_APP).await;
     app.env
         .control()
-        .set_fault(FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 }).on("meetings.create").times(1))
+        .set_fault(
+            FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 })
+                .on("meetings.create")
+                .times(1),
+        )
         .await
         .unwrap();
-    let (status, meeting) = app.api_on(&app.main, Method::POST, "/v1/users/dr-ada/meetings", Some(json!({ "topic": "Check-in" })), Some("lost-1")).await;
+    let (status, meeting) = app
+        .api_on(
+            &app.main,
+            Method::POST,
+            "/v1/users/dr-ada/meetings",
+            Some(json!({ "topic": "Check-in" })),
+            Some("lost-1"),
+        )
+        .await;
     assert_eq!(status, 201, "adopted from Zoom's list: {meeting}");
     let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
     assert_eq!(at_zoom.len(), 1);
     assert_eq!(meeting["zoom_meeting_id"], at_zoom[0].id);
-    let (status, again) = app.api_on(&app.main, Method::POST, "/v1/users/dr-ada/meetings", Some(json!({ "topic": "Check-in" })), Some("lost-1")).await;
+    let (status, again) = app
+        .api_on(
+            &app.main,
+            Method::POST,
+            "/v1/users/dr-ada/meetings",
+            Some(json!({ "topic": "Check-in" })),
+            Some("lost-1"),
+        )
+        .await;
     assert_eq!(status, 201);
     assert_eq!(again["id"], meeting["id"]);
     assert_eq!(app.env.control().meetings_of(ADA).await.unwrap().len(), 1);
 }
 
 async fn tenants_cannot_see_each_other(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("dr-ada", ADA, USER_APP).await;
     let (_, meeting) = app.create_meeting("dr-ada", json!({})).await;
     let id = meeting["id"].as_str().unwrap();
     let services = app.services();
-    let other = services.create_tenant("Other Clinic", Default::default(), true, services.clock.now()).await.unwrap();
+    let other = services
+        .create_tenant(
+            "Other Clinic",
+            Default::default(),
+            true,
+            services.clock.now(),
+        )
+        .await
+        .unwrap();
     let key = other.api_key.secret.expose().to_owned();
     let get = |path: String| {
         let (http, key) = (app.http.clone(), key.clone());
         let url = app.url(&path);
         async move {
             let r = http.get(url).bearer_auth(key).send().await.unwrap();
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
         }
     };
     let (status, problem) = get(format!("/v1/meetings/{id}")).await;
     assert_eq!(status, 404);
     let (missing_status, missing) = get(format!("/v1/meetings/{}", uuid::Uuid::now_v7())).await;
     assert_eq!(missing_status, 404);
-    assert_eq!(problem["detail"], missing["detail"], "another tenant's id answers like a missing one");
+    assert_eq!(
+        problem["detail"], missing["detail"],
+        "another tenant's id answers like a missing one"
+    );
     let (status, _) = get("/v1/users/dr-ada/connection".into()).await;
     assert_eq!(status, 409);
     let (_, list) = get("/v1/users/dr-ada/meetings?window=all".into()).await;

@@ -8,16 +8,27 @@ use serde_json::json;
 use crate::both_backends;
 use crate::support::*;
 
-both_backends!(fifty_concurrent_requests_on_an_expired_token_refresh_once, a_lost_rotation_needs_reauth_once_and_spares_others, swapped_ciphertexts_fail_instead_of_using_the_other_token, background_job_keeps_idle_grants_alive);
+both_backends!(
+    fifty_concurrent_requests_on_an_expired_token_refresh_once,
+    a_lost_rotation_needs_reauth_once_and_spares_others,
+    swapped_ciphertexts_fail_instead_of_using_the_other_token,
+    background_job_keeps_idle_grants_alive
+);
 
 /// Moves both clocks past the access token's hour.
 async fn expire_tokens(app: &TestApp) {
     app.services().clock.advance(Duration::from_secs(3700));
-    app.env.control().advance_clock(Duration::from_secs(3700)).await.unwrap();
+    app.env
+        .control()
+        .advance_clock(Duration::from_secs(3700))
+        .await
+        .unwrap();
 }
 
 async fn fifty_concurrent_requests_on_an_expired_token_refresh_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("clinician", ADA, USER_APP).await;
     expire_tokens(&app).await;
     app.env.control().reset_counters().await.unwrap();
@@ -26,7 +37,10 @@ async fn fifty_concurrent_requests_on_an_expired_token_refresh_once(backend: Bac
     let mut tasks = Vec::new();
     for i in 0..50 {
         let app = app.clone();
-        tasks.push(tokio::spawn(async move { app.create_meeting("clinician", json!({ "topic": format!("session {i}") })).await }));
+        tasks.push(tokio::spawn(async move {
+            app.create_meeting("clinician", json!({ "topic": format!("session {i}") }))
+                .await
+        }));
     }
     for task in tasks {
         let (status, body) = task.await.unwrap();
@@ -39,7 +53,16 @@ async fn fifty_concurrent_requests_on_an_expired_token_refresh_once(backend: Bac
 }
 
 async fn a_lost_rotation_needs_reauth_once_and_spares_others(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, SandboxConfig { rate_limits: false, ..SandboxConfig::default() }, |c| c.zoom.request_timeout_secs = 1).await else {
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        SandboxConfig {
+            rate_limits: false,
+            ..SandboxConfig::default()
+        },
+        |c| c.zoom.request_timeout_secs = 1,
+    )
+    .await
+    else {
         return;
     };
     app.connect("lost", ADA, USER_APP).await;
@@ -48,7 +71,11 @@ async fn a_lost_rotation_needs_reauth_once_and_spares_others(backend: Backend) {
     // Zoom rotates the refresh token, but its answer never reaches meetgate.
     app.env
         .control()
-        .set_fault(FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 }).on("oauth.token").times(1))
+        .set_fault(
+            FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 })
+                .on("oauth.token")
+                .times(1),
+        )
         .await
         .unwrap();
     let (status, problem) = app.create_meeting("lost", json!({})).await;
@@ -62,11 +89,28 @@ async fn a_lost_rotation_needs_reauth_once_and_spares_others(backend: Backend) {
     let (status, again) = app.create_meeting("lost", json!({})).await;
     assert_eq!(status, 409, "{again}");
     let counters = app.counters().await;
-    assert_eq!(invalid_grants(&counters), 1, "no retry loop against Zoom: {counters:?}");
-    let (_, conn) = app.api(Method::GET, "/v1/users/lost/connection", None).await;
+    assert_eq!(
+        invalid_grants(&counters),
+        1,
+        "no retry loop against Zoom: {counters:?}"
+    );
+    let (_, conn) = app
+        .api(Method::GET, "/v1/users/lost/connection", None)
+        .await;
     assert_eq!(conn["state"], "needs_reauth");
-    let events = app.services().store.list_events(app.tenant, None, 100).await.unwrap();
-    assert_eq!(events.iter().filter(|e| e.event_type == "connection.needs_reauth").count(), 1);
+    let events = app
+        .services()
+        .store
+        .list_events(app.tenant, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == "connection.needs_reauth")
+            .count(),
+        1
+    );
 
     // The other user's grant is untouched.
     let (status, body) = app.create_meeting("other", json!({})).await;
@@ -74,17 +118,48 @@ async fn a_lost_rotation_needs_reauth_once_and_spares_others(backend: Backend) {
 }
 
 async fn swapped_ciphertexts_fail_instead_of_using_the_other_token(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("ada", ADA, USER_APP).await;
     app.connect("grace", GRACE, USER_APP).await;
     let store = &app.services().store;
-    let conns = store.list_connections(app.tenant, None, None, 10).await.unwrap();
-    let ada = conns.iter().find(|c| c.zoom_email.as_deref() == Some(ADA)).unwrap();
-    let grace = conns.iter().find(|c| c.zoom_email.as_deref() == Some(GRACE)).unwrap();
+    let conns = store
+        .list_connections(app.tenant, None, None, 10)
+        .await
+        .unwrap();
+    let ada = conns
+        .iter()
+        .find(|c| c.zoom_email.as_deref() == Some(ADA))
+        .unwrap();
+    let grace = conns
+        .iter()
+        .find(|c| c.zoom_email.as_deref() == Some(GRACE))
+        .unwrap();
     let ada_token = ada.access_token.clone().unwrap();
     let grace_token = grace.access_token.clone().unwrap();
-    assert!(store.replace_sealed_cell(SealedColumn::ConnectionAccessToken, &grace.id.to_string(), &grace_token, &ada_token).await.unwrap());
-    assert!(store.replace_sealed_cell(SealedColumn::ConnectionAccessToken, &ada.id.to_string(), &ada_token, &grace_token).await.unwrap());
+    assert!(
+        store
+            .replace_sealed_cell(
+                SealedColumn::ConnectionAccessToken,
+                &grace.id.to_string(),
+                &grace_token,
+                &ada_token
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .replace_sealed_cell(
+                SealedColumn::ConnectionAccessToken,
+                &ada.id.to_string(),
+                &ada_token,
+                &grace_token
+            )
+            .await
+            .unwrap()
+    );
 
     let (status, problem) = app.create_meeting("grace", json!({})).await;
     assert_eq!(status, 500, "{problem}");
@@ -92,20 +167,48 @@ async fn swapped_ciphertexts_fail_instead_of_using_the_other_token(backend: Back
     let (status, _) = app.create_meeting("ada", json!({})).await;
     assert_eq!(status, 500);
     let counters = app.counters().await;
-    assert_eq!(counters.meetings_created.values().sum::<u64>(), 0, "no call went out with a swapped token");
+    assert_eq!(
+        counters.meetings_created.values().sum::<u64>(),
+        0,
+        "no call went out with a swapped token"
+    );
 }
 
 async fn background_job_keeps_idle_grants_alive(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.connect("idle", ADA, USER_APP).await;
     let services = app.services();
     // Nothing is due yet.
-    assert_eq!(services.refresh_due_step(services.clock.now(), 10).await.unwrap(), 0);
+    assert_eq!(
+        services
+            .refresh_due_step(services.clock.now(), 10)
+            .await
+            .unwrap(),
+        0
+    );
     // Thirty days later the job refreshes the idle grant once, and then not again.
     services.clock.advance(Duration::from_secs(31 * 24 * 3600));
-    app.env.control().advance_clock(Duration::from_secs(31 * 24 * 3600)).await.unwrap();
-    assert_eq!(services.refresh_due_step(services.clock.now(), 10).await.unwrap(), 1);
-    assert_eq!(services.refresh_due_step(services.clock.now(), 10).await.unwrap(), 0);
+    app.env
+        .control()
+        .advance_clock(Duration::from_secs(31 * 24 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        services
+            .refresh_due_step(services.clock.now(), 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        services
+            .refresh_due_step(services.clock.now(), 10)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(refreshes(&app.counters().await), 1);
     let (status, body) = app.create_meeting("idle", json!({})).await;
     assert_eq!(status, 201, "{body}");
@@ -115,14 +218,20 @@ async fn background_job_keeps_idle_grants_alive(backend: Backend) {
 /// refresh. (SQLite serves one process; this is PostgreSQL's promise.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_on_postgres_refresh_once() {
-    let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
     app.connect("clinician", ADA, USER_APP).await;
     let second = app.env.instance(|_| {}).await;
     let third = app.env.instance(|_| {}).await;
     for services in [app.services(), &second.services, &third.services] {
         services.clock.advance(Duration::from_secs(3700));
     }
-    app.env.control().advance_clock(Duration::from_secs(3700)).await.unwrap();
+    app.env
+        .control()
+        .advance_clock(Duration::from_secs(3700))
+        .await
+        .unwrap();
     app.env.control().reset_counters().await.unwrap();
 
     let app = std::sync::Arc::new(app);
@@ -135,7 +244,10 @@ async fn three_replicas_on_postgres_refresh_once() {
             let body = Some(json!({ "topic": format!("s{i}") }));
             match i % 3 {
                 0 => app.api(Method::POST, path, body).await,
-                n => app.api_on(&instances[n - 1], Method::POST, path, body, None).await,
+                n => {
+                    app.api_on(&instances[n - 1], Method::POST, path, body, None)
+                        .await
+                }
             }
         }));
     }

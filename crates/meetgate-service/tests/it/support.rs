@@ -90,7 +90,10 @@ pub struct TestApp {
 
 fn key_entry(id: &str, byte: u8) -> String {
     use base64::Engine;
-    format!("{id}:{}", base64::engine::general_purpose::STANDARD.encode([byte; 32]))
+    format!(
+        "{id}:{}",
+        base64::engine::general_purpose::STANDARD.encode([byte; 32])
+    )
 }
 
 pub async fn database_url(backend: Backend, dir: &std::path::Path) -> Option<String> {
@@ -106,12 +109,24 @@ impl Env {
         std::fs::create_dir_all(&data_dir).ok()?;
         let database_url = database_url(backend, &data_dir).await?;
         let world = sandbox.world.clone();
-        let sandbox = meetgate_sandbox::spawn(sandbox, "127.0.0.1:0".parse().ok()?).await.expect("sandbox starts");
-        Some(Env { sandbox, database_url, keys: key_entry("test1", 7), data_dir, world })
+        let sandbox = meetgate_sandbox::spawn(sandbox, "127.0.0.1:0".parse().ok()?)
+            .await
+            .expect("sandbox starts");
+        Some(Env {
+            sandbox,
+            database_url,
+            keys: key_entry("test1", 7),
+            data_dir,
+            world,
+        })
     }
 
     pub fn sandbox_url(&self) -> String {
-        self.sandbox.base_url().as_str().trim_end_matches('/').to_owned()
+        self.sandbox
+            .base_url()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     pub fn control(&self) -> SandboxControl {
@@ -120,7 +135,9 @@ impl Env {
 
     /// Starts a meetgate on this environment's database. `tweak` adjusts its configuration.
     pub async fn instance(&self, tweak: impl FnOnce(&mut Config)) -> Instance {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut config = Config {
             listen: addr.to_string(),
@@ -134,7 +151,9 @@ impl Env {
         config.jobs.enabled = false;
         config.zoom.request_timeout_secs = 5;
         tweak(&mut config);
-        let app = App::build(config, Clock::system()).await.expect("meetgate builds");
+        let app = App::build(config, Clock::system())
+            .await
+            .expect("meetgate builds");
         let services = app.services.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -144,7 +163,12 @@ impl Env {
                 })
                 .await;
         });
-        Instance { base: format!("http://{addr}"), services, stop: Some(stop), task: Some(task) }
+        Instance {
+            base: format!("http://{addr}"),
+            services,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 }
 
@@ -152,16 +176,34 @@ impl TestApp {
     /// Sandbox with rate limits off (tests hammer it), one meetgate, one tenant. `None` when the
     /// backend is PostgreSQL and no server is configured locally (CI always has one).
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        Self::spawn_with(backend, SandboxConfig { rate_limits: false, ..SandboxConfig::default() }, |_| {}).await
+        Self::spawn_with(
+            backend,
+            SandboxConfig {
+                rate_limits: false,
+                ..SandboxConfig::default()
+            },
+            |_| {},
+        )
+        .await
     }
 
-    pub async fn spawn_with(backend: Backend, sandbox: SandboxConfig, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    pub async fn spawn_with(
+        backend: Backend,
+        sandbox: SandboxConfig,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
         let env = Env::new(backend, sandbox).await?;
         let main = env.instance(tweak).await;
         let services = &main.services;
         let now = services.clock.now();
-        let settings = TenantSettings { return_urls: vec![format!("{}/done", main.base)], ..TenantSettings::default() };
-        let created = services.create_tenant("Test Clinic", settings, true, now).await.expect("tenant");
+        let settings = TenantSettings {
+            return_urls: vec![format!("{}/done", main.base)],
+            ..TenantSettings::default()
+        };
+        let created = services
+            .create_tenant("Test Clinic", settings, true, now)
+            .await
+            .expect("tenant");
         let mut apps = HashMap::new();
         for app in env.world.apps.clone() {
             let app_type = match app.app_type {
@@ -184,7 +226,8 @@ impl TestApp {
                         app_type,
                         client_id: app.client_id.clone(),
                         client_secret: Secret::new(app.client_secret.expose()),
-                        account_id: (app_type == AppType::ServerToServer).then(|| app.owner_account_id.clone()),
+                        account_id: (app_type == AppType::ServerToServer)
+                            .then(|| app.owner_account_id.clone()),
                         scopes: String::new(),
                         webhook_secret: Some(Secret::new(app.webhook_secret_token.expose())),
                         auth_base_url: Some(env.sandbox_url()),
@@ -196,8 +239,18 @@ impl TestApp {
                 .expect("register app");
             apps.insert(name, view.id);
         }
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Some(TestApp { env, main, tenant: created.tenant.id, api_key: created.api_key.secret.expose().to_owned(), apps, http })
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Some(TestApp {
+            env,
+            main,
+            tenant: created.tenant.id,
+            api_key: created.api_key.secret.expose().to_owned(),
+            apps,
+            http,
+        })
     }
 
     pub fn services(&self) -> &Services {
@@ -208,12 +261,27 @@ impl TestApp {
         format!("{}{path}", self.main.base)
     }
 
-    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         self.api_on(&self.main, method, path, body, None).await
     }
 
-    pub async fn api_on(&self, instance: &Instance, method: reqwest::Method, path: &str, body: Option<Value>, idempotency_key: Option<&str>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", instance.base)).bearer_auth(&self.api_key);
+    pub async fn api_on(
+        &self,
+        instance: &Instance,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", instance.base))
+            .bearer_auth(&self.api_key);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -223,14 +291,22 @@ impl TestApp {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Runs the connect flow the way a browser would, signing in at the sandbox as
     /// `zoom_email`. Returns where meetgate finally sent the browser.
     pub async fn connect(&self, user: &str, zoom_email: &str, app: &str) -> Url {
         let trip = self.begin_connect(user, app).await;
-        let callback = self.env.control().authorize_headless(&trip.authorize_url, zoom_email, PASSWORD).await.expect("consent");
+        let callback = self
+            .env
+            .control()
+            .authorize_headless(&trip.authorize_url, zoom_email, PASSWORD)
+            .await
+            .expect("consent");
         self.finish_connect(&callback, Some(&trip.cookie)).await
     }
 
@@ -243,14 +319,37 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "{session}");
-        let connect_url = session["connect_url"].as_str().expect("connect_url").to_owned();
-        let page = self.http.get(&connect_url).send().await.expect("connect page");
+        let connect_url = session["connect_url"]
+            .as_str()
+            .expect("connect_url")
+            .to_owned();
+        let page = self
+            .http
+            .get(&connect_url)
+            .send()
+            .await
+            .expect("connect page");
         assert_eq!(page.status(), 200);
-        let go = self.http.get(format!("{connect_url}/go")).send().await.expect("go");
+        let go = self
+            .http
+            .get(format!("{connect_url}/go"))
+            .send()
+            .await
+            .expect("go");
         assert_eq!(go.status(), 303);
-        let authorize_url = Url::parse(go.headers()[LOCATION].to_str().expect("location")).expect("authorize url");
-        let cookie = go.headers()[SET_COOKIE].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
-        ConnectTrip { authorize_url, cookie }
+        let authorize_url =
+            Url::parse(go.headers()[LOCATION].to_str().expect("location")).expect("authorize url");
+        let cookie = go.headers()[SET_COOKIE]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned();
+        ConnectTrip {
+            authorize_url,
+            cookie,
+        }
     }
 
     /// Delivers Zoom's redirect to meetgate's callback (with the browser's cookie, if any).
@@ -262,16 +361,27 @@ impl TestApp {
         let response = request.send().await.expect("callback");
         let status = response.status().as_u16();
         match response.headers().get(LOCATION) {
-            Some(location) if status == 303 => Url::parse(location.to_str().expect("location")).expect("return url"),
+            Some(location) if status == 303 => {
+                Url::parse(location.to_str().expect("location")).expect("return url")
+            }
             _ => {
                 let body = response.text().await.unwrap_or_default();
-                Url::parse(&format!("http://refused.invalid/?status={status}&body={}", urlencode(&body))).expect("url")
+                Url::parse(&format!(
+                    "http://refused.invalid/?status={status}&body={}",
+                    urlencode(&body)
+                ))
+                .expect("url")
             }
         }
     }
 
     pub async fn create_meeting(&self, user: &str, body: Value) -> (u16, Value) {
-        self.api(reqwest::Method::POST, &format!("/v1/users/{user}/meetings"), Some(body)).await
+        self.api(
+            reqwest::Method::POST,
+            &format!("/v1/users/{user}/meetings"),
+            Some(body),
+        )
+        .await
     }
 
     /// The sandbox's token counters.
@@ -286,7 +396,9 @@ pub struct ConnectTrip {
 }
 
 pub fn query(url: &Url, key: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn urlencode(s: &str) -> String {
@@ -304,39 +416,51 @@ pub fn invalid_grants(counters: &meetgate_sandbox::Counters) -> u64 {
 
 pub type Shared<T> = Arc<T>;
 
+/// Every request a [`Receiver`] got: headers and body.
+pub type Received = Arc<tokio::sync::Mutex<Vec<(reqwest::header::HeaderMap, Vec<u8>)>>>;
+
 /// A host app's webhook receiver: records every request it gets.
 pub struct Receiver {
     pub url: String,
-    pub received: Arc<tokio::sync::Mutex<Vec<(reqwest::header::HeaderMap, Vec<u8>)>>>,
+    pub received: Received,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let received: Arc<tokio::sync::Mutex<Vec<(reqwest::header::HeaderMap, Vec<u8>)>>> = Arc::default();
+        let received: Received = Arc::default();
         let sink = received.clone();
         let router = axum::Router::new().route(
             "/hook",
-            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let sink = sink.clone();
-                async move {
-                    let mut copied = reqwest::header::HeaderMap::new();
-                    for (k, v) in headers.iter() {
-                        if let (Ok(name), Ok(value)) = (reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()), reqwest::header::HeaderValue::from_bytes(v.as_bytes())) {
-                            copied.insert(name, value);
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let sink = sink.clone();
+                    async move {
+                        let mut copied = reqwest::header::HeaderMap::new();
+                        for (k, v) in headers.iter() {
+                            if let (Ok(name), Ok(value)) = (
+                                reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()),
+                                reqwest::header::HeaderValue::from_bytes(v.as_bytes()),
+                            ) {
+                                copied.insert(name, value);
+                            }
                         }
+                        sink.lock().await.push((copied, body.to_vec()));
+                        axum::http::StatusCode::NO_CONTENT
                     }
-                    sink.lock().await.push((copied, body.to_vec()));
-                    axum::http::StatusCode::NO_CONTENT
-                }
-            }),
+                },
+            ),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Receiver { url: format!("http://{addr}/hook"), received, _task: task }
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            received,
+            _task: task,
+        }
     }
 
     /// Event types received so far, in order.

@@ -6,22 +6,39 @@ use serde_json::json;
 use crate::both_backends;
 use crate::support::*;
 
-both_backends!(deauthorization_deletes_the_tokens_at_once_and_replays_change_nothing, meeting_started_reaches_the_host_signed, forged_zoom_webhooks_are_refused);
+both_backends!(
+    deauthorization_deletes_the_tokens_at_once_and_replays_change_nothing,
+    meeting_started_reaches_the_host_signed,
+    forged_zoom_webhooks_are_refused
+);
 
 /// Points the sandbox app's event subscription at meetgate (Zoom validates it on the spot).
 async fn subscribe(app: &TestApp, client_id: &str) {
-    let url = url::Url::parse(&app.url(&format!("/zoom/webhooks/{}", app.apps[client_id]))).unwrap();
-    let validation = app.env.control().set_app_webhook(client_id, &url).await.unwrap();
+    let url =
+        url::Url::parse(&app.url(&format!("/zoom/webhooks/{}", app.apps[client_id]))).unwrap();
+    let validation = app
+        .env
+        .control()
+        .set_app_webhook(client_id, &url)
+        .await
+        .unwrap();
     let text = format!("{validation:?}");
-    assert!(!text.contains("false"), "meetgate must pass Zoom's URL validation: {text}");
+    assert!(
+        !text.contains("false"),
+        "meetgate must pass Zoom's URL validation: {text}"
+    );
 }
 
 async fn deauthorization_deletes_the_tokens_at_once_and_replays_change_nothing(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     subscribe(&app, USER_APP).await;
     app.connect("dr-ada", ADA, USER_APP).await;
     app.connect("dr-grace", GRACE, USER_APP).await;
-    let (status, meeting) = app.create_meeting("dr-ada", json!({ "topic": "Private" })).await;
+    let (status, meeting) = app
+        .create_meeting("dr-ada", json!({ "topic": "Private" }))
+        .await;
     assert_eq!(status, 201);
 
     app.env.control().deauthorize(ADA, USER_APP).await.unwrap();
@@ -30,42 +47,92 @@ async fn deauthorization_deletes_the_tokens_at_once_and_replays_change_nothing(b
     eventually("the connection is revoked", || {
         let store = store.clone();
         async move {
-            let conns = store.list_connections(tenant, None, None, 10).await.unwrap();
-            conns.iter().any(|c| c.zoom_email.is_none() && c.state == meetgate_store::models::ConnectionState::Revoked)
+            let conns = store
+                .list_connections(tenant, None, None, 10)
+                .await
+                .unwrap();
+            conns.iter().any(|c| {
+                c.zoom_email.is_none()
+                    && c.state == meetgate_store::models::ConnectionState::Revoked
+            })
         }
     })
     .await;
-    let conns = store.list_connections(tenant, None, None, 10).await.unwrap();
-    let ada = conns.iter().find(|c| c.state == meetgate_store::models::ConnectionState::Revoked).unwrap();
+    let conns = store
+        .list_connections(tenant, None, None, 10)
+        .await
+        .unwrap();
+    let ada = conns
+        .iter()
+        .find(|c| c.state == meetgate_store::models::ConnectionState::Revoked)
+        .unwrap();
     assert!(ada.access_token.is_none() && ada.refresh_token.is_none());
-    for column in [SealedColumn::ConnectionAccessToken, SealedColumn::ConnectionRefreshToken] {
+    for column in [
+        SealedColumn::ConnectionAccessToken,
+        SealedColumn::ConnectionRefreshToken,
+    ] {
         let cells = store.sealed_cells(column, None, 100).await.unwrap();
-        assert!(!cells.iter().any(|c| c.row_id == ada.id.to_string()), "no token of the user is left in {column:?}");
+        assert!(
+            !cells.iter().any(|c| c.row_id == ada.id.to_string()),
+            "no token of the user is left in {column:?}"
+        );
         assert_eq!(cells.len(), 1, "the other user's token is still there");
     }
-    let (_, gone) = app.api(Method::GET, &format!("/v1/meetings/{}", meeting["id"].as_str().unwrap()), None).await;
-    assert!(gone["topic"].is_null() && gone["join_url"].is_null(), "Zoom-derived data deleted: {gone}");
+    let (_, gone) = app
+        .api(
+            Method::GET,
+            &format!("/v1/meetings/{}", meeting["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert!(
+        gone["topic"].is_null() && gone["join_url"].is_null(),
+        "Zoom-derived data deleted: {gone}"
+    );
     let events = store.list_events(tenant, None, 100).await.unwrap();
-    assert_eq!(events.iter().filter(|e| e.event_type == "connection.revoked").count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == "connection.revoked")
+            .count(),
+        1
+    );
 
     // Zoom redelivers: nothing changes, no second event.
     app.env.control().deauthorize(ADA, USER_APP).await.ok();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let events = store.list_events(tenant, None, 100).await.unwrap();
-    assert_eq!(events.iter().filter(|e| e.event_type == "connection.revoked").count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == "connection.revoked")
+            .count(),
+        1
+    );
 
     // Connecting again afterwards works.
     let back = app.connect("dr-ada", ADA, USER_APP).await;
-    assert_eq!(query(&back, "meetgate_status").as_deref(), Some("connected"));
+    assert_eq!(
+        query(&back, "meetgate_status").as_deref(),
+        Some("connected")
+    );
     let (status, body) = app.create_meeting("dr-ada", json!({})).await;
     assert_eq!(status, 201, "{body}");
 }
 
 async fn meeting_started_reaches_the_host_signed(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     subscribe(&app, USER_APP).await;
     let receiver = Receiver::start().await;
-    let (status, endpoint) = app.api(Method::POST, "/v1/webhook-endpoints", Some(json!({ "url": receiver.url }))).await;
+    let (status, endpoint) = app
+        .api(
+            Method::POST,
+            "/v1/webhook-endpoints",
+            Some(json!({ "url": receiver.url })),
+        )
+        .await;
     assert_eq!(status, 201, "{endpoint}");
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
     app.connect("dr-ada", ADA, USER_APP).await;
@@ -73,48 +140,113 @@ async fn meeting_started_reaches_the_host_signed(backend: Backend) {
 
     // The host clicks the start link; the sandbox's start page starts the meeting and Zoom
     // tells meetgate.
-    let start = app.http.get(meeting["start_link"].as_str().unwrap()).send().await.unwrap();
+    let start = app
+        .http
+        .get(meeting["start_link"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     let zoom_start = start.headers()["location"].to_str().unwrap().to_owned();
     let page = app.http.get(&zoom_start).send().await.unwrap();
-    assert!(page.status().is_success(), "sandbox start page: {}", page.status());
+    assert!(
+        page.status().is_success(),
+        "sandbox start page: {}",
+        page.status()
+    );
     let services = app.services().clone();
     let id = meeting["id"].as_str().unwrap().to_owned();
     eventually("the meeting shows as started", || {
         let app = &app;
         let id = id.clone();
-        async move { app.api(Method::GET, &format!("/v1/meetings/{id}"), None).await.1["status"] == "started" }
+        async move {
+            app.api(Method::GET, &format!("/v1/meetings/{id}"), None)
+                .await
+                .1["status"]
+                == "started"
+        }
     })
     .await;
-    services.deliver_step(services.clock.now(), 50).await.unwrap();
+    services
+        .deliver_step(services.clock.now(), 50)
+        .await
+        .unwrap();
     let types = receiver.types().await;
     assert!(types.contains(&"meeting.started".to_owned()), "{types:?}");
-    assert!(types.contains(&"meeting.created".to_owned()) && types.contains(&"connection.connected".to_owned()), "{types:?}");
+    assert!(
+        types.contains(&"meeting.created".to_owned())
+            && types.contains(&"connection.connected".to_owned()),
+        "{types:?}"
+    );
     for (headers, body) in receiver.received.lock().await.iter() {
         let id = headers["webhook-id"].to_str().unwrap();
-        let ts: i64 = headers["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+        let ts: i64 = headers["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let expected = standard_webhook_signature(&secret, id, ts, body).unwrap();
         assert_eq!(headers["webhook-signature"].to_str().unwrap(), expected);
     }
-    let (status, log) = app.api(Method::GET, &format!("/v1/webhook-endpoints/{}/deliveries", endpoint["id"].as_str().unwrap()), None).await;
+    let (status, log) = app
+        .api(
+            Method::GET,
+            &format!(
+                "/v1/webhook-endpoints/{}/deliveries",
+                endpoint["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
-    assert!(log.as_array().unwrap().iter().all(|d| d["status"] == "delivered"), "{log}");
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "delivered"),
+        "{log}"
+    );
 }
 
 async fn forged_zoom_webhooks_are_refused(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let url = app.url(&format!("/zoom/webhooks/{}", app.apps[USER_APP]));
     let body = br#"{"event":"app_deauthorized","payload":{"user_id":"KDcuGIm1QgePTO8WbOqwIQ"}}"#;
     let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
     let wrong = meetgate_zoom::sign_webhook(b"not-the-secret", &now, body);
-    for (ts, sig) in [(now.as_str(), wrong.as_str()), (now.as_str(), ""), ("1000", wrong.as_str())] {
-        let response = app.http.post(&url).header("x-zm-request-timestamp", ts).header("x-zm-signature", sig).body(body.to_vec()).send().await.unwrap();
+    for (ts, sig) in [
+        (now.as_str(), wrong.as_str()),
+        (now.as_str(), ""),
+        ("1000", wrong.as_str()),
+    ] {
+        let response = app
+            .http
+            .post(&url)
+            .header("x-zm-request-timestamp", ts)
+            .header("x-zm-signature", sig)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 403);
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
     }
     // A validation request must be signed too, and never turns into a signing oracle.
     let secret = b"sbx-user-managed-webhook-secret";
     let validation = br#"{"event":"endpoint.url_validation","payload":{"plainToken":"v0:1:{x"}}"#;
     let sig = meetgate_zoom::sign_webhook(secret, &now, validation);
-    let response = app.http.post(&url).header("x-zm-request-timestamp", &now).header("x-zm-signature", sig).body(validation.to_vec()).send().await.unwrap();
+    let response = app
+        .http
+        .post(&url)
+        .header("x-zm-request-timestamp", &now)
+        .header("x-zm-signature", sig)
+        .body(validation.to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 422);
 }

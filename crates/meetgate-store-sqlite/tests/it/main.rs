@@ -14,9 +14,11 @@ use meetgate_store_sqlite::SqliteStore;
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    pub fn new() -> Self {
-        let dir = std::env::temp_dir()
-            .join(format!("meetgate-sqlite-test-{}", uuid::Uuid::new_v4().simple()));
+    pub fn fresh() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "meetgate-sqlite-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         Self(dir)
     }
 
@@ -32,10 +34,13 @@ impl Drop for TempDir {
 }
 
 async fn fresh_store() -> Option<TestStore> {
-    let dir = TempDir::new();
+    let dir = TempDir::fresh();
     let store = SqliteStore::connect(&dir.url("store.db")).await.unwrap();
     store.migrate().await.unwrap();
-    Some(TestStore::with_cleanup(Arc::new(store), move || async move { drop(dir) }))
+    Some(TestStore::with_cleanup(
+        Arc::new(store),
+        move || async move { drop(dir) },
+    ))
 }
 
 mod suite {

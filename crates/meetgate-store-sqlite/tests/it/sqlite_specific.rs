@@ -13,20 +13,36 @@ use crate::TempDir;
 
 #[tokio::test]
 async fn creates_file_and_parent_dirs_in_wal_mode() {
-    let dir = TempDir::new();
+    let dir = TempDir::fresh();
     let url = dir.url("nested/deeper/meetgate.db");
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     assert!(dir.0.join("nested/deeper/meetgate.db").exists());
 
     let pool = store.writer_pool_for_tests();
-    let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(pool).await.unwrap().get(0);
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(mode, "wal");
-    let sync: i64 = sqlx::query("PRAGMA synchronous").fetch_one(pool).await.unwrap().get(0);
+    let sync: i64 = sqlx::query("PRAGMA synchronous")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(sync, 1, "synchronous = NORMAL");
-    let fk: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(pool).await.unwrap().get(0);
+    let fk: i64 = sqlx::query("PRAGMA foreign_keys")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(fk, 1);
-    let busy: i64 = sqlx::query("PRAGMA busy_timeout").fetch_one(pool).await.unwrap().get(0);
+    let busy: i64 = sqlx::query("PRAGMA busy_timeout")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(busy, 10_000);
     assert!(dir.0.join("nested/deeper/meetgate.db-wal").exists());
     store.close().await;
@@ -40,9 +56,11 @@ async fn creates_file_and_parent_dirs_in_wal_mode() {
 
 #[tokio::test]
 async fn relative_paths_are_relative_to_the_working_directory() {
-    let name = format!("target/meetgate-sqlite-rel-{}", uuid::Uuid::new_v4().simple());
+    let name = format!("meetgate-sqlite-rel-{}", uuid::Uuid::new_v4().simple());
     let _cleanup = TempDir(std::env::current_dir().unwrap().join(&name));
-    let store = SqliteStore::connect(&format!("sqlite://{name}/sub/x.db")).await.unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{name}/sub/x.db"))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     assert!(std::path::Path::new(&name).join("sub/x.db").exists());
     store.close().await;
@@ -67,7 +85,12 @@ async fn in_memory_database_works() {
 
 #[tokio::test]
 async fn malformed_urls_are_invalid() {
-    for url in ["postgres://localhost/db", "file:/tmp/x.db", "", "sqlite://x.db?mode=sideways"] {
+    for url in [
+        "postgres://localhost/db",
+        "file:/tmp/x.db",
+        "",
+        "sqlite://x.db?mode=sideways",
+    ] {
         match SqliteStore::connect(url).await {
             Err(StoreError::InvalidUrl(msg)) => {
                 assert!(!msg.is_empty() && !msg.contains('\n'), "{url}: {msg:?}")
@@ -87,7 +110,7 @@ async fn unopenable_paths_are_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_migrations_apply_once() {
-    let dir = TempDir::new();
+    let dir = TempDir::fresh();
     let url = dir.url("m.db");
     // Separate stores have separate pools, like separate processes.
     let mut stores = Vec::new();
@@ -118,7 +141,9 @@ async fn concurrent_migrations_apply_once() {
     }
 }
 
-async fn futures_join<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     // Plain join without an extra dependency: poll them all on one task.
     let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
@@ -136,7 +161,11 @@ async fn futures_join<F: std::future::Future>(futures: impl IntoIterator<Item = 
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     outputs.into_iter().map(|o| o.unwrap()).collect()
@@ -146,14 +175,20 @@ async fn futures_join<F: std::future::Future>(futures: impl IntoIterator<Item = 
 /// contending for SQLite's lock, as two processes would): no `SQLITE_BUSY`, nothing lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_never_see_busy() {
-    let dir = TempDir::new();
+    let dir = TempDir::fresh();
     let url = dir.url("busy.db");
     let first = Arc::new(SqliteStore::connect(&url).await.unwrap());
     first.migrate().await.unwrap();
     let second = Arc::new(
-        SqliteStore::connect_with(&url, StoreOptions { max_connections: 2, ..StoreOptions::default() })
-            .await
-            .unwrap(),
+        SqliteStore::connect_with(
+            &url,
+            StoreOptions {
+                max_connections: 2,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
     );
     let tenant = NewTenant {
         id: TenantId::new(),
@@ -165,10 +200,17 @@ async fn concurrent_writers_never_see_busy() {
     first.create_tenant(&tenant, Effects::none()).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..60 {
-        let store: Arc<dyn Store> = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let store: Arc<dyn Store> = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
         let t = tenant.id;
         tasks.push(tokio::spawn(async move {
-            let user = store.upsert_end_user(t, &format!("u{i}"), None, None, now()).await.unwrap();
+            let user = store
+                .upsert_end_user(t, &format!("u{i}"), None, None, now())
+                .await
+                .unwrap();
             let audit = NewAuditEvent {
                 id: AuditEventId::new(),
                 tenant_id: Some(t),
@@ -182,13 +224,20 @@ async fn concurrent_writers_never_see_busy() {
                 request_id: None,
                 details: serde_json::json!({}),
             };
-            store.append_audit(Effects::none().audit(audit)).await.unwrap();
+            store
+                .append_audit(Effects::none().audit(audit))
+                .await
+                .unwrap();
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let q = AuditQuery { tenant_id: Some(tenant.id), limit: 1000, ..AuditQuery::default() };
+    let q = AuditQuery {
+        tenant_id: Some(tenant.id),
+        limit: 1000,
+        ..AuditQuery::default()
+    };
     assert_eq!(first.list_audit(&q).await.unwrap().len(), 60);
     first.close().await;
     second.close().await;
@@ -201,9 +250,17 @@ async fn clones_share_refresh_locks() {
     let clone = store.clone();
     let id = ConnectionId::new();
     let held = store.lock_for_refresh(id).await.unwrap();
-    let waiting = tokio::time::timeout(std::time::Duration::from_millis(200), clone.lock_for_refresh(id)).await;
+    let waiting = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        clone.lock_for_refresh(id),
+    )
+    .await;
     assert!(waiting.is_err(), "the clone waits for the original's lock");
     held.release().await.unwrap();
-    let got = tokio::time::timeout(std::time::Duration::from_secs(10), clone.lock_for_refresh(id)).await;
+    let got = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        clone.lock_for_refresh(id),
+    )
+    .await;
     got.unwrap().unwrap().release().await.unwrap();
 }

@@ -46,20 +46,58 @@ pub async fn connections_save_and_find(store: Arc<dyn Store>) {
     assert_eq!(c.connected_at, Some(at));
     assert_eq!(c.created_at, at);
     assert_eq!(c.updated_at, at);
-    assert_eq!(audit_actions(&store, Some(a.id), "connection.").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "connection.").await.len(),
+        1
+    );
     assert_eq!(events(&store, a.id).await.len(), 1);
 
-    let got = store.get_connection(a.id, c.id).await.unwrap().expect("connection");
+    let got = store
+        .get_connection(a.id, c.id)
+        .await
+        .unwrap()
+        .expect("connection");
     assert_eq!(got.version, 1);
     assert_eq!(got.access_token, c.access_token);
     assert!(store.get_connection(b.id, c.id).await.unwrap().is_none());
-    assert_eq!(store.find_connection(a.id, user.id, app.id).await.unwrap().unwrap().id, c.id);
-    assert!(store.find_connection(b.id, user.id, app.id).await.unwrap().is_none());
-    assert!(store.find_connection(a.id, user.id, ZoomAppId::new()).await.unwrap().is_none());
-    let mine: Vec<_> =
-        store.list_user_connections(a.id, user.id).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(
+        store
+            .find_connection(a.id, user.id, app.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        c.id
+    );
+    assert!(
+        store
+            .find_connection(b.id, user.id, app.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_connection(a.id, user.id, ZoomAppId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mine: Vec<_> = store
+        .list_user_connections(a.id, user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(mine, vec![c.id]);
-    assert!(store.list_user_connections(b.id, user.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_user_connections(b.id, user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Leave a marker and a failure behind, then reconnect: same row, next version, all reset.
     let mut lock = store.lock_for_refresh(c.id).await.unwrap();
@@ -74,7 +112,10 @@ pub async fn connections_save_and_find(store: Arc<dyn Store>) {
         zoom_email: None,
         ..grant(a.id, user.id, app.id, "zu-1", later)
     };
-    let re = store.save_grant(&again, &[], Effects::none()).await.unwrap();
+    let re = store
+        .save_grant(&again, &[], Effects::none())
+        .await
+        .unwrap();
     assert_eq!(re.id, c.id, "reconnect keeps the row");
     assert_eq!(re.version, 2);
     assert_eq!(re.access_token, Some(sealed("access-2")));
@@ -88,12 +129,27 @@ pub async fn connections_save_and_find(store: Arc<dyn Store>) {
 
     // Reconnecting a revoked connection brings it back to connected.
     store
-        .end_connection(a.id, c.id, ConnectionState::Revoked, "user left", false, later, Effects::none())
+        .end_connection(
+            a.id,
+            c.id,
+            ConnectionState::Revoked,
+            "user left",
+            false,
+            later,
+            Effects::none(),
+        )
         .await
         .unwrap()
         .unwrap();
     let back = store
-        .save_grant(&NewGrant { id: c.id, ..grant(a.id, user.id, app.id, "zu-1", later) }, &[], Effects::none())
+        .save_grant(
+            &NewGrant {
+                id: c.id,
+                ..grant(a.id, user.id, app.id, "zu-1", later)
+            },
+            &[],
+            Effects::none(),
+        )
         .await
         .unwrap();
     assert_eq!(back.state, ConnectionState::Connected);
@@ -116,18 +172,44 @@ pub async fn save_grant_refuses_foreign_id(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(is_conflict(&err), "{err:?}");
-    let row = store.get_connection(c.tenant.id, c.connection.id).await.unwrap().unwrap();
+    let row = store
+        .get_connection(c.tenant.id, c.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.version, 1);
     assert_eq!(row.zoom_user_id, c.connection.zoom_user_id);
-    assert!(store.get_connection(c.tenant.id, stale.id).await.unwrap().is_none());
-    assert!(audit_actions(&store, Some(c.tenant.id), "connection.").await.is_empty());
+    assert!(
+        store
+            .get_connection(c.tenant.id, stale.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        audit_actions(&store, Some(c.tenant.id), "connection.")
+            .await
+            .is_empty()
+    );
 
     // Nor can another tenant write a grant into this tenant's connection id.
     let b = tenant(&store).await;
     let b_user = end_user(&store, b.id).await;
-    let hijack = NewGrant { id: c.connection.id, ..grant(b.id, b_user.id, c.app.id, "zu-y", now()) };
-    assert!(store.save_grant(&hijack, &[], Effects::none()).await.is_err());
-    let row = store.get_connection(c.tenant.id, c.connection.id).await.unwrap().unwrap();
+    let hijack = NewGrant {
+        id: c.connection.id,
+        ..grant(b.id, b_user.id, c.app.id, "zu-y", now())
+    };
+    assert!(
+        store
+            .save_grant(&hijack, &[], Effects::none())
+            .await
+            .is_err()
+    );
+    let row = store
+        .get_connection(c.tenant.id, c.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.version, 1);
     assert_eq!(row.end_user_id, c.end_user.id);
 }
@@ -145,7 +227,11 @@ pub async fn connections_list_paging_and_zoom_user(store: Arc<dyn Store>) {
     }
     let b_user = end_user(&store, b.id).await;
     let b_conn = store
-        .save_grant(&grant(b.id, b_user.id, app.id, "zu-0", at), &[], Effects::none())
+        .save_grant(
+            &grant(b.id, b_user.id, app.id, "zu-0", at),
+            &[],
+            Effects::none(),
+        )
         .await
         .unwrap();
 
@@ -160,17 +246,43 @@ pub async fn connections_list_paging_and_zoom_user(store: Arc<dyn Store>) {
         after = page.last().map(|c| c.id);
         seen.extend(page.into_iter().map(|c| c.id));
     }
-    assert_eq!(seen, ids, "pages in id order, no gaps, no repeats, only this tenant");
+    assert_eq!(
+        seen, ids,
+        "pages in id order, no gaps, no repeats, only this tenant"
+    );
 
     store
-        .end_connection(a.id, ids[1], ConnectionState::Revoked, "gone", false, at, Effects::none())
+        .end_connection(
+            a.id,
+            ids[1],
+            ConnectionState::Revoked,
+            "gone",
+            false,
+            at,
+            Effects::none(),
+        )
         .await
         .unwrap();
-    let revoked = store.list_connections(a.id, Some(ConnectionState::Revoked), None, 10).await.unwrap();
-    assert_eq!(revoked.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[1]]);
-    let live = store.list_connections(a.id, Some(ConnectionState::Connected), None, 10).await.unwrap();
+    let revoked = store
+        .list_connections(a.id, Some(ConnectionState::Revoked), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    let live = store
+        .list_connections(a.id, Some(ConnectionState::Connected), None, 10)
+        .await
+        .unwrap();
     assert_eq!(live.len(), 4);
-    assert!(store.list_connections(b.id, Some(ConnectionState::Revoked), None, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_connections(b.id, Some(ConnectionState::Revoked), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The Zoom user's grants through this app, in every tenant and every state.
     let zu0: HashSet<_> = store
@@ -181,11 +293,26 @@ pub async fn connections_list_paging_and_zoom_user(store: Arc<dyn Store>) {
         .map(|c| c.id)
         .collect();
     assert_eq!(zu0, HashSet::from([ids[0], b_conn.id]));
-    let zu1 = store.find_connections_by_zoom_user(app.id, "zu-1").await.unwrap();
+    let zu1 = store
+        .find_connections_by_zoom_user(app.id, "zu-1")
+        .await
+        .unwrap();
     assert_eq!(zu1.len(), 1);
     assert_eq!(zu1[0].state, ConnectionState::Revoked);
-    assert!(store.find_connections_by_zoom_user(app.id, "zu-9").await.unwrap().is_empty());
-    assert!(store.find_connections_by_zoom_user(ZoomAppId::new(), "zu-0").await.unwrap().is_empty());
+    assert!(
+        store
+            .find_connections_by_zoom_user(app.id, "zu-9")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .find_connections_by_zoom_user(ZoomAppId::new(), "zu-0")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn save_grant_supersedes_other_grants(store: Arc<dyn Store>) {
@@ -197,11 +324,40 @@ pub async fn save_grant_supersedes_other_grants(store: Arc<dyn Store>) {
     let ub = end_user(&store, b.id).await;
     let uc = end_user(&store, a.id).await;
     let ud = end_user(&store, a.id).await;
-    let ca = store.save_grant(&grant(a.id, ua.id, app.id, "same", at), &[], Effects::none()).await.unwrap();
-    let cb = store.save_grant(&grant(b.id, ub.id, app.id, "same", at), &[], Effects::none()).await.unwrap();
-    let cd = store.save_grant(&grant(a.id, ud.id, app.id, "same", at), &[], Effects::none()).await.unwrap();
+    let ca = store
+        .save_grant(
+            &grant(a.id, ua.id, app.id, "same", at),
+            &[],
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    let cb = store
+        .save_grant(
+            &grant(b.id, ub.id, app.id, "same", at),
+            &[],
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    let cd = store
+        .save_grant(
+            &grant(a.id, ud.id, app.id, "same", at),
+            &[],
+            Effects::none(),
+        )
+        .await
+        .unwrap();
     store
-        .end_connection(a.id, cd.id, ConnectionState::Revoked, "deauthorized", false, at, Effects::none())
+        .end_connection(
+            a.id,
+            cd.id,
+            ConnectionState::Revoked,
+            "deauthorized",
+            false,
+            at,
+            Effects::none(),
+        )
         .await
         .unwrap();
 
@@ -227,15 +383,39 @@ pub async fn save_grant_supersedes_other_grants(store: Arc<dyn Store>) {
         assert_eq!(row.zoom_user_id.as_deref(), Some("same"));
     }
     let revoked = store.get_connection(a.id, cd.id).await.unwrap().unwrap();
-    assert_eq!(revoked.state, ConnectionState::Revoked, "a revoked grant stays revoked");
+    assert_eq!(
+        revoked.state,
+        ConnectionState::Revoked,
+        "a revoked grant stays revoked"
+    );
     assert_eq!(revoked.version, 2);
 
     // A failing save supersedes nothing.
     let ue = end_user(&store, a.id).await;
-    let ce = store.save_grant(&grant(a.id, ue.id, app.id, "other", at), &[], Effects::none()).await.unwrap();
+    let ce = store
+        .save_grant(
+            &grant(a.id, ue.id, app.id, "other", at),
+            &[],
+            Effects::none(),
+        )
+        .await
+        .unwrap();
     let bad = grant(a.id, uc.id, app.id, "same", later); // foreign id for uc's row
-    assert!(store.save_grant(&bad, &[ce.id], Effects::none()).await.is_err());
-    assert_eq!(store.get_connection(a.id, ce.id).await.unwrap().unwrap().state, ConnectionState::Connected);
+    assert!(
+        store
+            .save_grant(&bad, &[ce.id], Effects::none())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .get_connection(a.id, ce.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        ConnectionState::Connected
+    );
 }
 
 pub async fn end_connection_behaviour(store: Arc<dyn Store>) {
@@ -256,10 +436,18 @@ pub async fn end_connection_behaviour(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(none.is_none());
-    let row = store.get_connection(c.tenant.id, c.connection.id).await.unwrap().unwrap();
+    let row = store
+        .get_connection(c.tenant.id, c.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.state, ConnectionState::Connected);
     assert!(row.access_token.is_some());
-    assert!(audit_actions(&store, Some(other.id), "connection.").await.is_empty());
+    assert!(
+        audit_actions(&store, Some(other.id), "connection.")
+            .await
+            .is_empty()
+    );
 
     let ended = store
         .end_connection(
@@ -281,30 +469,60 @@ pub async fn end_connection_behaviour(store: Arc<dyn Store>) {
     assert!(ended.access_token.is_none() && ended.refresh_token.is_none());
     assert_eq!(ended.version, c.connection.version + 1);
     assert!(ended.zoom_email.is_none(), "purge forgets the Zoom email");
-    assert_eq!(ended.zoom_user_id, c.connection.zoom_user_id, "the Zoom user id stays");
+    assert_eq!(
+        ended.zoom_user_id, c.connection.zoom_user_id,
+        "the Zoom user id stays"
+    );
     assert_eq!(ended.zoom_account_id, c.connection.zoom_account_id);
     assert_eq!(ended.updated_at, at);
-    assert_eq!(audit_actions(&store, Some(c.tenant.id), "connection.revoked").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(c.tenant.id), "connection.revoked")
+            .await
+            .len(),
+        1
+    );
     assert_eq!(events(&store, c.tenant.id).await.len(), 1);
     let found = store
         .find_connections_by_zoom_user(c.app.id, c.connection.zoom_user_id.as_deref().unwrap())
         .await
         .unwrap();
-    assert_eq!(found.len(), 1, "a replayed deauthorization still finds the row");
+    assert_eq!(
+        found.len(),
+        1,
+        "a replayed deauthorization still finds the row"
+    );
 
     // Without purge the email stays.
     let d = connected(&store).await;
     let kept = store
-        .end_connection(d.tenant.id, d.connection.id, ConnectionState::NeedsReauth, "invalid_grant", false, at, Effects::none())
+        .end_connection(
+            d.tenant.id,
+            d.connection.id,
+            ConnectionState::NeedsReauth,
+            "invalid_grant",
+            false,
+            at,
+            Effects::none(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(kept.state, ConnectionState::NeedsReauth);
     assert_eq!(kept.zoom_email, d.connection.zoom_email);
     assert!(kept.access_token.is_none());
-    assert!(store
-        .end_connection(d.tenant.id, ConnectionId::new(), ConnectionState::Revoked, "x", false, at, Effects::none())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        store
+            .end_connection(
+                d.tenant.id,
+                ConnectionId::new(),
+                ConnectionState::Revoked,
+                "x",
+                false,
+                at,
+                Effects::none()
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -11,7 +11,8 @@ use crate::*;
 /// Now, truncated to microseconds (what every backend stores), so values round-trip exactly.
 pub fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1000 * 1000).expect("valid nanosecond")
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .expect("valid nanosecond")
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -30,12 +31,21 @@ pub async fn tenant(store: &Arc<dyn Store>) -> Tenant {
         settings: json!({"meeting_policy": {"waiting_room": true}}),
         created_at: now(),
     };
-    store.create_tenant(&t, Effects::none()).await.expect("create tenant")
+    store
+        .create_tenant(&t, Effects::none())
+        .await
+        .expect("create tenant")
 }
 
 pub async fn end_user(store: &Arc<dyn Store>, tenant: TenantId) -> EndUser {
     store
-        .upsert_end_user(tenant, &unique("user"), Some("dr@example.test"), Some("Dr"), now())
+        .upsert_end_user(
+            tenant,
+            &unique("user"),
+            Some("dr@example.test"),
+            Some("Dr"),
+            now(),
+        )
         .await
         .expect("upsert end user")
 }
@@ -61,7 +71,10 @@ pub fn new_zoom_app(tenant: Option<TenantId>) -> ZoomApp {
 
 pub async fn zoom_app(store: &Arc<dyn Store>, tenant: Option<TenantId>) -> ZoomApp {
     let app = new_zoom_app(tenant);
-    store.create_zoom_app(&app, Effects::none()).await.expect("create zoom app");
+    store
+        .create_zoom_app(&app, Effects::none())
+        .await
+        .expect("create zoom app");
     app
 }
 
@@ -107,8 +120,16 @@ pub async fn connected_in(store: &Arc<dyn Store>, tenant: &Tenant) -> Connected 
     let end_user = end_user(store, tenant.id).await;
     let app = zoom_app(store, Some(tenant.id)).await;
     let g = grant(tenant.id, end_user.id, app.id, &unique("zoom-user"), now());
-    let connection = store.save_grant(&g, &[], Effects::none()).await.expect("save grant");
-    Connected { tenant: tenant.clone(), end_user, app, connection }
+    let connection = store
+        .save_grant(&g, &[], Effects::none())
+        .await
+        .expect("save grant");
+    Connected {
+        tenant: tenant.clone(),
+        end_user,
+        app,
+        connection,
+    }
 }
 
 pub fn audit(tenant: Option<TenantId>, action: &str) -> NewAuditEvent {
@@ -150,11 +171,20 @@ pub async fn audit_actions(
         limit: 1000,
         ..AuditQuery::default()
     };
-    store.list_audit(&q).await.expect("list audit").into_iter().map(|a| a.action).collect()
+    store
+        .list_audit(&q)
+        .await
+        .expect("list audit")
+        .into_iter()
+        .map(|a| a.action)
+        .collect()
 }
 
 pub async fn events(store: &Arc<dyn Store>, tenant: TenantId) -> Vec<OutboxEvent> {
-    store.list_events(tenant, None, 1000).await.expect("list events")
+    store
+        .list_events(tenant, None, 1000)
+        .await
+        .expect("list events")
 }
 
 pub async fn new_meeting(
@@ -164,7 +194,10 @@ pub async fn new_meeting(
     duration: Option<i32>,
 ) -> Meeting {
     let m = meeting_for(c, start, duration);
-    store.insert_meeting(&m, Effects::none()).await.expect("insert meeting")
+    store
+        .insert_meeting(&m, Effects::none())
+        .await
+        .expect("insert meeting")
 }
 
 pub fn meeting_for(
@@ -179,7 +212,11 @@ pub fn meeting_for(
         connection_id: c.connection.id,
         zoom_meeting_id: i64::from(rand_u32()) + 80_000_000_000,
         host_zoom_user_id: c.connection.zoom_user_id.clone(),
-        kind: if start.is_some() { MeetingKind::Scheduled } else { MeetingKind::Instant },
+        kind: if start.is_some() {
+            MeetingKind::Scheduled
+        } else {
+            MeetingKind::Instant
+        },
         start_time: start,
         duration_minutes: duration,
         timezone: Some("Europe/Berlin".into()),

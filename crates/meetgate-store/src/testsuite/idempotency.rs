@@ -39,25 +39,47 @@ pub async fn idempotency_claim_flow(store: Arc<dyn Store>) {
     }
     let soon = at + Duration::seconds(1);
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key, b"hash-1", soon)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key, b"hash-1", soon))
+            .await
+            .unwrap(),
         IdempotencyClaim::InProgress
     ));
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key, b"hash-2", soon)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key, b"hash-2", soon))
+            .await
+            .unwrap(),
         IdempotencyClaim::Mismatch
     ));
     // The same key in another tenant is another record.
     assert!(matches!(
-        store.claim_idempotency_key(&claim(b.id, &key, b"hash-2", soon)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(b.id, &key, b"hash-2", soon))
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed(_)
     ));
 
-    store.note_idempotency_progress(a.id, &key, &json!({"zoom_call": "started"}), soon).await.unwrap();
-    let e = store.note_idempotency_progress(a.id, "no-such-key", &json!({}), soon).await.unwrap_err();
+    store
+        .note_idempotency_progress(a.id, &key, &json!({"zoom_call": "started"}), soon)
+        .await
+        .unwrap();
+    let e = store
+        .note_idempotency_progress(a.id, "no-such-key", &json!({}), soon)
+        .await
+        .unwrap_err();
     assert!(is_not_found(&e), "{e:?}");
 
-    store.complete_idempotency(&completion(a.id, &key, 201)).await.unwrap();
-    match store.claim_idempotency_key(&claim(a.id, &key, b"hash-1", soon)).await.unwrap() {
+    store
+        .complete_idempotency(&completion(a.id, &key, 201))
+        .await
+        .unwrap();
+    match store
+        .claim_idempotency_key(&claim(a.id, &key, b"hash-1", soon))
+        .await
+        .unwrap()
+    {
         IdempotencyClaim::Completed(rec) => {
             assert_eq!(rec.state, IdempotencyState::Completed);
             assert_eq!(rec.response_status, Some(201));
@@ -70,36 +92,58 @@ pub async fn idempotency_claim_flow(store: Arc<dyn Store>) {
     }
     // A completed key with another body is still a mismatch.
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key, b"hash-2", soon)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key, b"hash-2", soon))
+            .await
+            .unwrap(),
         IdempotencyClaim::Mismatch
     ));
     // Neither a second completion nor a release touches a completed record.
-    store.complete_idempotency(&completion(a.id, &key, 500)).await.unwrap();
+    store
+        .complete_idempotency(&completion(a.id, &key, 500))
+        .await
+        .unwrap();
     store.release_idempotency_key(a.id, &key).await.unwrap();
-    match store.claim_idempotency_key(&claim(a.id, &key, b"hash-1", soon)).await.unwrap() {
+    match store
+        .claim_idempotency_key(&claim(a.id, &key, b"hash-1", soon))
+        .await
+        .unwrap()
+    {
         IdempotencyClaim::Completed(rec) => assert_eq!(rec.response_status, Some(201)),
         other => panic!("expected Completed, got {other:?}"),
     }
     // b's record is untouched by a's completion.
     assert!(matches!(
-        store.claim_idempotency_key(&claim(b.id, &key, b"hash-2", soon)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(b.id, &key, b"hash-2", soon))
+            .await
+            .unwrap(),
         IdempotencyClaim::InProgress
     ));
 
     // Releasing an in-progress claim frees the key for a retry.
     let key2 = unique("key");
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key2, b"h", at)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key2, b"h", at))
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed(_)
     ));
     store.release_idempotency_key(b.id, &key2).await.unwrap(); // another tenant: no effect
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key2, b"h", at)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key2, b"h", at))
+            .await
+            .unwrap(),
         IdempotencyClaim::InProgress
     ));
     store.release_idempotency_key(a.id, &key2).await.unwrap();
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key2, b"other", at)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key2, b"other", at))
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed(_)
     ));
 }
@@ -108,9 +152,18 @@ pub async fn idempotency_expired_and_purged(store: Arc<dyn Store>) {
     let a = tenant(&store).await;
     let at = now();
     let key = unique("key");
-    let short = NewIdempotencyClaim { expires_at: at + Duration::minutes(1), ..claim(a.id, &key, b"old", at) };
-    assert!(matches!(store.claim_idempotency_key(&short).await.unwrap(), IdempotencyClaim::Claimed(_)));
-    store.complete_idempotency(&completion(a.id, &key, 200)).await.unwrap();
+    let short = NewIdempotencyClaim {
+        expires_at: at + Duration::minutes(1),
+        ..claim(a.id, &key, b"old", at)
+    };
+    assert!(matches!(
+        store.claim_idempotency_key(&short).await.unwrap(),
+        IdempotencyClaim::Claimed(_)
+    ));
+    store
+        .complete_idempotency(&completion(a.id, &key, 200))
+        .await
+        .unwrap();
 
     // Once expired the record counts as absent: a new request (even another body) claims it.
     let later = at + Duration::minutes(2);
@@ -129,17 +182,35 @@ pub async fn idempotency_expired_and_purged(store: Arc<dyn Store>) {
     }
 
     let gone = unique("key");
-    let expiring = NewIdempotencyClaim { expires_at: at + Duration::seconds(10), ..claim(a.id, &gone, b"x", at) };
+    let expiring = NewIdempotencyClaim {
+        expires_at: at + Duration::seconds(10),
+        ..claim(a.id, &gone, b"x", at)
+    };
     store.claim_idempotency_key(&expiring).await.unwrap();
     let kept = unique("key");
-    store.claim_idempotency_key(&claim(a.id, &kept, b"x", at)).await.unwrap();
-    assert_eq!(store.purge_idempotency(at + Duration::minutes(1)).await.unwrap(), 1);
+    store
+        .claim_idempotency_key(&claim(a.id, &kept, b"x", at))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .purge_idempotency(at + Duration::minutes(1))
+            .await
+            .unwrap(),
+        1
+    );
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &kept, b"x", at)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &kept, b"x", at))
+            .await
+            .unwrap(),
         IdempotencyClaim::InProgress
     ));
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &gone, b"y", at)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &gone, b"y", at))
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed(_)
     ));
 }
@@ -154,7 +225,10 @@ pub async fn idempotency_concurrent_claims(store: Arc<dyn Store>) {
         let (store, barrier, key) = (store.clone(), barrier.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            store.claim_idempotency_key(&claim(a.id, &key, b"same", at)).await.unwrap()
+            store
+                .claim_idempotency_key(&claim(a.id, &key, b"same", at))
+                .await
+                .unwrap()
         }));
     }
     let (mut claimed, mut in_progress) = (0, 0);
@@ -175,20 +249,33 @@ pub async fn idempotency_stale_takeover(store: Arc<dyn Store>) {
     let first = claim(a.id, &key, b"h", t0);
     store.claim_idempotency_key(&first).await.unwrap();
     let recovery = json!({"zoom_create_started_at": "t0", "topic_hash": "abc"});
-    store.note_idempotency_progress(a.id, &key, &recovery, t0 + Duration::seconds(5)).await.unwrap();
+    store
+        .note_idempotency_progress(a.id, &key, &recovery, t0 + Duration::seconds(5))
+        .await
+        .unwrap();
 
     // Within `stale_after` of the last progress note: still in progress.
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key, b"h", t0 + Duration::seconds(20))).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key, b"h", t0 + Duration::seconds(20)))
+            .await
+            .unwrap(),
         IdempotencyClaim::InProgress
     ));
     // Another body is a mismatch even when stale.
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key, b"other", t0 + Duration::minutes(5))).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key, b"other", t0 + Duration::minutes(5)))
+            .await
+            .unwrap(),
         IdempotencyClaim::Mismatch
     ));
     let t1 = t0 + Duration::minutes(1);
-    match store.claim_idempotency_key(&claim(a.id, &key, b"h", t1)).await.unwrap() {
+    match store
+        .claim_idempotency_key(&claim(a.id, &key, b"h", t1))
+        .await
+        .unwrap()
+    {
         IdempotencyClaim::Recovered(rec) => {
             assert_eq!(rec.id, first.id, "the taken-over record keeps its id");
             assert_eq!(rec.recovery, Some(recovery.clone()));
@@ -200,7 +287,10 @@ pub async fn idempotency_stale_takeover(store: Arc<dyn Store>) {
     }
     // The new owner holds it now.
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a.id, &key, b"h", t1 + Duration::seconds(1))).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a.id, &key, b"h", t1 + Duration::seconds(1)))
+            .await
+            .unwrap(),
         IdempotencyClaim::InProgress
     ));
 }
@@ -209,7 +299,10 @@ pub async fn idempotency_concurrent_takeover(store: Arc<dyn Store>) {
     let a = tenant(&store).await;
     let key = unique("key");
     let t0 = now();
-    store.claim_idempotency_key(&claim(a.id, &key, b"h", t0)).await.unwrap();
+    store
+        .claim_idempotency_key(&claim(a.id, &key, b"h", t0))
+        .await
+        .unwrap();
     let t1 = t0 + Duration::minutes(5);
     let barrier = Arc::new(tokio::sync::Barrier::new(12));
     let mut tasks = Vec::new();
@@ -217,7 +310,10 @@ pub async fn idempotency_concurrent_takeover(store: Arc<dyn Store>) {
         let (store, barrier, key) = (store.clone(), barrier.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            store.claim_idempotency_key(&claim(a.id, &key, b"h", t1)).await.unwrap()
+            store
+                .claim_idempotency_key(&claim(a.id, &key, b"h", t1))
+                .await
+                .unwrap()
         }));
     }
     let (mut recovered, mut in_progress) = (0, 0);
@@ -228,7 +324,11 @@ pub async fn idempotency_concurrent_takeover(store: Arc<dyn Store>) {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!((recovered, in_progress), (1, 11), "exactly one taker wins a stale claim");
+    assert_eq!(
+        (recovered, in_progress),
+        (1, 11),
+        "exactly one taker wins a stale claim"
+    );
 }
 
 pub async fn idempotency_completed_through_effects(store: Arc<dyn Store>) {
@@ -236,8 +336,14 @@ pub async fn idempotency_completed_through_effects(store: Arc<dyn Store>) {
     let t = c.tenant.id;
     let key = unique("key");
     let at = now();
-    store.claim_idempotency_key(&claim(t, &key, b"create", at)).await.unwrap();
-    let new = NewMeeting { idempotency_key: Some(key.clone()), ..meeting_for(&c, None, None) };
+    store
+        .claim_idempotency_key(&claim(t, &key, b"create", at))
+        .await
+        .unwrap();
+    let new = NewMeeting {
+        idempotency_key: Some(key.clone()),
+        ..meeting_for(&c, None, None)
+    };
     let m = store
         .insert_meeting(
             &new,
@@ -251,7 +357,11 @@ pub async fn idempotency_completed_through_effects(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    match store.claim_idempotency_key(&claim(t, &key, b"create", at)).await.unwrap() {
+    match store
+        .claim_idempotency_key(&claim(t, &key, b"create", at))
+        .await
+        .unwrap()
+    {
         IdempotencyClaim::Completed(rec) => {
             assert_eq!(rec.response_status, Some(201));
             assert_eq!(rec.response_body, Some(sealed("meeting json")));

@@ -11,7 +11,10 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
     let t = c.tenant.id;
     let other = tenant(&store).await;
     let start = now() + Duration::days(1);
-    let new = NewMeeting { idempotency_key: Some("idem-1".into()), ..meeting_for(&c, Some(start), Some(45)) };
+    let new = NewMeeting {
+        idempotency_key: Some("idem-1".into()),
+        ..meeting_for(&c, Some(start), Some(45))
+    };
     let m = store
         .insert_meeting(
             &new,
@@ -40,10 +43,22 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(audit_actions(&store, Some(t), "meeting.").await.len(), 1);
     assert_eq!(events(&store, t).await.len(), 1);
 
-    assert_eq!(store.get_meeting(t, m.id).await.unwrap().unwrap().details, new.details);
+    assert_eq!(
+        store.get_meeting(t, m.id).await.unwrap().unwrap().details,
+        new.details
+    );
     assert!(store.get_meeting(other.id, m.id).await.unwrap().is_none());
-    assert!(store.get_meeting(t, MeetingId::new()).await.unwrap().is_none());
-    let by_zoom = store.find_meetings_by_zoom_id(new.zoom_meeting_id).await.unwrap();
+    assert!(
+        store
+            .get_meeting(t, MeetingId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let by_zoom = store
+        .find_meetings_by_zoom_id(new.zoom_meeting_id)
+        .await
+        .unwrap();
     assert_eq!(by_zoom.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m.id]);
     assert!(store.find_meetings_by_zoom_id(1).await.unwrap().is_empty());
 
@@ -55,23 +70,59 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
         now: now(),
     };
     let fx = |tenant| Effects::none().audit(audit(Some(tenant), "meeting.updated"));
-    assert!(store.update_meeting(other.id, m.id, &update, fx(other.id)).await.unwrap().is_none());
-    assert!(audit_actions(&store, Some(other.id), "meeting.").await.is_empty());
-    assert_eq!(store.get_meeting(t, m.id).await.unwrap().unwrap().details, new.details);
-    let updated = store.update_meeting(t, m.id, &update, fx(t)).await.unwrap().expect("updated");
+    assert!(
+        store
+            .update_meeting(other.id, m.id, &update, fx(other.id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        audit_actions(&store, Some(other.id), "meeting.")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_meeting(t, m.id).await.unwrap().unwrap().details,
+        new.details
+    );
+    let updated = store
+        .update_meeting(t, m.id, &update, fx(t))
+        .await
+        .unwrap()
+        .expect("updated");
     assert_eq!(updated.start_time, update.start_time);
     assert_eq!(updated.duration_minutes, Some(30));
     assert_eq!(updated.timezone.as_deref(), Some("UTC"));
     assert_eq!(updated.details, sealed("new topic"));
     assert_eq!(updated.updated_at, update.now);
     assert_eq!(updated.created_at, m.created_at);
-    assert_eq!(audit_actions(&store, Some(t), "meeting.updated").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(t), "meeting.updated")
+            .await
+            .len(),
+        1
+    );
 
     let del_at = now();
     let fx = |tenant| Effects::none().audit(audit(Some(tenant), "meeting.deleted"));
-    assert!(store.mark_meeting_deleted(other.id, m.id, del_at, fx(other.id)).await.unwrap().is_none());
-    assert!(audit_actions(&store, Some(other.id), "meeting.").await.is_empty());
-    let deleted = store.mark_meeting_deleted(t, m.id, del_at, fx(t)).await.unwrap().expect("deleted");
+    assert!(
+        store
+            .mark_meeting_deleted(other.id, m.id, del_at, fx(other.id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        audit_actions(&store, Some(other.id), "meeting.")
+            .await
+            .is_empty()
+    );
+    let deleted = store
+        .mark_meeting_deleted(t, m.id, del_at, fx(t))
+        .await
+        .unwrap()
+        .expect("deleted");
     assert_eq!(deleted.status, MeetingStatus::Deleted);
     assert_eq!(deleted.deleted_at, Some(del_at));
     // Deleting again is harmless and keeps the first time.
@@ -82,8 +133,20 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(again.deleted_at, Some(del_at));
     // A deleted meeting is not updated.
-    assert!(store.update_meeting(t, m.id, &update, Effects::none()).await.unwrap().is_none());
-    assert!(store.mark_meeting_deleted(t, MeetingId::new(), del_at, Effects::none()).await.unwrap().is_none());
+    assert!(
+        store
+            .update_meeting(t, m.id, &update, Effects::none())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .mark_meeting_deleted(t, MeetingId::new(), del_at, Effects::none())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn meeting_status_ordering(store: Arc<dyn Store>) {
@@ -94,45 +157,129 @@ pub async fn meeting_status_ordering(store: Arc<dyn Store>) {
     let t0 = now();
     let fx = |tenant, what: &str| Effects::none().audit(audit(Some(tenant), what));
 
-    assert!(!store.set_meeting_status(other.id, m.id, MeetingStatus::Started, t0, fx(other.id, "meeting.started")).await.unwrap());
-    assert!(audit_actions(&store, Some(other.id), "meeting.").await.is_empty());
-    assert!(store.set_meeting_status(t, m.id, MeetingStatus::Started, t0, fx(t, "meeting.started")).await.unwrap());
+    assert!(
+        !store
+            .set_meeting_status(
+                other.id,
+                m.id,
+                MeetingStatus::Started,
+                t0,
+                fx(other.id, "meeting.started")
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        audit_actions(&store, Some(other.id), "meeting.")
+            .await
+            .is_empty()
+    );
+    assert!(
+        store
+            .set_meeting_status(
+                t,
+                m.id,
+                MeetingStatus::Started,
+                t0,
+                fx(t, "meeting.started")
+            )
+            .await
+            .unwrap()
+    );
     let row = store.get_meeting(t, m.id).await.unwrap().unwrap();
     assert_eq!(row.status, MeetingStatus::Started);
     assert_eq!(row.status_changed_at, Some(t0));
 
     // An older event loses, and writes nothing.
-    assert!(!store
-        .set_meeting_status(t, m.id, MeetingStatus::Waiting, t0 - Duration::seconds(5), fx(t, "meeting.stale"))
-        .await
-        .unwrap());
+    assert!(
+        !store
+            .set_meeting_status(
+                t,
+                m.id,
+                MeetingStatus::Waiting,
+                t0 - Duration::seconds(5),
+                fx(t, "meeting.stale")
+            )
+            .await
+            .unwrap()
+    );
     // So does one with the same time (a redelivery).
-    assert!(!store.set_meeting_status(t, m.id, MeetingStatus::Ended, t0, fx(t, "meeting.stale")).await.unwrap());
-    assert!(audit_actions(&store, Some(t), "meeting.stale").await.is_empty());
-    assert_eq!(store.get_meeting(t, m.id).await.unwrap().unwrap().status, MeetingStatus::Started);
+    assert!(
+        !store
+            .set_meeting_status(t, m.id, MeetingStatus::Ended, t0, fx(t, "meeting.stale"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        audit_actions(&store, Some(t), "meeting.stale")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_meeting(t, m.id).await.unwrap().unwrap().status,
+        MeetingStatus::Started
+    );
 
     let t1 = t0 + Duration::minutes(30);
-    assert!(store.set_meeting_status(t, m.id, MeetingStatus::Ended, t1, fx(t, "meeting.ended")).await.unwrap());
+    assert!(
+        store
+            .set_meeting_status(t, m.id, MeetingStatus::Ended, t1, fx(t, "meeting.ended"))
+            .await
+            .unwrap()
+    );
     let row = store.get_meeting(t, m.id).await.unwrap().unwrap();
     assert_eq!(row.status, MeetingStatus::Ended);
     assert_eq!(row.status_changed_at, Some(t1));
-    assert_eq!(audit_actions(&store, Some(t), "meeting.ended").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(t), "meeting.ended").await.len(),
+        1
+    );
 
     // Deleted meetings never move again, whatever the event time.
-    store.mark_meeting_deleted(t, m.id, t1 + Duration::minutes(1), Effects::none()).await.unwrap();
-    assert!(!store
-        .set_meeting_status(t, m.id, MeetingStatus::Started, t1 + Duration::days(1), Effects::none())
+    store
+        .mark_meeting_deleted(t, m.id, t1 + Duration::minutes(1), Effects::none())
         .await
-        .unwrap());
-    assert_eq!(store.get_meeting(t, m.id).await.unwrap().unwrap().status, MeetingStatus::Deleted);
+        .unwrap();
+    assert!(
+        !store
+            .set_meeting_status(
+                t,
+                m.id,
+                MeetingStatus::Started,
+                t1 + Duration::days(1),
+                Effects::none()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_meeting(t, m.id).await.unwrap().unwrap().status,
+        MeetingStatus::Deleted
+    );
 
     // A `deleted` status event marks the meeting deleted.
     let m2 = new_meeting(&store, &c, None, None).await;
-    assert!(store.set_meeting_status(t, m2.id, MeetingStatus::Deleted, t1, Effects::none()).await.unwrap());
+    assert!(
+        store
+            .set_meeting_status(t, m2.id, MeetingStatus::Deleted, t1, Effects::none())
+            .await
+            .unwrap()
+    );
     let row = store.get_meeting(t, m2.id).await.unwrap().unwrap();
     assert_eq!(row.status, MeetingStatus::Deleted);
     assert_eq!(row.deleted_at, Some(t1));
-    assert!(!store.set_meeting_status(t, MeetingId::new(), MeetingStatus::Started, t1, Effects::none()).await.unwrap());
+    assert!(
+        !store
+            .set_meeting_status(
+                t,
+                MeetingId::new(),
+                MeetingStatus::Started,
+                t1,
+                Effects::none()
+            )
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn list_meetings_windows_and_paging(store: Arc<dyn Store>) {
@@ -145,9 +292,15 @@ pub async fn list_meetings_windows_and_paging(store: Arc<dyn Store>) {
     let future = new_meeting(&store, &c, Some(at + Duration::days(1)), Some(30)).await;
     let instant = new_meeting(&store, &c, None, None).await;
     let ended = new_meeting(&store, &c, Some(at + Duration::days(2)), Some(30)).await;
-    store.set_meeting_status(t, ended.id, MeetingStatus::Ended, at, Effects::none()).await.unwrap();
+    store
+        .set_meeting_status(t, ended.id, MeetingStatus::Ended, at, Effects::none())
+        .await
+        .unwrap();
     let deleted = new_meeting(&store, &c, Some(at + Duration::days(3)), Some(30)).await;
-    store.mark_meeting_deleted(t, deleted.id, at, Effects::none()).await.unwrap();
+    store
+        .mark_meeting_deleted(t, deleted.id, at, Effects::none())
+        .await
+        .unwrap();
     let theirs = new_meeting(&store, &other_user, Some(at + Duration::days(1)), Some(30)).await;
 
     let q = |window, include_deleted, end_user: Option<EndUserId>| MeetingQuery {
@@ -162,35 +315,67 @@ pub async fn list_meetings_windows_and_paging(store: Arc<dyn Store>) {
     let mine = Some(c.end_user.id);
 
     assert_eq!(
-        ids(store.list_meetings(t, &q(MeetingWindow::All, false, mine)).await.unwrap()),
+        ids(store
+            .list_meetings(t, &q(MeetingWindow::All, false, mine))
+            .await
+            .unwrap()),
         vec![past.id, running.id, future.id, instant.id, ended.id]
     );
     assert_eq!(
-        ids(store.list_meetings(t, &q(MeetingWindow::All, true, mine)).await.unwrap()),
-        vec![past.id, running.id, future.id, instant.id, ended.id, deleted.id]
+        ids(store
+            .list_meetings(t, &q(MeetingWindow::All, true, mine))
+            .await
+            .unwrap()),
+        vec![
+            past.id, running.id, future.id, instant.id, ended.id, deleted.id
+        ]
     );
     assert_eq!(
-        ids(store.list_meetings(t, &q(MeetingWindow::Upcoming, false, mine)).await.unwrap()),
+        ids(store
+            .list_meetings(t, &q(MeetingWindow::Upcoming, false, mine))
+            .await
+            .unwrap()),
         vec![running.id, future.id, instant.id]
     );
     assert_eq!(
-        ids(store.list_meetings(t, &q(MeetingWindow::Past, false, mine)).await.unwrap()),
+        ids(store
+            .list_meetings(t, &q(MeetingWindow::Past, false, mine))
+            .await
+            .unwrap()),
         vec![past.id, ended.id]
     );
     assert_eq!(
-        ids(store.list_meetings(t, &q(MeetingWindow::All, false, Some(other_user.end_user.id))).await.unwrap()),
+        ids(store
+            .list_meetings(
+                t,
+                &q(MeetingWindow::All, false, Some(other_user.end_user.id))
+            )
+            .await
+            .unwrap()),
         vec![theirs.id]
     );
     assert_eq!(
-        ids(store.list_meetings(t, &q(MeetingWindow::All, false, None)).await.unwrap()),
-        vec![past.id, running.id, future.id, instant.id, ended.id, theirs.id]
+        ids(store
+            .list_meetings(t, &q(MeetingWindow::All, false, None))
+            .await
+            .unwrap()),
+        vec![
+            past.id, running.id, future.id, instant.id, ended.id, theirs.id
+        ]
     );
 
     let mut seen = Vec::new();
     let mut after = None;
     loop {
         let page = store
-            .list_meetings(t, &MeetingQuery { after, limit: 2, ..q(MeetingWindow::All, true, None) })
+            .list_meetings(
+                t,
+                &MeetingQuery {
+                    after,
+                    limit: 2,
+                    ..q(MeetingWindow::All, true, None)
+                },
+            )
             .await
             .unwrap();
         assert!(page.len() <= 2);
@@ -198,11 +383,28 @@ pub async fn list_meetings_windows_and_paging(store: Arc<dyn Store>) {
         after = Some(last.id);
         seen.extend(ids(page));
     }
-    assert_eq!(seen, vec![past.id, running.id, future.id, instant.id, ended.id, deleted.id, theirs.id]);
+    assert_eq!(
+        seen,
+        vec![
+            past.id, running.id, future.id, instant.id, ended.id, deleted.id, theirs.id
+        ]
+    );
 
     let stranger = tenant(&store).await;
-    assert!(store.list_meetings(stranger.id, &q(MeetingWindow::All, true, None)).await.unwrap().is_empty());
-    assert!(store.list_meetings(stranger.id, &q(MeetingWindow::All, true, mine)).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_meetings(stranger.id, &q(MeetingWindow::All, true, None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_meetings(stranger.id, &q(MeetingWindow::All, true, mine))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
@@ -214,31 +416,58 @@ pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
     let m3 = new_meeting(&store, &d, None, None).await;
     let blank = sealed("{}");
     let other = tenant(&store).await;
-    assert_eq!(store.purge_meeting_details(other.id, c.connection.id, &blank, now()).await.unwrap(), 0);
-    assert_eq!(store.get_meeting(t, m1.id).await.unwrap().unwrap().details, m1.details);
+    assert_eq!(
+        store
+            .purge_meeting_details(other.id, c.connection.id, &blank, now())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.get_meeting(t, m1.id).await.unwrap().unwrap().details,
+        m1.details
+    );
     let at = now();
-    assert_eq!(store.purge_meeting_details(t, c.connection.id, &blank, at).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .purge_meeting_details(t, c.connection.id, &blank, at)
+            .await
+            .unwrap(),
+        2
+    );
     for m in [&m1, &m2] {
         let row = store.get_meeting(t, m.id).await.unwrap().unwrap();
         assert_eq!(row.details, blank);
         assert_eq!(row.updated_at, at);
     }
-    assert_eq!(store.get_meeting(t, m3.id).await.unwrap().unwrap().details, m3.details);
+    assert_eq!(
+        store.get_meeting(t, m3.id).await.unwrap().unwrap().details,
+        m3.details
+    );
 }
 
 pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;
-    store.create_webhook_endpoint(&endpoint(t, &[]), Effects::none()).await.unwrap();
+    store
+        .create_webhook_endpoint(&endpoint(t, &[]), Effects::none())
+        .await
+        .unwrap();
     let first = meeting_for(&c, None, None);
     store.insert_meeting(&first, Effects::none()).await.unwrap();
     let at = now();
     let key = unique("idem");
     assert!(matches!(
-        store.claim_idempotency_key(&claim(t, &key, b"h", at)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(t, &key, b"h", at))
+            .await
+            .unwrap(),
         IdempotencyClaim::Claimed(_)
     ));
-    let dup = NewMeeting { id: first.id, ..meeting_for(&c, None, None) };
+    let dup = NewMeeting {
+        id: first.id,
+        ..meeting_for(&c, None, None)
+    };
     let err = store
         .insert_meeting(
             &dup,
@@ -258,19 +487,39 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
     assert!(is_conflict(&err), "{err:?}");
     assert!(audit_actions(&store, Some(t), "meeting.").await.is_empty());
     assert!(events(&store, t).await.is_empty());
-    assert!(store.list_deliveries(t, None, None, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_deliveries(t, None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         matches!(
-            store.claim_idempotency_key(&claim(t, &key, b"h", at)).await.unwrap(),
+            store
+                .claim_idempotency_key(&claim(t, &key, b"h", at))
+                .await
+                .unwrap(),
             IdempotencyClaim::InProgress
         ),
         "the idempotency record was not completed"
     );
-    assert_eq!(store.get_meeting(t, first.id).await.unwrap().unwrap().zoom_meeting_id, first.zoom_meeting_id);
+    assert_eq!(
+        store
+            .get_meeting(t, first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .zoom_meeting_id,
+        first.zoom_meeting_id
+    );
 
     // A meeting must point at an end user and connection of its own tenant.
     let other = connected(&store).await;
-    let cross = NewMeeting { connection_id: other.connection.id, ..meeting_for(&c, None, None) };
+    let cross = NewMeeting {
+        connection_id: other.connection.id,
+        ..meeting_for(&c, None, None)
+    };
     assert!(store.insert_meeting(&cross, Effects::none()).await.is_err());
     assert!(store.get_meeting(t, cross.id).await.unwrap().is_none());
 }

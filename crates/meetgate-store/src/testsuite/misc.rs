@@ -33,7 +33,10 @@ pub async fn purges_remove_only_old_rows(store: Arc<dyn Store>) {
 
     let cs = connect_session_for(t, c.end_user.id, c.app.id, at);
     store.create_connect_session(&cs).await.unwrap();
-    store.create_oauth_attempt(&attempt_for(&cs, old)).await.unwrap();
+    store
+        .create_oauth_attempt(&attempt_for(&cs, old))
+        .await
+        .unwrap();
     let recent = attempt_for(&cs, at);
     store.create_oauth_attempt(&recent).await.unwrap();
 
@@ -43,16 +46,28 @@ pub async fn purges_remove_only_old_rows(store: Arc<dyn Store>) {
     let mut processed_new = inbox_item(c.app.id, at);
     processed_new.processed_at = Some(at);
     store.insert_inbox_item(&processed_new).await.unwrap();
-    store.insert_inbox_item(&inbox_item(c.app.id, old)).await.unwrap();
+    store
+        .insert_inbox_item(&inbox_item(c.app.id, old))
+        .await
+        .unwrap();
 
-    let expired = NewIdempotencyClaim { expires_at: old, ..claim(t, &unique("k"), b"h", old) };
+    let expired = NewIdempotencyClaim {
+        expires_at: old,
+        ..claim(t, &unique("k"), b"h", old)
+    };
     store.claim_idempotency_key(&expired).await.unwrap();
-    store.claim_idempotency_key(&claim(t, &unique("k"), b"h", at)).await.unwrap();
+    store
+        .claim_idempotency_key(&claim(t, &unique("k"), b"h", at))
+        .await
+        .unwrap();
 
     store
         .append_audit(
             Effects::none()
-                .audit(NewAuditEvent { at: old, ..audit(Some(t), "old.audit") })
+                .audit(NewAuditEvent {
+                    at: old,
+                    ..audit(Some(t), "old.audit")
+                })
                 .audit(audit(Some(t), "new.audit")),
         )
         .await
@@ -62,11 +77,18 @@ pub async fn purges_remove_only_old_rows(store: Arc<dyn Store>) {
     assert!(store.get_session(&live.id_hash).await.unwrap().is_some());
     assert_eq!(store.purge_oauth_attempts(cut).await.unwrap(), 1);
     assert!(matches!(
-        store.consume_oauth_attempt(&recent.state_hash, at).await.unwrap(),
+        store
+            .consume_oauth_attempt(&recent.state_hash, at)
+            .await
+            .unwrap(),
         StateLookup::Consumed(_)
     ));
     assert_eq!(store.purge_inbox(cut).await.unwrap(), 1);
-    assert_eq!(store.stats().await.unwrap().inbox_pending, 1, "unprocessed items stay");
+    assert_eq!(
+        store.stats().await.unwrap().inbox_pending,
+        1,
+        "unprocessed items stay"
+    );
     assert_eq!(store.purge_idempotency(at).await.unwrap(), 1);
     assert_eq!(store.purge_audit(cut).await.unwrap(), 1);
     assert_eq!(audit_actions(&store, Some(t), "").await, vec!["new.audit"]);
@@ -84,7 +106,10 @@ pub async fn store_basics_and_stats(store: Arc<dyn Store>) {
     // Migrating an up-to-date database is a no-op.
     store.migrate().await.unwrap();
     let (in_use, idle) = store.pool_usage();
-    assert!(in_use + idle >= 1, "the pool holds at least one connection after use");
+    assert!(
+        in_use + idle >= 1,
+        "the pool holds at least one connection after use"
+    );
 
     let empty = store.stats().await.unwrap();
     assert!(empty.connections_by_state.is_empty());
@@ -95,18 +120,39 @@ pub async fn store_basics_and_stats(store: Arc<dyn Store>) {
     let d = connected_in(&store, &c.tenant).await;
     connected_in(&store, &c.tenant).await;
     store
-        .end_connection(c.tenant.id, d.connection.id, ConnectionState::Revoked, "x", false, now(), Effects::none())
+        .end_connection(
+            c.tenant.id,
+            d.connection.id,
+            ConnectionState::Revoked,
+            "x",
+            false,
+            now(),
+            Effects::none(),
+        )
         .await
         .unwrap();
-    store.create_webhook_endpoint(&endpoint(c.tenant.id, &[]), Effects::none()).await.unwrap();
     store
-        .append_events(Effects::none().event(event(c.tenant.id, "a")).event(event(c.tenant.id, "b")))
+        .create_webhook_endpoint(&endpoint(c.tenant.id, &[]), Effects::none())
+        .await
+        .unwrap();
+    store
+        .append_events(
+            Effects::none()
+                .event(event(c.tenant.id, "a"))
+                .event(event(c.tenant.id, "b")),
+        )
         .await
         .unwrap();
     let at = now();
     let oldest = at - Duration::minutes(3);
-    store.insert_inbox_item(&inbox_item(c.app.id, oldest)).await.unwrap();
-    store.insert_inbox_item(&inbox_item(c.app.id, at)).await.unwrap();
+    store
+        .insert_inbox_item(&inbox_item(c.app.id, oldest))
+        .await
+        .unwrap();
+    store
+        .insert_inbox_item(&inbox_item(c.app.id, at))
+        .await
+        .unwrap();
     let mut done = inbox_item(c.app.id, at - Duration::hours(1));
     done.processed_at = Some(at);
     store.insert_inbox_item(&done).await.unwrap();
@@ -114,7 +160,13 @@ pub async fn store_basics_and_stats(store: Arc<dyn Store>) {
     let stats = store.stats().await.unwrap();
     let mut by_state = stats.connections_by_state.clone();
     by_state.sort_by_key(|(s, _)| s.as_str());
-    assert_eq!(by_state, vec![(ConnectionState::Connected, 2), (ConnectionState::Revoked, 1)]);
+    assert_eq!(
+        by_state,
+        vec![
+            (ConnectionState::Connected, 2),
+            (ConnectionState::Revoked, 1)
+        ]
+    );
     assert_eq!(stats.outbox_pending, 2);
     assert_eq!(stats.inbox_pending, 2);
     assert_eq!(stats.oldest_inbox_pending, Some(oldest));
@@ -163,31 +215,86 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
         expires_at: at + Duration::days(1),
         used_at: None,
     };
-    store.create_invitation(&inv, Effects::none()).await.unwrap();
+    store
+        .create_invitation(&inv, Effects::none())
+        .await
+        .unwrap();
     let cs = connect_session_for(a, c.end_user.id, c.app.id, at);
     store.create_connect_session(&cs).await.unwrap();
     let meeting = new_meeting(&store, &c, Some(at + Duration::hours(1)), Some(30)).await;
     let idem = unique("idem");
-    store.claim_idempotency_key(&claim(a, &idem, b"h", at)).await.unwrap();
+    store
+        .claim_idempotency_key(&claim(a, &idem, b"h", at))
+        .await
+        .unwrap();
     let ep = endpoint(a, &[]);
-    store.create_webhook_endpoint(&ep, Effects::none()).await.unwrap();
-    store.append_events(Effects::none().event(event(a, "meeting.created"))).await.unwrap();
-    store.append_audit(Effects::none().audit(audit(Some(a), "a.only"))).await.unwrap();
+    store
+        .create_webhook_endpoint(&ep, Effects::none())
+        .await
+        .unwrap();
+    store
+        .append_events(Effects::none().event(event(a, "meeting.created")))
+        .await
+        .unwrap();
+    store
+        .append_audit(Effects::none().audit(audit(Some(a), "a.only")))
+        .await
+        .unwrap();
 
-    let fx = || Effects::none().audit(audit(Some(b), "b.leak")).event(event(b, "b.leak"));
+    let fx = || {
+        Effects::none()
+            .audit(audit(Some(b), "b.leak"))
+            .event(event(b, "b.leak"))
+    };
 
     // Reads.
     assert!(store.list_api_keys(b).await.unwrap().is_empty());
     assert!(store.get_member(b, m.id).await.unwrap().is_none());
     assert!(store.list_members(b).await.unwrap().is_empty());
     assert!(store.list_invitations(b).await.unwrap().is_empty());
-    assert!(store.get_end_user(b, c.end_user.id).await.unwrap().is_none());
-    assert!(store.find_end_user(b, &c.end_user.external_id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_end_user(b, c.end_user.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_end_user(b, &c.end_user.external_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.get_connect_session(b, cs.id).await.unwrap().is_none());
-    assert!(store.get_connection(b, c.connection.id).await.unwrap().is_none());
-    assert!(store.find_connection(b, c.end_user.id, c.app.id).await.unwrap().is_none());
-    assert!(store.list_user_connections(b, c.end_user.id).await.unwrap().is_empty());
-    assert!(store.list_connections(b, None, None, 100).await.unwrap().is_empty());
+    assert!(
+        store
+            .get_connection(b, c.connection.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_connection(b, c.end_user.id, c.app.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .list_user_connections(b, c.end_user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_connections(b, None, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.get_meeting(b, meeting.id).await.unwrap().is_none());
     let q = MeetingQuery {
         end_user_id: None,
@@ -199,34 +306,127 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
     };
     assert!(store.list_meetings(b, &q).await.unwrap().is_empty());
     assert!(store.list_webhook_endpoints(b).await.unwrap().is_empty());
-    assert!(store.get_webhook_endpoint(b, ep.id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_webhook_endpoint(b, ep.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.list_events(b, None, 100).await.unwrap().is_empty());
-    assert!(store.list_deliveries(b, None, None, 100).await.unwrap().is_empty());
-    assert!(store.list_deliveries(b, Some(ep.id), None, 100).await.unwrap().is_empty());
-    let audit_b = AuditQuery { tenant_id: Some(b), limit: 100, ..AuditQuery::default() };
+    assert!(
+        store
+            .list_deliveries(b, None, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_deliveries(b, Some(ep.id), None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let audit_b = AuditQuery {
+        tenant_id: Some(b),
+        limit: 100,
+        ..AuditQuery::default()
+    };
     assert!(store.list_audit(&audit_b).await.unwrap().is_empty());
-    assert!(!store.list_zoom_apps_for(b).await.unwrap().iter().any(|z| z.id == c.app.id));
+    assert!(
+        !store
+            .list_zoom_apps_for(b)
+            .await
+            .unwrap()
+            .iter()
+            .any(|z| z.id == c.app.id)
+    );
 
     // Writes.
-    assert!(store.update_tenant_settings(b, &json!({"x": 1}), Effects::none()).await.is_ok());
+    assert!(
+        store
+            .update_tenant_settings(b, &json!({"x": 1}), Effects::none())
+            .await
+            .is_ok()
+    );
     assert!(!store.revoke_api_key(b, key.id, at, fx()).await.unwrap());
-    assert!(!store.set_member_role(b, m.id, MemberRole::Admin, fx()).await.unwrap());
-    assert!(!store.set_member_disabled(b, m.id, Some(at), fx()).await.unwrap());
+    assert!(
+        !store
+            .set_member_role(b, m.id, MemberRole::Admin, fx())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_member_disabled(b, m.id, Some(at), fx())
+            .await
+            .unwrap()
+    );
     assert!(!store.set_member_password(b, m.id, "x", fx()).await.unwrap());
     store.delete_member_sessions(b, m.id).await.unwrap();
     let foreign_member = member(b, &format!("{}@example.test", unique("f")));
-    assert!(!store.accept_invitation(inv.id, &foreign_member, at, fx()).await.unwrap());
-    assert!(store
-        .end_connection(b, c.connection.id, ConnectionState::Revoked, "x", true, at, fx())
-        .await
-        .unwrap()
-        .is_none());
-    let upd = MeetingUpdate { start_time: None, duration_minutes: None, timezone: None, details: sealed("x"), now: at };
-    assert!(store.update_meeting(b, meeting.id, &upd, fx()).await.unwrap().is_none());
-    assert!(store.mark_meeting_deleted(b, meeting.id, at, fx()).await.unwrap().is_none());
-    assert!(!store.set_meeting_status(b, meeting.id, MeetingStatus::Ended, at, fx()).await.unwrap());
-    assert_eq!(store.purge_meeting_details(b, c.connection.id, &sealed("x"), at).await.unwrap(), 0);
-    assert!(is_not_found(&store.note_idempotency_progress(b, &idem, &json!({}), at).await.unwrap_err()));
+    assert!(
+        !store
+            .accept_invitation(inv.id, &foreign_member, at, fx())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .end_connection(
+                b,
+                c.connection.id,
+                ConnectionState::Revoked,
+                "x",
+                true,
+                at,
+                fx()
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let upd = MeetingUpdate {
+        start_time: None,
+        duration_minutes: None,
+        timezone: None,
+        details: sealed("x"),
+        now: at,
+    };
+    assert!(
+        store
+            .update_meeting(b, meeting.id, &upd, fx())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .mark_meeting_deleted(b, meeting.id, at, fx())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !store
+            .set_meeting_status(b, meeting.id, MeetingStatus::Ended, at, fx())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .purge_meeting_details(b, c.connection.id, &sealed("x"), at)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(is_not_found(
+        &store
+            .note_idempotency_progress(b, &idem, &json!({}), at)
+            .await
+            .unwrap_err()
+    ));
     store.release_idempotency_key(b, &idem).await.unwrap();
     store
         .complete_idempotency(&CompleteIdempotency {
@@ -238,26 +438,75 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    assert!(!store.delete_webhook_endpoint(b, ep.id, at, fx()).await.unwrap());
+    assert!(
+        !store
+            .delete_webhook_endpoint(b, ep.id, at, fx())
+            .await
+            .unwrap()
+    );
 
     // Nothing of a changed, and nothing was written for b.
-    assert!(store.find_api_key(&key.lookup).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(
+        store
+            .find_api_key(&key.lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
     let m_now = store.get_member(a, m.id).await.unwrap().unwrap();
-    assert_eq!((m_now.role, m_now.disabled_at, m_now.password_hash), (m.role, None, m.password_hash));
+    assert_eq!(
+        (m_now.role, m_now.disabled_at, m_now.password_hash),
+        (m.role, None, m.password_hash)
+    );
     assert!(store.get_session(&session.id_hash).await.unwrap().is_some());
-    assert!(store.find_invitation(&inv.token_hash).await.unwrap().unwrap().used_at.is_none());
-    let conn = store.get_connection(a, c.connection.id).await.unwrap().unwrap();
+    assert!(
+        store
+            .find_invitation(&inv.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_none()
+    );
+    let conn = store
+        .get_connection(a, c.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(conn.state, ConnectionState::Connected);
     assert_eq!(conn.version, 1);
     assert!(conn.zoom_email.is_some());
     let mt = store.get_meeting(a, meeting.id).await.unwrap().unwrap();
-    assert_eq!((mt.status, mt.details.clone()), (MeetingStatus::Waiting, meeting.details.clone()));
+    assert_eq!(
+        (mt.status, mt.details.clone()),
+        (MeetingStatus::Waiting, meeting.details.clone())
+    );
     assert!(matches!(
-        store.claim_idempotency_key(&claim(a, &idem, b"h", at)).await.unwrap(),
+        store
+            .claim_idempotency_key(&claim(a, &idem, b"h", at))
+            .await
+            .unwrap(),
         IdempotencyClaim::InProgress
     ));
-    assert!(store.get_webhook_endpoint(a, ep.id).await.unwrap().unwrap().disabled_at.is_none());
-    assert_eq!(store.list_deliveries(a, None, None, 100).await.unwrap().len(), 1);
+    assert!(
+        store
+            .get_webhook_endpoint(a, ep.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled_at
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .list_deliveries(a, None, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(audit_actions(&store, Some(b), "b.").await.is_empty());
     assert!(store.list_events(b, None, 100).await.unwrap().is_empty());
     assert!(store.get_tenant(a).await.unwrap().unwrap().settings != json!({"x": 1}));

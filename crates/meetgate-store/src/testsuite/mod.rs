@@ -13,7 +13,12 @@
 //! for a backend whose server is not configured). The calling crate needs `tokio` with the
 //! `macros` and `rt-multi-thread` features among its dev-dependencies.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 mod audit;
 mod connections;
@@ -57,13 +62,18 @@ pub struct TestStore {
 
 impl std::fmt::Debug for TestStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestStore").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("TestStore")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
 impl TestStore {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, cleanup: None }
+        Self {
+            store,
+            cleanup: None,
+        }
     }
 
     /// `cleanup` runs after the test passed and the store was closed (a failed test leaves its
@@ -73,7 +83,10 @@ impl TestStore {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Self { store, cleanup: Some(Box::new(move || Box::pin(cleanup()))) }
+        Self {
+            store,
+            cleanup: Some(Box::new(move || Box::pin(cleanup()))),
+        }
     }
 
     pub async fn finish(self) {

@@ -11,19 +11,31 @@ pub async fn zoom_apps_lifecycle(store: Arc<dyn Store>) {
     let b = tenant(&store).await;
     let own = new_zoom_app(Some(a.id));
     store
-        .create_zoom_app(&own, Effects::none().audit(audit(Some(a.id), "zoom_app.created")))
+        .create_zoom_app(
+            &own,
+            Effects::none().audit(audit(Some(a.id), "zoom_app.created")),
+        )
         .await
         .unwrap();
-    assert_eq!(audit_actions(&store, Some(a.id), "zoom_app.").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "zoom_app.").await.len(),
+        1
+    );
     let shared = ZoomApp {
         app_type: AppType::ServerToServer,
         account_id: Some("acct-s2s".into()),
         webhook_secret: None,
         ..new_zoom_app(None)
     };
-    store.create_zoom_app(&shared, Effects::none()).await.unwrap();
+    store
+        .create_zoom_app(&shared, Effects::none())
+        .await
+        .unwrap();
     let foreign = new_zoom_app(Some(b.id));
-    store.create_zoom_app(&foreign, Effects::none()).await.unwrap();
+    store
+        .create_zoom_app(&foreign, Effects::none())
+        .await
+        .unwrap();
 
     let got = store.get_zoom_app(own.id).await.unwrap().expect("app");
     assert_eq!(got.tenant_id, Some(a.id));
@@ -42,21 +54,56 @@ pub async fn zoom_apps_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(got_shared.app_type, AppType::ServerToServer);
     assert_eq!(got_shared.account_id.as_deref(), Some("acct-s2s"));
     assert!(got_shared.webhook_secret.is_none());
-    assert!(store.get_zoom_app(ZoomAppId::new()).await.unwrap().is_none());
+    assert!(
+        store
+            .get_zoom_app(ZoomAppId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
 
-    let for_a: Vec<_> =
-        store.list_zoom_apps_for(a.id).await.unwrap().into_iter().map(|z| z.id).collect();
-    assert_eq!(for_a, vec![own.id, shared.id], "own and shared apps, oldest first");
-    let for_b: Vec<_> =
-        store.list_zoom_apps_for(b.id).await.unwrap().into_iter().map(|z| z.id).collect();
+    let for_a: Vec<_> = store
+        .list_zoom_apps_for(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|z| z.id)
+        .collect();
+    assert_eq!(
+        for_a,
+        vec![own.id, shared.id],
+        "own and shared apps, oldest first"
+    );
+    let for_b: Vec<_> = store
+        .list_zoom_apps_for(b.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|z| z.id)
+        .collect();
     assert_eq!(for_b, vec![shared.id, foreign.id]);
-    let all: Vec<_> = store.list_all_zoom_apps().await.unwrap().into_iter().map(|z| z.id).collect();
+    let all: Vec<_> = store
+        .list_all_zoom_apps()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|z| z.id)
+        .collect();
     assert_eq!(all, vec![own.id, shared.id, foreign.id]);
 
-    let by_client = store.find_zoom_apps_by_client_id(&own.client_id).await.unwrap();
+    let by_client = store
+        .find_zoom_apps_by_client_id(&own.client_id)
+        .await
+        .unwrap();
     assert_eq!(by_client.len(), 1);
     assert_eq!(by_client[0].id, own.id);
-    assert!(store.find_zoom_apps_by_client_id("nope").await.unwrap().is_empty());
+    assert!(
+        store
+            .find_zoom_apps_by_client_id("nope")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let rotated = ZoomApp {
         name: "Renamed".into(),
@@ -66,7 +113,10 @@ pub async fn zoom_apps_lifecycle(store: Arc<dyn Store>) {
         ..own.clone()
     };
     store
-        .update_zoom_app(&rotated, Effects::none().audit(audit(Some(a.id), "zoom_app.updated")))
+        .update_zoom_app(
+            &rotated,
+            Effects::none().audit(audit(Some(a.id), "zoom_app.updated")),
+        )
         .await
         .unwrap();
     let got = store.get_zoom_app(own.id).await.unwrap().unwrap();
@@ -75,25 +125,67 @@ pub async fn zoom_apps_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(got.webhook_secret_next, Some(sealed("webhook-secret-2")));
     assert_eq!(got.scopes, "meeting:write meeting:read");
     assert_eq!(got.created_at, own.created_at);
-    assert_eq!(audit_actions(&store, Some(a.id), "zoom_app.updated").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "zoom_app.updated")
+            .await
+            .len(),
+        1
+    );
 
     // Another tenant cannot take over or edit the app by naming it.
-    let hijack = ZoomApp { tenant_id: Some(b.id), name: "Hijacked".into(), ..own.clone() };
+    let hijack = ZoomApp {
+        tenant_id: Some(b.id),
+        name: "Hijacked".into(),
+        ..own.clone()
+    };
     let err = store
-        .update_zoom_app(&hijack, Effects::none().audit(audit(Some(b.id), "zoom_app.updated")))
+        .update_zoom_app(
+            &hijack,
+            Effects::none().audit(audit(Some(b.id), "zoom_app.updated")),
+        )
         .await
         .unwrap_err();
     assert!(is_not_found(&err), "{err:?}");
-    assert_eq!(store.get_zoom_app(own.id).await.unwrap().unwrap().name, "Renamed");
-    assert!(audit_actions(&store, Some(b.id), "zoom_app.").await.is_empty());
+    assert_eq!(
+        store.get_zoom_app(own.id).await.unwrap().unwrap().name,
+        "Renamed"
+    );
+    assert!(
+        audit_actions(&store, Some(b.id), "zoom_app.")
+            .await
+            .is_empty()
+    );
     let missing = new_zoom_app(Some(a.id));
-    assert!(is_not_found(&store.update_zoom_app(&missing, Effects::none()).await.unwrap_err()));
+    assert!(is_not_found(
+        &store
+            .update_zoom_app(&missing, Effects::none())
+            .await
+            .unwrap_err()
+    ));
     // Nor can a tenant edit a shared app.
-    let shared_edit = ZoomApp { tenant_id: Some(a.id), name: "Mine".into(), ..shared.clone() };
-    assert!(is_not_found(&store.update_zoom_app(&shared_edit, Effects::none()).await.unwrap_err()));
-    let shared_ok = ZoomApp { name: "Shared renamed".into(), ..shared.clone() };
-    store.update_zoom_app(&shared_ok, Effects::none()).await.unwrap();
-    assert_eq!(store.get_zoom_app(shared.id).await.unwrap().unwrap().name, "Shared renamed");
+    let shared_edit = ZoomApp {
+        tenant_id: Some(a.id),
+        name: "Mine".into(),
+        ..shared.clone()
+    };
+    assert!(is_not_found(
+        &store
+            .update_zoom_app(&shared_edit, Effects::none())
+            .await
+            .unwrap_err()
+    ));
+    let shared_ok = ZoomApp {
+        name: "Shared renamed".into(),
+        ..shared.clone()
+    };
+    store
+        .update_zoom_app(&shared_ok, Effects::none())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_zoom_app(shared.id).await.unwrap().unwrap().name,
+        "Shared renamed"
+    );
 }
 
 pub fn connect_session_for(
@@ -141,7 +233,11 @@ pub async fn connect_sessions_lifecycle(store: Arc<dyn Store>) {
     let s = connect_session_for(a.id, user.id, app.id, at);
     store.create_connect_session(&s).await.unwrap();
 
-    let found = store.find_connect_session(&s.token_hash).await.unwrap().expect("session");
+    let found = store
+        .find_connect_session(&s.token_hash)
+        .await
+        .unwrap()
+        .expect("session");
     assert_eq!(found.id, s.id);
     assert_eq!(found.end_user_id, user.id);
     assert_eq!(found.zoom_app_id, app.id);
@@ -149,23 +245,65 @@ pub async fn connect_sessions_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(found.expires_at, s.expires_at);
     assert!(found.completed_at.is_none());
     assert!(store.find_connect_session(b"nope").await.unwrap().is_none());
-    assert_eq!(store.get_connect_session(a.id, s.id).await.unwrap().unwrap().id, s.id);
-    assert!(store.get_connect_session(b.id, s.id).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_connect_session(a.id, s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        s.id
+    );
+    assert!(
+        store
+            .get_connect_session(b.id, s.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let done = at + Duration::minutes(2);
     store.complete_connect_session(s.id, done).await.unwrap();
-    assert_eq!(store.get_connect_session(a.id, s.id).await.unwrap().unwrap().completed_at, Some(done));
+    assert_eq!(
+        store
+            .get_connect_session(a.id, s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_at,
+        Some(done)
+    );
     // Completing again keeps the first time.
-    store.complete_connect_session(s.id, done + Duration::minutes(1)).await.unwrap();
-    assert_eq!(store.get_connect_session(a.id, s.id).await.unwrap().unwrap().completed_at, Some(done));
-    let err = store.complete_connect_session(ConnectSessionId::new(), done).await.unwrap_err();
+    store
+        .complete_connect_session(s.id, done + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_connect_session(a.id, s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_at,
+        Some(done)
+    );
+    let err = store
+        .complete_connect_session(ConnectSessionId::new(), done)
+        .await
+        .unwrap_err();
     assert!(is_not_found(&err), "{err:?}");
 
     // A session must name an end user of its own tenant.
     let other_user = end_user(&store, b.id).await;
     let cross = connect_session_for(a.id, other_user.id, app.id, at);
     assert!(store.create_connect_session(&cross).await.is_err());
-    assert!(store.find_connect_session(&cross.token_hash).await.unwrap().is_none());
+    assert!(
+        store
+            .find_connect_session(&cross.token_hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn oauth_attempts_lifecycle(store: Arc<dyn Store>) {
@@ -177,10 +315,16 @@ pub async fn oauth_attempts_lifecycle(store: Arc<dyn Store>) {
     store.create_connect_session(&s).await.unwrap();
     let attempt = attempt_for(&s, at);
     store.create_oauth_attempt(&attempt).await.unwrap();
-    assert!(is_conflict(&store.create_oauth_attempt(&attempt).await.unwrap_err()));
+    assert!(is_conflict(
+        &store.create_oauth_attempt(&attempt).await.unwrap_err()
+    ));
 
     let consumed_at = at + Duration::seconds(30);
-    match store.consume_oauth_attempt(&attempt.state_hash, consumed_at).await.unwrap() {
+    match store
+        .consume_oauth_attempt(&attempt.state_hash, consumed_at)
+        .await
+        .unwrap()
+    {
         StateLookup::Consumed(got) => {
             assert_eq!(got.id, attempt.id);
             assert_eq!(got.tenant_id, a.id);
@@ -195,7 +339,11 @@ pub async fn oauth_attempts_lifecycle(store: Arc<dyn Store>) {
         }
         other => panic!("expected Consumed, got {other:?}"),
     }
-    match store.consume_oauth_attempt(&attempt.state_hash, consumed_at).await.unwrap() {
+    match store
+        .consume_oauth_attempt(&attempt.state_hash, consumed_at)
+        .await
+        .unwrap()
+    {
         StateLookup::AlreadyUsed(got) => {
             assert_eq!(got.id, attempt.id);
             assert_eq!(got.consumed_at, Some(consumed_at));
@@ -203,21 +351,33 @@ pub async fn oauth_attempts_lifecycle(store: Arc<dyn Store>) {
         other => panic!("expected AlreadyUsed, got {other:?}"),
     }
     assert!(matches!(
-        store.consume_oauth_attempt(b"unknown-state", consumed_at).await.unwrap(),
+        store
+            .consume_oauth_attempt(b"unknown-state", consumed_at)
+            .await
+            .unwrap(),
         StateLookup::Unknown
     ));
 
     // Purge drops attempts that expired before the cut, used or not; later ones stay.
     let old = attempt_for(&s, at - Duration::hours(2));
     store.create_oauth_attempt(&old).await.unwrap();
-    let purged = store.purge_oauth_attempts(at - Duration::minutes(30)).await.unwrap();
+    let purged = store
+        .purge_oauth_attempts(at - Duration::minutes(30))
+        .await
+        .unwrap();
     assert_eq!(purged, 1);
     assert!(matches!(
-        store.consume_oauth_attempt(&old.state_hash, at).await.unwrap(),
+        store
+            .consume_oauth_attempt(&old.state_hash, at)
+            .await
+            .unwrap(),
         StateLookup::Unknown
     ));
     assert!(matches!(
-        store.consume_oauth_attempt(&attempt.state_hash, at).await.unwrap(),
+        store
+            .consume_oauth_attempt(&attempt.state_hash, at)
+            .await
+            .unwrap(),
         StateLookup::AlreadyUsed(_)
     ));
 }

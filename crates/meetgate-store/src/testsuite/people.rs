@@ -25,64 +25,160 @@ pub async fn members_lifecycle(store: Arc<dyn Store>) {
     let email = format!("{}@Clinic.Example.TEST", unique("Alice"));
     let m = member(a.id, &email);
     store
-        .create_member(&m, Effects::none().audit(audit(Some(a.id), "member.created")))
+        .create_member(
+            &m,
+            Effects::none().audit(audit(Some(a.id), "member.created")),
+        )
         .await
         .unwrap();
-    assert_eq!(audit_actions(&store, Some(a.id), "member.").await, vec!["member.created"]);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "member.").await,
+        vec!["member.created"]
+    );
 
-    let found = store.find_member_by_email(&email.to_uppercase()).await.unwrap().expect("member");
+    let found = store
+        .find_member_by_email(&email.to_uppercase())
+        .await
+        .unwrap()
+        .expect("member");
     assert_eq!(found.id, m.id);
-    assert_eq!(found.email, email.to_lowercase(), "emails are stored lower-cased");
+    assert_eq!(
+        found.email,
+        email.to_lowercase(),
+        "emails are stored lower-cased"
+    );
     assert_eq!(found.role, MemberRole::Clinician);
     assert_eq!(found.password_hash, m.password_hash);
     assert_eq!(found.created_at, m.created_at);
-    assert!(store.find_member_by_email("nobody@example.test").await.unwrap().is_none());
+    assert!(
+        store
+            .find_member_by_email("nobody@example.test")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
-    assert_eq!(store.get_member(a.id, m.id).await.unwrap().unwrap().name, "Dr Member");
+    assert_eq!(
+        store.get_member(a.id, m.id).await.unwrap().unwrap().name,
+        "Dr Member"
+    );
     assert!(store.get_member(b.id, m.id).await.unwrap().is_none());
     let m2 = member(a.id, &format!("{}@example.test", unique("bob")));
     store.create_member(&m2, Effects::none()).await.unwrap();
-    let listed: Vec<_> = store.list_members(a.id).await.unwrap().into_iter().map(|m| m.id).collect();
+    let listed: Vec<_> = store
+        .list_members(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(listed, vec![m.id, m2.id]);
     assert!(store.list_members(b.id).await.unwrap().is_empty());
 
     // The email is unique across the deployment, whatever its case.
     let clash = member(b.id, &email.to_uppercase());
     let err = store
-        .create_member(&clash, Effects::none().audit(audit(Some(b.id), "member.created")))
+        .create_member(
+            &clash,
+            Effects::none().audit(audit(Some(b.id), "member.created")),
+        )
         .await
         .unwrap_err();
     assert!(is_conflict(&err), "{err:?}");
     assert!(store.get_member(b.id, clash.id).await.unwrap().is_none());
-    assert!(audit_actions(&store, Some(b.id), "member.").await.is_empty());
+    assert!(
+        audit_actions(&store, Some(b.id), "member.")
+            .await
+            .is_empty()
+    );
 
     // Updates through another tenant do nothing and write nothing.
     let fx = || Effects::none().audit(audit(Some(b.id), "member.changed"));
-    assert!(!store.set_member_role(b.id, m.id, MemberRole::Admin, fx()).await.unwrap());
-    assert!(!store.set_member_disabled(b.id, m.id, Some(now()), fx()).await.unwrap());
-    assert!(!store.set_member_password(b.id, m.id, "other-hash", fx()).await.unwrap());
+    assert!(
+        !store
+            .set_member_role(b.id, m.id, MemberRole::Admin, fx())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_member_disabled(b.id, m.id, Some(now()), fx())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_member_password(b.id, m.id, "other-hash", fx())
+            .await
+            .unwrap()
+    );
     let unchanged = store.get_member(a.id, m.id).await.unwrap().unwrap();
     assert_eq!(unchanged.role, MemberRole::Clinician);
     assert!(unchanged.disabled_at.is_none());
     assert_eq!(unchanged.password_hash, m.password_hash);
-    assert!(audit_actions(&store, Some(b.id), "member.").await.is_empty());
+    assert!(
+        audit_actions(&store, Some(b.id), "member.")
+            .await
+            .is_empty()
+    );
 
     let fx = || Effects::none().audit(audit(Some(a.id), "member.changed"));
-    assert!(store.set_member_role(a.id, m.id, MemberRole::Admin, fx()).await.unwrap());
+    assert!(
+        store
+            .set_member_role(a.id, m.id, MemberRole::Admin, fx())
+            .await
+            .unwrap()
+    );
     let disabled_at = now();
-    assert!(store.set_member_disabled(a.id, m.id, Some(disabled_at), fx()).await.unwrap());
-    assert!(store.set_member_password(a.id, m.id, "new-hash", fx()).await.unwrap());
+    assert!(
+        store
+            .set_member_disabled(a.id, m.id, Some(disabled_at), fx())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_member_password(a.id, m.id, "new-hash", fx())
+            .await
+            .unwrap()
+    );
     let changed = store.get_member(a.id, m.id).await.unwrap().unwrap();
     assert_eq!(changed.role, MemberRole::Admin);
     assert_eq!(changed.disabled_at, Some(disabled_at));
     assert_eq!(changed.password_hash, "new-hash");
-    assert_eq!(audit_actions(&store, Some(a.id), "member.changed").await.len(), 3);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "member.changed")
+            .await
+            .len(),
+        3
+    );
     // Re-enabling clears the time.
-    assert!(store.set_member_disabled(a.id, m.id, None, Effects::none()).await.unwrap());
-    assert!(store.get_member(a.id, m.id).await.unwrap().unwrap().disabled_at.is_none());
+    assert!(
+        store
+            .set_member_disabled(a.id, m.id, None, Effects::none())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .get_member(a.id, m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled_at
+            .is_none()
+    );
     // The other member is untouched.
-    assert_eq!(store.get_member(a.id, m2.id).await.unwrap().unwrap().role, MemberRole::Clinician);
-    assert!(!store.set_member_role(a.id, MemberId::new(), MemberRole::Admin, fx()).await.unwrap());
+    assert_eq!(
+        store.get_member(a.id, m2.id).await.unwrap().unwrap().role,
+        MemberRole::Clinician
+    );
+    assert!(
+        !store
+            .set_member_role(a.id, MemberId::new(), MemberRole::Admin, fx())
+            .await
+            .unwrap()
+    );
 }
 
 fn session(tenant: TenantId, member: MemberId, at: OffsetDateTime) -> WebSession {
@@ -105,7 +201,11 @@ pub async fn sessions_lifecycle(store: Arc<dyn Store>) {
     let at = now();
     let s1 = session(a.id, m.id, at);
     store.create_session(&s1).await.unwrap();
-    let got = store.get_session(&s1.id_hash).await.unwrap().expect("session");
+    let got = store
+        .get_session(&s1.id_hash)
+        .await
+        .unwrap()
+        .expect("session");
     assert_eq!(got.member_id, m.id);
     assert_eq!(got.tenant_id, a.id);
     assert_eq!(got.csrf_token, s1.csrf_token);
@@ -116,7 +216,15 @@ pub async fn sessions_lifecycle(store: Arc<dyn Store>) {
 
     let seen = at + Duration::minutes(3);
     store.touch_session(&s1.id_hash, seen).await.unwrap();
-    assert_eq!(store.get_session(&s1.id_hash).await.unwrap().unwrap().last_seen_at, seen);
+    assert_eq!(
+        store
+            .get_session(&s1.id_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        seen
+    );
 
     store.delete_session(&s1.id_hash).await.unwrap();
     assert!(store.get_session(&s1.id_hash).await.unwrap().is_none());
@@ -135,12 +243,21 @@ pub async fn sessions_lifecycle(store: Arc<dyn Store>) {
 
     // Purge: idle sessions and expired sessions go, fresh ones stay.
     let fresh = session(a.id, m.id, at);
-    let idle = WebSession { last_seen_at: at - Duration::hours(2), ..session(a.id, m.id, at) };
-    let expired = WebSession { expires_at: at - Duration::seconds(1), ..session(a.id, m.id, at) };
+    let idle = WebSession {
+        last_seen_at: at - Duration::hours(2),
+        ..session(a.id, m.id, at)
+    };
+    let expired = WebSession {
+        expires_at: at - Duration::seconds(1),
+        ..session(a.id, m.id, at)
+    };
     for s in [&fresh, &idle, &expired] {
         store.create_session(s).await.unwrap();
     }
-    let purged = store.purge_sessions(at, at - Duration::hours(1)).await.unwrap();
+    let purged = store
+        .purge_sessions(at, at - Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!(purged, 2);
     assert!(store.get_session(&fresh.id_hash).await.unwrap().is_some());
     assert!(store.get_session(&idle.id_hash).await.unwrap().is_none());
@@ -169,16 +286,26 @@ pub async fn invitations_lifecycle(store: Arc<dyn Store>) {
     store.create_member(&admin, Effects::none()).await.unwrap();
     let inv = invitation(a.id, Some(admin.id));
     store
-        .create_invitation(&inv, Effects::none().audit(audit(Some(a.id), "invitation.created")))
+        .create_invitation(
+            &inv,
+            Effects::none().audit(audit(Some(a.id), "invitation.created")),
+        )
         .await
         .unwrap();
-    assert_eq!(audit_actions(&store, Some(a.id), "invitation.").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "invitation.").await.len(),
+        1
+    );
     let listed = store.list_invitations(a.id).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, inv.id);
     assert_eq!(listed[0].created_by, Some(admin.id));
     assert!(store.list_invitations(b.id).await.unwrap().is_empty());
-    let found = store.find_invitation(&inv.token_hash).await.unwrap().expect("invitation");
+    let found = store
+        .find_invitation(&inv.token_hash)
+        .await
+        .unwrap()
+        .expect("invitation");
     assert_eq!(found.id, inv.id);
     assert_eq!(found.email, inv.email);
     assert_eq!(found.role, MemberRole::Admin);
@@ -187,7 +314,10 @@ pub async fn invitations_lifecycle(store: Arc<dyn Store>) {
     assert!(store.find_invitation(b"nope").await.unwrap().is_none());
 
     // Accepting with a member whose email is taken fails whole: the invitation stays unused.
-    let taken = Member { email: admin.email.clone(), ..member(a.id, "x@example.test") };
+    let taken = Member {
+        email: admin.email.clone(),
+        ..member(a.id, "x@example.test")
+    };
     let at = now();
     let err = store
         .accept_invitation(
@@ -199,15 +329,35 @@ pub async fn invitations_lifecycle(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(is_conflict(&err), "{err:?}");
-    assert!(store.find_invitation(&inv.token_hash).await.unwrap().unwrap().used_at.is_none());
-    assert!(audit_actions(&store, Some(a.id), "invitation.accepted").await.is_empty());
+    assert!(
+        store
+            .find_invitation(&inv.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_none()
+    );
+    assert!(
+        audit_actions(&store, Some(a.id), "invitation.accepted")
+            .await
+            .is_empty()
+    );
 
     // A member for another tenant cannot use this tenant's invitation.
     let foreign = member(b.id, &inv.email);
-    assert!(!store.accept_invitation(inv.id, &foreign, at, Effects::none()).await.unwrap());
+    assert!(
+        !store
+            .accept_invitation(inv.id, &foreign, at, Effects::none())
+            .await
+            .unwrap()
+    );
     assert!(store.get_member(b.id, foreign.id).await.unwrap().is_none());
 
-    let new_member = Member { role: inv.role, ..member(a.id, &inv.email) };
+    let new_member = Member {
+        role: inv.role,
+        ..member(a.id, &inv.email)
+    };
     assert!(
         store
             .accept_invitation(
@@ -219,9 +369,30 @@ pub async fn invitations_lifecycle(store: Arc<dyn Store>) {
             .await
             .unwrap()
     );
-    assert_eq!(store.get_member(a.id, new_member.id).await.unwrap().unwrap().role, MemberRole::Admin);
-    assert_eq!(store.find_invitation(&inv.token_hash).await.unwrap().unwrap().used_at, Some(at));
-    assert_eq!(audit_actions(&store, Some(a.id), "invitation.accepted").await.len(), 1);
+    assert_eq!(
+        store
+            .get_member(a.id, new_member.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        MemberRole::Admin
+    );
+    assert_eq!(
+        store
+            .find_invitation(&inv.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(at)
+    );
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "invitation.accepted")
+            .await
+            .len(),
+        1
+    );
 
     // Used once only.
     let again = member(a.id, &format!("{}@example.test", unique("again")));
@@ -237,9 +408,17 @@ pub async fn invitations_lifecycle(store: Arc<dyn Store>) {
             .unwrap()
     );
     assert!(store.get_member(a.id, again.id).await.unwrap().is_none());
-    assert_eq!(audit_actions(&store, Some(a.id), "invitation.accepted").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "invitation.accepted")
+            .await
+            .len(),
+        1
+    );
     assert!(
-        !store.accept_invitation(InvitationId::new(), &again, at, Effects::none()).await.unwrap()
+        !store
+            .accept_invitation(InvitationId::new(), &again, at, Effects::none())
+            .await
+            .unwrap()
     );
 }
 
@@ -248,7 +427,13 @@ pub async fn end_users_upsert(store: Arc<dyn Store>) {
     let b = tenant(&store).await;
     let at = now();
     let created = store
-        .upsert_end_user(a.id, "host-user-1", Some("one@example.test"), Some("One"), at)
+        .upsert_end_user(
+            a.id,
+            "host-user-1",
+            Some("one@example.test"),
+            Some("One"),
+            at,
+        )
         .await
         .unwrap();
     assert_eq!(created.tenant_id, a.id);
@@ -258,31 +443,82 @@ pub async fn end_users_upsert(store: Arc<dyn Store>) {
 
     let later = at + Duration::hours(1);
     let updated = store
-        .upsert_end_user(a.id, "host-user-1", Some("new@example.test"), Some("New"), later)
+        .upsert_end_user(
+            a.id,
+            "host-user-1",
+            Some("new@example.test"),
+            Some("New"),
+            later,
+        )
         .await
         .unwrap();
-    assert_eq!(updated.id, created.id, "the same external id maps to the same row");
+    assert_eq!(
+        updated.id, created.id,
+        "the same external id maps to the same row"
+    );
     assert_eq!(updated.email.as_deref(), Some("new@example.test"));
     assert_eq!(updated.name.as_deref(), Some("New"));
     assert_eq!(updated.created_at, at, "creation time is kept");
 
     // Missing values keep what is stored.
-    let kept = store.upsert_end_user(a.id, "host-user-1", None, None, later).await.unwrap();
+    let kept = store
+        .upsert_end_user(a.id, "host-user-1", None, None, later)
+        .await
+        .unwrap();
     assert_eq!(kept.id, created.id);
     assert_eq!(kept.email.as_deref(), Some("new@example.test"));
     assert_eq!(kept.name.as_deref(), Some("New"));
 
     // The same external id in another tenant is another user.
-    let other = store.upsert_end_user(b.id, "host-user-1", None, None, at).await.unwrap();
+    let other = store
+        .upsert_end_user(b.id, "host-user-1", None, None, at)
+        .await
+        .unwrap();
     assert_ne!(other.id, created.id);
     assert_eq!(other.tenant_id, b.id);
     assert!(other.email.is_none());
 
-    assert_eq!(store.get_end_user(a.id, created.id).await.unwrap().unwrap().external_id, "host-user-1");
-    assert!(store.get_end_user(b.id, created.id).await.unwrap().is_none());
-    assert_eq!(store.find_end_user(a.id, "host-user-1").await.unwrap().unwrap().id, created.id);
-    assert_eq!(store.find_end_user(b.id, "host-user-1").await.unwrap().unwrap().id, other.id);
-    assert!(store.find_end_user(a.id, "host-user-2").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_end_user(a.id, created.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .external_id,
+        "host-user-1"
+    );
+    assert!(
+        store
+            .get_end_user(b.id, created.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .find_end_user(a.id, "host-user-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        created.id
+    );
+    assert_eq!(
+        store
+            .find_end_user(b.id, "host-user-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        other.id
+    );
+    assert!(
+        store
+            .find_end_user(a.id, "host-user-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Concurrent first sightings of one external id converge on one row.
     let mut tasks = Vec::new();
@@ -290,7 +526,11 @@ pub async fn end_users_upsert(store: Arc<dyn Store>) {
         let store = store.clone();
         let tenant = a.id;
         tasks.push(tokio::spawn(async move {
-            store.upsert_end_user(tenant, "racer", None, None, now()).await.unwrap().id
+            store
+                .upsert_end_user(tenant, "racer", None, None, now())
+                .await
+                .unwrap()
+                .id
         }));
     }
     let mut ids = Vec::new();

@@ -26,18 +26,30 @@ pub async fn refresh_lock_happy_path(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;
     let ep = endpoint(t, &["connection.refreshed"]);
-    store.create_webhook_endpoint(&ep, Effects::none()).await.unwrap();
+    store
+        .create_webhook_endpoint(&ep, Effects::none())
+        .await
+        .unwrap();
     let at = now();
 
     let mut lock = store.lock_for_refresh(c.connection.id).await.unwrap();
     let current = lock.reread().await.unwrap().expect("row");
     assert_eq!(current.version, 1);
-    lock.mark_refresh_started(current.version, at).await.unwrap();
+    lock.mark_refresh_started(current.version, at)
+        .await
+        .unwrap();
     // The marker is committed before the caller talks to Zoom: visible from outside the lock.
-    let marked = store.get_connection(t, c.connection.id).await.unwrap().unwrap();
+    let marked = store
+        .get_connection(t, c.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(marked.refresh_started_at, Some(at));
     assert_eq!(marked.version, 1, "the marker does not bump the version");
-    assert_eq!(lock.reread().await.unwrap().unwrap().refresh_started_at, Some(at));
+    assert_eq!(
+        lock.reread().await.unwrap().unwrap().refresh_started_at,
+        Some(at)
+    );
 
     let done = at + Duration::seconds(2);
     let fresh = RefreshedTokens {
@@ -59,7 +71,11 @@ pub async fn refresh_lock_happy_path(store: Arc<dyn Store>) {
     assert_eq!(saved.version, 2);
     assert_eq!(saved.access_token, Some(sealed("access-2")));
     assert_eq!(saved.access_expires_at, Some(fresh.access_expires_at));
-    assert_eq!(saved.refresh_token, Some(sealed("refresh-1")), "a missing refresh token keeps the stored one");
+    assert_eq!(
+        saved.refresh_token,
+        Some(sealed("refresh-1")),
+        "a missing refresh token keeps the stored one"
+    );
     assert_eq!(saved.scopes, "meeting:write meeting:read");
     assert_eq!(saved.api_url, "https://eu.api.zoom.us");
     assert!(saved.refresh_started_at.is_none());
@@ -71,7 +87,12 @@ pub async fn refresh_lock_happy_path(store: Arc<dyn Store>) {
 
     // A rotated refresh token replaces the stored one; unset scopes and API URL are kept.
     let rotated = lock
-        .store_refreshed(2, &tokens("access-3", Some("refresh-3"), done), done, Effects::none())
+        .store_refreshed(
+            2,
+            &tokens("access-3", Some("refresh-3"), done),
+            done,
+            Effects::none(),
+        )
         .await
         .unwrap();
     assert_eq!(rotated.version, 3);
@@ -80,17 +101,40 @@ pub async fn refresh_lock_happy_path(store: Arc<dyn Store>) {
     assert_eq!(rotated.api_url, "https://eu.api.zoom.us");
     lock.release().await.unwrap();
 
-    assert_eq!(store.get_connection(t, c.connection.id).await.unwrap().unwrap().version, 3);
-    assert_eq!(audit_actions(&store, Some(t), "connection.refreshed").await.len(), 1);
+    assert_eq!(
+        store
+            .get_connection(t, c.connection.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        3
+    );
+    assert_eq!(
+        audit_actions(&store, Some(t), "connection.refreshed")
+            .await
+            .len(),
+        1
+    );
     assert_eq!(events(&store, t).await.len(), 1);
-    let deliveries = store.list_deliveries(t, Some(ep.id), None, 10).await.unwrap();
-    assert_eq!(deliveries.len(), 1, "the event fanned out to the subscribed endpoint");
+    let deliveries = store
+        .list_deliveries(t, Some(ep.id), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries.len(),
+        1,
+        "the event fanned out to the subscribed endpoint"
+    );
 }
 
 pub async fn refresh_lock_version_conflicts(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;
-    store.create_webhook_endpoint(&endpoint(t, &[]), Effects::none()).await.unwrap();
+    store
+        .create_webhook_endpoint(&endpoint(t, &[]), Effects::none())
+        .await
+        .unwrap();
     let at = now();
     let fx = || {
         Effects::none()
@@ -101,33 +145,62 @@ pub async fn refresh_lock_version_conflicts(store: Arc<dyn Store>) {
     let stale = 7;
     let e = lock.mark_refresh_started(stale, at).await.unwrap_err();
     assert!(is_version_conflict(&e), "{e:?}");
-    let e = lock.store_refreshed(stale, &tokens("x", Some("y"), at), at, fx()).await.unwrap_err();
-    assert!(is_version_conflict(&e), "{e:?}");
-    let e = lock.record_refresh_failure(stale, at, false, at).await.unwrap_err();
+    let e = lock
+        .store_refreshed(stale, &tokens("x", Some("y"), at), at, fx())
+        .await
+        .unwrap_err();
     assert!(is_version_conflict(&e), "{e:?}");
     let e = lock
-        .mark_dead(stale, ConnectionState::NeedsReauth, "invalid_grant", at, fx())
+        .record_refresh_failure(stale, at, false, at)
+        .await
+        .unwrap_err();
+    assert!(is_version_conflict(&e), "{e:?}");
+    let e = lock
+        .mark_dead(
+            stale,
+            ConnectionState::NeedsReauth,
+            "invalid_grant",
+            at,
+            fx(),
+        )
         .await
         .unwrap_err();
     assert!(is_version_conflict(&e), "{e:?}");
     lock.release().await.unwrap();
 
-    let row = store.get_connection(t, c.connection.id).await.unwrap().unwrap();
+    let row = store
+        .get_connection(t, c.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.version, 1);
     assert_eq!(row.state, ConnectionState::Connected);
     assert_eq!(row.access_token, c.connection.access_token);
     assert!(row.refresh_started_at.is_none());
     assert_eq!(row.refresh_failures, 0);
-    assert!(audit_actions(&store, Some(t), "connection.lost_race").await.is_empty());
+    assert!(
+        audit_actions(&store, Some(t), "connection.lost_race")
+            .await
+            .is_empty()
+    );
     assert!(events(&store, t).await.is_empty());
-    assert!(store.list_deliveries(t, None, None, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_deliveries(t, None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A connection that does not exist: the lock works, the row is missing.
     let mut lock = store.lock_for_refresh(ConnectionId::new()).await.unwrap();
     assert!(lock.reread().await.unwrap().is_none());
     let e = lock.mark_refresh_started(1, at).await.unwrap_err();
     assert!(is_not_found(&e), "{e:?}");
-    let e = lock.store_refreshed(1, &tokens("x", None, at), at, fx()).await.unwrap_err();
+    let e = lock
+        .store_refreshed(1, &tokens("x", None, at), at, fx())
+        .await
+        .unwrap_err();
     assert!(is_not_found(&e), "{e:?}");
     lock.release().await.unwrap();
 }
@@ -140,14 +213,18 @@ pub async fn refresh_failure_and_dead(store: Arc<dyn Store>) {
     let mut lock = store.lock_for_refresh(c.connection.id).await.unwrap();
     lock.mark_refresh_started(1, at).await.unwrap();
     // A timeout: the request may have reached Zoom, so the marker stays.
-    lock.record_refresh_failure(1, retry_at, true, at).await.unwrap();
+    lock.record_refresh_failure(1, retry_at, true, at)
+        .await
+        .unwrap();
     let row = lock.reread().await.unwrap().unwrap();
     assert_eq!(row.refresh_failures, 1);
     assert_eq!(row.refresh_started_at, Some(at));
     assert_eq!(row.next_refresh_at, Some(retry_at));
     assert_eq!(row.version, 1, "a failure does not bump the version");
     // A clean failure clears it.
-    lock.record_refresh_failure(1, retry_at, false, at).await.unwrap();
+    lock.record_refresh_failure(1, retry_at, false, at)
+        .await
+        .unwrap();
     let row = lock.reread().await.unwrap().unwrap();
     assert_eq!(row.refresh_failures, 2);
     assert!(row.refresh_started_at.is_none());
@@ -165,15 +242,26 @@ pub async fn refresh_failure_and_dead(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(dead.state, ConnectionState::NeedsReauth);
-    assert_eq!(dead.state_reason.as_deref(), Some("invalid_grant after re-read"));
+    assert_eq!(
+        dead.state_reason.as_deref(),
+        Some("invalid_grant after re-read")
+    );
     assert!(dead.access_token.is_none() && dead.refresh_token.is_none());
     assert_eq!(dead.version, 2);
     assert!(dead.refresh_started_at.is_none());
     lock.release().await.unwrap();
-    assert_eq!(audit_actions(&store, Some(t), "connection.needs_reauth").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, Some(t), "connection.needs_reauth")
+            .await
+            .len(),
+        1
+    );
     assert_eq!(events(&store, t).await.len(), 1);
     // A dead connection is no refresh candidate.
-    let due = store.claim_due_refreshes(at + Duration::days(1), Duration::minutes(1), 100).await.unwrap();
+    let due = store
+        .claim_due_refreshes(at + Duration::days(1), Duration::minutes(1), 100)
+        .await
+        .unwrap();
     assert!(!due.iter().any(|(_, id)| *id == c.connection.id));
 }
 
@@ -208,11 +296,22 @@ pub async fn refresh_lock_excludes_concurrent_holders(store: Arc<dyn Store>) {
         }));
     }
     for t in tasks {
-        tokio::time::timeout(PATIENCE, t).await.expect("no deadlock").unwrap();
+        tokio::time::timeout(PATIENCE, t)
+            .await
+            .expect("no deadlock")
+            .unwrap();
     }
     assert_eq!(max_inside.load(Ordering::SeqCst), 1, "one holder at a time");
-    let row = store.get_connection(c.tenant.id, id).await.unwrap().unwrap();
-    assert_eq!(row.version, 1 + i64::from(workers), "every holder refreshed once, none lost");
+    let row = store
+        .get_connection(c.tenant.id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.version,
+        1 + i64::from(workers),
+        "every holder refreshed once, none lost"
+    );
 }
 
 pub async fn refresh_lock_waits_for_release(store: Arc<dyn Store>) {
@@ -229,9 +328,15 @@ pub async fn refresh_lock_waits_for_release(store: Arc<dyn Store>) {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!acquired.load(Ordering::SeqCst), "the second locker waits while the first holds");
+    assert!(
+        !acquired.load(Ordering::SeqCst),
+        "the second locker waits while the first holds"
+    );
     first.release().await.unwrap();
-    tokio::time::timeout(PATIENCE, second).await.expect("second locker proceeds").unwrap();
+    tokio::time::timeout(PATIENCE, second)
+        .await
+        .expect("second locker proceeds")
+        .unwrap();
     assert!(acquired.load(Ordering::SeqCst));
 }
 
@@ -246,11 +351,21 @@ pub async fn refresh_lock_dropped_guard_releases(store: Arc<dyn Store>) {
         .expect("a dropped lock is released")
         .unwrap();
     // The next holder sees the marker the dead one left.
-    assert!(next.reread().await.unwrap().unwrap().refresh_started_at.is_some());
+    assert!(
+        next.reread()
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_started_at
+            .is_some()
+    );
     next.release().await.unwrap();
     // And the store keeps working afterwards (no connection left holding the lock).
     for _ in 0..3 {
-        let lock = tokio::time::timeout(PATIENCE, store.lock_for_refresh(id)).await.unwrap().unwrap();
+        let lock = tokio::time::timeout(PATIENCE, store.lock_for_refresh(id))
+            .await
+            .unwrap()
+            .unwrap();
         lock.release().await.unwrap();
     }
 }
@@ -276,19 +391,39 @@ pub async fn end_connection_beats_refresh_in_flight(store: Arc<dyn Store>) {
     lock.mark_refresh_started(row.version, at).await.unwrap();
     // Deauthorization arrives while the refresh call is out (it does not take the lock).
     store
-        .end_connection(t, c.connection.id, ConnectionState::Revoked, "deauthorized", true, at, Effects::none())
+        .end_connection(
+            t,
+            c.connection.id,
+            ConnectionState::Revoked,
+            "deauthorized",
+            true,
+            at,
+            Effects::none(),
+        )
         .await
         .unwrap()
         .unwrap();
     let e = lock
-        .store_refreshed(row.version, &tokens("late", Some("late"), at), at, Effects::none())
+        .store_refreshed(
+            row.version,
+            &tokens("late", Some("late"), at),
+            at,
+            Effects::none(),
+        )
         .await
         .unwrap_err();
     assert!(is_version_conflict(&e), "{e:?}");
     lock.release().await.unwrap();
-    let row = store.get_connection(t, c.connection.id).await.unwrap().unwrap();
+    let row = store
+        .get_connection(t, c.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.state, ConnectionState::Revoked);
-    assert!(row.access_token.is_none() && row.refresh_token.is_none(), "no token survives");
+    assert!(
+        row.access_token.is_none() && row.refresh_token.is_none(),
+        "no token survives"
+    );
 }
 
 pub async fn claim_due_refreshes_leases(store: Arc<dyn Store>) {
@@ -316,20 +451,62 @@ pub async fn claim_due_refreshes_leases(store: Arc<dyn Store>) {
     };
     let dead = store.save_grant(&g, &[], Effects::none()).await.unwrap();
     store
-        .end_connection(a.id, dead.id, ConnectionState::NeedsReauth, "x", false, at, Effects::none())
+        .end_connection(
+            a.id,
+            dead.id,
+            ConnectionState::NeedsReauth,
+            "x",
+            false,
+            at,
+            Effects::none(),
+        )
         .await
         .unwrap();
 
     let lease = Duration::minutes(2);
-    let claimed: HashSet<_> = store.claim_due_refreshes(at, lease, 100).await.unwrap().into_iter().collect();
+    let claimed: HashSet<_> = store
+        .claim_due_refreshes(at, lease, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(claimed, due);
-    assert!(store.claim_due_refreshes(at, lease, 100).await.unwrap().is_empty(), "leased");
-    let row = store.get_connection(a.id, due.iter().find(|(t, _)| *t == a.id).unwrap().1).await.unwrap().unwrap();
-    assert_eq!(row.next_refresh_at, Some(at + lease), "the lease pushes next_refresh_at");
+    assert!(
+        store
+            .claim_due_refreshes(at, lease, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    let row = store
+        .get_connection(a.id, due.iter().find(|(t, _)| *t == a.id).unwrap().1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.next_refresh_at,
+        Some(at + lease),
+        "the lease pushes next_refresh_at"
+    );
     // After the lease the same rows are due again; the limit is honoured.
     let later = at + lease + Duration::seconds(1);
-    assert_eq!(store.claim_due_refreshes(later, lease, 2).await.unwrap().len(), 2);
-    assert_eq!(store.claim_due_refreshes(later, lease, 100).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_due_refreshes(later, lease, 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .claim_due_refreshes(later, lease, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 pub async fn claim_due_refreshes_concurrent_claimers(store: Arc<dyn Store>) {
@@ -353,7 +530,10 @@ pub async fn claim_due_refreshes_concurrent_claimers(store: Arc<dyn Store>) {
             barrier.wait().await;
             let mut mine = Vec::new();
             loop {
-                let batch = store.claim_due_refreshes(at, Duration::minutes(5), 4).await.unwrap();
+                let batch = store
+                    .claim_due_refreshes(at, Duration::minutes(5), 4)
+                    .await
+                    .unwrap();
                 if batch.is_empty() {
                     break mine;
                 }
@@ -366,6 +546,10 @@ pub async fn claim_due_refreshes_concurrent_claimers(store: Arc<dyn Store>) {
         all.extend(tokio::time::timeout(PATIENCE, t).await.unwrap().unwrap());
     }
     let unique_ids: HashSet<_> = all.iter().copied().collect();
-    assert_eq!(all.len(), unique_ids.len(), "no connection handed to two claimers");
+    assert_eq!(
+        all.len(),
+        unique_ids.len(),
+        "no connection handed to two claimers"
+    );
     assert_eq!(unique_ids.len(), total);
 }

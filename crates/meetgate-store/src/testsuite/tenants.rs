@@ -25,16 +25,33 @@ pub async fn tenants_create_get_list_update(store: Arc<dyn Store>) {
     assert_eq!(created.slug, new.slug);
     assert_eq!(created.settings, new.settings);
     assert_eq!(created.created_at, at);
-    assert_eq!(audit_actions(&store, Some(new.id), "tenant.").await, vec!["tenant.created"]);
+    assert_eq!(
+        audit_actions(&store, Some(new.id), "tenant.").await,
+        vec!["tenant.created"]
+    );
     assert_eq!(events(&store, new.id).await.len(), 1);
 
-    let got = store.get_tenant(new.id).await.unwrap().expect("tenant by id");
+    let got = store
+        .get_tenant(new.id)
+        .await
+        .unwrap()
+        .expect("tenant by id");
     assert_eq!(got.slug, new.slug);
     assert_eq!(got.settings, new.settings);
-    let by_slug = store.get_tenant_by_slug(&new.slug).await.unwrap().expect("tenant by slug");
+    let by_slug = store
+        .get_tenant_by_slug(&new.slug)
+        .await
+        .unwrap()
+        .expect("tenant by slug");
     assert_eq!(by_slug.id, new.id);
     assert!(store.get_tenant(TenantId::new()).await.unwrap().is_none());
-    assert!(store.get_tenant_by_slug("no-such-slug").await.unwrap().is_none());
+    assert!(
+        store
+            .get_tenant_by_slug("no-such-slug")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let other = tenant(&store).await;
     let all = store.list_tenants().await.unwrap();
@@ -55,10 +72,19 @@ pub async fn tenants_create_get_list_update(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(updated.settings, settings);
     assert_eq!(updated.slug, new.slug);
-    assert_eq!(store.get_tenant(new.id).await.unwrap().unwrap().settings, settings);
-    assert_eq!(audit_actions(&store, Some(new.id), "tenant.").await.len(), 2);
+    assert_eq!(
+        store.get_tenant(new.id).await.unwrap().unwrap().settings,
+        settings
+    );
+    assert_eq!(
+        audit_actions(&store, Some(new.id), "tenant.").await.len(),
+        2
+    );
     // The other tenant's settings are untouched.
-    assert_eq!(store.get_tenant(other.id).await.unwrap().unwrap().settings, other.settings);
+    assert_eq!(
+        store.get_tenant(other.id).await.unwrap().unwrap().settings,
+        other.settings
+    );
 
     let missing = store
         .update_tenant_settings(
@@ -69,17 +95,32 @@ pub async fn tenants_create_get_list_update(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(is_not_found(&missing), "{missing:?}");
-    assert!(audit_actions(&store, None, "tenant.missing_update").await.is_empty());
+    assert!(
+        audit_actions(&store, None, "tenant.missing_update")
+            .await
+            .is_empty()
+    );
 
     // A second tenant with the same slug conflicts and writes none of its effects.
-    let dup = NewTenant { id: TenantId::new(), slug: new.slug.clone(), ..new.clone() };
+    let dup = NewTenant {
+        id: TenantId::new(),
+        slug: new.slug.clone(),
+        ..new.clone()
+    };
     let err = store
-        .create_tenant(&dup, Effects::none().audit(audit(None, "tenant.dup_created")))
+        .create_tenant(
+            &dup,
+            Effects::none().audit(audit(None, "tenant.dup_created")),
+        )
         .await
         .unwrap_err();
     assert!(is_conflict(&err), "{err:?}");
     assert!(store.get_tenant(dup.id).await.unwrap().is_none());
-    assert!(audit_actions(&store, None, "tenant.dup_created").await.is_empty());
+    assert!(
+        audit_actions(&store, None, "tenant.dup_created")
+            .await
+            .is_empty()
+    );
 }
 
 fn api_key(tenant: TenantId, at: OffsetDateTime) -> ApiKey {
@@ -102,12 +143,22 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     let at = now();
     let key = api_key(a.id, at);
     store
-        .create_api_key(&key, Effects::none().audit(audit(Some(a.id), "api_key.created")))
+        .create_api_key(
+            &key,
+            Effects::none().audit(audit(Some(a.id), "api_key.created")),
+        )
         .await
         .unwrap();
-    assert_eq!(audit_actions(&store, Some(a.id), "api_key.").await, vec!["api_key.created"]);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "api_key.").await,
+        vec!["api_key.created"]
+    );
 
-    let found = store.find_api_key(&key.lookup).await.unwrap().expect("key by lookup");
+    let found = store
+        .find_api_key(&key.lookup)
+        .await
+        .unwrap()
+        .expect("key by lookup");
     assert_eq!(found.id, key.id);
     assert_eq!(found.tenant_id, a.id);
     assert_eq!(found.secret_hash, key.secret_hash);
@@ -118,21 +169,43 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     assert!(store.find_api_key("mg_live-nope").await.unwrap().is_none());
 
     let second = api_key(a.id, at);
-    store.create_api_key(&second, Effects::none()).await.unwrap();
-    let listed: Vec<_> =
-        store.list_api_keys(a.id).await.unwrap().into_iter().map(|k| k.id).collect();
+    store
+        .create_api_key(&second, Effects::none())
+        .await
+        .unwrap();
+    let listed: Vec<_> = store
+        .list_api_keys(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
     assert_eq!(listed, vec![key.id, second.id]);
     assert!(store.list_api_keys(b.id).await.unwrap().is_empty());
 
     // The lookup is unique deployment-wide.
-    let dup = ApiKey { id: ApiKeyId::new(), tenant_id: b.id, ..api_key(b.id, at) };
-    let dup = ApiKey { lookup: key.lookup.clone(), ..dup };
+    let dup = ApiKey {
+        id: ApiKeyId::new(),
+        tenant_id: b.id,
+        ..api_key(b.id, at)
+    };
+    let dup = ApiKey {
+        lookup: key.lookup.clone(),
+        ..dup
+    };
     let err = store
-        .create_api_key(&dup, Effects::none().audit(audit(Some(b.id), "api_key.created")))
+        .create_api_key(
+            &dup,
+            Effects::none().audit(audit(Some(b.id), "api_key.created")),
+        )
         .await
         .unwrap_err();
     assert!(is_conflict(&err), "{err:?}");
-    assert!(audit_actions(&store, Some(b.id), "api_key.").await.is_empty());
+    assert!(
+        audit_actions(&store, Some(b.id), "api_key.")
+            .await
+            .is_empty()
+    );
 
     // Another tenant cannot revoke it.
     let revoke_at = at + Duration::minutes(1);
@@ -146,8 +219,20 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(!revoked);
-    assert!(store.find_api_key(&key.lookup).await.unwrap().unwrap().revoked_at.is_none());
-    assert!(audit_actions(&store, Some(b.id), "api_key.").await.is_empty());
+    assert!(
+        store
+            .find_api_key(&key.lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert!(
+        audit_actions(&store, Some(b.id), "api_key.")
+            .await
+            .is_empty()
+    );
 
     assert!(
         store
@@ -161,7 +246,12 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
             .unwrap()
     );
     assert_eq!(
-        store.find_api_key(&key.lookup).await.unwrap().unwrap().revoked_at,
+        store
+            .find_api_key(&key.lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
         Some(revoke_at)
     );
     assert!(
@@ -177,21 +267,45 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
         "revoking twice reports false"
     );
     assert_eq!(
-        audit_actions(&store, Some(a.id), "api_key.revoked").await.len(),
+        audit_actions(&store, Some(a.id), "api_key.revoked")
+            .await
+            .len(),
         1,
         "the second revoke wrote no audit entry"
     );
     assert!(
-        store.find_api_key(&second.lookup).await.unwrap().unwrap().revoked_at.is_none(),
+        store
+            .find_api_key(&second.lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none(),
         "only the named key is revoked"
     );
 
     let used = at + Duration::minutes(5);
     store.touch_api_key(key.id, used).await.unwrap();
-    assert_eq!(store.find_api_key(&key.lookup).await.unwrap().unwrap().last_used_at, Some(used));
+    assert_eq!(
+        store
+            .find_api_key(&key.lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(used)
+    );
     // An older touch (a slow request finishing late) does not move the time back.
     store.touch_api_key(key.id, at).await.unwrap();
-    assert_eq!(store.find_api_key(&key.lookup).await.unwrap().unwrap().last_used_at, Some(used));
+    assert_eq!(
+        store
+            .find_api_key(&key.lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(used)
+    );
     // Touching an unknown key is not an error.
     store.touch_api_key(ApiKeyId::new(), used).await.unwrap();
 }

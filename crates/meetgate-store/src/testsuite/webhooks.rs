@@ -13,8 +13,14 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
     let at = now();
     let item = inbox_item(app.id, at - Duration::seconds(5));
     assert!(store.insert_inbox_item(&item).await.unwrap());
-    let redelivered = InboxItem { id: InboxItemId::new(), ..item.clone() };
-    assert!(!store.insert_inbox_item(&redelivered).await.unwrap(), "dedup key stored once");
+    let redelivered = InboxItem {
+        id: InboxItemId::new(),
+        ..item.clone()
+    };
+    assert!(
+        !store.insert_inbox_item(&redelivered).await.unwrap(),
+        "dedup key stored once"
+    );
 
     let lease = Duration::minutes(1);
     let claimed = store.claim_inbox_items(at, lease, 10).await.unwrap();
@@ -30,11 +36,27 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(got.attempts, 1);
     assert_eq!(got.next_attempt_at, at + lease);
     assert!(got.processed_at.is_none());
-    assert!(store.claim_inbox_items(at, lease, 10).await.unwrap().is_empty(), "leased");
+    assert!(
+        store
+            .claim_inbox_items(at, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
 
     let retry_at = at + Duration::seconds(30);
-    store.fail_inbox_item(item.id, "zoom api 503", retry_at).await.unwrap();
-    assert!(store.claim_inbox_items(at + Duration::seconds(29), lease, 10).await.unwrap().is_empty());
+    store
+        .fail_inbox_item(item.id, "zoom api 503", retry_at)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_inbox_items(at + Duration::seconds(29), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = store.claim_inbox_items(retry_at, lease, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
@@ -42,17 +64,48 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
 
     let done_at = retry_at + Duration::seconds(1);
     store
-        .finish_inbox_item(item.id, done_at, Effects::none().audit(audit(Some(t.id), "inbox.processed")))
+        .finish_inbox_item(
+            item.id,
+            done_at,
+            Effects::none().audit(audit(Some(t.id), "inbox.processed")),
+        )
         .await
         .unwrap();
     assert_eq!(audit_actions(&store, Some(t.id), "inbox.").await.len(), 1);
-    assert!(store.claim_inbox_items(done_at + Duration::days(1), lease, 10).await.unwrap().is_empty());
-    let e = store.finish_inbox_item(InboxItemId::new(), done_at, Effects::none().audit(audit(Some(t.id), "inbox.ghost"))).await.unwrap_err();
+    assert!(
+        store
+            .claim_inbox_items(done_at + Duration::days(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = store
+        .finish_inbox_item(
+            InboxItemId::new(),
+            done_at,
+            Effects::none().audit(audit(Some(t.id), "inbox.ghost")),
+        )
+        .await
+        .unwrap_err();
     assert!(is_not_found(&e), "{e:?}");
-    assert!(audit_actions(&store, Some(t.id), "inbox.ghost").await.is_empty());
-    assert!(is_not_found(&store.fail_inbox_item(InboxItemId::new(), "x", at).await.unwrap_err()));
+    assert!(
+        audit_actions(&store, Some(t.id), "inbox.ghost")
+            .await
+            .is_empty()
+    );
+    assert!(is_not_found(
+        &store
+            .fail_inbox_item(InboxItemId::new(), "x", at)
+            .await
+            .unwrap_err()
+    ));
     // A processed item is not failed again.
-    assert!(is_not_found(&store.fail_inbox_item(item.id, "late", at).await.unwrap_err()));
+    assert!(is_not_found(
+        &store
+            .fail_inbox_item(item.id, "late", at)
+            .await
+            .unwrap_err()
+    ));
 
     // Items come back oldest event first; the limit is honoured.
     let newer = inbox_item(app.id, at - Duration::seconds(1));
@@ -61,12 +114,36 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
     store.insert_inbox_item(&older).await.unwrap();
     let one = store.claim_inbox_items(at, lease, 1).await.unwrap();
     assert_eq!(one.len(), 1);
-    let both = store.claim_inbox_items(at + Duration::minutes(2), lease, 10).await.unwrap();
-    assert_eq!(both.iter().map(|i| i.id).collect::<Vec<_>>(), vec![older.id, newer.id]);
+    let both = store
+        .claim_inbox_items(at + Duration::minutes(2), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        both.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![older.id, newer.id]
+    );
 
-    assert_eq!(store.purge_inbox(done_at).await.unwrap(), 0, "processed at the cut stays");
-    assert_eq!(store.purge_inbox(done_at + Duration::seconds(1)).await.unwrap(), 1);
-    assert_eq!(store.claim_inbox_items(at + Duration::minutes(10), lease, 10).await.unwrap().len(), 2, "unprocessed items are never purged");
+    assert_eq!(
+        store.purge_inbox(done_at).await.unwrap(),
+        0,
+        "processed at the cut stays"
+    );
+    assert_eq!(
+        store
+            .purge_inbox(done_at + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_inbox_items(at + Duration::minutes(10), lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "unprocessed items are never purged"
+    );
 }
 
 pub async fn inbox_concurrent_claims(store: Arc<dyn Store>) {
@@ -74,7 +151,10 @@ pub async fn inbox_concurrent_claims(store: Arc<dyn Store>) {
     let at = now();
     let total = 40;
     for _ in 0..total {
-        store.insert_inbox_item(&inbox_item(app.id, at)).await.unwrap();
+        store
+            .insert_inbox_item(&inbox_item(app.id, at))
+            .await
+            .unwrap();
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(5));
     let mut tasks = Vec::new();
@@ -84,7 +164,10 @@ pub async fn inbox_concurrent_claims(store: Arc<dyn Store>) {
             barrier.wait().await;
             let mut mine = Vec::new();
             loop {
-                let batch = store.claim_inbox_items(at, Duration::minutes(5), 3).await.unwrap();
+                let batch = store
+                    .claim_inbox_items(at, Duration::minutes(5), 3)
+                    .await
+                    .unwrap();
                 if batch.is_empty() {
                     break mine;
                 }
@@ -106,58 +189,181 @@ pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
     let b = tenant(&store).await;
     let ep = endpoint(a.id, &["meeting.created", "meeting.deleted"]);
     store
-        .create_webhook_endpoint(&ep, Effects::none().audit(audit(Some(a.id), "webhook_endpoint.created")))
+        .create_webhook_endpoint(
+            &ep,
+            Effects::none().audit(audit(Some(a.id), "webhook_endpoint.created")),
+        )
         .await
         .unwrap();
-    assert_eq!(audit_actions(&store, Some(a.id), "webhook_endpoint.").await.len(), 1);
-    let got = store.get_webhook_endpoint(a.id, ep.id).await.unwrap().expect("endpoint");
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "webhook_endpoint.")
+            .await
+            .len(),
+        1
+    );
+    let got = store
+        .get_webhook_endpoint(a.id, ep.id)
+        .await
+        .unwrap()
+        .expect("endpoint");
     assert_eq!(got.url, ep.url);
     assert_eq!(got.secret, ep.secret);
     assert_eq!(got.event_types, ep.event_types);
     assert_eq!(got.description, ep.description);
     assert_eq!(got.created_at, ep.created_at);
     assert!(got.disabled_at.is_none());
-    assert!(store.get_webhook_endpoint(b.id, ep.id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_webhook_endpoint(b.id, ep.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let all_types = endpoint(a.id, &[]);
-    store.create_webhook_endpoint(&all_types, Effects::none()).await.unwrap();
+    store
+        .create_webhook_endpoint(&all_types, Effects::none())
+        .await
+        .unwrap();
     assert_eq!(
-        store.list_webhook_endpoints(a.id).await.unwrap().iter().map(|e| e.id).collect::<Vec<_>>(),
+        store
+            .list_webhook_endpoints(a.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
         vec![ep.id, all_types.id]
     );
-    assert!(store.get_webhook_endpoint(a.id, all_types.id).await.unwrap().unwrap().event_types.is_empty());
+    assert!(
+        store
+            .get_webhook_endpoint(a.id, all_types.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .event_types
+            .is_empty()
+    );
     assert!(store.list_webhook_endpoints(b.id).await.unwrap().is_empty());
 
     // One pending and one delivered delivery for the endpoint.
-    store.append_events(Effects::none().event(event(a.id, "meeting.created"))).await.unwrap();
-    store.append_events(Effects::none().event(event(a.id, "meeting.deleted"))).await.unwrap();
-    let mine = store.list_deliveries(a.id, Some(ep.id), None, 10).await.unwrap();
+    store
+        .append_events(Effects::none().event(event(a.id, "meeting.created")))
+        .await
+        .unwrap();
+    store
+        .append_events(Effects::none().event(event(a.id, "meeting.deleted")))
+        .await
+        .unwrap();
+    let mine = store
+        .list_deliveries(a.id, Some(ep.id), None, 10)
+        .await
+        .unwrap();
     assert_eq!(mine.len(), 2);
-    store.record_delivery(mine[0].id, &DeliveryOutcome::Delivered { status_code: 200 }, now()).await.unwrap();
+    store
+        .record_delivery(
+            mine[0].id,
+            &DeliveryOutcome::Delivered { status_code: 200 },
+            now(),
+        )
+        .await
+        .unwrap();
 
     let at = now();
     let fx = |t| Effects::none().audit(audit(Some(t), "webhook_endpoint.deleted"));
-    assert!(!store.delete_webhook_endpoint(b.id, ep.id, at, fx(b.id)).await.unwrap());
-    assert!(audit_actions(&store, Some(b.id), "webhook_endpoint.").await.is_empty());
-    assert!(store.get_webhook_endpoint(a.id, ep.id).await.unwrap().unwrap().disabled_at.is_none());
+    assert!(
+        !store
+            .delete_webhook_endpoint(b.id, ep.id, at, fx(b.id))
+            .await
+            .unwrap()
+    );
+    assert!(
+        audit_actions(&store, Some(b.id), "webhook_endpoint.")
+            .await
+            .is_empty()
+    );
+    assert!(
+        store
+            .get_webhook_endpoint(a.id, ep.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled_at
+            .is_none()
+    );
 
-    assert!(store.delete_webhook_endpoint(a.id, ep.id, at, fx(a.id)).await.unwrap());
-    assert_eq!(audit_actions(&store, Some(a.id), "webhook_endpoint.deleted").await.len(), 1);
-    assert_eq!(store.get_webhook_endpoint(a.id, ep.id).await.unwrap().unwrap().disabled_at, Some(at));
+    assert!(
+        store
+            .delete_webhook_endpoint(a.id, ep.id, at, fx(a.id))
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.list_webhook_endpoints(a.id).await.unwrap().iter().map(|e| e.id).collect::<Vec<_>>(),
+        audit_actions(&store, Some(a.id), "webhook_endpoint.deleted")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .get_webhook_endpoint(a.id, ep.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled_at,
+        Some(at)
+    );
+    assert_eq!(
+        store
+            .list_webhook_endpoints(a.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
         vec![all_types.id],
         "deleted endpoints are not listed"
     );
-    let left = store.list_deliveries(a.id, Some(ep.id), None, 10).await.unwrap();
+    let left = store
+        .list_deliveries(a.id, Some(ep.id), None, 10)
+        .await
+        .unwrap();
     assert_eq!(left.len(), 1, "pending deliveries dropped, history kept");
     assert_eq!(left[0].status, DeliveryStatus::Delivered);
     // The other endpoint's pending deliveries stay.
-    assert_eq!(store.list_deliveries(a.id, Some(all_types.id), None, 10).await.unwrap().len(), 2);
-    assert!(!store.delete_webhook_endpoint(a.id, ep.id, at, fx(a.id)).await.unwrap(), "already deleted");
-    assert!(!store.delete_webhook_endpoint(a.id, WebhookEndpointId::new(), at, Effects::none()).await.unwrap());
+    assert_eq!(
+        store
+            .list_deliveries(a.id, Some(all_types.id), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        !store
+            .delete_webhook_endpoint(a.id, ep.id, at, fx(a.id))
+            .await
+            .unwrap(),
+        "already deleted"
+    );
+    assert!(
+        !store
+            .delete_webhook_endpoint(a.id, WebhookEndpointId::new(), at, Effects::none())
+            .await
+            .unwrap()
+    );
     // New events no longer reach it.
-    store.append_events(Effects::none().event(event(a.id, "meeting.created"))).await.unwrap();
-    assert_eq!(store.list_deliveries(a.id, Some(ep.id), None, 10).await.unwrap().len(), 1);
+    store
+        .append_events(Effects::none().event(event(a.id, "meeting.created")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_deliveries(a.id, Some(ep.id), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
@@ -168,38 +374,85 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
     let disabled = endpoint(a.id, &[]);
     let theirs = endpoint(b.id, &[]);
     for e in [&every, &meetings_only, &disabled, &theirs] {
-        store.create_webhook_endpoint(e, Effects::none()).await.unwrap();
+        store
+            .create_webhook_endpoint(e, Effects::none())
+            .await
+            .unwrap();
     }
-    store.delete_webhook_endpoint(a.id, disabled.id, now(), Effects::none()).await.unwrap();
+    store
+        .delete_webhook_endpoint(a.id, disabled.id, now(), Effects::none())
+        .await
+        .unwrap();
 
     let created = event(a.id, "meeting.created");
     let revoked = event(a.id, "connection.revoked");
     store
-        .append_events(Effects::none().event(created.clone()).event(revoked.clone()))
+        .append_events(
+            Effects::none()
+                .event(created.clone())
+                .event(revoked.clone()),
+        )
         .await
         .unwrap();
 
     let deliveries = store.list_deliveries(a.id, None, None, 100).await.unwrap();
-    let pairs: HashSet<_> = deliveries.iter().map(|d| (d.event_id, d.endpoint_id)).collect();
+    let pairs: HashSet<_> = deliveries
+        .iter()
+        .map(|d| (d.event_id, d.endpoint_id))
+        .collect();
     assert_eq!(
         pairs,
-        HashSet::from([(created.id, every.id), (revoked.id, every.id), (created.id, meetings_only.id)])
+        HashSet::from([
+            (created.id, every.id),
+            (revoked.id, every.id),
+            (created.id, meetings_only.id)
+        ])
     );
     assert_eq!(deliveries.len(), 3);
     for d in &deliveries {
         assert_eq!(d.tenant_id, a.id);
         assert_eq!(d.status, DeliveryStatus::Pending);
         assert_eq!(d.attempts, 0);
-        let ev = if d.event_id == created.id { &created } else { &revoked };
-        assert_eq!(d.next_attempt_at, Some(ev.created_at), "due at the event's time");
+        let ev = if d.event_id == created.id {
+            &created
+        } else {
+            &revoked
+        };
+        assert_eq!(
+            d.next_attempt_at,
+            Some(ev.created_at),
+            "due at the event's time"
+        );
         assert_eq!(d.created_at, ev.created_at);
         assert!(d.delivered_at.is_none() && d.last_error.is_none() && d.last_status_code.is_none());
     }
-    assert!(store.list_deliveries(b.id, None, None, 100).await.unwrap().is_empty());
-    assert_eq!(store.list_deliveries(a.id, Some(meetings_only.id), None, 100).await.unwrap().len(), 1);
-    assert!(store.list_deliveries(a.id, Some(theirs.id), None, 100).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_deliveries(b.id, None, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_deliveries(a.id, Some(meetings_only.id), None, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .list_deliveries(a.id, Some(theirs.id), None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let first = store.list_deliveries(a.id, None, None, 2).await.unwrap();
-    let rest = store.list_deliveries(a.id, None, first.last().map(|d| d.id), 100).await.unwrap();
+    let rest = store
+        .list_deliveries(a.id, None, first.last().map(|d| d.id), 100)
+        .await
+        .unwrap();
     assert_eq!(first.len() + rest.len(), 3);
     let mut paged: Vec<_> = first.iter().chain(rest.iter()).map(|d| d.id).collect();
     let in_order = paged.clone();
@@ -207,24 +460,47 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
     assert_eq!(paged, in_order, "deliveries page in id order");
 
     let listed = events(&store, a.id).await;
-    assert_eq!(listed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![created.id, revoked.id]);
+    assert_eq!(
+        listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![created.id, revoked.id]
+    );
     assert_eq!(listed[0].event_type, "meeting.created");
     assert_eq!(listed[0].payload, created.payload);
     assert_eq!(listed[0].created_at, created.created_at);
     assert_eq!(listed[0].tenant_id, a.id);
     let after = store.list_events(a.id, Some(created.id), 10).await.unwrap();
-    assert_eq!(after.iter().map(|e| e.id).collect::<Vec<_>>(), vec![revoked.id]);
+    assert_eq!(
+        after.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![revoked.id]
+    );
     assert_eq!(store.list_events(a.id, None, 1).await.unwrap().len(), 1);
     assert!(events(&store, b.id).await.is_empty());
 
     // Events of several tenants in one call go each to their own tenant's endpoints.
     let mixed_a = event(a.id, "meeting.created");
     let mixed_b = event(b.id, "meeting.created");
-    store.append_events(Effects::none().event(mixed_a.clone()).event(mixed_b.clone())).await.unwrap();
+    store
+        .append_events(
+            Effects::none()
+                .event(mixed_a.clone())
+                .event(mixed_b.clone()),
+        )
+        .await
+        .unwrap();
     let b_deliveries = store.list_deliveries(b.id, None, None, 100).await.unwrap();
     assert_eq!(b_deliveries.len(), 1);
-    assert_eq!((b_deliveries[0].event_id, b_deliveries[0].endpoint_id), (mixed_b.id, theirs.id));
-    assert_eq!(store.list_deliveries(a.id, None, None, 100).await.unwrap().len(), 5);
+    assert_eq!(
+        (b_deliveries[0].event_id, b_deliveries[0].endpoint_id),
+        (mixed_b.id, theirs.id)
+    );
+    assert_eq!(
+        store
+            .list_deliveries(a.id, None, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
     // An empty call writes nothing and succeeds.
     store.append_events(Effects::none()).await.unwrap();
 }
@@ -232,10 +508,16 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
 pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     let a = tenant(&store).await;
     let ep = endpoint(a.id, &[]);
-    store.create_webhook_endpoint(&ep, Effects::none()).await.unwrap();
+    store
+        .create_webhook_endpoint(&ep, Effects::none())
+        .await
+        .unwrap();
     let ev = event(a.id, "meeting.created");
     let ev2 = event(a.id, "meeting.deleted");
-    store.append_events(Effects::none().event(ev.clone()).event(ev2.clone())).await.unwrap();
+    store
+        .append_events(Effects::none().event(ev.clone()).event(ev2.clone()))
+        .await
+        .unwrap();
     let at = now();
     let lease = Duration::minutes(10);
 
@@ -254,13 +536,24 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     let second = store.claim_deliveries(at, lease, 10).await.unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].event.id, ev2.id);
-    assert!(store.claim_deliveries(at, lease, 10).await.unwrap().is_empty(), "both leased");
+    assert!(
+        store
+            .claim_deliveries(at, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "both leased"
+    );
 
     let retry_at = at + Duration::minutes(5);
     store
         .record_delivery(
             job.delivery.id,
-            &DeliveryOutcome::Retry { status_code: Some(502), error: "bad gateway".into(), next_attempt_at: retry_at },
+            &DeliveryOutcome::Retry {
+                status_code: Some(502),
+                error: "bad gateway".into(),
+                next_attempt_at: retry_at,
+            },
             at,
         )
         .await
@@ -271,15 +564,35 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     assert_eq!(d1.last_status_code, Some(502));
     assert_eq!(d1.last_error.as_deref(), Some("bad gateway"));
     assert_eq!(d1.next_attempt_at, Some(retry_at));
-    assert!(store.claim_deliveries(retry_at - Duration::seconds(1), lease, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_deliveries(retry_at - Duration::seconds(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let retried = store.claim_deliveries(retry_at, lease, 10).await.unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].delivery.attempts, 2);
 
     let delivered_at = retry_at + Duration::seconds(1);
-    store.record_delivery(job.delivery.id, &DeliveryOutcome::Delivered { status_code: 204 }, delivered_at).await.unwrap();
     store
-        .record_delivery(second[0].delivery.id, &DeliveryOutcome::GiveUp { status_code: None, error: "dns".into() }, delivered_at)
+        .record_delivery(
+            job.delivery.id,
+            &DeliveryOutcome::Delivered { status_code: 204 },
+            delivered_at,
+        )
+        .await
+        .unwrap();
+    store
+        .record_delivery(
+            second[0].delivery.id,
+            &DeliveryOutcome::GiveUp {
+                status_code: None,
+                error: "dns".into(),
+            },
+            delivered_at,
+        )
         .await
         .unwrap();
     let d = store.list_deliveries(a.id, None, None, 10).await.unwrap();
@@ -292,9 +605,19 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     assert_eq!(d2.status, DeliveryStatus::Failed);
     assert_eq!(d2.last_error.as_deref(), Some("dns"));
     assert!(d2.next_attempt_at.is_none() && d2.delivered_at.is_none());
-    assert!(store.claim_deliveries(delivered_at + Duration::days(1), lease, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_deliveries(delivered_at + Duration::days(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let e = store
-        .record_delivery(DeliveryId::new(), &DeliveryOutcome::Delivered { status_code: 200 }, at)
+        .record_delivery(
+            DeliveryId::new(),
+            &DeliveryOutcome::Delivered { status_code: 200 },
+            at,
+        )
         .await
         .unwrap_err();
     assert!(is_not_found(&e), "{e:?}");
@@ -302,8 +625,14 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
 
 pub async fn deliveries_concurrent_claims(store: Arc<dyn Store>) {
     let a = tenant(&store).await;
-    store.create_webhook_endpoint(&endpoint(a.id, &[]), Effects::none()).await.unwrap();
-    store.create_webhook_endpoint(&endpoint(a.id, &[]), Effects::none()).await.unwrap();
+    store
+        .create_webhook_endpoint(&endpoint(a.id, &[]), Effects::none())
+        .await
+        .unwrap();
+    store
+        .create_webhook_endpoint(&endpoint(a.id, &[]), Effects::none())
+        .await
+        .unwrap();
     let mut effects = Effects::none();
     for _ in 0..20 {
         effects = effects.event(event(a.id, "meeting.created"));
@@ -318,7 +647,10 @@ pub async fn deliveries_concurrent_claims(store: Arc<dyn Store>) {
             barrier.wait().await;
             let mut mine = Vec::new();
             loop {
-                let batch = store.claim_deliveries(at, Duration::minutes(5), 3).await.unwrap();
+                let batch = store
+                    .claim_deliveries(at, Duration::minutes(5), 3)
+                    .await
+                    .unwrap();
                 if batch.is_empty() {
                     break mine;
                 }
@@ -331,6 +663,10 @@ pub async fn deliveries_concurrent_claims(store: Arc<dyn Store>) {
         all.extend(t.await.unwrap());
     }
     let distinct: HashSet<_> = all.iter().copied().collect();
-    assert_eq!(all.len(), distinct.len(), "no delivery handed to two workers");
+    assert_eq!(
+        all.len(),
+        distinct.len(),
+        "no delivery handed to two workers"
+    );
     assert_eq!(distinct.len(), 40);
 }

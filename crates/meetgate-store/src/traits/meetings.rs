@@ -5,8 +5,11 @@ use crate::{ConnectionId, Effects, MeetingId, OffsetDateTime, StoreResult, Tenan
 pub trait MeetingStore: Send + Sync {
     async fn insert_meeting(&self, meeting: &NewMeeting, effects: Effects) -> StoreResult<Meeting>;
     async fn get_meeting(&self, tenant: TenantId, id: MeetingId) -> StoreResult<Option<Meeting>>;
-    async fn list_meetings(&self, tenant: TenantId, query: &MeetingQuery)
-    -> StoreResult<Vec<Meeting>>;
+    async fn list_meetings(
+        &self,
+        tenant: TenantId,
+        query: &MeetingQuery,
+    ) -> StoreResult<Vec<Meeting>>;
     /// Not tenant-scoped: Zoom's webhooks name the meeting by Zoom's id; the caller routes the
     /// event to each owning tenant.
     async fn find_meetings_by_zoom_id(&self, zoom_meeting_id: i64) -> StoreResult<Vec<Meeting>>;

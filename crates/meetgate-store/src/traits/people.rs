@@ -1,5 +1,5 @@
 use crate::models::{EndUser, Invitation, Member, MemberRole, WebSession};
-use crate::{EndUserId, Effects, InvitationId, MemberId, OffsetDateTime, StoreResult, TenantId};
+use crate::{Effects, EndUserId, InvitationId, MemberId, OffsetDateTime, StoreResult, TenantId};
 
 /// Members (who sign in to the web app), their sessions and invitations, and end users (the host
 /// app's users).
@@ -71,6 +71,9 @@ pub trait PeopleStore: Send + Sync {
         now: OffsetDateTime,
     ) -> StoreResult<EndUser>;
     async fn get_end_user(&self, tenant: TenantId, id: EndUserId) -> StoreResult<Option<EndUser>>;
-    async fn find_end_user(&self, tenant: TenantId, external_id: &str)
-    -> StoreResult<Option<EndUser>>;
+    async fn find_end_user(
+        &self,
+        tenant: TenantId,
+        external_id: &str,
+    ) -> StoreResult<Option<EndUser>>;
 }

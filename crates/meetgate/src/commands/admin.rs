@@ -11,22 +11,37 @@ use crate::cli::{ApiKeyCommand, ConnectionsCommand, DoctorArgs, TenantCommand, Z
 use crate::table::{opt, print_json, print_table};
 
 fn rfc3339(t: &time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 pub async fn tenant(cmd: TenantCommand, app: &App) -> anyhow::Result<()> {
     let services = &app.services;
     match cmd {
-        TenantCommand::Create { name, return_urls, test, output } => {
-            let settings = TenantSettings { return_urls, ..TenantSettings::default() };
-            let created = services.create_tenant(&name, settings, !test, services.clock.now()).await?;
+        TenantCommand::Create {
+            name,
+            return_urls,
+            test,
+            output,
+        } => {
+            let settings = TenantSettings {
+                return_urls,
+                ..TenantSettings::default()
+            };
+            let created = services
+                .create_tenant(&name, settings, !test, services.clock.now())
+                .await?;
             if output.json {
-                print_json(&serde_json::json!({ "tenant": created.tenant, "api_key": created.api_key.secret.expose(), "api_key_id": created.api_key.view.id }))?;
+                print_json(
+                    &serde_json::json!({ "tenant": created.tenant, "api_key": created.api_key.secret.expose(), "api_key_id": created.api_key.view.id }),
+                )?;
             } else {
                 println!("tenant   {} ({})", created.tenant.name, created.tenant.slug);
                 println!("id       {}", created.tenant.id);
                 println!("api key  {}", created.api_key.secret.expose());
-                println!("\nThe API key is shown only now. Store it in the host application's secrets.");
+                println!(
+                    "\nThe API key is shown only now. Store it in the host application's secrets."
+                );
             }
         }
         TenantCommand::List { output } => {
@@ -34,16 +49,41 @@ pub async fn tenant(cmd: TenantCommand, app: &App) -> anyhow::Result<()> {
             if output.json {
                 print_json(&tenants)?;
             } else {
-                print_table(&["id", "slug", "name", "created"], tenants.iter().map(|t| vec![t.id.to_string(), t.slug.clone(), t.name.clone(), rfc3339(&t.created_at)]).collect());
+                print_table(
+                    &["id", "slug", "name", "created"],
+                    tenants
+                        .iter()
+                        .map(|t| {
+                            vec![
+                                t.id.to_string(),
+                                t.slug.clone(),
+                                t.name.clone(),
+                                rfc3339(&t.created_at),
+                            ]
+                        })
+                        .collect(),
+                );
             }
         }
         TenantCommand::Show { tenant, output } => {
-            let found = services.find_tenant(&tenant).await.with_context(|| format!("tenant {tenant:?}"))?;
+            let found = services
+                .find_tenant(&tenant)
+                .await
+                .with_context(|| format!("tenant {tenant:?}"))?;
             if output.json {
                 print_json(&found)?;
             } else {
-                println!("{} ({})\nid: {}\ncreated: {}", found.name, found.slug, found.id, rfc3339(&found.created_at));
-                println!("settings:\n{}", serde_json::to_string_pretty(&found.settings)?);
+                println!(
+                    "{} ({})\nid: {}\ncreated: {}",
+                    found.name,
+                    found.slug,
+                    found.id,
+                    rfc3339(&found.created_at)
+                );
+                println!(
+                    "settings:\n{}",
+                    serde_json::to_string_pretty(&found.settings)?
+                );
             }
         }
     }
@@ -53,13 +93,23 @@ pub async fn tenant(cmd: TenantCommand, app: &App) -> anyhow::Result<()> {
 pub async fn apikey(cmd: ApiKeyCommand, app: &App) -> anyhow::Result<()> {
     let services = &app.services;
     match cmd {
-        ApiKeyCommand::Create { tenant, label, test, output } => {
+        ApiKeyCommand::Create {
+            tenant,
+            label,
+            test,
+            output,
+        } => {
             let ctx = operator_ctx(app, &tenant).await?;
             let created = services.create_api_key(&ctx, &label, !test).await?;
             if output.json {
-                print_json(&serde_json::json!({ "key": created.view, "secret": created.secret.expose() }))?;
+                print_json(
+                    &serde_json::json!({ "key": created.view, "secret": created.secret.expose() }),
+                )?;
             } else {
-                println!("{}\n\nShown only now. Revoke the old key once the host app uses this one.", created.secret.expose());
+                println!(
+                    "{}\n\nShown only now. Revoke the old key once the host app uses this one.",
+                    created.secret.expose()
+                );
             }
         }
         ApiKeyCommand::List { tenant, output } => {
@@ -71,14 +121,25 @@ pub async fn apikey(cmd: ApiKeyCommand, app: &App) -> anyhow::Result<()> {
                 print_table(
                     &["id", "prefix", "label", "created", "last used", "revoked"],
                     keys.iter()
-                        .map(|k| vec![k.id.to_string(), k.prefix.clone(), k.label.clone(), rfc3339(&k.created_at), opt(&k.last_used_at.map(|t| rfc3339(&t))), opt(&k.revoked_at.map(|t| rfc3339(&t)))])
+                        .map(|k| {
+                            vec![
+                                k.id.to_string(),
+                                k.prefix.clone(),
+                                k.label.clone(),
+                                rfc3339(&k.created_at),
+                                opt(&k.last_used_at.map(|t| rfc3339(&t))),
+                                opt(&k.revoked_at.map(|t| rfc3339(&t))),
+                            ]
+                        })
                         .collect(),
                 );
             }
         }
         ApiKeyCommand::Revoke { tenant, id } => {
             let ctx = operator_ctx(app, &tenant).await?;
-            let id = id.parse().context("not an API key id (see `meetgate apikey list`)")?;
+            let id = id
+                .parse()
+                .context("not an API key id (see `meetgate apikey list`)")?;
             services.revoke_api_key(&ctx, id).await?;
             println!("revoked");
         }
@@ -89,26 +150,63 @@ pub async fn apikey(cmd: ApiKeyCommand, app: &App) -> anyhow::Result<()> {
 pub async fn zoom_app(cmd: ZoomAppCommand, app: &App) -> anyhow::Result<()> {
     let services = &app.services;
     match cmd {
-        ZoomAppCommand::Add { tenant, name, app_type, client_id, client_secret_env, webhook_secret_env, account_id, scopes, auth_base_url, api_base_url, check, output } => {
+        ZoomAppCommand::Add {
+            tenant,
+            name,
+            app_type,
+            client_id,
+            client_secret_env,
+            webhook_secret_env,
+            account_id,
+            scopes,
+            auth_base_url,
+            api_base_url,
+            check,
+            output,
+        } => {
             let tenant_id = match tenant {
-                Some(t) => Some(services.find_tenant(&t).await.with_context(|| format!("tenant {t:?}"))?.id),
+                Some(t) => Some(
+                    services
+                        .find_tenant(&t)
+                        .await
+                        .with_context(|| format!("tenant {t:?}"))?
+                        .id,
+                ),
                 None => None,
             };
-            let app_type: AppType = app_type.parse().map_err(|_| anyhow::anyhow!("--type must be user_managed, admin_managed or server_to_server"))?;
+            let app_type: AppType = app_type.parse().map_err(|_| {
+                anyhow::anyhow!("--type must be user_managed, admin_managed or server_to_server")
+            })?;
             let Ok(secret) = std::env::var(&client_secret_env) else {
-                bail!("set the client secret in the environment variable {client_secret_env} (secrets are not taken as flags)");
+                bail!(
+                    "set the client secret in the environment variable {client_secret_env} (secrets are not taken as flags)"
+                );
             };
             let webhook_secret = std::env::var(&webhook_secret_env).ok().map(Secret::new);
             let view = services
                 .register_zoom_app(
-                    NewZoomApp { tenant_id, name, app_type, client_id, client_secret: Secret::new(secret), account_id, scopes, webhook_secret, auth_base_url, api_base_url },
+                    NewZoomApp {
+                        tenant_id,
+                        name,
+                        app_type,
+                        client_id,
+                        client_secret: Secret::new(secret),
+                        account_id,
+                        scopes,
+                        webhook_secret,
+                        auth_base_url,
+                        api_base_url,
+                    },
                     services.clock.now(),
                 )
                 .await?;
             if output.json {
                 print_json(&view)?;
             } else {
-                println!("registered Zoom app {}\n  redirect URL (enter in Zoom's Marketplace): {}\n  event notification endpoint: {}", view.id, view.redirect_uri, view.webhook_url);
+                println!(
+                    "registered Zoom app {}\n  redirect URL (enter in Zoom's Marketplace): {}\n  event notification endpoint: {}",
+                    view.id, view.redirect_uri, view.webhook_url
+                );
             }
             if check {
                 println!("{}", services.check_zoom_app(view.id).await?);
@@ -121,13 +219,33 @@ pub async fn zoom_app(cmd: ZoomAppCommand, app: &App) -> anyhow::Result<()> {
                 print_json(&apps)?;
             } else {
                 print_table(
-                    &["id", "name", "type", "client id", "shared", "webhook secret"],
-                    apps.iter().map(|a| vec![a.id.to_string(), a.name.clone(), a.app_type.clone(), a.client_id.clone(), a.shared.to_string(), a.has_webhook_secret.to_string()]).collect(),
+                    &[
+                        "id",
+                        "name",
+                        "type",
+                        "client id",
+                        "shared",
+                        "webhook secret",
+                    ],
+                    apps.iter()
+                        .map(|a| {
+                            vec![
+                                a.id.to_string(),
+                                a.name.clone(),
+                                a.app_type.clone(),
+                                a.client_id.clone(),
+                                a.shared.to_string(),
+                                a.has_webhook_secret.to_string(),
+                            ]
+                        })
+                        .collect(),
                 );
             }
         }
         ZoomAppCommand::Check { id } => {
-            let id = id.parse().context("not a Zoom app id (see `meetgate zoom-app list`)")?;
+            let id = id
+                .parse()
+                .context("not a Zoom app id (see `meetgate zoom-app list`)")?;
             println!("{}", services.check_zoom_app(id).await?);
         }
     }
@@ -137,20 +255,43 @@ pub async fn zoom_app(cmd: ZoomAppCommand, app: &App) -> anyhow::Result<()> {
 pub async fn connections(cmd: ConnectionsCommand, app: &App) -> anyhow::Result<()> {
     let services = &app.services;
     match cmd {
-        ConnectionsCommand::List { tenant, state, output } => {
+        ConnectionsCommand::List {
+            tenant,
+            state,
+            output,
+        } => {
             let ctx = operator_ctx(app, &tenant).await?;
-            let state: Option<ConnectionState> = state.map(|s| s.parse()).transpose().map_err(|_| anyhow::anyhow!("--state must be connected, needs_reauth, revoked or superseded"))?;
+            let state: Option<ConnectionState> =
+                state.map(|s| s.parse()).transpose().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--state must be connected, needs_reauth, revoked or superseded"
+                    )
+                })?;
             let list = services.list_connections(&ctx, state).await?;
             if output.json {
                 print_json(&list)?;
             } else {
                 print_table(
                     &["user", "state", "zoom user", "app type", "last refresh"],
-                    list.iter().map(|c| vec![c.user.clone(), c.state.clone(), opt(&c.zoom_email.clone().or(c.zoom_user_id.clone())), c.app_type.clone(), opt(&c.last_refreshed_at.map(|t| rfc3339(&t)))]).collect(),
+                    list.iter()
+                        .map(|c| {
+                            vec![
+                                c.user.clone(),
+                                c.state.clone(),
+                                opt(&c.zoom_email.clone().or(c.zoom_user_id.clone())),
+                                c.app_type.clone(),
+                                opt(&c.last_refreshed_at.map(|t| rfc3339(&t))),
+                            ]
+                        })
+                        .collect(),
                 );
             }
         }
-        ConnectionsCommand::Show { tenant, user, output } => {
+        ConnectionsCommand::Show {
+            tenant,
+            user,
+            output,
+        } => {
             let ctx = operator_ctx(app, &tenant).await?;
             let conn = services.get_connection(&ctx, &user).await?;
             if output.json {
@@ -165,12 +306,21 @@ pub async fn connections(cmd: ConnectionsCommand, app: &App) -> anyhow::Result<(
 
 pub async fn doctor(args: DoctorArgs, app: &App) -> anyhow::Result<()> {
     let ctx = operator_ctx(app, &args.tenant).await?;
-    let diagnosis = app.services.diagnose(&ctx, &args.user, args.host.as_deref()).await?;
+    let diagnosis = app
+        .services
+        .diagnose(&ctx, &args.user, args.host.as_deref())
+        .await?;
     if args.output.json {
         return print_json(&diagnosis);
     }
     println!("{}\n", diagnosis.summary);
-    println!("connection: {} · app type: {} · scopes ({}): {}", diagnosis.connection_state, diagnosis.app_type, diagnosis.scope_style, diagnosis.granted_scopes.join(" "));
+    println!(
+        "connection: {} · app type: {} · scopes ({}): {}",
+        diagnosis.connection_state,
+        diagnosis.app_type,
+        diagnosis.scope_style,
+        diagnosis.granted_scopes.join(" ")
+    );
     println!();
     for op in &diagnosis.operations {
         let mark = if op.ok { "ok  " } else { "FAIL" };

@@ -9,11 +9,20 @@ pub async fn run(cmd: AuditCommand, app: &App) -> anyhow::Result<()> {
     let AuditCommand::Export { tenant, output } = cmd;
     let services = &app.services;
     let tenant_id = match tenant {
-        Some(t) => Some(services.find_tenant(&t).await.with_context(|| format!("tenant {t:?}"))?.id),
+        Some(t) => Some(
+            services
+                .find_tenant(&t)
+                .await
+                .with_context(|| format!("tenant {t:?}"))?
+                .id,
+        ),
         None => None,
     };
     let mut out: Box<dyn Write> = match &output {
-        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)),
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     let mut failed: Option<std::io::Error> = None;

@@ -24,26 +24,44 @@ pub async fn run(cmd: KeysCommand, loaded: Loaded) -> anyhow::Result<()> {
                 .enumerate()
                 .map(|(i, (id, fp))| {
                     let role = if i == 0 { "primary" } else { "decrypt-only" };
-                    let known = recorded.iter().any(|r| &r.key_id == id && &r.fingerprint == fp);
-                    vec![id.clone(), role.into(), fp.clone(), if known { "recorded" } else { "new" }.into()]
+                    let known = recorded
+                        .iter()
+                        .any(|r| &r.key_id == id && &r.fingerprint == fp);
+                    vec![
+                        id.clone(),
+                        role.into(),
+                        fp.clone(),
+                        if known { "recorded" } else { "new" }.into(),
+                    ]
                 })
                 .collect();
             if output.json {
-                print_json(&serde_json::json!({ "configured": configured, "recorded": recorded.iter().map(|r| (&r.key_id, &r.fingerprint)).collect::<Vec<_>>() }))?;
+                print_json(
+                    &serde_json::json!({ "configured": configured, "recorded": recorded.iter().map(|r| (&r.key_id, &r.fingerprint)).collect::<Vec<_>>() }),
+                )?;
             } else {
                 print_table(&["key id", "role", "fingerprint", "database"], rows);
             }
         }
         KeysCommand::Rotate { batch } => {
             let ring: &Keyring = &services.vault;
-            eprintln!("re-encrypting every stored secret under key {:?}", ring.primary_id());
+            eprintln!(
+                "re-encrypting every stored secret under key {:?}",
+                ring.primary_id()
+            );
             let done = rotate_all(services.store.as_ref(), ring, batch.max(1), |p| {
-                eprint!("\r{:?}: {} scanned, {} re-encrypted   ", p.column, p.scanned, p.rewritten);
+                eprint!(
+                    "\r{:?}: {} scanned, {} re-encrypted   ",
+                    p.column, p.scanned, p.rewritten
+                );
                 let _ = std::io::stderr().flush();
             })
             .await?;
             eprintln!();
-            println!("done: {} secrets scanned, {} re-encrypted; older keys may be removed from vault.keys once every replica runs with this keyring", done.scanned, done.rewritten);
+            println!(
+                "done: {} secrets scanned, {} re-encrypted; older keys may be removed from vault.keys once every replica runs with this keyring",
+                done.scanned, done.rewritten
+            );
         }
         KeysCommand::Generate { .. } => {}
     }

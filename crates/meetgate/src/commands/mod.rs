@@ -57,6 +57,9 @@ async fn app(loaded: Loaded) -> anyhow::Result<App> {
 /// The operator's context for a tenant named by id or slug.
 async fn operator_ctx(app: &App, tenant: &str) -> anyhow::Result<Ctx> {
     let services = &app.services;
-    let found = services.find_tenant(tenant).await.with_context(|| format!("tenant {tenant:?}"))?;
+    let found = services
+        .find_tenant(tenant)
+        .await
+        .with_context(|| format!("tenant {tenant:?}"))?;
     Ok(Ctx::operator(found.id, services.clock.now()))
 }

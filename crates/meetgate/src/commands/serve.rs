@@ -7,7 +7,9 @@ use meetgate_service::vault::KeySource;
 /// Installs the Prometheus recorder; the returned renderer serves `/metrics`.
 pub fn install_metrics() -> anyhow::Result<MetricsRender> {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])?
+        .set_buckets(&[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ])?
         .install_recorder()?;
     Ok(std::sync::Arc::new(move || handle.render()))
 }
@@ -40,14 +42,20 @@ pub fn announce_keys(source: &KeySource) {
             path = %path.display(),
             "generated a new encryption key; back it up: losing it loses every stored Zoom grant"
         ),
-        KeySource::ExistingFile(path) => tracing::info!(path = %path.display(), "using the encryption key file"),
+        KeySource::ExistingFile(path) => {
+            tracing::info!(path = %path.display(), "using the encryption key file")
+        }
         KeySource::Configured => tracing::info!("using the configured encryption keys"),
     }
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics_listen = config.metrics.listen.clone();
-    let metrics = if config.metrics.enabled { Some(install_metrics()?) } else { None };
+    let metrics = if config.metrics.enabled {
+        Some(install_metrics()?)
+    } else {
+        None
+    };
     let addr = config.listen_addr()?;
     let app = App::build(config, Clock::system()).await?;
     announce_keys(&app.key_source);

@@ -1,6 +1,6 @@
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 
 use crate::domain::{ConnectSessionView, ConnectionView, Diagnosis, NewConnectSession, Services};
@@ -21,7 +21,10 @@ pub async fn create_connect_session(
     ApiCtx(ctx, rid): ApiCtx,
     ApiJson(body): ApiJson<NewConnectSession>,
 ) -> Result<(StatusCode, Json<ConnectSessionView>), ApiError> {
-    let view = services.create_connect_session(&ctx, body).await.rid(&rid)?;
+    let view = services
+        .create_connect_session(&ctx, body)
+        .await
+        .rid(&rid)?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -77,5 +80,10 @@ pub async fn diagnose_connection(
     ApiPath(user): ApiPath<String>,
     ApiQuery(query): ApiQuery<DiagnosisQuery>,
 ) -> Result<Json<Diagnosis>, ApiError> {
-    Ok(Json(services.diagnose(&ctx, &user, query.host.as_deref()).await.rid(&rid)?))
+    Ok(Json(
+        services
+            .diagnose(&ctx, &user, query.host.as_deref())
+            .await
+            .rid(&rid)?,
+    ))
 }

@@ -36,11 +36,16 @@ pub async fn create_meeting(
     ApiJson(body): ApiJson<CreateMeeting>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers);
-    let created = services.create_meeting(&ctx, &user, &body, key.as_deref()).await.rid(&rid)?;
+    let created = services
+        .create_meeting(&ctx, &user, &body, key.as_deref())
+        .await
+        .rid(&rid)?;
     let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);
     let mut response = (status, Json(created.body)).into_response();
     if created.replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
@@ -75,7 +80,16 @@ pub async fn list_user_meetings(
         "all" => MeetingWindow::All,
         _ => return Err(Error::validation("window", "must be upcoming, past or all")).rid(&rid),
     };
-    let list = services.list_meetings(&ctx, Some(&user), window, query.cursor.as_deref(), query.limit.unwrap_or(20)).await.rid(&rid)?;
+    let list = services
+        .list_meetings(
+            &ctx,
+            Some(&user),
+            window,
+            query.cursor.as_deref(),
+            query.limit.unwrap_or(20),
+        )
+        .await
+        .rid(&rid)?;
     Ok(Json(list))
 }
 
@@ -118,7 +132,12 @@ pub async fn update_meeting(
     ApiQuery(query): ApiQuery<OccurrenceQuery>,
     ApiJson(body): ApiJson<MeetingPatch>,
 ) -> Result<Json<MeetingView>, ApiError> {
-    Ok(Json(services.update_meeting(&ctx, id, &body, query.occurrence_id.as_deref()).await.rid(&rid)?))
+    Ok(Json(
+        services
+            .update_meeting(&ctx, id, &body, query.occurrence_id.as_deref())
+            .await
+            .rid(&rid)?,
+    ))
 }
 
 /// Delete a meeting at Zoom (or one occurrence).
@@ -135,7 +154,10 @@ pub async fn delete_meeting(
     ApiPath(id): ApiPath<MeetingId>,
     ApiQuery(query): ApiQuery<OccurrenceQuery>,
 ) -> Result<StatusCode, ApiError> {
-    services.delete_meeting(&ctx, id, query.occurrence_id.as_deref()).await.rid(&rid)?;
+    services
+        .delete_meeting(&ctx, id, query.occurrence_id.as_deref())
+        .await
+        .rid(&rid)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -167,8 +189,13 @@ pub async fn start_meeting(
     let now = services.clock.now();
     let ctx = match (&query.tenant, query.expires, &query.sig) {
         (Some(tenant), Some(expires), Some(sig)) => {
-            let tenant: TenantId = tenant.parse().map_err(|_| Error::Forbidden("this start link is not valid".into())).rid(&rid)?;
-            let claims = services.verify_start_link(tenant, id, expires, sig, now).rid(&rid)?;
+            let tenant: TenantId = tenant
+                .parse()
+                .map_err(|_| Error::Forbidden("this start link is not valid".into()))
+                .rid(&rid)?;
+            let claims = services
+                .verify_start_link(tenant, id, expires, sig, now)
+                .rid(&rid)?;
             services.start_link_ctx(&claims, rid.0.clone(), now)
         }
         _ => {
@@ -178,16 +205,24 @@ pub async fn start_meeting(
                 .and_then(|h| h.strip_prefix("Bearer "))
                 .ok_or(Error::Unauthenticated)
                 .rid(&rid)?;
-            services.authenticate_api_key(key.trim(), rid.0.clone(), now).await.rid(&rid)?
+            services
+                .authenticate_api_key(key.trim(), rid.0.clone(), now)
+                .await
+                .rid(&rid)?
         }
     };
     let url = services.fresh_start_url(&ctx, id).await.rid(&rid)?;
-    let location = HeaderValue::from_str(&url).map_err(|_| Error::ZoomUnavailable("Zoom returned an unusable start URL".into())).rid(&rid)?;
+    let location = HeaderValue::from_str(&url)
+        .map_err(|_| Error::ZoomUnavailable("Zoom returned an unusable start URL".into()))
+        .rid(&rid)?;
     let mut response = StatusCode::FOUND.into_response();
     let h = response.headers_mut();
     h.insert(header::LOCATION, location);
     // The start URL carries the host's ZAK: never cache it, never leak it as a referrer.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     Ok(response)
 }

@@ -38,7 +38,12 @@ impl utoipa::Modify for SecurityAddon {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("mg_live_...").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("mg_live_...")
+                    .build(),
+            ),
         );
     }
 }
@@ -49,8 +54,15 @@ pub fn router() -> (axum::Router<Services>, utoipa::openapi::OpenApi) {
         .routes(routes!(connect::create_connect_session))
         .routes(routes!(connect::get_connection, connect::delete_connection))
         .routes(routes!(connect::diagnose_connection))
-        .routes(routes!(meetings::create_meeting, meetings::list_user_meetings))
-        .routes(routes!(meetings::get_meeting, meetings::update_meeting, meetings::delete_meeting))
+        .routes(routes!(
+            meetings::create_meeting,
+            meetings::list_user_meetings
+        ))
+        .routes(routes!(
+            meetings::get_meeting,
+            meetings::update_meeting,
+            meetings::delete_meeting
+        ))
         .routes(routes!(meetings::start_meeting))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
         .routes(routes!(webhooks::delete_endpoint))

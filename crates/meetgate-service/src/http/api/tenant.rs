@@ -11,7 +11,10 @@ use crate::http::problem::{ApiError, Problem, WithRequestId};
         (status = 200, body = TenantSettings),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_settings(State(services): State<Services>, ApiCtx(ctx, rid): ApiCtx) -> Result<Json<TenantSettings>, ApiError> {
+pub async fn get_settings(
+    State(services): State<Services>,
+    ApiCtx(ctx, rid): ApiCtx,
+) -> Result<Json<TenantSettings>, ApiError> {
     Ok(Json(services.tenant_settings(&ctx).await.rid(&rid)?))
 }
 
@@ -28,7 +31,13 @@ pub async fn put_settings(
     ApiCtx(ctx, rid): ApiCtx,
     ApiJson(settings): ApiJson<TenantSettings>,
 ) -> Result<Json<TenantSettings>, ApiError> {
-    Ok(Json(services.update_tenant_settings(&ctx, settings).await.rid(&rid)?.settings))
+    Ok(Json(
+        services
+            .update_tenant_settings(&ctx, settings)
+            .await
+            .rid(&rid)?
+            .settings,
+    ))
 }
 
 /// The tenant's audit log (oldest first, cursor pagination).

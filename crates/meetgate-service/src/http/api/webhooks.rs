@@ -21,7 +21,15 @@ pub async fn create_endpoint(
     ApiCtx(ctx, rid): ApiCtx,
     ApiJson(body): ApiJson<NewWebhookEndpoint>,
 ) -> Result<(StatusCode, Json<WebhookEndpointView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(services.create_webhook_endpoint(&ctx, body).await.rid(&rid)?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            services
+                .create_webhook_endpoint(&ctx, body)
+                .await
+                .rid(&rid)?,
+        ),
+    ))
 }
 
 /// The tenant's webhook endpoints.
@@ -30,7 +38,10 @@ pub async fn create_endpoint(
         (status = 200, body = Vec<WebhookEndpointView>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_endpoints(State(services): State<Services>, ApiCtx(ctx, rid): ApiCtx) -> Result<Json<Vec<WebhookEndpointView>>, ApiError> {
+pub async fn list_endpoints(
+    State(services): State<Services>,
+    ApiCtx(ctx, rid): ApiCtx,
+) -> Result<Json<Vec<WebhookEndpointView>>, ApiError> {
     Ok(Json(services.list_webhook_endpoints(&ctx).await.rid(&rid)?))
 }
 
@@ -71,5 +82,10 @@ pub async fn list_deliveries(
     ApiPath(id): ApiPath<WebhookEndpointId>,
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<Vec<DeliveryView>>, ApiError> {
-    Ok(Json(services.list_deliveries(&ctx, Some(id), query.limit.unwrap_or(50)).await.rid(&rid)?))
+    Ok(Json(
+        services
+            .list_deliveries(&ctx, Some(id), query.limit.unwrap_or(50))
+            .await
+            .rid(&rid)?,
+    ))
 }

@@ -1,0 +1,179 @@
+//! Profile of meetgate's hot path: `meetgate serve` under valgrind's callgrind, instrumentation
+//! switched on only around a small fixed load of meeting creates (closed loop), then
+//! `callgrind_annotate` (exclusive and inclusive) into the results folder.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::cli::ProfileArgs;
+use crate::loadgen::{self, Plan};
+use crate::meetgate::{Meetgate, Setup, provision};
+use crate::processes::{Proc, meetgate_bin};
+use crate::sandbox::Sandbox;
+
+const BODY: &str = r#"{"type":"instant","topic":"Profile check-in"}"#;
+
+async fn tool(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("running {program} (is valgrind installed?)"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub async fn run(args: ProfileArgs, dir: &Path) -> anyhow::Result<()> {
+    let bin = meetgate_bin(args.common.meetgate_bin.as_deref())?;
+    let sandbox = Sandbox::start(&bin, dir, "profile-sandbox", 3599).await?;
+    let setup = Setup::fresh(
+        args.backend,
+        dir,
+        "profile",
+        &args.common.postgres_admin_url,
+    )
+    .await?;
+    let tenant = provision(&bin, &setup, &sandbox, dir).await?;
+    // Connect the users with a normal meetgate; profile a fresh one on the same database.
+    let users = args.concurrency.max(1);
+    let zoom_users = sandbox.add_users("profile", users, 4).await?;
+    let mg = Meetgate::start(&bin, &setup, tenant.clone(), dir, "profile-meetgate-setup").await?;
+    let mut urls = Vec::new();
+    for (i, (email, _)) in zoom_users.iter().enumerate() {
+        mg.connect(&sandbox, &format!("user-{i}"), email).await?;
+        urls.push(mg.meetings_url(&format!("user-{i}")));
+    }
+    mg.proc.stop().await?;
+
+    let out_file = dir.join("callgrind.out");
+    let valgrind_args: Vec<String> = [
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}", out_file.display()),
+        "--instr-atstart=no".to_owned(),
+        bin.display().to_string(),
+        "serve".to_owned(),
+    ]
+    .into();
+    eprintln!("profile: starting meetgate under callgrind");
+    let mut proc = Proc::spawn(
+        "profile-meetgate-callgrind",
+        Path::new("valgrind"),
+        &valgrind_args,
+        &setup.env(),
+        dir,
+    )?;
+    let startup = proc
+        .wait_ready(
+            &format!("{}/readyz", setup.base()),
+            Duration::from_secs(600),
+        )
+        .await?;
+    eprintln!(
+        "profile: ready under callgrind after {:.1} s",
+        startup.as_secs_f64()
+    );
+    let plan = Arc::new(Plan {
+        urls,
+        bearers: vec![tenant.api_key.clone()],
+        body: BODY.into(),
+        idempotency: true,
+        key_prefix: format!("profile-{}", uuid::Uuid::new_v4().simple()),
+        expect: 201,
+        seq: Arc::new(AtomicU64::new(0)),
+    });
+    let client = loadgen::client()?;
+    // Warm-up (lazy initialisation, connection pools), not collected.
+    send(&client, &plan, 40, users).await?;
+    let pid = proc.pid.to_string();
+    tool("callgrind_control", &["-i", "on", &pid]).await?;
+    let started = Instant::now();
+    let ok = send(&client, &plan, args.requests, users).await?;
+    let secs = started.elapsed().as_secs_f64();
+    tool("callgrind_control", &["-i", "off", &pid]).await?;
+    eprintln!(
+        "profile: {ok}/{} creates answered 201 under callgrind in {secs:.1} s",
+        args.requests
+    );
+    proc.stop().await?;
+    sandbox.proc.stop().await?;
+
+    let out = out_file.display().to_string();
+    let exclusive = tool(
+        "callgrind_annotate",
+        &["--inclusive=no", "--threshold=99", &out],
+    )
+    .await?;
+    let inclusive = tool(
+        "callgrind_annotate",
+        &["--inclusive=yes", "--threshold=99", &out],
+    )
+    .await?;
+    std::fs::write(dir.join("callgrind-exclusive.txt"), &exclusive)?;
+    std::fs::write(dir.join("callgrind-inclusive.txt"), &inclusive)?;
+    println!(
+        "# callgrind: {} meeting creates ({} concurrent), {}\n",
+        args.requests,
+        users,
+        args.backend.name()
+    );
+    println!(
+        "## exclusive (top 40)\n\n```\n{}\n```\n",
+        head(&exclusive, 60)
+    );
+    println!(
+        "## inclusive (top 60)\n\n```\n{}\n```",
+        head(&inclusive, 80)
+    );
+    println!("\nFull listings: {}", dir.display());
+    Ok(())
+}
+
+/// Sends `n` creates with `concurrency` clients; returns how many answered 201.
+async fn send(
+    client: &reqwest::Client,
+    plan: &Arc<Plan>,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<u64> {
+    let mut set = tokio::task::JoinSet::new();
+    let per = n.div_ceil(concurrency);
+    for c in 0..concurrency {
+        let (client, plan) = (client.clone(), plan.clone());
+        let count = per.min(n.saturating_sub(c * per));
+        set.spawn(async move {
+            let mut ok = 0u64;
+            for _ in 0..count {
+                let i = plan.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let resp = plan
+                    .request(&client, i)
+                    .timeout(Duration::from_secs(120))
+                    .send()
+                    .await?;
+                if resp.status().as_u16() == plan.expect {
+                    ok += 1;
+                }
+                let _ = resp.bytes().await;
+            }
+            anyhow::Ok(ok)
+        });
+    }
+    let mut ok = 0;
+    while let Some(r) = set.join_next().await {
+        ok += r??;
+    }
+    Ok(ok)
+}
+
+fn head(text: &str, lines: usize) -> String {
+    text.lines().take(lines).collect::<Vec<_>>().join("\n")
+}

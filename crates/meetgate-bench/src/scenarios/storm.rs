@@ -1,0 +1,302 @@
+//! Refresh storm: N real sandbox grants, all expired, M concurrent meeting creates per grant.
+//! The sandbox must count exactly one refresh per grant and no `invalid_grant`.
+//!
+//! How the grants expire, honestly: meetgate reads real time, so its clock cannot be moved. The
+//! sandbox issues access tokens that live `margin + window` seconds (meetgate's refresh margin is
+//! pinned to its default, 300 s); the bench waits `window` seconds after the last connect, so
+//! every stored token is inside meetgate's margin (meetgate must refresh it), then advances the
+//! sandbox clock by the whole token lifetime, so every one of those tokens is really expired at
+//! "Zoom" too. A token refreshed during the storm is fresh for `window` seconds, which is what
+//! lets the other M-1 requests of its grant reuse it instead of refreshing again.
+//! (A margin above the token lifetime, e.g. 3600 s against 3599 s, would make even a freshly
+//! refreshed token count as expiring: every request would refresh, and the count would measure
+//! the configuration, not meetgate.)
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::cli::{Backend, RunArgs};
+use crate::loadgen;
+use crate::meetgate::{Meetgate, Setup, provision};
+use crate::processes::{Memory, memory, reset_peak};
+use crate::sandbox::{Sandbox, USER_APP};
+use crate::scenarios::{Check, check};
+use crate::stats::quantile;
+use crate::tasks::run_all;
+
+const MARGIN_SECS: u64 = 300;
+const BODY: &str = r#"{"type":"instant","topic":"Storm check-in"}"#;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StormResult {
+    pub backend: Backend,
+    pub grants: usize,
+    pub per_grant: usize,
+    pub in_flight: usize,
+    pub token_ttl_secs: u64,
+    pub refresh_margin_secs: u64,
+    pub window_secs: u64,
+    pub connect_secs: f64,
+    pub requests: u64,
+    pub created: u64,
+    pub failed: BTreeMap<String, u64>,
+    pub refreshes: u64,
+    pub grants_refreshed: usize,
+    pub max_refreshes_per_grant: u64,
+    pub invalid_grant: u64,
+    pub sandbox_meetings: u64,
+    /// From the first request sent to the last answer.
+    pub wall_secs: f64,
+    /// From the first request sent until the sandbox had counted N refreshes (polled every
+    /// 100 ms), if it got there.
+    pub refreshes_done_secs: Option<f64>,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub memory_before: Memory,
+    /// VmHWM after the storm; reset to the current RSS just before it when `peak_reset`.
+    pub peak_kib: u64,
+    pub peak_reset: bool,
+    pub checks: Vec<Check>,
+}
+
+pub async fn run(
+    args: &RunArgs,
+    bin: &Path,
+    dir: &Path,
+    backend: Backend,
+) -> anyhow::Result<StormResult> {
+    let (n, m, window) = (
+        args.storm_grants.max(1),
+        args.storm_per_grant.max(1),
+        args.storm_window_secs.max(1),
+    );
+    let ttl = MARGIN_SECS + window;
+    let label = format!("storm-{}", backend.name());
+    eprintln!(
+        "{label}: {n} grants x {m} requests; sandbox token lifetime {ttl} s, refresh margin {MARGIN_SECS} s"
+    );
+    let sandbox = Sandbox::start(bin, dir, &format!("{label}-sandbox"), ttl).await?;
+    let mut setup = Setup::fresh(backend, dir, &label, &args.common.postgres_admin_url).await?;
+    setup.extra_env.push((
+        "MEETGATE_ZOOM_REFRESH_MARGIN_SECS".into(),
+        MARGIN_SECS.to_string(),
+    ));
+    let tenant = provision(bin, &setup, &sandbox, dir).await?;
+    let meetgate =
+        Arc::new(Meetgate::start(bin, &setup, tenant, dir, &format!("{label}-meetgate")).await?);
+    let users = Arc::new(sandbox.add_users("storm", n, 16).await?);
+    let sandbox = Arc::new(sandbox);
+
+    let connect_started = Instant::now();
+    {
+        let (mg, sb, users) = (meetgate.clone(), sandbox.clone(), users.clone());
+        run_all("connect (OAuth)", n, args.connect_concurrency, move |i| {
+            let (mg, sb, users) = (mg.clone(), sb.clone(), users.clone());
+            async move { mg.connect(&sb, &format!("storm-{i}"), &users[i].0).await }
+        })
+        .await?;
+    }
+    let connected_at = Instant::now();
+    let connect_secs = (connected_at - connect_started).as_secs_f64();
+    let ready_at = connected_at + Duration::from_secs(window + 1);
+    eprintln!(
+        "{label}: {n} grants connected in {connect_secs:.1} s; waiting {:.0} s until every stored token is inside the refresh margin",
+        ready_at
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64()
+    );
+    tokio::time::sleep_until(ready_at.into()).await;
+    sandbox
+        .control
+        .advance_clock(Duration::from_secs(ttl))
+        .await?;
+    sandbox.control.reset_counters().await?;
+    let peak_reset = reset_peak(meetgate.proc.pid);
+    let memory_before = memory(meetgate.proc.pid)?;
+
+    eprintln!(
+        "{label}: storm: {} requests, {} in flight at most",
+        n * m,
+        args.storm_in_flight
+    );
+    let client = loadgen::client()?;
+    let permits = Arc::new(Semaphore::new(args.storm_in_flight.max(m)));
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Duration, Result<(), String>)>();
+    let started = Instant::now();
+    let done_flag = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (control, done_flag) = (sandbox.control.clone(), done_flag.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(c) = control.counters().await
+                    && c.total_refreshes() >= n as u64
+                {
+                    return Some(started.elapsed().as_secs_f64());
+                }
+                if done_flag.load(Ordering::Relaxed) {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let key_prefix = uuid::Uuid::new_v4().simple().to_string();
+    for g in 0..n {
+        let url = meetgate.meetings_url(&format!("storm-{g}"));
+        for j in 0..m {
+            let permit = permits.clone().acquire_owned().await?;
+            let req = client
+                .post(&url)
+                .bearer_auth(&meetgate.tenant.api_key)
+                .header("content-type", "application/json")
+                .header("idempotency-key", format!("{key_prefix}-{g}-{j}"))
+                .body(BODY);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let sent = Instant::now();
+                let result = match req.send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let body = r.text().await.unwrap_or_default();
+                        if status == 201 {
+                            Ok(())
+                        } else {
+                            Err(format!("http {status}: {}", problem_type(&body)))
+                        }
+                    }
+                    Err(e) => Err(format!("transport: {e}")),
+                };
+                drop(permit);
+                let _ = tx.send((sent.elapsed(), result));
+            });
+        }
+    }
+    drop(tx);
+    let mut latencies = Vec::with_capacity(n * m);
+    let mut failed: BTreeMap<String, u64> = BTreeMap::new();
+    let mut created = 0u64;
+    while let Some((lat, result)) = rx.recv().await {
+        match result {
+            Ok(()) => {
+                created += 1;
+                latencies.push(lat.as_secs_f64() * 1e3);
+            }
+            Err(kind) => *failed.entry(kind).or_insert(0) += 1,
+        }
+    }
+    let wall_secs = started.elapsed().as_secs_f64();
+    done_flag.store(true, Ordering::Relaxed);
+    let refreshes_done_secs = poller.await.ok().flatten();
+    let peak_kib = memory(meetgate.proc.pid)?.hwm_kib;
+    latencies.sort_by(f64::total_cmp);
+
+    let counters = sandbox.control.counters().await?;
+    let refreshes = counters.total_refreshes();
+    let invalid_grant: u64 = counters.invalid_grant_by_grant_type.values().sum();
+    let per_grant: Vec<u64> = users
+        .iter()
+        .map(|(_, id)| counters.refreshes_of(id, USER_APP))
+        .collect();
+    let grants_refreshed = per_grant.iter().filter(|&&c| c > 0).count();
+    let max_refreshes_per_grant = per_grant.iter().copied().max().unwrap_or(0);
+    let sandbox_meetings: u64 = users
+        .iter()
+        .map(|(_, id)| counters.meetings_created_by(id))
+        .sum();
+    let requests = (n * m) as u64;
+    let check = |what: &str, expected: String, got: String, ok: bool| {
+        check(&label, what, expected, got, ok)
+    };
+    let checks = vec![
+        check(
+            "refreshes at the sandbox",
+            n.to_string(),
+            refreshes.to_string(),
+            refreshes == n as u64,
+        ),
+        check(
+            "grants refreshed exactly once",
+            n.to_string(),
+            format!("{grants_refreshed} (max {max_refreshes_per_grant} per grant)"),
+            grants_refreshed == n && max_refreshes_per_grant == 1,
+        ),
+        check(
+            "invalid_grant answers",
+            "0".into(),
+            invalid_grant.to_string(),
+            invalid_grant == 0,
+        ),
+        check(
+            "meetings created (201)",
+            requests.to_string(),
+            created.to_string(),
+            created == requests,
+        ),
+        check(
+            "meetings at the sandbox",
+            requests.to_string(),
+            sandbox_meetings.to_string(),
+            sandbox_meetings == requests,
+        ),
+    ];
+    for c in &checks {
+        eprintln!(
+            "  {} {}: expected {}, got {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.what,
+            c.expected,
+            c.got
+        );
+    }
+    eprintln!(
+        "{label}: wall {wall_secs:.2} s, refreshes done after {refreshes_done_secs:?} s, peak RSS {peak_kib} KiB"
+    );
+    if let Ok(mg) = Arc::try_unwrap(meetgate) {
+        mg.proc.stop().await?;
+    }
+    if let Ok(sb) = Arc::try_unwrap(sandbox) {
+        sb.proc.stop().await?;
+    }
+    Ok(StormResult {
+        backend,
+        grants: n,
+        per_grant: m,
+        in_flight: args.storm_in_flight,
+        token_ttl_secs: ttl,
+        refresh_margin_secs: MARGIN_SECS,
+        window_secs: window,
+        connect_secs,
+        requests,
+        created,
+        failed,
+        refreshes,
+        grants_refreshed,
+        max_refreshes_per_grant,
+        invalid_grant,
+        sandbox_meetings,
+        wall_secs,
+        refreshes_done_secs,
+        p50_ms: quantile(&latencies, 0.5),
+        p99_ms: quantile(&latencies, 0.99),
+        max_ms: latencies.last().copied().unwrap_or(f64::NAN),
+        memory_before,
+        peak_kib,
+        peak_reset,
+        checks,
+    })
+}
+
+/// The `type` of a problem+json answer (its detail carries request ids), else the body's start.
+fn problem_type(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(80).collect())
+}

@@ -1,0 +1,219 @@
+//! Invitations: an admin invites a clinician (or another admin) by email; the link carries a
+//! random token stored only as its hash, works once, and expires after seven days.
+
+use meetgate_store::models::{Invitation, Member, MemberRole};
+use meetgate_store::{Effects, InvitationId, MemberId};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use super::members::{
+    MemberView, check_name, check_new_password, hash_password, normalize_email, require_admin,
+};
+use super::web_sessions::SignedIn;
+use super::{Ctx, Services};
+use crate::secrets::{Secret, random_token, sha256};
+use crate::{Error, Result};
+
+const INVITATION_TTL: Duration = Duration::days(7);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationView {
+    pub id: InvitationId,
+    pub email: String,
+    pub role: String,
+    /// `pending`, `used` or `expired`.
+    pub state: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl InvitationView {
+    fn new(i: &Invitation, now: OffsetDateTime) -> Self {
+        let state = if i.used_at.is_some() {
+            "used"
+        } else if i.expires_at <= now {
+            "expired"
+        } else {
+            "pending"
+        };
+        Self {
+            id: i.id,
+            email: i.email.clone(),
+            role: i.role.as_str().to_owned(),
+            state: state.into(),
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        }
+    }
+}
+
+/// A new invitation and its link: the only time the link exists outside the invitee's inbox.
+#[derive(Debug)]
+pub struct CreatedInvitation {
+    pub view: InvitationView,
+    pub link: Secret,
+}
+
+/// What the invitation page shows before the invitee chooses a password.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenInvitation {
+    pub email: String,
+    pub role: String,
+    pub tenant_name: String,
+}
+
+impl Services {
+    /// Invites `email` as `role`. Admin only.
+    pub async fn invite_member(
+        &self,
+        ctx: &Ctx,
+        email: &str,
+        role: MemberRole,
+    ) -> Result<CreatedInvitation> {
+        require_admin(ctx)?;
+        let email = normalize_email("email", email)?;
+        if self.store.find_member_by_email(&email).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "{email} is already a member of a clinic on this meetgate"
+            )));
+        }
+        let token = random_token(32);
+        let invitation = Invitation {
+            id: InvitationId::new(),
+            tenant_id: ctx.tenant(),
+            email,
+            role,
+            token_hash: sha256(token.as_bytes()),
+            created_by: ctx
+                .actor
+                .id
+                .as_deref()
+                .and_then(|id| id.parse::<MemberId>().ok()),
+            created_at: ctx.now,
+            expires_at: ctx.now + INVITATION_TTL,
+            used_at: None,
+        };
+        // The email is personal data of staff, not of patients: it may sit in the audit log.
+        let effects = Effects::none().audit(ctx.audit(
+            "invitation.created",
+            "invitation",
+            Some(invitation.id.to_string()),
+            "success",
+            serde_json::json!({ "email": invitation.email, "role": role.as_str() }),
+        ));
+        self.store.create_invitation(&invitation, effects).await?;
+        Ok(CreatedInvitation {
+            view: InvitationView::new(&invitation, ctx.now),
+            link: Secret::new(self.link(&format!("/invitations/{token}"))),
+        })
+    }
+
+    /// The tenant's invitations, oldest first. Admin only.
+    pub async fn list_invitations(&self, ctx: &Ctx) -> Result<Vec<InvitationView>> {
+        require_admin(ctx)?;
+        Ok(self
+            .store
+            .list_invitations(ctx.tenant())
+            .await?
+            .iter()
+            .map(|i| InvitationView::new(i, ctx.now))
+            .collect())
+    }
+
+    async fn usable_invitation(&self, token: &str, now: OffsetDateTime) -> Result<Invitation> {
+        let invitation = self
+            .store
+            .find_invitation(&sha256(token.as_bytes()))
+            .await?
+            .ok_or(Error::NotFound { what: "invitation" })?;
+        if invitation.used_at.is_some() {
+            return Err(Error::Forbidden("this invitation was already used; sign in instead, or ask your administrator for a new one".into()));
+        }
+        if invitation.expires_at <= now {
+            return Err(Error::Forbidden(
+                "this invitation has expired; ask your administrator for a new one".into(),
+            ));
+        }
+        Ok(invitation)
+    }
+
+    /// Checks an invitation link. Not tenant-scoped: the link's token is the credential.
+    pub async fn open_invitation(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<OpenInvitation> {
+        let invitation = self.usable_invitation(token, now).await?;
+        let tenant = self
+            .store
+            .get_tenant(invitation.tenant_id)
+            .await?
+            .ok_or(Error::NotFound { what: "invitation" })?;
+        Ok(OpenInvitation {
+            email: invitation.email,
+            role: invitation.role.as_str().to_owned(),
+            tenant_name: tenant.name,
+        })
+    }
+
+    /// Accepts an invitation: creates the member with the chosen name and password, uses the
+    /// invitation up (atomically, so two tabs cannot both succeed), and signs the member in.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        name: &str,
+        password: &str,
+        request_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<SignedIn> {
+        let invitation = self.usable_invitation(token, now).await?;
+        let name = check_name(name)?;
+        check_new_password(password)?;
+        let member = Member {
+            id: MemberId::new(),
+            tenant_id: invitation.tenant_id,
+            email: invitation.email.clone(),
+            name,
+            role: invitation.role,
+            password_hash: hash_password(password).await?,
+            created_at: now,
+            disabled_at: None,
+        };
+        let view = MemberView::from(&member);
+        let ctx = Ctx::for_member(
+            member.tenant_id,
+            member.id.to_string(),
+            view.is_admin,
+            request_id,
+            now,
+        );
+        let effects = Effects::none().audit(ctx.audit(
+            "invitation.accepted",
+            "member",
+            Some(member.id.to_string()),
+            "success",
+            serde_json::json!({ "invitation_id": invitation.id, "role": member.role.as_str() }),
+        ));
+        let accepted = self
+            .store
+            .accept_invitation(invitation.id, &member, now, effects)
+            .await
+            .map_err(|e| match e {
+                meetgate_store::StoreError::Conflict { .. } => Error::Conflict(format!(
+                    "{} is already a member of a clinic on this meetgate; sign in instead",
+                    member.email
+                )),
+                other => Error::Store(other),
+            })?;
+        if !accepted {
+            return Err(Error::Forbidden("this invitation was already used; sign in instead, or ask your administrator for a new one".into()));
+        }
+        let cookie = self.start_session(&ctx, member.id).await?;
+        Ok(SignedIn {
+            cookie,
+            member: view,
+        })
+    }
+}

@@ -1,0 +1,304 @@
+//! Signing members in and out of the web app: password check, rate limit, sessions stored as the
+//! SHA-256 of their cookie, idle and absolute expiry, and the session's CSRF token.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use meetgate_store::models::WebSession;
+use meetgate_store::{Effects, MemberId};
+use time::{Duration, OffsetDateTime};
+
+use super::members::{MemberView, member_external_id, normalize_email, verify_password};
+use super::{Ctx, Services};
+use crate::secrets::{Secret, constant_time_eq, random_token, sha256};
+use crate::{Error, Result};
+
+const LIMIT_WINDOW: Duration = Duration::minutes(15);
+/// Past this many tracked keys, forgotten entries are swept so an attacker cycling through
+/// addresses cannot grow the map without bound.
+const SWEEP_ABOVE: usize = 10_000;
+/// A session's `last_seen_at` is written at most this often: reads should not all be writes.
+const TOUCH_EVERY: Duration = Duration::seconds(30);
+
+/// Failed sign-ins per email and per client address over the last 15 minutes.
+///
+/// In memory, so per process: with several replicas each counts on its own and an attacker
+/// spread over all of them gets `replicas x web.signin_attempts_per_15_min` tries. Argon2id
+/// makes each try expensive regardless.
+#[derive(Debug, Default)]
+pub(crate) struct SignInLimiter {
+    failures: Mutex<HashMap<String, VecDeque<OffsetDateTime>>>,
+}
+
+impl SignInLimiter {
+    fn blocked(&self, keys: &[String], limit: u32, now: OffsetDateTime) -> bool {
+        let Ok(mut map) = self.failures.lock() else {
+            return false;
+        };
+        keys.iter().any(|key| {
+            map.get_mut(key).is_some_and(|times| {
+                while times.front().is_some_and(|t| *t <= now - LIMIT_WINDOW) {
+                    times.pop_front();
+                }
+                times.len() >= limit as usize
+            })
+        })
+    }
+
+    fn record_failure(&self, keys: &[String], now: OffsetDateTime) {
+        let Ok(mut map) = self.failures.lock() else {
+            return;
+        };
+        if map.len() > SWEEP_ABOVE {
+            map.retain(|_, times| times.back().is_some_and(|t| *t > now - LIMIT_WINDOW));
+        }
+        for key in keys {
+            map.entry(key.clone()).or_default().push_back(now);
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+/// A new session: the cookie value (shown to the browser once, stored only as a hash) and who
+/// signed in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub cookie: Secret,
+    pub member: MemberView,
+}
+
+/// A live session: the member's context and what the pages need about them.
+#[derive(Debug, Clone)]
+pub struct MemberSession {
+    pub ctx: Ctx,
+    pub member: MemberView,
+    /// The member as an end user of their tenant (`member:{id}`).
+    pub external_id: String,
+    pub tenant_name: String,
+    csrf_token: String,
+}
+
+impl MemberSession {
+    /// The token every form of this session carries.
+    pub fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    /// Whether a form's token is this session's, compared in constant time.
+    pub fn csrf_matches(&self, presented: Option<&str>) -> bool {
+        presented.is_some_and(|p| constant_time_eq(p.as_bytes(), self.csrf_token.as_bytes()))
+    }
+}
+
+/// What a session cookie turned out to be.
+#[derive(Debug)]
+pub enum SessionState {
+    Active(Box<MemberSession>),
+    /// Signed out by time: `idle` after `web.session_idle_minutes` without activity, otherwise
+    /// past `web.session_max_hours`.
+    Expired {
+        idle: bool,
+    },
+    /// No cookie, an unknown one, or a member who was disabled.
+    Missing,
+}
+
+impl Services {
+    /// Checks an email and password and starts a session. Refused without checking the password
+    /// once the email or the client address has too many recent failures. Unknown emails, wrong
+    /// passwords and disabled members fail alike and take as long.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: Option<&str>,
+        request_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<SignedIn> {
+        let email = normalize_email("email", email).map_err(|_| Error::Unauthenticated)?;
+        let mut keys = vec![format!("email:{email}")];
+        if let Some(client) = client {
+            keys.push(format!("addr:{client}"));
+        }
+        if self
+            .signins
+            .blocked(&keys, self.config.web.signin_attempts_per_15_min, now)
+        {
+            metrics::counter!("meetgate_signins_total", "outcome" => "rate_limited").increment(1);
+            return Err(Error::TooManyAttempts);
+        }
+        let member = self.store.find_member_by_email(&email).await?;
+        let password_ok =
+            verify_password(member.as_ref().map(|m| m.password_hash.clone()), password).await;
+        let member = match member {
+            Some(m) if password_ok && m.disabled_at.is_none() => m,
+            other => {
+                self.signins.record_failure(&keys, now);
+                metrics::counter!("meetgate_signins_total", "outcome" => "failed").increment(1);
+                if let Some(m) = other {
+                    let ctx =
+                        Ctx::for_member(m.tenant_id, m.id.to_string(), false, request_id, now);
+                    let reason = if m.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "wrong_password"
+                    };
+                    let _ = self
+                        .store
+                        .append_audit(Effects::none().audit(ctx.audit(
+                            "member.sign_in_failed",
+                            "member",
+                            Some(m.id.to_string()),
+                            "failure",
+                            serde_json::json!({ "reason": reason }),
+                        )))
+                        .await;
+                }
+                return Err(Error::Unauthenticated);
+            }
+        };
+        self.signins.forget(&keys[0]);
+        metrics::counter!("meetgate_signins_total", "outcome" => "signed_in").increment(1);
+        let view = MemberView::from(&member);
+        let ctx = Ctx::for_member(
+            member.tenant_id,
+            member.id.to_string(),
+            view.is_admin,
+            request_id,
+            now,
+        );
+        let cookie = self.start_session(&ctx, member.id).await?;
+        let _ = self
+            .store
+            .append_audit(Effects::none().audit(ctx.audit(
+                "member.signed_in",
+                "member",
+                Some(member.id.to_string()),
+                "success",
+                serde_json::json!({}),
+            )))
+            .await;
+        Ok(SignedIn {
+            cookie,
+            member: view,
+        })
+    }
+
+    /// Stores a new session for a member who just proved who they are; returns the cookie value.
+    pub(crate) async fn start_session(&self, ctx: &Ctx, member: MemberId) -> Result<Secret> {
+        let cookie = Secret::new(random_token(32));
+        let session = WebSession {
+            id_hash: sha256(cookie.expose().as_bytes()),
+            tenant_id: ctx.tenant(),
+            member_id: member,
+            csrf_token: random_token(32),
+            created_at: ctx.now,
+            last_seen_at: ctx.now,
+            expires_at: ctx.now + Duration::hours(self.config.web.session_max_hours.max(1) as i64),
+        };
+        self.store.create_session(&session).await?;
+        Ok(cookie)
+    }
+
+    /// The session behind a cookie. `touch` counts the request as activity; the pages' status
+    /// polling passes false, so that an open tab does not keep a session alive forever.
+    pub async fn member_session(
+        &self,
+        cookie: Option<&str>,
+        touch: bool,
+        request_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<SessionState> {
+        let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 128) else {
+            return Ok(SessionState::Missing);
+        };
+        let hash = sha256(cookie.as_bytes());
+        let Some(session) = self.store.get_session(&hash).await? else {
+            return Ok(SessionState::Missing);
+        };
+        let idle_limit = Duration::minutes(self.config.web.session_idle_minutes.max(1) as i64);
+        if session.expires_at <= now || now - session.last_seen_at >= idle_limit {
+            self.store.delete_session(&hash).await?;
+            return Ok(SessionState::Expired {
+                idle: session.expires_at > now,
+            });
+        }
+        let Some(member) = self
+            .store
+            .get_member(session.tenant_id, session.member_id)
+            .await?
+        else {
+            self.store.delete_session(&hash).await?;
+            return Ok(SessionState::Missing);
+        };
+        if member.disabled_at.is_some() {
+            self.store.delete_session(&hash).await?;
+            return Ok(SessionState::Missing);
+        }
+        if touch && now - session.last_seen_at >= TOUCH_EVERY {
+            self.store.touch_session(&hash, now).await?;
+        }
+        let view = MemberView::from(&member);
+        let ctx = Ctx::for_member(
+            member.tenant_id,
+            member.id.to_string(),
+            view.is_admin,
+            request_id,
+            now,
+        );
+        let tenant_name = self.tenant(&ctx).await?.name;
+        Ok(SessionState::Active(Box::new(MemberSession {
+            external_id: member_external_id(member.id),
+            ctx,
+            member: view,
+            tenant_name,
+            csrf_token: session.csrf_token,
+        })))
+    }
+
+    /// Ends the session behind a cookie (if any).
+    pub async fn sign_out(&self, cookie: &str, session: Option<&MemberSession>) -> Result<()> {
+        self.store
+            .delete_session(&sha256(cookie.as_bytes()))
+            .await?;
+        if let Some(s) = session {
+            let _ = self
+                .store
+                .append_audit(Effects::none().audit(s.ctx.audit(
+                    "member.signed_out",
+                    "member",
+                    Some(s.member.id.to_string()),
+                    "success",
+                    serde_json::json!({}),
+                )))
+                .await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_forgets_after_fifteen_minutes() {
+        let limiter = SignInLimiter::default();
+        let keys = vec!["email:a@b.example".to_owned()];
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        for _ in 0..3 {
+            assert!(!limiter.blocked(&keys, 3, t0));
+            limiter.record_failure(&keys, t0);
+        }
+        assert!(limiter.blocked(&keys, 3, t0 + Duration::minutes(14)));
+        assert!(!limiter.blocked(&keys, 3, t0 + Duration::minutes(15)));
+        limiter.record_failure(&keys, t0);
+        limiter.forget(&keys[0]);
+        assert!(!limiter.blocked(&keys, 1, t0));
+    }
+}
