@@ -25,6 +25,7 @@ mod scopes;
 mod secret;
 mod server;
 mod state;
+mod sweep;
 mod timefmt;
 mod webhooks;
 mod world;

@@ -74,6 +74,7 @@ pub struct Inner {
     pub oauth: OAuthStore,
     pub meetings: BTreeMap<i64, Meeting>,
     pub zaks: HashMap<String, Zak>,
+    zaks_sweep_at: usize,
     pub cursors: HashMap<String, Cursor>,
     pub sessions: HashMap<String, Session>,
     pub rate: RateLimiter,
@@ -161,7 +162,9 @@ impl Inner {
     }
 
     pub fn mint_zak(&mut self, user_id: &str, ttl: Duration, now: OffsetDateTime) -> String {
-        self.zaks.retain(|_, z| z.expires_at > now);
+        crate::sweep::sweep_if_grown(&mut self.zaks, &mut self.zaks_sweep_at, |_, z| {
+            z.expires_at > now
+        });
         let zak = ids::token(64);
         self.zaks.insert(
             zak.clone(),

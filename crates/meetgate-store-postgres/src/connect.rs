@@ -77,6 +77,16 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> StoreResult<PgPoo
         // A dead connection fails its statement with `Unavailable` and is discarded; pinging
         // before every acquire would double the round trips of every call.
         .test_before_acquire(false)
+        // sqlx's `begin` is not cancel-safe: a caller dropped between BEGIN and the transaction
+        // guard returns its connection still inside a transaction. Such a connection is closed
+        // (the server rolls back) instead of poisoning every later `begin` on it.
+        .before_acquire(|conn, _| {
+            let clean = !sqlx::Connection::is_in_transaction(conn);
+            if !clean {
+                tracing::warn!("discarding a connection left inside a transaction");
+            }
+            Box::pin(async move { Ok(clean) })
+        })
         .connect_lazy_with(connect))
 }
 

@@ -154,6 +154,9 @@ CREATE TABLE connections (
     FOREIGN KEY (tenant_id, end_user_id) REFERENCES end_users (tenant_id, id)
 ) STRICT;
 CREATE INDEX connections_zoom_user ON connections (zoom_app_id, zoom_user_id);
+-- A create looks up its user's connections; without this SQLite walks the tenant's (tenant, id)
+-- index to honour ORDER BY id and reads every connection of the tenant.
+CREATE INDEX connections_end_user ON connections (tenant_id, end_user_id, id);
 CREATE INDEX connections_due ON connections (next_refresh_at) WHERE state = 'connected';
 
 CREATE TABLE meetings (

@@ -83,6 +83,17 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> StoreResult<Pools
             .max_connections(1)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx's `begin` is not cancel-safe: a request dropped (client gone, timeout) between
+            // BEGIN and the transaction guard returns the connection still inside a transaction,
+            // and every later `begin` on it fails. Such a connection is closed (SQLite rolls the
+            // transaction back) and the pool opens a fresh one.
+            .before_acquire(|conn, _| {
+                let clean = !sqlx::Connection::is_in_transaction(conn);
+                if !clean {
+                    tracing::warn!("discarding a writer connection left inside a transaction");
+                }
+                Box::pin(async move { Ok(clean) })
+            })
             .connect_with(connect.clone())
             .await
             .map_err(open_error)?;

@@ -171,6 +171,7 @@ pub struct OAuthStore {
     codes: HashMap<String, AuthCode>,
     grants: BTreeMap<u64, Grant>,
     access: HashMap<String, AccessToken>,
+    access_sweep_at: usize,
     refresh: HashMap<String, RefreshToken>,
     next_grant: u64,
 }
@@ -362,8 +363,9 @@ impl OAuthStore {
         ttl: Duration,
         now: OffsetDateTime,
     ) -> Issued {
-        self.access
-            .retain(|_, t| t.expires_at + Duration::days(1) > now);
+        crate::sweep::sweep_if_grown(&mut self.access, &mut self.access_sweep_at, |_, t| {
+            t.expires_at + Duration::days(1) > now
+        });
         let access_token = ids::token(48);
         self.access.insert(
             access_token.clone(),

@@ -505,7 +505,30 @@ impl Services {
     /// key never yields two Zoom meetings: a replay answers the stored response, and a create
     /// whose answer was lost is reconciled against Zoom's list instead of retried blindly.
     #[tracing::instrument(skip_all, fields(tenant = %ctx.tenant()))]
+    /// Creates a meeting at Zoom and records it. Runs to completion even if the caller goes away
+    /// (see [`Services::to_completion`]).
     pub async fn create_meeting(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+        input: &CreateMeeting,
+        idempotency_key: Option<&str>,
+    ) -> Result<MeetingCreated> {
+        let (this, ctx, external_id, input) = (
+            self.clone(),
+            ctx.clone(),
+            external_id.to_owned(),
+            input.clone(),
+        );
+        let key = idempotency_key.map(str::to_owned);
+        self.to_completion(async move {
+            this.create_meeting_attached(&ctx, &external_id, &input, key.as_deref())
+                .await
+        })
+        .await
+    }
+
+    async fn create_meeting_attached(
         &self,
         ctx: &Ctx,
         external_id: &str,
@@ -905,7 +928,24 @@ impl Services {
 
     /// Updates a meeting at Zoom (one occurrence with `occurrence_id`), then re-reads it there
     /// and stores what Zoom now says.
+    /// Updates a meeting at Zoom and here; runs to completion even if the caller goes away.
     pub async fn update_meeting(
+        &self,
+        ctx: &Ctx,
+        id: MeetingId,
+        patch: &MeetingPatch,
+        occurrence_id: Option<&str>,
+    ) -> Result<MeetingView> {
+        let (this, ctx, patch) = (self.clone(), ctx.clone(), patch.clone());
+        let occurrence_id = occurrence_id.map(str::to_owned);
+        self.to_completion(async move {
+            this.update_meeting_attached(&ctx, id, &patch, occurrence_id.as_deref())
+                .await
+        })
+        .await
+    }
+
+    async fn update_meeting_attached(
         &self,
         ctx: &Ctx,
         id: MeetingId,
@@ -1029,7 +1069,24 @@ impl Services {
 
     /// Deletes the meeting at Zoom (or one occurrence) and marks it deleted here. A meeting Zoom
     /// no longer has is deleted here too.
+    /// Deletes a meeting at Zoom and marks it here; runs to completion even if the caller goes
+    /// away.
     pub async fn delete_meeting(
+        &self,
+        ctx: &Ctx,
+        id: MeetingId,
+        occurrence_id: Option<&str>,
+    ) -> Result<()> {
+        let (this, ctx) = (self.clone(), ctx.clone());
+        let occurrence_id = occurrence_id.map(str::to_owned);
+        self.to_completion(async move {
+            this.delete_meeting_attached(&ctx, id, occurrence_id.as_deref())
+                .await
+        })
+        .await
+    }
+
+    async fn delete_meeting_attached(
         &self,
         ctx: &Ctx,
         id: MeetingId,

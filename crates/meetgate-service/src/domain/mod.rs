@@ -80,6 +80,20 @@ impl std::fmt::Debug for Services {
 }
 
 impl Services {
+    /// Runs `work` on its own task, in the caller's span. Operations that ask Zoom to change
+    /// something use it: a request dropped halfway (the client hung up, the request timeout fired)
+    /// would otherwise leave a meeting at Zoom that meetgate never recorded.
+    pub(crate) async fn to_completion<T, F>(&self, work: F) -> crate::Result<T>
+    where
+        F: std::future::Future<Output = crate::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        use tracing::Instrument as _;
+        tokio::spawn(work.in_current_span())
+            .await
+            .map_err(crate::Error::internal)?
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         vault: Arc<Keyring>,

@@ -13,6 +13,7 @@ both_backends!(
     scheduled_recurring_update_delete_and_list,
     invalid_input_is_a_problem_and_changes_nothing,
     lost_create_answer_is_reconciled_not_retried,
+    a_client_that_hangs_up_still_gets_its_meeting_recorded,
     tenants_cannot_see_each_other
 );
 
@@ -381,6 +382,46 @@ async fn lost_create_answer_is_reconciled_not_retried(backend: Backend) {
     assert_eq!(status, 201);
     assert_eq!(again["id"], meeting["id"]);
     assert_eq!(app.env.control().meetings_of(ADA).await.unwrap().len(), 1);
+}
+
+/// The host app gives up while meetgate waits for Zoom: the meeting Zoom then creates is still
+/// recorded (and listed), not orphaned at Zoom.
+async fn a_client_that_hangs_up_still_gets_its_meeting_recorded(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::Latency { ms: 700 })
+                .on("meetings.create")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let hasty = app
+        .http
+        .post(app.url("/v1/users/dr-ada/meetings"))
+        .bearer_auth(&app.api_key)
+        .json(&json!({ "topic": "Follow-up" }))
+        .timeout(std::time::Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(hasty.unwrap_err().is_timeout(), "the client gave up first");
+    eventually("the meeting is recorded", || async {
+        let (status, list) = app
+            .api(Method::GET, "/v1/users/dr-ada/meetings?window=all", None)
+            .await;
+        status == 200 && list["data"].as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(at_zoom.len(), 1);
+    let (_, list) = app
+        .api(Method::GET, "/v1/users/dr-ada/meetings?window=all", None)
+        .await;
+    assert_eq!(list["data"][0]["zoom_meeting_id"], at_zoom[0].id);
 }
 
 async fn tenants_cannot_see_each_other(backend: Backend) {

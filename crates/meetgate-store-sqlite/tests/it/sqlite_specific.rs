@@ -264,3 +264,59 @@ async fn clones_share_refresh_locks() {
     .await;
     got.unwrap().unwrap().release().await.unwrap();
 }
+
+fn tenant_named(slug: &str) -> NewTenant {
+    NewTenant {
+        id: TenantId::new(),
+        name: slug.into(),
+        slug: slug.into(),
+        settings: serde_json::json!({}),
+        created_at: now(),
+    }
+}
+
+/// A caller dropped between BEGIN and sqlx's transaction guard (a client that hangs up, a
+/// request timeout) leaves the one writer connection inside a transaction. The store must not
+/// stay unable to write.
+#[tokio::test]
+async fn a_writer_left_inside_a_transaction_is_replaced() {
+    let dir = TempDir::fresh();
+    let store = SqliteStore::connect(&dir.url("cancel.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    {
+        // The state a cancelled `begin` leaves: BEGIN ran, no guard will ever roll it back.
+        let mut conn = store.writer_pool_for_tests().acquire().await.unwrap();
+        let tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+            .await
+            .unwrap();
+        std::mem::forget(tx);
+        assert!(sqlx::Connection::is_in_transaction(&*conn));
+    }
+    let tenant = tenant_named("after-cancel");
+    store
+        .create_tenant(&tenant, Effects::none())
+        .await
+        .expect("the store writes again");
+    assert_eq!(
+        store.get_tenant(tenant.id).await.unwrap().map(|t| t.slug),
+        Some("after-cancel".to_owned())
+    );
+}
+
+/// The same, by really cancelling writes at random points.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_writes_never_wedge_the_writer() {
+    let dir = TempDir::fresh();
+    let store = Arc::new(SqliteStore::connect(&dir.url("cancel2.db")).await.unwrap());
+    store.migrate().await.unwrap();
+    for i in 0..200u64 {
+        let tenant = tenant_named(&format!("t{i}"));
+        let budget = std::time::Duration::from_micros(20 + (i * 37) % 900);
+        let _ = tokio::time::timeout(budget, store.create_tenant(&tenant, Effects::none())).await;
+    }
+    let tenant = tenant_named("last");
+    store
+        .create_tenant(&tenant, Effects::none())
+        .await
+        .expect("the store writes again after 200 cancelled writes");
+}
