@@ -53,6 +53,9 @@ pub enum Command {
     /// Manage a tenant's API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
+    /// Manage the people who sign in to a tenant's web app.
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Register and check Zoom apps.
     #[command(subcommand, name = "zoom-app")]
     ZoomApp(ZoomAppCommand),
@@ -169,6 +172,46 @@ pub enum ApiKeyCommand {
         tenant: String,
         /// The key's id (from `apikey list`).
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Print a single-use invitation link (valid 7 days) with which the person chooses their
+    /// own password. The usual way to bring in a tenant's first admin.
+    Invite {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// `admin` or `clinician`.
+        #[arg(long, default_value = "clinician")]
+        role: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Create a member with a password read from the environment variable named by
+    /// --password-env, never from a flag (flags end up in shell history and `ps`).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `admin` or `clinician`.
+        #[arg(long, default_value = "clinician")]
+        role: String,
+        #[arg(long, default_value = "MEETGATE_MEMBER_PASSWORD")]
+        password_env: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        output: Output,
     },
 }
 

@@ -94,6 +94,12 @@ impl Ctx {
         }
     }
 
+    /// This context, attributed to the request that caused it.
+    pub(crate) fn with_request_id(mut self, request_id: Option<&str>) -> Self {
+        self.request_id = request_id.map(str::to_owned);
+        self
+    }
+
     /// The operator at a terminal (`meetgate tenant ...`).
     pub fn operator(tenant: TenantId, now: OffsetDateTime) -> Self {
         Self {

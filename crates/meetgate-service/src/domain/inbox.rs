@@ -53,6 +53,7 @@ impl Services {
         timestamp: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
+        request_id: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<WebhookReply> {
         let app = self
@@ -123,7 +124,7 @@ impl Services {
         metrics::counter!("meetgate_zoom_webhooks_total", "outcome" => "accepted").increment(1);
         // Deauthorization must take effect at once; the rest is cheap too. If processing fails
         // here, the inbox job retries it.
-        if let Err(e) = self.process_inbox_item(&item, now).await {
+        if let Err(e) = self.process_inbox_item(&item, request_id, now).await {
             tracing::warn!(error = %e, event = %item.event_type, "processing a Zoom event failed; the inbox job will retry");
             let _ = self
                 .store
@@ -141,7 +142,7 @@ impl Services {
             .await?;
         let count = items.len();
         for item in items {
-            if let Err(e) = self.process_inbox_item(&item, now).await {
+            if let Err(e) = self.process_inbox_item(&item, None, now).await {
                 let delay = time::Duration::seconds(30 * (1 << item.attempts.clamp(0, 8)) as i64);
                 let _ = self
                     .store
@@ -152,7 +153,14 @@ impl Services {
         Ok(count)
     }
 
-    async fn process_inbox_item(&self, item: &InboxItem, now: OffsetDateTime) -> Result<()> {
+    /// `request_id`: the webhook request that delivered the item, when processed inline; the
+    /// audit entries it writes carry it.
+    async fn process_inbox_item(
+        &self,
+        item: &InboxItem,
+        request_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let body = self.vault.open(
             SealedColumn::InboxPayload,
             None,
@@ -162,14 +170,17 @@ impl Services {
         let envelope: Envelope = serde_json::from_slice(&body).map_err(Error::internal)?;
         let mut effects = Effects::none();
         match envelope.event.as_str() {
-            "app_deauthorized" => self.deauthorize(item, &envelope.payload, now).await?,
+            "app_deauthorized" => {
+                self.deauthorize(item, &envelope.payload, request_id, now)
+                    .await?
+            }
             "meeting.started" | "meeting.ended" => {
                 let status = if envelope.event == "meeting.started" {
                     MeetingStatus::Started
                 } else {
                     MeetingStatus::Ended
                 };
-                self.meeting_status_changed(item, &envelope.payload, status)
+                self.meeting_status_changed(item, &envelope.payload, status, request_id)
                     .await?;
             }
             "meeting.participant_joined" => {
@@ -198,6 +209,7 @@ impl Services {
         &self,
         item: &InboxItem,
         payload: &Value,
+        request_id: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<()> {
         let Some(user_id) = payload.get("user_id").and_then(Value::as_str) else {
@@ -208,7 +220,7 @@ impl Services {
             .find_connections_by_zoom_user(item.zoom_app_id, user_id)
             .await?
         {
-            let ctx = Ctx::system(conn.tenant_id, ActorKind::Zoom, now);
+            let ctx = Ctx::system(conn.tenant_id, ActorKind::Zoom, now).with_request_id(request_id);
             let already = conn.state == ConnectionState::Revoked
                 && conn.access_token.is_none()
                 && conn.refresh_token.is_none();
@@ -255,12 +267,14 @@ impl Services {
         item: &InboxItem,
         payload: &Value,
         status: MeetingStatus,
+        request_id: Option<&str>,
     ) -> Result<()> {
         let Some(zoom_id) = zoom_meeting_id(payload) else {
             return Ok(());
         };
         for meeting in self.store.find_meetings_by_zoom_id(zoom_id).await? {
-            let ctx = Ctx::system(meeting.tenant_id, ActorKind::Zoom, item.event_at);
+            let ctx = Ctx::system(meeting.tenant_id, ActorKind::Zoom, item.event_at)
+                .with_request_id(request_id);
             let event_type = if status == MeetingStatus::Started {
                 "meeting.started"
             } else {

@@ -25,6 +25,7 @@ pub async fn receive(
             header("x-zm-request-timestamp"),
             header("x-zm-signature"),
             &body,
+            rid.0.as_deref(),
             now,
         )
         .await

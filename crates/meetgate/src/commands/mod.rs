@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod demo;
 mod keys;
+mod members;
 mod sandbox;
 mod serve;
 
@@ -46,6 +47,7 @@ pub async fn dispatch(command: Command, loaded: Loaded) -> anyhow::Result<()> {
         Command::Connections(cmd) => admin::connections(cmd, &app(loaded).await?).await,
         Command::Doctor(args) => admin::doctor(args, &app(loaded).await?).await,
         Command::Keys(cmd) => keys::run(cmd, loaded).await,
+        Command::Member(cmd) => members::run(cmd, &app(loaded).await?).await,
         Command::Audit(cmd) => audit::run(cmd, &app(loaded).await?).await,
     }
 }

@@ -229,3 +229,6 @@ fn config_default_prints_a_file_that_parses_and_check_names_bad_settings() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("MEETGATE_NOT_A_SETTING"));
 }
+
+mod members;
+mod operations;

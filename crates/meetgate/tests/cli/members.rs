@@ -1,0 +1,150 @@
+//! `meetgate member`: bringing in a tenant's first admin from a terminal.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::{free_port, http, meetgate, serve, temp_dir, wait_ready};
+
+fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = meetgate();
+    cmd.arg("--data-dir").arg(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn members_are_added_listed_refused_twice_and_invited() {
+    let dir = temp_dir();
+    let tenant = json_of(&run(
+        &dir,
+        &["tenant", "create", "Oak Clinic", "--json"],
+        &[],
+    ));
+    let slug = tenant["tenant"]["slug"].as_str().unwrap().to_owned();
+
+    let added = json_of(&run(
+        &dir,
+        &[
+            "member",
+            "add",
+            "--tenant",
+            &slug,
+            "--email",
+            "Boss@Oak.example",
+            "--name",
+            "Dr Boss",
+            "--role",
+            "admin",
+            "--json",
+        ],
+        &[("MEETGATE_MEMBER_PASSWORD", "a long enough password")],
+    ));
+    assert_eq!(added["email"], "boss@oak.example");
+    assert_eq!(added["role"], "admin");
+
+    let listed = json_of(&run(
+        &dir,
+        &["member", "list", "--tenant", &slug, "--json"],
+        &[],
+    ));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], added["id"]);
+
+    let again = run(
+        &dir,
+        &[
+            "member",
+            "add",
+            "--tenant",
+            &slug,
+            "--email",
+            "boss@oak.example",
+            "--name",
+            "Twin",
+        ],
+        &[("MEETGATE_MEMBER_PASSWORD", "a long enough password")],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already a member"));
+
+    let no_password = run(
+        &dir,
+        &[
+            "member",
+            "add",
+            "--tenant",
+            &slug,
+            "--email",
+            "x@oak.example",
+            "--name",
+            "X",
+        ],
+        &[],
+    );
+    assert!(!no_password.status.success());
+    assert!(String::from_utf8_lossy(&no_password.stderr).contains("MEETGATE_MEMBER_PASSWORD"));
+
+    let bad_role = run(
+        &dir,
+        &[
+            "member",
+            "invite",
+            "--tenant",
+            &slug,
+            "--email",
+            "c@oak.example",
+            "--role",
+            "owner",
+        ],
+        &[],
+    );
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("--role"));
+
+    let invited = json_of(&run(
+        &dir,
+        &[
+            "member",
+            "invite",
+            "--tenant",
+            &slug,
+            "--email",
+            "c@oak.example",
+            "--json",
+        ],
+        &[],
+    ));
+    assert_eq!(invited["invitation"]["state"], "pending");
+    let link: url::Url = invited["link"].as_str().unwrap().parse().unwrap();
+    assert!(link.path().starts_with("/invitations/"));
+
+    // The link opens the invitation page of a running meetgate.
+    let port = free_port();
+    let mut server = serve(&dir, port);
+    wait_ready(port, &mut server);
+    let page = http(
+        port,
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            link.path()
+        ),
+    )
+    .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(page.0, 200, "{}", page.1);
+    assert!(page.1.contains("c@oak.example"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
