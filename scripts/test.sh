@@ -9,6 +9,14 @@ if [ -z "${MEETGATE_TEST_POSTGRES_URL:-}" ] && command -v pg_ctlcluster >/dev/nu
 fi
 cargo test --workspace --locked
 
+# The benchmark harness, small and on debug builds: it checks counts (one refresh per expired
+# grant, no invalid_grant, one meeting at the sandbox per 201), never timings.
+cargo build -p meetgate -p meetgate-bench --locked
+bench_backends=sqlite
+[ -n "${MEETGATE_TEST_POSTGRES_URL:-}" ] && bench_backends=sqlite,postgres
+target/debug/meetgate-bench --smoke --backends "$bench_backends" --out target/bench-smoke \
+  ${MEETGATE_TEST_POSTGRES_URL:+--postgres-admin-url "$MEETGATE_TEST_POSTGRES_URL"}
+
 # The web app in a real browser: headless Chromium (Debian's package, never a downloaded one)
 # driven by Playwright against `meetgate demo`. CI must run them; elsewhere a missing browser or
 # node is said and skipped.

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::idempotent::{ClaimedKey, KeyState, Keyed};
 use super::meeting_view::MeetingDetails;
 use super::tokens::Grant;
 use super::{Ctx, MeetingView, Services, TenantSettings};
@@ -537,16 +538,10 @@ impl Services {
     ) -> Result<MeetingCreated> {
         let settings = self.tenant_settings(ctx).await?;
         let validated = validate_create(input, &settings, ctx.now)?;
-        let key = match idempotency_key {
-            None => None,
-            Some(k) if k.is_empty() || k.len() > 255 => {
-                return Err(Error::validation(
-                    "Idempotency-Key",
-                    "must be 1 to 255 characters",
-                ));
-            }
-            Some(k) => Some(k.to_owned()),
-        };
+        if let Some(k) = idempotency_key {
+            super::idempotent::check_key(k)?;
+        }
+        let key = idempotency_key.map(str::to_owned);
         let mut recovered: Option<CreateRecovery> = None;
         let mut record_id = None;
         if let Some(key) = &key {
@@ -590,7 +585,7 @@ impl Services {
         result
     }
 
-    fn replay(
+    pub(crate) fn replay(
         &self,
         ctx: &Ctx,
         record: &meetgate_store::models::IdempotencyRecord,
@@ -936,11 +931,46 @@ impl Services {
         patch: &MeetingPatch,
         occurrence_id: Option<&str>,
     ) -> Result<MeetingView> {
+        match self
+            .update_meeting_keyed(ctx, id, patch, occurrence_id, None)
+            .await?
+        {
+            Keyed::Fresh(view) => Ok(view),
+            Keyed::Replayed { .. } => Err(Error::internal("an update without a key was replayed")),
+        }
+    }
+
+    /// [`Services::update_meeting`] with an `Idempotency-Key`: the same key and request answer
+    /// the first answer again.
+    pub async fn update_meeting_keyed(
+        &self,
+        ctx: &Ctx,
+        id: MeetingId,
+        patch: &MeetingPatch,
+        occurrence_id: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Keyed<MeetingView>> {
         let (this, ctx, patch) = (self.clone(), ctx.clone(), patch.clone());
         let occurrence_id = occurrence_id.map(str::to_owned);
+        let key = idempotency_key.map(str::to_owned);
         self.to_completion(async move {
-            this.update_meeting_attached(&ctx, id, &patch, occurrence_id.as_deref())
-                .await
+            let request = ("meeting.update", id, &patch, &occurrence_id);
+            let claimed = match this.claim_key(&ctx, key.as_deref(), &request).await? {
+                KeyState::Replay { status, body } => return Ok(Keyed::Replayed { status, body }),
+                KeyState::Run(claimed) => claimed,
+            };
+            let result = this
+                .update_meeting_attached(
+                    &ctx,
+                    id,
+                    &patch,
+                    occurrence_id.as_deref(),
+                    claimed.as_ref(),
+                )
+                .await;
+            this.release_key_after(&ctx, claimed.as_ref(), &result)
+                .await;
+            result.map(Keyed::Fresh)
         })
         .await
     }
@@ -951,6 +981,7 @@ impl Services {
         id: MeetingId,
         patch: &MeetingPatch,
         occurrence_id: Option<&str>,
+        claimed: Option<&ClaimedKey>,
     ) -> Result<MeetingView> {
         let (meeting, external) = self.owned_meeting(ctx, id).await?;
         if meeting.deleted_at.is_some() {
@@ -1056,32 +1087,64 @@ impl Services {
                 changed.push(name);
             }
         }
+        // The answer is built before the write, so that a key's stored answer is written with it.
+        let as_row = Meeting {
+            start_time: update.start_time,
+            duration_minutes: update.duration_minutes,
+            timezone: update.timezone.clone(),
+            details: update.details.clone(),
+            updated_at: ctx.now,
+            ..meeting
+        };
+        let view = self.meeting_view(&as_row, &external, ctx.now)?;
+        let body = serde_json::to_value(&view).map_err(Error::internal)?;
         let effects = Effects::none()
             .audit(ctx.audit("meeting.updated", "meeting", Some(id.to_string()), "success", json!({ "fields": changed, "occurrence_id": occurrence_id })))
-            .event(ctx.event("meeting.updated", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "fields": changed, "occurrence_id": occurrence_id })));
-        let updated = self
-            .store
+            .event(ctx.event("meeting.updated", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "fields": changed, "occurrence_id": occurrence_id })))
+            .idempotency(self.complete_key(ctx, claimed, 200, &body, id.to_string())?);
+        self.store
             .update_meeting(ctx.tenant(), id, &update, effects)
             .await?
             .ok_or(Error::NotFound { what: "meeting" })?;
-        self.meeting_view(&updated, &external, ctx.now)
+        Ok(view)
     }
 
     /// Deletes the meeting at Zoom (or one occurrence) and marks it deleted here. A meeting Zoom
-    /// no longer has is deleted here too.
-    /// Deletes a meeting at Zoom and marks it here; runs to completion even if the caller goes
-    /// away.
+    /// no longer has is deleted here too. Runs to completion even if the caller goes away.
     pub async fn delete_meeting(
         &self,
         ctx: &Ctx,
         id: MeetingId,
         occurrence_id: Option<&str>,
     ) -> Result<()> {
+        self.delete_meeting_keyed(ctx, id, occurrence_id, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Services::delete_meeting`] with an `Idempotency-Key`.
+    pub async fn delete_meeting_keyed(
+        &self,
+        ctx: &Ctx,
+        id: MeetingId,
+        occurrence_id: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Keyed<()>> {
         let (this, ctx) = (self.clone(), ctx.clone());
         let occurrence_id = occurrence_id.map(str::to_owned);
+        let key = idempotency_key.map(str::to_owned);
         self.to_completion(async move {
-            this.delete_meeting_attached(&ctx, id, occurrence_id.as_deref())
-                .await
+            let request = ("meeting.delete", id, &occurrence_id);
+            let claimed = match this.claim_key(&ctx, key.as_deref(), &request).await? {
+                KeyState::Replay { status, body } => return Ok(Keyed::Replayed { status, body }),
+                KeyState::Run(claimed) => claimed,
+            };
+            let result = this
+                .delete_meeting_attached(&ctx, id, occurrence_id.as_deref(), claimed.as_ref())
+                .await;
+            this.release_key_after(&ctx, claimed.as_ref(), &result)
+                .await;
+            result.map(Keyed::Fresh)
         })
         .await
     }
@@ -1091,6 +1154,7 @@ impl Services {
         ctx: &Ctx,
         id: MeetingId,
         occurrence_id: Option<&str>,
+        claimed: Option<&ClaimedKey>,
     ) -> Result<()> {
         let (meeting, external) = self.owned_meeting(ctx, id).await?;
         if meeting.deleted_at.is_some() {
@@ -1114,7 +1178,8 @@ impl Services {
         }
         let effects = Effects::none()
             .audit(ctx.audit("meeting.deleted", "meeting", Some(id.to_string()), "success", json!({ "zoom_meeting_id": zoom_id, "occurrence_id": occurrence_id })))
-            .event(ctx.event("meeting.deleted", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "occurrence_id": occurrence_id })));
+            .event(ctx.event("meeting.deleted", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "occurrence_id": occurrence_id })))
+            .idempotency(self.complete_key(ctx, claimed, 204, &Value::Null, id.to_string())?);
         if occurrence_id.is_some() {
             // One occurrence: the meeting stays; remember the change.
             self.store.append_audit(effects).await?;

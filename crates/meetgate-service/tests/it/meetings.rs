@@ -1,7 +1,7 @@
 use meetgate_sandbox::{FaultKind, FaultSpec};
 use reqwest::Method;
 use reqwest::header::LOCATION;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::support::*;
@@ -14,6 +14,7 @@ both_backends!(
     invalid_input_is_a_problem_and_changes_nothing,
     lost_create_answer_is_reconciled_not_retried,
     a_client_that_hangs_up_still_gets_its_meeting_recorded,
+    updates_and_deletes_honour_idempotency_keys,
     tenants_cannot_see_each_other
 );
 
@@ -422,6 +423,69 @@ async fn a_client_that_hangs_up_still_gets_its_meeting_recorded(backend: Backend
         .api(Method::GET, "/v1/users/dr-ada/meetings?window=all", None)
         .await;
     assert_eq!(list["data"][0]["zoom_meeting_id"], at_zoom[0].id);
+}
+
+async fn updates_and_deletes_honour_idempotency_keys(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (_, meeting) = app
+        .create_meeting("dr-ada", json!({ "topic": "Intake" }))
+        .await;
+    let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
+    let send = |method: Method, body: Option<Value>, key: &'static str| {
+        let (http, url, api_key) = (app.http.clone(), app.url(&path), app.api_key.clone());
+        async move {
+            let mut request = http
+                .request(method, url)
+                .bearer_auth(api_key)
+                .header("idempotency-key", key);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let r = request.send().await.unwrap();
+            let replayed = r.headers().contains_key("idempotent-replayed");
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (status, replayed, body)
+        }
+    };
+    let patch = json!({ "topic": "Intake, moved", "duration": 50 });
+    let (status, replayed, first) = send(Method::PATCH, Some(patch.clone()), "upd-1").await;
+    assert_eq!((status, replayed), (200, false), "{first}");
+    let (status, replayed, again) = send(Method::PATCH, Some(patch), "upd-1").await;
+    assert_eq!((status, replayed), (200, true));
+    assert_eq!(again, first);
+    let (status, _, problem) =
+        send(Method::PATCH, Some(json!({ "topic": "Other" })), "upd-1").await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["type"], "/problems/idempotency-mismatch");
+    let updates = app
+        .services()
+        .store
+        .list_audit(&meetgate_store::models::AuditQuery {
+            tenant_id: Some(app.tenant),
+            action_prefix: Some("meeting.updated".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(updates.len(), 1, "one update however often the key is sent");
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(at_zoom[0].topic, "Intake, moved");
+
+    let (status, replayed, _) = send(Method::DELETE, None, "del-1").await;
+    assert_eq!((status, replayed), (204, false));
+    let (status, replayed, _) = send(Method::DELETE, None, "del-1").await;
+    assert_eq!(
+        (status, replayed),
+        (204, true),
+        "a retried delete is not a 404"
+    );
+    let (status, _, _) = send(Method::DELETE, None, "del-2").await;
+    assert_eq!(status, 404, "a new delete of a deleted meeting");
 }
 
 async fn tenants_cannot_see_each_other(backend: Backend) {

@@ -7,7 +7,7 @@ use meetgate_store::{MeetingId, TenantId};
 use serde::Deserialize;
 
 use crate::Error;
-use crate::domain::{CreateMeeting, MeetingList, MeetingPatch, MeetingView, Services};
+use crate::domain::{CreateMeeting, Keyed, MeetingList, MeetingPatch, MeetingView, Services};
 use crate::http::extract::{ApiCtx, ApiJson, ApiPath, ApiQuery, RequestId, idempotency_key};
 use crate::http::problem::{ApiError, Problem, WithRequestId};
 
@@ -117,12 +117,17 @@ pub struct OccurrenceQuery {
 
 /// Update a meeting at Zoom (or one occurrence); the answer is what Zoom now says.
 #[utoipa::path(patch, path = "/v1/meetings/{id}", tag = "meetings", security(("api_key" = [])),
-    params(("id" = String, Path, description = "meetgate's meeting id"), OccurrenceQuery),
+    params(
+        ("id" = String, Path, description = "meetgate's meeting id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry; kept 24 hours"),
+        OccurrenceQuery,
+    ),
     request_body = MeetingPatch,
     responses(
         (status = 200, body = MeetingView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_meeting(
@@ -130,35 +135,72 @@ pub async fn update_meeting(
     ApiCtx(ctx, rid): ApiCtx,
     ApiPath(id): ApiPath<MeetingId>,
     ApiQuery(query): ApiQuery<OccurrenceQuery>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<MeetingPatch>,
-) -> Result<Json<MeetingView>, ApiError> {
-    Ok(Json(
-        services
-            .update_meeting(&ctx, id, &body, query.occurrence_id.as_deref())
-            .await
-            .rid(&rid)?,
-    ))
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers);
+    let answer = services
+        .update_meeting_keyed(
+            &ctx,
+            id,
+            &body,
+            query.occurrence_id.as_deref(),
+            key.as_deref(),
+        )
+        .await
+        .rid(&rid)?;
+    Ok(keyed_response(answer, |view| Json(view).into_response()))
 }
 
 /// Delete a meeting at Zoom (or one occurrence).
 #[utoipa::path(delete, path = "/v1/meetings/{id}", tag = "meetings", security(("api_key" = [])),
-    params(("id" = String, Path, description = "meetgate's meeting id"), OccurrenceQuery),
+    params(
+        ("id" = String, Path, description = "meetgate's meeting id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry; kept 24 hours"),
+        OccurrenceQuery,
+    ),
     responses(
         (status = 204, description = "deleted"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_meeting(
     State(services): State<Services>,
     ApiCtx(ctx, rid): ApiCtx,
     ApiPath(id): ApiPath<MeetingId>,
     ApiQuery(query): ApiQuery<OccurrenceQuery>,
-) -> Result<StatusCode, ApiError> {
-    services
-        .delete_meeting(&ctx, id, query.occurrence_id.as_deref())
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers);
+    let answer = services
+        .delete_meeting_keyed(&ctx, id, query.occurrence_id.as_deref(), key.as_deref())
         .await
         .rid(&rid)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(keyed_response(answer, |()| {
+        StatusCode::NO_CONTENT.into_response()
+    }))
+}
+
+/// A fresh answer as `fresh` renders it, or the stored answer of an earlier request with the same
+/// `Idempotency-Key`, marked `Idempotent-Replayed: true`.
+fn keyed_response<T>(answer: Keyed<T>, fresh: impl FnOnce(T) -> Response) -> Response {
+    match answer {
+        Keyed::Fresh(value) => fresh(value),
+        Keyed::Replayed { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = if status == StatusCode::NO_CONTENT {
+                status.into_response()
+            } else {
+                (status, Json(body)).into_response()
+            };
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            response
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

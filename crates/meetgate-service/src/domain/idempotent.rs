@@ -1,0 +1,131 @@
+//! `Idempotency-Key` on the operations that change a meeting after it exists (PATCH, DELETE).
+//! Creates have their own, stricter handling in `meetings.rs` (a create is not idempotent at
+//! Zoom, so a lost answer is reconciled there). An update or a delete is idempotent at Zoom:
+//! a key whose holder died mid-way is simply run again.
+
+use meetgate_store::models::{IdempotencyClaim, NewIdempotencyClaim};
+use meetgate_store::{CompleteIdempotency, SealedColumn};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Ctx, Services};
+use crate::secrets::sha256;
+use crate::{Error, Result};
+
+/// What an operation answered: freshly, or replayed from an earlier request with the same key.
+#[derive(Debug)]
+pub enum Keyed<T> {
+    Fresh(T),
+    Replayed { status: u16, body: Value },
+}
+
+/// A key claimed for this request, to be completed in the same write as the operation.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimedKey {
+    key: String,
+    record_id: uuid::Uuid,
+}
+
+pub(crate) enum KeyState {
+    Run(Option<ClaimedKey>),
+    Replay { status: u16, body: Value },
+}
+
+/// 1 to 255 characters, as for creates.
+pub(crate) fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 255 {
+        return Err(Error::validation(
+            "Idempotency-Key",
+            "must be 1 to 255 characters",
+        ));
+    }
+    Ok(())
+}
+
+impl Services {
+    /// Claims `key` for `request` (which names the operation and its target, so the same key on
+    /// another operation is a mismatch).
+    pub(crate) async fn claim_key(
+        &self,
+        ctx: &Ctx,
+        key: Option<&str>,
+        request: &impl Serialize,
+    ) -> Result<KeyState> {
+        let Some(key) = key else {
+            return Ok(KeyState::Run(None));
+        };
+        check_key(key)?;
+        let claim = NewIdempotencyClaim {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: ctx.tenant(),
+            key: key.to_owned(),
+            request_hash: sha256(&serde_json::to_vec(request).map_err(Error::internal)?),
+            now: ctx.now,
+            expires_at: ctx.now + time::Duration::hours(24),
+            stale_after: time::Duration::seconds(
+                self.config.zoom.request_timeout_secs as i64 * 2 + 5,
+            ),
+        };
+        match self.store.claim_idempotency_key(&claim).await? {
+            IdempotencyClaim::Claimed(record) | IdempotencyClaim::Recovered(record) => {
+                Ok(KeyState::Run(Some(ClaimedKey {
+                    key: key.to_owned(),
+                    record_id: record.id,
+                })))
+            }
+            IdempotencyClaim::InProgress => Err(Error::IdempotencyInProgress),
+            IdempotencyClaim::Mismatch => Err(Error::IdempotencyMismatch),
+            IdempotencyClaim::Completed(record) => {
+                metrics::counter!("meetgate_idempotent_replays_total").increment(1);
+                let stored = self.replay(ctx, &record)?;
+                Ok(KeyState::Replay {
+                    status: stored.status,
+                    body: stored.body,
+                })
+            }
+        }
+    }
+
+    /// The completion to write together with the operation's own change.
+    pub(crate) fn complete_key(
+        &self,
+        ctx: &Ctx,
+        claimed: Option<&ClaimedKey>,
+        status: u16,
+        body: &Value,
+        resource_id: String,
+    ) -> Result<Option<CompleteIdempotency>> {
+        let Some(claimed) = claimed else {
+            return Ok(None);
+        };
+        Ok(Some(CompleteIdempotency {
+            tenant_id: ctx.tenant(),
+            key: claimed.key.clone(),
+            response_status: status,
+            response_body: self.vault.seal(
+                SealedColumn::IdempotencyResponse,
+                Some(ctx.tenant()),
+                &claimed.record_id.to_string(),
+                &serde_json::to_vec(body).map_err(Error::internal)?,
+            )?,
+            resource_id: Some(resource_id),
+        }))
+    }
+
+    /// Lets the client retry with the same key after a failure, unless Zoom may have acted.
+    pub(crate) async fn release_key_after<T>(
+        &self,
+        ctx: &Ctx,
+        claimed: Option<&ClaimedKey>,
+        result: &Result<T>,
+    ) {
+        if let (Err(e), Some(claimed)) = (result, claimed)
+            && !matches!(e, Error::ZoomOutcomeUnknown)
+        {
+            let _ = self
+                .store
+                .release_idempotency_key(ctx.tenant(), &claimed.key)
+                .await;
+        }
+    }
+}
