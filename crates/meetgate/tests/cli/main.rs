@@ -232,3 +232,4 @@ fn config_default_prints_a_file_that_parses_and_check_names_bad_settings() {
 
 mod members;
 mod operations;
+mod replicas;
