@@ -43,8 +43,8 @@ impl PgStore {
     async fn try_claim(&self, c: &NewIdempotencyClaim) -> StoreResult<Option<IdempotencyClaim>> {
         let claimed = sqlx::query(concat!(
             "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state, created_at,
-                locked_at, expires_at)
-             VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6)
+                locked_at, expires_at, recovery)
+             VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $8)
              ON CONFLICT (tenant_id, key) DO UPDATE SET
                 id = CASE WHEN idempotency_records.expires_at <= $5
                      THEN excluded.id ELSE idempotency_records.id END,
@@ -52,7 +52,7 @@ impl PgStore {
                 state = 'in_progress',
                 response_status = NULL, response_body = NULL, resource_id = NULL,
                 recovery = CASE WHEN idempotency_records.expires_at <= $5
-                           THEN NULL ELSE idempotency_records.recovery END,
+                           THEN excluded.recovery ELSE idempotency_records.recovery END,
                 created_at = CASE WHEN idempotency_records.expires_at <= $5
                              THEN excluded.created_at ELSE idempotency_records.created_at END,
                 locked_at = excluded.locked_at,
@@ -72,6 +72,7 @@ impl PgStore {
         .bind(ts(c.now))
         .bind(ts(c.expires_at))
         .bind(ts(c.now.saturating_sub(c.stale_after)))
+        .bind(c.recovery.as_ref().map(json))
         .fetch_optional(&self.pool)
         .await
         .or_store("idempotency record")?;

@@ -40,73 +40,79 @@ fn record(row: &SqliteRow) -> StoreResult<IdempotencyRecord> {
 
 #[async_trait::async_trait]
 impl IdempotencyStore for SqliteStore {
-    /// One immediate transaction: insert the record, or replace an expired one, or take over a
-    /// stale in-progress one (refreshing its lock time, so one taker wins); otherwise report
-    /// what holds the key. A returned row with this claim's id is a fresh claim; a returned row
-    /// with another id is a takeover.
+    /// One statement, atomic on its own (no transaction: BEGIN and COMMIT would be two more
+    /// round trips to the writer on every create): insert the record, or replace an expired one,
+    /// or take over a stale in-progress one (refreshing its lock time, so one taker wins). A
+    /// returned row with this claim's id is a fresh claim; one with another id is a takeover.
+    /// Otherwise the key is held: read what holds it.
     #[tracing::instrument(skip_all, fields(tenant = %c.tenant_id))]
     async fn claim_idempotency_key(
         &self,
         c: &NewIdempotencyClaim,
     ) -> StoreResult<IdempotencyClaim> {
-        let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(concat!(
-            "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state, created_at,
-                locked_at, expires_at)
-             VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6)
-             ON CONFLICT (tenant_id, key) DO UPDATE SET
-                id = CASE WHEN idempotency_records.expires_at <= $5
-                     THEN excluded.id ELSE idempotency_records.id END,
-                request_hash = excluded.request_hash,
-                state = 'in_progress',
-                response_status = NULL, response_body = NULL, resource_id = NULL,
-                recovery = CASE WHEN idempotency_records.expires_at <= $5
-                           THEN NULL ELSE idempotency_records.recovery END,
-                created_at = CASE WHEN idempotency_records.expires_at <= $5
-                             THEN excluded.created_at ELSE idempotency_records.created_at END,
-                locked_at = excluded.locked_at,
-                expires_at = CASE WHEN idempotency_records.expires_at <= $5
-                             THEN excluded.expires_at ELSE idempotency_records.expires_at END
-             WHERE idempotency_records.expires_at <= $5
-                OR (idempotency_records.state = 'in_progress'
-                    AND idempotency_records.request_hash = excluded.request_hash
-                    AND idempotency_records.locked_at <= $7)
-             RETURNING ",
-            record_cols!()
-        ))
-        .bind(id(c.id))
-        .bind(id(c.tenant_id.0))
-        .bind(&c.key)
-        .bind(&c.request_hash)
-        .bind(ts(c.now))
-        .bind(ts(c.expires_at))
-        .bind(ts(c.now.saturating_sub(c.stale_after)))
-        .fetch_optional(&mut *tx)
-        .await
-        .or_store("idempotency record")?;
-        if let Some(row) = claimed {
-            let rec = record(&row)?;
-            tx.commit().await.or_store("transaction")?;
-            return Ok(if rec.id == c.id {
-                IdempotencyClaim::Claimed(Box::new(rec))
-            } else {
-                IdempotencyClaim::Recovered(Box::new(rec))
-            });
+        // The holder read after a refused claim may vanish (expired and cleaned up) before it is
+        // read; the claim is then simply tried again.
+        for _ in 0..3 {
+            let claimed = sqlx::query(concat!(
+                "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state, created_at,
+                    locked_at, expires_at, recovery)
+                 VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $8)
+                 ON CONFLICT (tenant_id, key) DO UPDATE SET
+                    id = CASE WHEN idempotency_records.expires_at <= $5
+                         THEN excluded.id ELSE idempotency_records.id END,
+                    request_hash = excluded.request_hash,
+                    state = 'in_progress',
+                    response_status = NULL, response_body = NULL, resource_id = NULL,
+                    recovery = CASE WHEN idempotency_records.expires_at <= $5
+                               THEN excluded.recovery ELSE idempotency_records.recovery END,
+                    created_at = CASE WHEN idempotency_records.expires_at <= $5
+                                 THEN excluded.created_at ELSE idempotency_records.created_at END,
+                    locked_at = excluded.locked_at,
+                    expires_at = CASE WHEN idempotency_records.expires_at <= $5
+                                 THEN excluded.expires_at ELSE idempotency_records.expires_at END
+                 WHERE idempotency_records.expires_at <= $5
+                    OR (idempotency_records.state = 'in_progress'
+                        AND idempotency_records.request_hash = excluded.request_hash
+                        AND idempotency_records.locked_at <= $7)
+                 RETURNING ",
+                record_cols!()
+            ))
+            .bind(id(c.id))
+            .bind(id(c.tenant_id.0))
+            .bind(&c.key)
+            .bind(&c.request_hash)
+            .bind(ts(c.now))
+            .bind(ts(c.expires_at))
+            .bind(ts(c.now.saturating_sub(c.stale_after)))
+            .bind(c.recovery.as_ref().map(json))
+            .fetch_optional(&self.writer)
+            .await
+            .or_store("idempotency record")?;
+            if let Some(row) = claimed {
+                let rec = record(&row)?;
+                return Ok(if rec.id == c.id {
+                    IdempotencyClaim::Claimed(Box::new(rec))
+                } else {
+                    IdempotencyClaim::Recovered(Box::new(rec))
+                });
+            }
+            let holder = sqlx::query(concat!(
+                "SELECT ",
+                record_cols!(),
+                " FROM idempotency_records WHERE tenant_id = $1 AND key = $2"
+            ))
+            .bind(id(c.tenant_id.0))
+            .bind(&c.key)
+            .fetch_optional(&self.reader)
+            .await
+            .or_store("idempotency record")?;
+            if let Some(row) = holder {
+                return Ok(classify(record(&row)?, &c.request_hash));
+            }
         }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            record_cols!(),
-            " FROM idempotency_records WHERE tenant_id = $1 AND key = $2"
+        Err(StoreError::Database(
+            "idempotency record vanished mid-claim three times".into(),
         ))
-        .bind(id(c.tenant_id.0))
-        .bind(&c.key)
-        .fetch_optional(&mut *tx)
-        .await
-        .or_store("idempotency record")?
-        .ok_or_else(|| StoreError::Database("idempotency record vanished mid-claim".into()))?;
-        tx.commit().await.or_store("transaction")?;
-        let rec = record(&row)?;
-        Ok(classify(rec, &c.request_hash))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]

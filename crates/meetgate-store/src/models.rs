@@ -499,6 +499,9 @@ pub struct NewIdempotencyClaim {
     pub expires_at: OffsetDateTime,
     /// An in-progress record older than this is taken over.
     pub stale_after: time::Duration,
+    /// What the holder is about to do, stored with a fresh claim (a takeover keeps the earlier
+    /// holder's note: it describes the attempt that may have reached Zoom).
+    pub recovery: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]

@@ -65,6 +65,7 @@ impl Services {
             stale_after: time::Duration::seconds(
                 self.config.zoom.request_timeout_secs as i64 * 2 + 5,
             ),
+            recovery: None,
         };
         match self.store.claim_idempotency_key(&claim).await? {
             IdempotencyClaim::Claimed(record) | IdempotencyClaim::Recovered(record) => {

@@ -112,6 +112,21 @@ pub struct MeetingList {
 
 /// What an interrupted create left behind for the next attempt to reconcile. No health data:
 /// the topic is kept only as a fingerprint.
+/// Where a create goes and what it notes for reconciliation, worked out before the key's claim.
+struct CreatePlan {
+    grant: Grant,
+    target: UserTarget,
+    recovery: CreateRecovery,
+}
+
+/// An idempotency key this request holds. `recovered`: the key was taken over from an attempt
+/// that died, with that attempt's note (if it left a readable one).
+struct Claimed<'a> {
+    key: &'a str,
+    record_id: uuid::Uuid,
+    recovered: Option<Option<CreateRecovery>>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct CreateRecovery {
     started_at: i64,
@@ -542,47 +557,95 @@ impl Services {
             super::idempotent::check_key(k)?;
         }
         let key = idempotency_key.map(str::to_owned);
-        let mut recovered: Option<CreateRecovery> = None;
-        let mut record_id = None;
-        if let Some(key) = &key {
-            let request_hash =
-                sha256(&serde_json::to_vec(&(external_id, input)).map_err(Error::internal)?);
-            let claim = NewIdempotencyClaim {
-                id: uuid::Uuid::now_v7(),
-                tenant_id: ctx.tenant(),
-                key: key.clone(),
-                request_hash,
-                now: ctx.now,
-                expires_at: ctx.now + time::Duration::hours(24),
-                stale_after: time::Duration::seconds(
-                    self.config.zoom.request_timeout_secs as i64 * 2 + 5,
-                ),
-            };
-            match self.store.claim_idempotency_key(&claim).await? {
-                IdempotencyClaim::Claimed(record) => record_id = Some(record.id),
-                IdempotencyClaim::InProgress => return Err(Error::IdempotencyInProgress),
-                IdempotencyClaim::Mismatch => return Err(Error::IdempotencyMismatch),
-                IdempotencyClaim::Completed(record) => {
-                    metrics::counter!("meetgate_idempotent_replays_total").increment(1);
-                    return self.replay(ctx, &record);
-                }
-                IdempotencyClaim::Recovered(record) => {
-                    record_id = Some(record.id);
-                    recovered = record.recovery.and_then(|r| serde_json::from_value(r).ok());
-                }
+        let Some(key) = key else {
+            let plan = self
+                .plan_create(ctx, external_id, input, &validated)
+                .await?;
+            return self
+                .create_meeting_claimed(ctx, external_id, input, validated, plan, None)
+                .await;
+        };
+        // The connection is looked up before the claim, so that the claim itself carries the note
+        // of what this attempt is about to ask Zoom: a lost answer can then be reconciled, and
+        // no separate write is needed. A lookup that fails still claims, to replay a completed key.
+        let plan = self.plan_create(ctx, external_id, input, &validated).await;
+        let request_hash =
+            sha256(&serde_json::to_vec(&(external_id, input)).map_err(Error::internal)?);
+        let note = match &plan {
+            Ok(plan) => Some(serde_json::to_value(&plan.recovery).map_err(Error::internal)?),
+            Err(_) => None,
+        };
+        let claim = NewIdempotencyClaim {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: ctx.tenant(),
+            key: key.clone(),
+            request_hash,
+            now: ctx.now,
+            expires_at: ctx.now + time::Duration::hours(24),
+            stale_after: time::Duration::seconds(
+                self.config.zoom.request_timeout_secs as i64 * 2 + 5,
+            ),
+            recovery: note,
+        };
+        let (record_id, recovered) = match self.store.claim_idempotency_key(&claim).await? {
+            IdempotencyClaim::Claimed(record) => (record.id, None),
+            IdempotencyClaim::InProgress => return Err(Error::IdempotencyInProgress),
+            IdempotencyClaim::Mismatch => return Err(Error::IdempotencyMismatch),
+            IdempotencyClaim::Completed(record) => {
+                metrics::counter!("meetgate_idempotent_replays_total").increment(1);
+                return self.replay(ctx, &record);
             }
-        }
-        let claim = key.as_deref().zip(record_id);
-        let result = self
-            .create_meeting_claimed(ctx, external_id, input, validated, claim, recovered)
-            .await;
-        if let (Err(e), Some(key)) = (&result, &key)
+            IdempotencyClaim::Recovered(record) => {
+                let prior = record.recovery.and_then(|r| serde_json::from_value(r).ok());
+                (record.id, Some(prior))
+            }
+        };
+        let result = match plan {
+            Ok(plan) => {
+                let claimed = Claimed {
+                    key: &key,
+                    record_id,
+                    recovered,
+                };
+                self.create_meeting_claimed(ctx, external_id, input, validated, plan, Some(claimed))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result
             && !matches!(e, Error::ZoomOutcomeUnknown)
         {
             // Nothing was created: let the client retry with the same key.
-            let _ = self.store.release_idempotency_key(ctx.tenant(), key).await;
+            let _ = self.store.release_idempotency_key(ctx.tenant(), &key).await;
         }
         result
+    }
+
+    /// Which grant and Zoom user a create goes to, and the note that lets a lost answer be found.
+    async fn plan_create(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+        input: &CreateMeeting,
+        validated: &Validated,
+    ) -> Result<CreatePlan> {
+        let grant = self.grant_for_user(ctx, external_id).await?;
+        let target = self.target_for(&grant, input.host.as_deref())?;
+        let recovery = CreateRecovery {
+            started_at: ctx.now.unix_timestamp(),
+            zoom_type: validated.request.meeting_type.map(u8::from).unwrap_or(2),
+            topic_fingerprint: topic_fingerprint(validated.request.topic.as_deref()),
+            start_time: validated.request.start_time.clone(),
+            target: match &target {
+                UserTarget::Me => "me".into(),
+                UserTarget::User(u) => u.clone(),
+            },
+        };
+        Ok(CreatePlan {
+            grant,
+            target,
+            recovery,
+        })
     }
 
     pub(crate) fn replay(
@@ -615,44 +678,46 @@ impl Services {
         external_id: &str,
         input: &CreateMeeting,
         validated: Validated,
-        claim: Option<(&str, uuid::Uuid)>,
-        recovered: Option<CreateRecovery>,
+        plan: CreatePlan,
+        claimed: Option<Claimed<'_>>,
     ) -> Result<MeetingCreated> {
-        let mut grant = self.grant_for_user(ctx, external_id).await?;
-        let target = self.target_for(&grant, input.host.as_deref())?;
-        let recovery = CreateRecovery {
-            started_at: ctx.now.unix_timestamp(),
-            zoom_type: validated.request.meeting_type.map(u8::from).unwrap_or(2),
-            topic_fingerprint: topic_fingerprint(validated.request.topic.as_deref()),
-            start_time: validated.request.start_time.clone(),
-            target: match &target {
-                UserTarget::Me => "me".into(),
-                UserTarget::User(u) => u.clone(),
-            },
-        };
-        // An earlier attempt with this key died after calling Zoom: adopt its meeting if Zoom
+        let CreatePlan {
+            mut grant,
+            target,
+            recovery,
+        } = plan;
+        // An earlier attempt with this key died after claiming it: adopt its meeting if Zoom
         // has it, rather than creating a second one.
-        let adopted = match &recovered {
-            Some(prior) => {
+        let prior = claimed.as_ref().and_then(|c| c.recovered.as_ref());
+        let adopted = match prior {
+            Some(Some(prior)) => {
                 self.find_created_at_zoom(&mut grant, &target, prior, ctx.now)
                     .await?
             }
-            None => None,
+            _ => None,
         };
         let zoom = match adopted {
             Some(found) => found,
             None => {
+                // A takeover's record still holds the earlier attempt's note: replace it.
+                if let Some(c) = claimed.as_ref().filter(|c| c.recovered.is_some()) {
+                    let note = serde_json::to_value(&recovery).map_err(Error::internal)?;
+                    self.store
+                        .note_idempotency_progress(ctx.tenant(), c.key, &note, ctx.now)
+                        .await?;
+                }
                 self.send_create(
                     ctx,
                     &mut grant,
                     &target,
                     &validated,
-                    claim.map(|c| c.0),
+                    claimed.as_ref().map(|c| c.key),
                     &recovery,
                 )
                 .await?
             }
         };
+        let claim = claimed.as_ref().map(|c| (c.key, c.record_id));
         self.record_created(ctx, external_id, input, &validated, &grant, &zoom, claim)
             .await
     }
@@ -666,12 +731,6 @@ impl Services {
         key: Option<&str>,
         recovery: &CreateRecovery,
     ) -> Result<ZoomMeeting> {
-        if let Some(key) = key {
-            let note = serde_json::to_value(recovery).map_err(Error::internal)?;
-            self.store
-                .note_idempotency_progress(ctx.tenant(), key, &note, ctx.now)
-                .await?;
-        }
         let request = &validated.request;
         let sent = self
             .call_zoom(

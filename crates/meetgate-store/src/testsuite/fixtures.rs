@@ -240,6 +240,7 @@ pub fn claim(tenant: TenantId, key: &str, hash: &[u8], at: OffsetDateTime) -> Ne
         now: at,
         expires_at: at + Duration::hours(24),
         stale_after: Duration::seconds(30),
+        recovery: None,
     }
 }
 

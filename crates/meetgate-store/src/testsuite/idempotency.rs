@@ -52,14 +52,17 @@ pub async fn idempotency_claim_flow(store: Arc<dyn Store>) {
             .unwrap(),
         IdempotencyClaim::Mismatch
     ));
-    // The same key in another tenant is another record.
-    assert!(matches!(
-        store
-            .claim_idempotency_key(&claim(b.id, &key, b"hash-2", soon))
-            .await
-            .unwrap(),
-        IdempotencyClaim::Claimed(_)
-    ));
+    // The same key in another tenant is another record; a claim may carry its holder's note.
+    let noted = NewIdempotencyClaim {
+        recovery: Some(json!({ "target": "me" })),
+        ..claim(b.id, &key, b"hash-2", soon)
+    };
+    match store.claim_idempotency_key(&noted).await.unwrap() {
+        IdempotencyClaim::Claimed(rec) => {
+            assert_eq!(rec.recovery, Some(json!({ "target": "me" })));
+        }
+        other => panic!("expected Claimed, got {other:?}"),
+    }
 
     store
         .note_idempotency_progress(a.id, &key, &json!({"zoom_call": "started"}), soon)
