@@ -397,11 +397,11 @@ async fn settle(sandbox: &Sandbox) -> anyhow::Result<()> {
     fresh_sandbox_state(sandbox).await
 }
 
-/// The sandbox mints a ZAK (valid 2 hours) for every meeting it creates and, under its global
-/// lock, scans every ZAK it holds on each create (`Inner::mint_zak`, `zaks.retain`), so its cost
-/// per create grows with the meetings created before: after a few runs it, not the target,
-/// would set the pace. Advancing the sandbox clock past the ZAK lifetime lets the next create
-/// drop them all; access tokens live 30 days here, so no token expires.
+/// The sandbox mints a ZAK (valid 2 hours) for every meeting it creates and keeps it until a
+/// sweep (`sweep_if_grown`: whenever the map has doubled), which runs under its global lock. A
+/// run creates hundreds of thousands of meetings; advancing the sandbox clock past the ZAK
+/// lifetime between runs lets each sweep drop them all, so that no run pays for an earlier
+/// run's ZAKs. Access tokens live 30 days here, so no token expires.
 pub async fn fresh_sandbox_state(sandbox: &Sandbox) -> anyhow::Result<()> {
     sandbox
         .control

@@ -26,7 +26,7 @@ pub(crate) struct ClaimedKey {
     record_id: uuid::Uuid,
 }
 
-pub(crate) enum KeyState {
+enum KeyState {
     Run(Option<ClaimedKey>),
     Replay { status: u16, body: Value },
 }
@@ -45,7 +45,7 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
 impl Services {
     /// Claims `key` for `request` (which names the operation and its target, so the same key on
     /// another operation is a mismatch).
-    pub(crate) async fn claim_key(
+    async fn claim_key(
         &self,
         ctx: &Ctx,
         key: Option<&str>,
@@ -87,6 +87,29 @@ impl Services {
         }
     }
 
+    /// Runs `work` under `key`: a completed key answers its stored answer instead, and a failure
+    /// releases the key (unless Zoom may have acted). `work` gets the claim to complete in its
+    /// own write.
+    pub(crate) async fn keyed<T, F, Fut>(
+        &self,
+        ctx: &Ctx,
+        key: Option<&str>,
+        request: &impl Serialize,
+        work: F,
+    ) -> Result<Keyed<T>>
+    where
+        F: FnOnce(Option<ClaimedKey>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let claimed = match self.claim_key(ctx, key, request).await? {
+            KeyState::Replay { status, body } => return Ok(Keyed::Replayed { status, body }),
+            KeyState::Run(claimed) => claimed,
+        };
+        let result = work(claimed.clone()).await;
+        self.release_key_after(ctx, claimed.as_ref(), &result).await;
+        result.map(Keyed::Fresh)
+    }
+
     /// The completion to write together with the operation's own change.
     pub(crate) fn complete_key(
         &self,
@@ -114,7 +137,7 @@ impl Services {
     }
 
     /// Lets the client retry with the same key after a failure, unless Zoom may have acted.
-    pub(crate) async fn release_key_after<T>(
+    async fn release_key_after<T>(
         &self,
         ctx: &Ctx,
         claimed: Option<&ClaimedKey>,

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::idempotent::{ClaimedKey, KeyState, Keyed};
+use super::idempotent::{ClaimedKey, Keyed};
 use super::meeting_view::MeetingDetails;
 use super::tokens::Grant;
 use super::{Ctx, MeetingView, Services, TenantSettings};
@@ -1014,22 +1014,13 @@ impl Services {
         let key = idempotency_key.map(str::to_owned);
         self.to_completion(async move {
             let request = ("meeting.update", id, &patch, &occurrence_id);
-            let claimed = match this.claim_key(&ctx, key.as_deref(), &request).await? {
-                KeyState::Replay { status, body } => return Ok(Keyed::Replayed { status, body }),
-                KeyState::Run(claimed) => claimed,
-            };
-            let result = this
-                .update_meeting_attached(
-                    &ctx,
-                    id,
-                    &patch,
-                    occurrence_id.as_deref(),
-                    claimed.as_ref(),
-                )
-                .await;
-            this.release_key_after(&ctx, claimed.as_ref(), &result)
-                .await;
-            result.map(Keyed::Fresh)
+            let (me, ctx, patch) = (&this, &ctx, &patch);
+            let occurrence_id = occurrence_id.as_deref();
+            this.keyed(ctx, key.as_deref(), &request, |claimed| async move {
+                me.update_meeting_attached(ctx, id, patch, occurrence_id, claimed.as_ref())
+                    .await
+            })
+            .await
         })
         .await
     }
@@ -1194,16 +1185,13 @@ impl Services {
         let key = idempotency_key.map(str::to_owned);
         self.to_completion(async move {
             let request = ("meeting.delete", id, &occurrence_id);
-            let claimed = match this.claim_key(&ctx, key.as_deref(), &request).await? {
-                KeyState::Replay { status, body } => return Ok(Keyed::Replayed { status, body }),
-                KeyState::Run(claimed) => claimed,
-            };
-            let result = this
-                .delete_meeting_attached(&ctx, id, occurrence_id.as_deref(), claimed.as_ref())
-                .await;
-            this.release_key_after(&ctx, claimed.as_ref(), &result)
-                .await;
-            result.map(Keyed::Fresh)
+            let (me, ctx) = (&this, &ctx);
+            let occurrence_id = occurrence_id.as_deref();
+            this.keyed(ctx, key.as_deref(), &request, |claimed| async move {
+                me.delete_meeting_attached(ctx, id, occurrence_id, claimed.as_ref())
+                    .await
+            })
+            .await
         })
         .await
     }
