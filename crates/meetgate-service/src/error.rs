@@ -13,16 +13,19 @@ pub struct FieldProblem {
     pub message: String,
 }
 
-/// What Zoom said, translated: which scopes were needed and granted, and how to fix it.
+/// What Zoom said, translated: which scopes were needed and granted, and how to fix it. Flattened
+/// into a problem, so its fields are documented as optional: they appear on problems Zoom caused.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ZoomProblem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zoom_code: Option<i64>,
+    #[schema(required = false)]
     pub zoom_message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub required_scopes: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub granted_scopes: Vec<String>,
+    #[schema(required = false)]
     pub fix: String,
 }
 

@@ -13,6 +13,8 @@ use crate::http::problem::{ApiError, Problem, WithRequestId};
     request_body = NewConnectSession,
     responses(
         (status = 201, body = ConnectSessionView),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "malformed JSON body"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "body too large"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]

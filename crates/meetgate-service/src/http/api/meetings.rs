@@ -21,6 +21,8 @@ use crate::http::problem::{ApiError, Problem, WithRequestId};
     request_body = CreateMeeting,
     responses(
         (status = 201, body = MeetingView),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "malformed JSON body"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "body too large"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not connected, needs reauth, or key in progress"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid request or Zoom refused (see fix)"),
@@ -125,6 +127,8 @@ pub struct OccurrenceQuery {
     request_body = MeetingPatch,
     responses(
         (status = 200, body = MeetingView),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "malformed JSON body"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "body too large"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),

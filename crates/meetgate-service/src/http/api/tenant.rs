@@ -23,6 +23,8 @@ pub async fn get_settings(
     request_body = TenantSettings,
     responses(
         (status = 200, body = TenantSettings),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "malformed JSON body"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "body too large"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
