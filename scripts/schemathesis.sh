@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
 
-if ! command -v schemathesis >/dev/null 2>&1 \
-  || ! schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+# Run through the interpreter, so that pip's script directory need not be on PATH.
+schemathesis() { python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"; }
+if ! schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
