@@ -35,6 +35,18 @@ pub enum Scenario {
     Scale,
 }
 
+/// What each storm request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StormRequest {
+    /// A meeting create (a Zoom POST and a meeting written per request): the wall time is then
+    /// mostly the create throughput.
+    Create,
+    /// Opening the grant's meeting's start link (one Zoom GET, nothing written): the wall time is
+    /// then mostly the refresh path's. One meeting per grant is created right after its connect.
+    StartLink,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
@@ -118,6 +130,9 @@ pub struct RunArgs {
     /// this long after it was issued, and a refreshed token stays fresh this long.
     #[arg(long, default_value_t = 60)]
     pub storm_window_secs: u64,
+    /// Refresh storm: what each request is.
+    #[arg(long, value_enum, default_value_t = StormRequest::Create)]
+    pub storm_request: StormRequest,
     /// Scale: stored connections.
     #[arg(long, default_value_t = 100_000)]
     pub scale_connections: usize,

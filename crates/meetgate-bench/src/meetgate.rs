@@ -242,6 +242,26 @@ impl Meetgate {
         format!("{}/v1/users/{user}/meetings", self.base)
     }
 
+    /// Creates an instant meeting for `user` and returns its start link.
+    pub async fn create_start_link(&self, user: &str) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(self.meetings_url(user))
+            .bearer_auth(&self.tenant.api_key)
+            .json(&json!({ "type": "instant", "topic": "Storm check-in" }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if status.as_u16() != 201 {
+            bail!("POST meetings answered {status}: {body}");
+        }
+        body["start_link"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no start_link in {body}"))
+    }
+
     /// Connects host-app user `user` to the sandbox user `email`, as a browser would.
     pub async fn connect(&self, sandbox: &Sandbox, user: &str, email: &str) -> anyhow::Result<()> {
         let session = self

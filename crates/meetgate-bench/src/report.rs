@@ -325,15 +325,19 @@ fn overhead_md(md: &mut String, o: &OverheadResult) {
 fn storm_md(md: &mut String, storms: &[StormResult]) {
     let _ = writeln!(
         md,
-        "## Refresh storm\n\n| backend | grants × requests | refreshes | invalid_grant | created / sent | wall (s) | all refreshed after (s) | p50 / p99 (ms) | meetgate RSS before → peak (MiB) | connect N grants (s) |\n|---|---|---|---|---|---|---|---|---|---|"
+        "## Refresh storm\n\n| backend | grants × requests | refreshes | invalid_grant | answered / sent | wall (s) | all refreshed after (s) | p50 / p99 (ms) | meetgate RSS before → peak (MiB) | connect N grants (s) |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     for s in storms {
         let _ = writeln!(
             md,
-            "| {} | {} × {} | {} | {} | {} / {} | {:.2} | {} | {:.0} / {:.0} | {} → {}{} | {:.1} |",
+            "| {} | {} × {} {} | {} | {} | {} / {} | {:.2} | {} | {:.0} / {:.0} | {} → {}{} | {:.1} |",
             s.backend.name(),
             s.grants,
             s.per_grant,
+            match s.request {
+                crate::cli::StormRequest::Create => "creates",
+                crate::cli::StormRequest::StartLink => "start links",
+            },
             s.refreshes,
             s.invalid_grant,
             s.created,

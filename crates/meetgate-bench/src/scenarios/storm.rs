@@ -1,4 +1,5 @@
-//! Refresh storm: N real sandbox grants, all expired, M concurrent meeting creates per grant.
+//! Refresh storm: N real sandbox grants, all expired, M concurrent requests per grant (meeting
+//! creates, or start links of one meeting per grant: `--storm-request`).
 //! The sandbox must count exactly one refresh per grant and no `invalid_grant`.
 //!
 //! How the grants expire, honestly: meetgate reads real time, so its clock cannot be moved. The
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::cli::{Backend, RunArgs};
+use crate::cli::{Backend, RunArgs, StormRequest};
 use crate::loadgen;
 use crate::meetgate::{Meetgate, Setup, provision};
 use crate::processes::{Memory, memory, reset_peak};
@@ -36,6 +37,7 @@ const BODY: &str = r#"{"type":"instant","topic":"Storm check-in"}"#;
 #[derive(Debug, Clone, Serialize)]
 pub struct StormResult {
     pub backend: Backend,
+    pub request: StormRequest,
     pub grants: usize,
     pub per_grant: usize,
     pub in_flight: usize,
@@ -95,11 +97,30 @@ pub async fn run(
     let sandbox = Arc::new(sandbox);
 
     let connect_started = Instant::now();
+    let start_links: Arc<Vec<std::sync::Mutex<Option<String>>>> =
+        Arc::new((0..n).map(|_| std::sync::Mutex::new(None)).collect());
     {
-        let (mg, sb, users) = (meetgate.clone(), sandbox.clone(), users.clone());
+        let (mg, sb, users, links) = (
+            meetgate.clone(),
+            sandbox.clone(),
+            users.clone(),
+            start_links.clone(),
+        );
+        let request = args.storm_request;
         run_all("connect (OAuth)", n, args.connect_concurrency, move |i| {
-            let (mg, sb, users) = (mg.clone(), sb.clone(), users.clone());
-            async move { mg.connect(&sb, &format!("storm-{i}"), &users[i].0).await }
+            let (mg, sb, users, links) = (mg.clone(), sb.clone(), users.clone(), links.clone());
+            async move {
+                let user = format!("storm-{i}");
+                mg.connect(&sb, &user, &users[i].0).await?;
+                if request == StormRequest::StartLink {
+                    // Right after the connect, while the token is fresh: no refresh before the storm.
+                    let link = mg.create_start_link(&user).await?;
+                    if let Ok(mut slot) = links[i].lock() {
+                        *slot = Some(link);
+                    }
+                }
+                Ok(())
+            }
         })
         .await?;
     }
@@ -149,15 +170,29 @@ pub async fn run(
     };
     let key_prefix = uuid::Uuid::new_v4().simple().to_string();
     for g in 0..n {
-        let url = meetgate.meetings_url(&format!("storm-{g}"));
+        let target = match args.storm_request {
+            StormRequest::Create => meetgate.meetings_url(&format!("storm-{g}")),
+            StormRequest::StartLink => start_links[g]
+                .lock()
+                .ok()
+                .and_then(|l| l.clone())
+                .ok_or_else(|| anyhow::anyhow!("no start link for grant {g}"))?,
+        };
         for j in 0..m {
             let permit = permits.clone().acquire_owned().await?;
-            let req = client
-                .post(&url)
-                .bearer_auth(&meetgate.tenant.api_key)
-                .header("content-type", "application/json")
-                .header("idempotency-key", format!("{key_prefix}-{g}-{j}"))
-                .body(BODY);
+            let (req, expected) = match args.storm_request {
+                StormRequest::Create => (
+                    client
+                        .post(&target)
+                        .bearer_auth(&meetgate.tenant.api_key)
+                        .header("content-type", "application/json")
+                        .header("idempotency-key", format!("{key_prefix}-{g}-{j}"))
+                        .body(BODY),
+                    201,
+                ),
+                // The start link answers with a redirect to Zoom's start URL, fetched just now.
+                StormRequest::StartLink => (client.get(&target), 302),
+            };
             let tx = tx.clone();
             tokio::spawn(async move {
                 let sent = Instant::now();
@@ -165,7 +200,7 @@ pub async fn run(
                     Ok(r) => {
                         let status = r.status().as_u16();
                         let body = r.text().await.unwrap_or_default();
-                        if status == 201 {
+                        if status == expected {
                             Ok(())
                         } else {
                             Err(format!("http {status}: {}", problem_type(&body)))
@@ -211,6 +246,11 @@ pub async fn run(
         .map(|(_, id)| counters.meetings_created_by(id))
         .sum();
     let requests = (n * m) as u64;
+    // The sandbox's counters were reset just before the storm: start links create nothing.
+    let (answered_what, meetings_expected) = match args.storm_request {
+        StormRequest::Create => ("meetings created (201)", requests),
+        StormRequest::StartLink => ("start links answered (302)", 0),
+    };
     let check = |what: &str, expected: String, got: String, ok: bool| {
         check(&label, what, expected, got, ok)
     };
@@ -234,16 +274,16 @@ pub async fn run(
             invalid_grant == 0,
         ),
         check(
-            "meetings created (201)",
+            answered_what,
             requests.to_string(),
             created.to_string(),
             created == requests,
         ),
         check(
-            "meetings at the sandbox",
-            requests.to_string(),
+            "meetings created at the sandbox during the storm",
+            meetings_expected.to_string(),
             sandbox_meetings.to_string(),
-            sandbox_meetings == requests,
+            sandbox_meetings == meetings_expected,
         ),
     ];
     for c in &checks {
@@ -266,6 +306,7 @@ pub async fn run(
     }
     Ok(StormResult {
         backend,
+        request: args.storm_request,
         grants: n,
         per_grant: m,
         in_flight: args.storm_in_flight,

@@ -44,6 +44,7 @@ impl From<AuditEvent> for AuditEventView {
 
 /// Filters for reading the audit log.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Entries whose action starts with this, e.g. `meeting.` or `connection.connected`.
     pub action: Option<String>,

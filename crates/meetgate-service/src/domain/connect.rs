@@ -31,7 +31,7 @@ pub struct NewConnectSession {
     /// Where to send the user afterwards; must be on the tenant's allow list.
     pub return_url: String,
     /// Which Zoom app to connect through; the tenant's default when absent.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub zoom_app_id: Option<ZoomAppId>,
 }
 

@@ -16,6 +16,7 @@ use crate::http::problem::{ApiError, Problem, WithRequestId};
         (status = 400, body = Problem, content_type = "application/problem+json", description = "malformed JSON body"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "body too large"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such Zoom app (zoom_app_id)"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_connect_session(
@@ -63,6 +64,7 @@ pub async fn delete_connection(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiagnosisQuery {
     /// A Zoom user (id or email) to check creating meetings for, instead of the connected user.
     pub host: Option<String>,

@@ -53,6 +53,7 @@ pub async fn create_meeting(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `upcoming` (default), `past` or `all`.
     pub window: Option<String>,
@@ -112,6 +113,7 @@ pub async fn get_meeting(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OccurrenceQuery {
     /// One occurrence of a recurring meeting.
     pub occurrence_id: Option<String>,
@@ -133,6 +135,9 @@ pub struct OccurrenceQuery {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Zoom's rate limit"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "Zoom did not answer properly"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Zoom's answer was lost, or the database is unavailable"),
     ))]
 pub async fn update_meeting(
     State(services): State<Services>,
@@ -169,6 +174,9 @@ pub async fn update_meeting(
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Zoom's rate limit"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "Zoom did not answer properly"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Zoom's answer was lost, or the database is unavailable"),
     ))]
 pub async fn delete_meeting(
     State(services): State<Services>,
@@ -208,6 +216,7 @@ fn keyed_response<T>(answer: Keyed<T>, fresh: impl FnOnce(T) -> Response) -> Res
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StartQuery {
     /// With `expires` and `sig`: a signed start link, usable without an API key.
     pub tenant: Option<String>,
@@ -224,6 +233,11 @@ pub struct StartQuery {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "bad or expired link"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the host's connection must be renewed"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a malformed query, or Zoom refused (see fix)"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Zoom's rate limit"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "Zoom did not answer properly"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Zoom's answer was lost, or the database is unavailable"),
     ))]
 pub async fn start_meeting(
     State(services): State<Services>,

@@ -65,6 +65,7 @@ pub async fn delete_endpoint(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// 1 to 200, default 50.
     pub limit: Option<u32>,
@@ -77,6 +78,7 @@ pub struct DeliveriesQuery {
         (status = 200, body = Vec<DeliveryView>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a malformed query"),
     ))]
 pub async fn list_deliveries(
     State(services): State<Services>,
