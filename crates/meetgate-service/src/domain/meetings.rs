@@ -35,9 +35,13 @@ pub struct RecurrenceInput {
     pub repeat_interval: Option<u32>,
     /// For weekly: days 1 (Sunday) to 7 (Saturday).
     pub weekly_days: Option<Vec<u8>>,
+    #[schema(minimum = 1, maximum = 31)]
     pub monthly_day: Option<u8>,
     /// How many occurrences (at most 60); or `end_date_time`.
+    #[schema(minimum = 1, maximum = 60)]
     pub end_times: Option<u32>,
+    /// RFC 3339; or `end_times`.
+    #[schema(format = DateTime)]
     pub end_date_time: Option<String>,
 }
 
@@ -60,18 +64,25 @@ pub struct CreateMeeting {
     /// `instant` (default), `scheduled` or `recurring`.
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
+    #[schema(max_length = 200)]
     pub topic: Option<String>,
     /// A label for the clinician's own use (e.g. the client's name). Stored encrypted; sent to
     /// Zoom as the topic only when the tenant allows it.
+    #[schema(max_length = 200)]
     pub client_label: Option<String>,
     /// RFC 3339, e.g. `2026-12-01T15:00:00Z`. Required for scheduled meetings.
+    #[schema(format = DateTime)]
     pub start_time: Option<String>,
     /// Minutes, 1 to 1440.
+    #[schema(minimum = 1, maximum = 1440)]
     pub duration: Option<i32>,
     /// IANA name, e.g. `Europe/Berlin`.
+    #[schema(pattern = r"^[A-Za-z0-9/_+\-]{1,64}$")]
     pub timezone: Option<String>,
+    #[schema(max_length = 2000)]
     pub agenda: Option<String>,
     /// At most 10 characters of `[A-Za-z0-9@-_*]`.
+    #[schema(pattern = r"^[A-Za-z0-9@_*\-]{1,10}$")]
     pub password: Option<String>,
     pub recurrence: Option<RecurrenceInput>,
     pub settings: Option<MeetingSettingsInput>,
@@ -84,12 +95,23 @@ pub struct CreateMeeting {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeetingPatch {
+    #[schema(max_length = 200)]
     pub topic: Option<String>,
+    #[schema(max_length = 200)]
     pub client_label: Option<String>,
+    /// RFC 3339, e.g. `2026-12-01T15:00:00Z`.
+    #[schema(format = DateTime)]
     pub start_time: Option<String>,
+    /// Minutes, 1 to 1440.
+    #[schema(minimum = 1, maximum = 1440)]
     pub duration: Option<i32>,
+    /// IANA name, e.g. `Europe/Berlin`.
+    #[schema(pattern = r"^[A-Za-z0-9/_+\-]{1,64}$")]
     pub timezone: Option<String>,
+    #[schema(max_length = 2000)]
     pub agenda: Option<String>,
+    /// At most 10 characters of `[A-Za-z0-9@-_*]`.
+    #[schema(pattern = r"^[A-Za-z0-9@_*\-]{1,10}$")]
     pub password: Option<String>,
     pub recurrence: Option<RecurrenceInput>,
     pub settings: Option<MeetingSettingsInput>,
@@ -140,13 +162,26 @@ fn topic_fingerprint(topic: Option<&str>) -> String {
     hex::encode(&sha256(topic.unwrap_or_default().as_bytes())[..12])
 }
 
+/// Meeting times are accepted from 1970 up to (not including) this UTC year: far enough for any
+/// meeting, and far enough from the end of the representable range (year 9999) that adding a
+/// duration, a link's grace period or an offset can never overflow.
+const LAST_YEAR: i32 = 3000;
+
 fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
+    let parsed = OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
         Error::validation(
             field,
             "must be an RFC 3339 date-time like 2026-12-01T15:00:00Z",
         )
-    })
+    })?;
+    // In UTC, as Zoom is sent it: an offset can push a valid local time out of range.
+    match parsed.checked_to_offset(time::UtcOffset::UTC) {
+        Some(utc) if (1970..LAST_YEAR).contains(&utc.year()) => Ok(parsed),
+        _ => Err(Error::validation(
+            field,
+            format!("must be a date-time from 1970 to {}", LAST_YEAR - 1),
+        )),
+    }
 }
 
 /// Zoom's `yyyy-MM-ddTHH:mm:ssZ`.
@@ -204,6 +239,21 @@ fn check_timezone(value: &Option<String>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `occurrence_id` names one occurrence of a recurring meeting. Never empty: an empty value must
+/// not reach Zoom, nor be taken for "the whole series".
+fn check_occurrence(meeting: &Meeting, occurrence_id: Option<&str>) -> Result<()> {
+    match occurrence_id {
+        Some(o) if o.trim().is_empty() => {
+            Err(Error::validation("occurrence_id", "must not be empty"))
+        }
+        Some(_) if meeting.kind != MeetingKind::Recurring => Err(Error::validation(
+            "occurrence_id",
+            "only recurring meetings have occurrences",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_duration(value: Option<i32>) -> Result<()> {
@@ -1037,6 +1087,7 @@ impl Services {
         if meeting.deleted_at.is_some() {
             return Err(Error::NotFound { what: "meeting" });
         }
+        check_occurrence(&meeting, occurrence_id)?;
         check_len("topic", &patch.topic, 200)?;
         check_len("client_label", &patch.client_label, 200)?;
         check_len("agenda", &patch.agenda, 2000)?;
@@ -1207,6 +1258,7 @@ impl Services {
         if meeting.deleted_at.is_some() {
             return Err(Error::NotFound { what: "meeting" });
         }
+        check_occurrence(&meeting, occurrence_id)?;
         let conn = self
             .store
             .get_connection(ctx.tenant(), meeting.connection_id)

@@ -74,6 +74,7 @@ pub struct TenantSettings {
     /// patient's name in a Zoom topic is health data leaving the clinic.
     pub client_label_in_topic: bool,
     /// The topic used when none may be sent.
+    #[schema(min_length = 1, max_length = 200)]
     pub default_topic: String,
 }
 

@@ -127,6 +127,14 @@ impl Services {
                 ));
             }
         }
+        // Sent to Zoom as the topic of every meeting created without one: Zoom's limit applies.
+        let topic_chars = settings.default_topic.chars().count();
+        if settings.default_topic.trim().is_empty() || topic_chars > 200 {
+            return Err(Error::validation(
+                "default_topic",
+                "must be 1 to 200 characters",
+            ));
+        }
         if !matches!(
             settings.meeting_policy.auto_recording.value.as_str(),
             "none" | "local" | "cloud"

@@ -61,7 +61,50 @@ impl FromRequestParts<Services> for ApiCtx {
     }
 }
 
-/// `Json<T>` whose rejections are problems (`malformed-body`, `payload-too-large`).
+/// A `validation` problem for an input that holds U+0000. No text meetgate keeps may contain it
+/// (PostgreSQL refuses it in text and JSON columns), so it is refused at the door, on every
+/// backend alike.
+fn nul_problem(field: &str, request_id: Option<String>) -> super::problem::Problem {
+    super::problem::Problem::from(&Error::validation(
+        field,
+        "must not contain the NUL character (U+0000)",
+    ))
+    .with_request_id(request_id)
+}
+
+/// The path (`a.b[2].c`) of the first string in `value`, key or value, that holds U+0000.
+fn nul_in_json(value: &serde_json::Value, path: &str) -> Option<String> {
+    let here = |path: &str| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        serde_json::Value::String(s) => s.contains('\0').then(|| here(path)),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in_json(v, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let inner = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here(path))
+            } else {
+                nul_in_json(v, &inner)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// `Json<T>` whose rejections are problems (`malformed-body`, `payload-too-large`), and which
+/// refuses strings holding U+0000 (`validation`).
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -78,21 +121,40 @@ where
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rejection) => {
-                let slug = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    "payload-too-large"
-                } else {
-                    "malformed-body"
-                };
-                Err(super::problem::Problem::new(slug, rejection.body_text()).with_request_id(rid))
+        let reject = |status: axum::http::StatusCode, text: String| {
+            let slug = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                "payload-too-large"
+            } else {
+                "malformed-body"
+            };
+            super::problem::Problem::new(slug, text).with_request_id(rid.clone())
+        };
+        // The body is read once and handed to `Json` again, so that the NUL check below can
+        // look at it; `Json` still checks the content type and parses as before.
+        let headers = req.headers().clone();
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| reject(rejection.status(), rejection.body_text()))?;
+        let mut rebuilt = axum::extract::Request::new(axum::body::Body::from(bytes.clone()));
+        *rebuilt.headers_mut() = headers;
+        match axum::Json::<T>::from_request(rebuilt, state).await {
+            Ok(axum::Json(v)) => {
+                // U+0000 can only be written `\u0000` in JSON; look closer only if that appears.
+                if bytes.windows(6).any(|w| w == b"\\u0000")
+                    && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    && let Some(field) = nul_in_json(&value, "")
+                {
+                    return Err(nul_problem(&field, rid));
+                }
+                Ok(Self(v))
             }
+            Err(rejection) => Err(reject(rejection.status(), rejection.body_text())),
         }
     }
 }
 
-/// `Path<T>` where a malformed id answers 404, like an id that does not exist.
+/// `Path<T>` where a malformed id answers 404, like an id that does not exist, and a value
+/// holding U+0000 is a `validation` problem.
 #[derive(Debug, Clone)]
 pub struct ApiPath<T>(pub T);
 
@@ -110,7 +172,15 @@ where
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Ok(axum::extract::Path(v)) => {
+                if let Ok(raw) =
+                    axum::extract::RawPathParams::from_request_parts(parts, state).await
+                    && let Some((name, _)) = raw.iter().find(|(_, value)| value.contains('\0'))
+                {
+                    return Err(nul_problem(name, rid));
+                }
+                Ok(Self(v))
+            }
             Err(_) => Err(
                 super::problem::Problem::new("not-found", "no such resource").with_request_id(rid),
             ),
@@ -118,7 +188,7 @@ where
     }
 }
 
-/// `Query<T>` whose rejections are `validation` problems.
+/// `Query<T>` whose rejections, and values holding U+0000, are `validation` problems.
 #[derive(Debug, Clone)]
 pub struct ApiQuery<T>(pub T);
 
@@ -136,7 +206,15 @@ where
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Ok(axum::extract::Query(v)) => {
+                let query = parts.uri.query().unwrap_or_default();
+                if let Some((name, _)) = url::form_urlencoded::parse(query.as_bytes())
+                    .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+                {
+                    return Err(nul_problem(&name.replace('\0', ""), rid));
+                }
+                Ok(Self(v))
+            }
             Err(rejection) => Err(super::problem::Problem::new(
                 "validation",
                 rejection.body_text(),
@@ -146,10 +224,51 @@ where
     }
 }
 
-/// The `Idempotency-Key` header, if sent.
-pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// The `Idempotency-Key` header, if sent. A key that is not visible ASCII is refused rather than
+/// ignored: ignoring it would run the request without the protection the client asked for.
+pub fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+    request_id: &RequestId,
+) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => match value.to_str() {
+            Ok(key) => Ok(Some(key.to_owned())),
+            Err(_) => Err(ApiError {
+                error: Error::validation(
+                    "Idempotency-Key",
+                    "must be 1 to 255 visible ASCII characters",
+                ),
+                request_id: request_id.0.clone(),
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nul_in_json;
+
+    #[test]
+    fn nul_is_found_in_values_and_keys_with_its_path() {
+        let found = |v: serde_json::Value| nul_in_json(&v, "");
+        assert_eq!(
+            found(serde_json::json!({"topic": "ok", "agenda": "a\0b"})),
+            Some("agenda".into())
+        );
+        assert_eq!(
+            found(serde_json::json!({"recurrence": {"weekly_days": [1], "type": "\0"}})),
+            Some("recurrence.type".into())
+        );
+        assert_eq!(
+            found(serde_json::json!({"return_urls": ["a", "b\0"]})),
+            Some("return_urls[1]".into())
+        );
+        assert_eq!(found(serde_json::json!({"x\0": 1})), Some("body".into()));
+        assert_eq!(found(serde_json::json!("\0")), Some("body".into()));
+        assert_eq!(
+            found(serde_json::json!({"text": "\\u0000 is not NUL"})),
+            None
+        );
+    }
 }

@@ -38,6 +38,7 @@ pub async fn create_connect_session(
         (status = 200, body = ConnectionView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not connected"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a malformed user id or query"),
     ))]
 pub async fn get_connection(
     State(services): State<Services>,
@@ -54,6 +55,7 @@ pub async fn get_connection(
         (status = 200, body = ConnectionView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not connected"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a malformed user id or query"),
     ))]
 pub async fn delete_connection(
     State(services): State<Services>,
@@ -77,6 +79,7 @@ pub struct DiagnosisQuery {
         (status = 200, body = Diagnosis),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not connected"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a malformed user id or query"),
     ))]
 pub async fn diagnose_connection(
     State(services): State<Services>,

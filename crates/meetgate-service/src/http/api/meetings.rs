@@ -16,7 +16,7 @@ use crate::http::problem::{ApiError, Problem, WithRequestId};
 #[utoipa::path(post, path = "/v1/users/{user}/meetings", tag = "meetings", security(("api_key" = [])),
     params(
         ("user" = String, Path, description = "The host app's id for its user"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry; kept 24 hours"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "Makes the request safe to retry; kept 24 hours. 1 to 255 visible ASCII characters."),
     ),
     request_body = CreateMeeting,
     responses(
@@ -37,7 +37,7 @@ pub async fn create_meeting(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateMeeting>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers);
+    let key = idempotency_key(&headers, &rid)?;
     let created = services
         .create_meeting(&ctx, &user, &body, key.as_deref())
         .await
@@ -98,7 +98,7 @@ pub async fn list_user_meetings(
 
 /// A meeting created through meetgate.
 #[utoipa::path(get, path = "/v1/meetings/{id}", tag = "meetings", security(("api_key" = [])),
-    params(("id" = String, Path, description = "meetgate's meeting id")),
+    params(("id" = uuid::Uuid, Path, description = "meetgate's meeting id")),
     responses(
         (status = 200, body = MeetingView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -115,15 +115,16 @@ pub async fn get_meeting(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OccurrenceQuery {
-    /// One occurrence of a recurring meeting.
+    /// One occurrence of a recurring meeting (its `occurrence_id` in `occurrences`).
+    #[param(min_length = 1)]
     pub occurrence_id: Option<String>,
 }
 
 /// Update a meeting at Zoom (or one occurrence); the answer is what Zoom now says.
 #[utoipa::path(patch, path = "/v1/meetings/{id}", tag = "meetings", security(("api_key" = [])),
     params(
-        ("id" = String, Path, description = "meetgate's meeting id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry; kept 24 hours"),
+        ("id" = uuid::Uuid, Path, description = "meetgate's meeting id"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "Makes the request safe to retry; kept 24 hours. 1 to 255 visible ASCII characters."),
         OccurrenceQuery,
     ),
     request_body = MeetingPatch,
@@ -147,7 +148,7 @@ pub async fn update_meeting(
     headers: HeaderMap,
     ApiJson(body): ApiJson<MeetingPatch>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers);
+    let key = idempotency_key(&headers, &rid)?;
     let answer = services
         .update_meeting_keyed(
             &ctx,
@@ -164,8 +165,8 @@ pub async fn update_meeting(
 /// Delete a meeting at Zoom (or one occurrence).
 #[utoipa::path(delete, path = "/v1/meetings/{id}", tag = "meetings", security(("api_key" = [])),
     params(
-        ("id" = String, Path, description = "meetgate's meeting id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry; kept 24 hours"),
+        ("id" = uuid::Uuid, Path, description = "meetgate's meeting id"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "Makes the request safe to retry; kept 24 hours. 1 to 255 visible ASCII characters."),
         OccurrenceQuery,
     ),
     responses(
@@ -185,7 +186,7 @@ pub async fn delete_meeting(
     ApiQuery(query): ApiQuery<OccurrenceQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers);
+    let key = idempotency_key(&headers, &rid)?;
     let answer = services
         .delete_meeting_keyed(&ctx, id, query.occurrence_id.as_deref(), key.as_deref())
         .await
@@ -227,7 +228,7 @@ pub struct StartQuery {
 /// Redirects the host to Zoom with a start URL fetched now (Zoom's expire after 2 hours). Works
 /// with an API key, or as the signed `start_link` from a meeting without one.
 #[utoipa::path(get, path = "/v1/meetings/{id}/start", tag = "meetings",
-    params(("id" = String, Path, description = "meetgate's meeting id"), StartQuery),
+    params(("id" = uuid::Uuid, Path, description = "meetgate's meeting id"), StartQuery),
     responses(
         (status = 302, description = "to Zoom's start URL"),
         (status = 401, body = Problem, content_type = "application/problem+json"),

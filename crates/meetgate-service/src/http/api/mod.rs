@@ -73,3 +73,52 @@ pub fn router() -> (axum::Router<Services>, utoipa::openapi::OpenApi) {
     openapi.openapi = utoipa::openapi::OpenApiVersion::Version31;
     (router, openapi)
 }
+
+#[cfg(test)]
+mod tests {
+    /// A parameter documented `in: path` must be in the path template, and every other one
+    /// must not: `IntoParams` structs read by `ApiQuery` default to `in: path` unless they say
+    /// `#[into_params(parameter_in = Query)]`, which made clients (and Schemathesis) put query
+    /// parameters into the path.
+    #[test]
+    fn parameters_are_documented_where_the_handlers_read_them() {
+        let (_, openapi) = super::router();
+        let doc = serde_json::to_value(&openapi).expect("the document serializes");
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let name = parameter["name"].as_str().expect("name");
+                    let templated = path.contains(&format!("{{{name}}}"));
+                    let location = parameter["in"].as_str().expect("in");
+                    assert_eq!(
+                        location == "path",
+                        templated,
+                        "{method} {path}: parameter {name} is documented `in: {location}`"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10, "only {checked} parameters found");
+    }
+
+    /// Every error answer is documented as a problem document.
+    #[test]
+    fn error_answers_are_problem_documents() {
+        let (_, openapi) = super::router();
+        let doc = serde_json::to_value(&openapi).expect("the document serializes");
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                for (status, response) in operation["responses"].as_object().expect("responses") {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert!(
+                            response["content"]["application/problem+json"].is_object(),
+                            "{method} {path} {status} is not application/problem+json"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -49,7 +49,7 @@ pub async fn list_endpoints(
 
 /// Remove an endpoint; its pending deliveries are dropped.
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path, description = "endpoint id")),
+    params(("id" = uuid::Uuid, Path, description = "The endpoint's id")),
     responses(
         (status = 204, description = "deleted"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -73,7 +73,7 @@ pub struct DeliveriesQuery {
 
 /// The delivery log of one endpoint, newest deliveries included.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path, description = "endpoint id"), DeliveriesQuery),
+    params(("id" = uuid::Uuid, Path, description = "The endpoint's id"), DeliveriesQuery),
     responses(
         (status = 200, body = Vec<DeliveryView>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
