@@ -30,6 +30,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
             Duration::from_secs(config.http.request_timeout_secs),
         ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(config.http.max_body_bytes))
+        .layer(axum::middleware::from_fn(bare_errors_as_problems))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
@@ -44,6 +45,39 @@ pub fn apply(router: Router, config: &Config) -> Router {
         .layer(axum::middleware::from_fn(sanitize_request_id))
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}
+
+/// The body limit and the request timeout answer before any handler runs, with a plain-text 413
+/// and an empty 503; every error meetgate answers is a problem document, so these become ones.
+async fn bare_errors_as_problems(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let request_id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    let bare = !response.headers().contains_key(header::CONTENT_TYPE)
+        || response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    let problem = match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE if bare => super::problem::Problem::new(
+            "payload-too-large",
+            "the request body is larger than this server accepts",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE if bare => super::problem::Problem::new(
+            "service-unavailable",
+            "the request took too long and was stopped; retry it (with the same Idempotency-Key)",
+        ),
+        _ => return response,
+    };
+    problem.with_request_id(request_id).into_response()
 }
 
 /// A client-chosen request id ends up in logs and bodies: keep it short and plain, or replace it.

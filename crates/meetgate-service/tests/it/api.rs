@@ -138,3 +138,30 @@ async fn health_and_readiness() {
         200
     );
 }
+
+/// The body limit answers before any handler; its answer is still a problem document.
+#[tokio::test]
+async fn an_oversized_body_is_a_problem_too() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let big = format!("{{\"user\":\"{}\"}}", "x".repeat(400 * 1024));
+    let response = app
+        .http
+        .post(app.url("/v1/connect-sessions"))
+        .bearer_auth(&app.api_key)
+        .header("content-type", "application/json")
+        .header("x-request-id", "big-body-1")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/payload-too-large");
+    assert_eq!(problem["request_id"], "big-body-1");
+}
