@@ -43,6 +43,29 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
 }
 
 impl Services {
+    /// A claim of `key` for `request`: records are kept 24 hours, and one left in progress longer
+    /// than two Zoom timeouts belongs to an attempt that died and may be taken over.
+    pub(crate) fn new_claim(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        request: &impl Serialize,
+        recovery: Option<Value>,
+    ) -> Result<NewIdempotencyClaim> {
+        Ok(NewIdempotencyClaim {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: ctx.tenant(),
+            key: key.to_owned(),
+            request_hash: sha256(&serde_json::to_vec(request).map_err(Error::internal)?),
+            now: ctx.now,
+            expires_at: ctx.now + time::Duration::hours(24),
+            stale_after: time::Duration::seconds(
+                self.config.zoom.request_timeout_secs as i64 * 2 + 5,
+            ),
+            recovery,
+        })
+    }
+
     /// Claims `key` for `request` (which names the operation and its target, so the same key on
     /// another operation is a mismatch).
     async fn claim_key(
@@ -55,18 +78,7 @@ impl Services {
             return Ok(KeyState::Run(None));
         };
         check_key(key)?;
-        let claim = NewIdempotencyClaim {
-            id: uuid::Uuid::now_v7(),
-            tenant_id: ctx.tenant(),
-            key: key.to_owned(),
-            request_hash: sha256(&serde_json::to_vec(request).map_err(Error::internal)?),
-            now: ctx.now,
-            expires_at: ctx.now + time::Duration::hours(24),
-            stale_after: time::Duration::seconds(
-                self.config.zoom.request_timeout_secs as i64 * 2 + 5,
-            ),
-            recovery: None,
-        };
+        let claim = self.new_claim(ctx, key, request, None)?;
         match self.store.claim_idempotency_key(&claim).await? {
             IdempotencyClaim::Claimed(record) | IdempotencyClaim::Recovered(record) => {
                 Ok(KeyState::Run(Some(ClaimedKey {

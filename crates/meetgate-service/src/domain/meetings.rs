@@ -5,7 +5,7 @@ use std::future::Future;
 
 use meetgate_store::models::{
     AppType, IdempotencyClaim, Meeting, MeetingKind, MeetingQuery, MeetingUpdate, MeetingWindow,
-    NewIdempotencyClaim, NewMeeting,
+    NewMeeting,
 };
 use meetgate_store::{CompleteIdempotency, Effects, MeetingId, SealedColumn};
 use meetgate_zoom::scopes::Operation;
@@ -619,24 +619,11 @@ impl Services {
         // of what this attempt is about to ask Zoom: a lost answer can then be reconciled, and
         // no separate write is needed. A lookup that fails still claims, to replay a completed key.
         let plan = self.plan_create(ctx, external_id, input, &validated).await;
-        let request_hash =
-            sha256(&serde_json::to_vec(&(external_id, input)).map_err(Error::internal)?);
         let note = match &plan {
             Ok(plan) => Some(serde_json::to_value(&plan.recovery).map_err(Error::internal)?),
             Err(_) => None,
         };
-        let claim = NewIdempotencyClaim {
-            id: uuid::Uuid::now_v7(),
-            tenant_id: ctx.tenant(),
-            key: key.clone(),
-            request_hash,
-            now: ctx.now,
-            expires_at: ctx.now + time::Duration::hours(24),
-            stale_after: time::Duration::seconds(
-                self.config.zoom.request_timeout_secs as i64 * 2 + 5,
-            ),
-            recovery: note,
-        };
+        let claim = self.new_claim(ctx, &key, &(external_id, input), note)?;
         let (record_id, recovered) = match self.store.claim_idempotency_key(&claim).await? {
             IdempotencyClaim::Claimed(record) => (record.id, None),
             IdempotencyClaim::InProgress => return Err(Error::IdempotencyInProgress),
