@@ -1,14 +1,13 @@
 use meetgate_store::models::{AuditEvent, AuditQuery};
 use meetgate_store::{AuditEventId, AuditStore, Effects, OffsetDateTime, StoreResult, TenantId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, id, ts};
 use crate::effects;
 use crate::errors::OrStore;
+use crate::sql::{QueryBuilder, Row, query};
 
-fn audit_event(row: &SqliteRow) -> StoreResult<AuditEvent> {
+fn audit_event(row: &Row) -> StoreResult<AuditEvent> {
     Ok(AuditEvent {
         id: AuditEventId(row.uuid("id")?),
         tenant_id: row.opt_uuid("tenant_id")?.map(TenantId),
@@ -31,16 +30,18 @@ impl AuditStore for SqliteStore {
         if effects::is_empty(&effects) {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
+        self.write(move |tx| {
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
+        .await
     }
 
     /// `since` is inclusive and `until` exclusive; `action_prefix` matches the start of the
     /// action literally (no wildcards).
     #[tracing::instrument(skip_all)]
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut qb = QueryBuilder::new(
             "SELECT id, tenant_id, at, actor_kind, actor_id, action, object_kind, object_id, \
              outcome, request_id, details FROM audit_events WHERE 1 = 1",
         );
@@ -80,7 +81,7 @@ impl AuditStore for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+        let done = query("DELETE FROM audit_events WHERE at < $1")
             .bind(ts(before))
             .execute(&self.writer)
             .await

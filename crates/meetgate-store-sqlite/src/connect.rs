@@ -1,32 +1,37 @@
 //! Opening the database and migrating it.
 
-use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use meetgate_store::{StoreError, StoreResult};
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Executor, Row};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use sha2::{Digest, Sha256};
 
-use crate::errors::{OrStore, map_sqlx, one_line};
+use crate::errors::{OrStore, map_sqlite, one_line};
+use crate::sql::query;
+use crate::worker::Worker;
 
-/// Readers beyond this only add threads: sqlx runs each SQLite connection on a thread of its own,
-/// and measured on 2 cores, 16 readers cost 15% of create throughput against 2 to 4 (thread
-/// wake-ups and context switches; see docs/performance.md).
+/// Readers beyond this only add threads that wait for the two cores a small deployment has; each
+/// reader is a thread with its own connection.
 const MAX_READERS: u32 = 4;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// Prepared statements kept per connection: more than the store has distinct statements, so
+/// that none is prepared twice.
+const STATEMENT_CACHE: usize = 256;
 
-/// Pool and timeout settings.
+/// The schema, in order. A migration never changes once released; a change is a new one.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+
+/// Connection and timeout settings.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections for reads. Writes always go through one dedicated connection: SQLite admits
-    /// one writer at a time, and queueing in the pool is fairer and faster than SQLite's
-    /// busy-wait sleeps.
+    /// Connections for reads (at most 4). Writes always go through one dedicated connection:
+    /// SQLite admits one writer at a time, and a queue in front of one writer is fairer and
+    /// faster than SQLite's busy-wait sleeps.
     pub max_connections: u32,
-    /// How long a call waits for a free connection before failing with `Unavailable`.
+    /// Kept for configuration compatibility with the PostgreSQL backend; a SQLite job waits in
+    /// its worker's queue instead.
     pub acquire_timeout: Duration,
     /// How long `connect` may take before failing with `Unavailable`.
     pub connect_timeout: Duration,
@@ -37,7 +42,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            max_connections: 8,
+            max_connections: 4,
             acquire_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(10),
@@ -45,183 +50,240 @@ impl Default for StoreOptions {
     }
 }
 
-pub(crate) struct Pools {
-    pub(crate) writer: SqlitePool,
-    pub(crate) reader: SqlitePool,
-    /// `reader` is a clone of `writer` (an in-memory database).
+pub(crate) struct Workers {
+    pub(crate) writer: Worker,
+    pub(crate) reader: Worker,
+    /// `reader` is `writer` (an in-memory database).
     pub(crate) shared: bool,
 }
 
-fn is_memory(url: &str) -> bool {
-    url.contains(":memory:") || url.contains("mode=memory")
+/// Where a `sqlite:` URL points.
+#[derive(Debug, PartialEq, Eq)]
+enum Location {
+    Memory,
+    File(PathBuf),
 }
 
-pub(crate) async fn open(url: &str, options: &StoreOptions) -> StoreResult<Pools> {
-    if !url.starts_with("sqlite:") {
-        return Err(StoreError::InvalidUrl(
-            "expected a sqlite: URL such as sqlite://data/meetgate.db or sqlite::memory:".into(),
-        ));
-    }
-    let connect = SqliteConnectOptions::from_str(url)
-        .map_err(|e| StoreError::InvalidUrl(one_line(&e.to_string())))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(options.busy_timeout);
-
-    let memory = is_memory(url);
-    if !memory {
-        let path = connect.get_filename();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "cannot create directory {}: {e}",
-                    parent.display()
-                ))
-            })?;
+/// `sqlite::memory:`, `sqlite://relative/or/absolute.db` (also `sqlite:path`), optionally with
+/// `?mode=rwc` (the default) or `?mode=memory`.
+fn parse(url: &str) -> StoreResult<Location> {
+    let invalid = |why: &str| {
+        StoreError::InvalidUrl(format!(
+            "{why}; expected a sqlite: URL such as sqlite://data/meetgate.db or sqlite::memory:"
+        ))
+    };
+    let rest = url
+        .strip_prefix("sqlite:")
+        .ok_or_else(|| invalid("not a sqlite: URL"))?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut memory = path == ":memory:";
+    for param in params.split('&').filter(|p| !p.is_empty()) {
+        match param {
+            "mode=memory" => memory = true,
+            "mode=rwc" => {}
+            other => return Err(invalid(&format!("unsupported URL parameter {other:?}"))),
         }
     }
-
-    let opening = async {
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .acquire_timeout(options.acquire_timeout)
-            // sqlx's `begin` is not cancel-safe: a request dropped (client gone, timeout) between
-            // BEGIN and the transaction guard returns the connection still inside a transaction,
-            // and every later `begin` on it fails. Such a connection is closed (SQLite rolls the
-            // transaction back) and the pool opens a fresh one.
-            .before_acquire(|conn, _| {
-                let clean = !sqlx::Connection::is_in_transaction(conn);
-                if !clean {
-                    tracing::warn!("discarding a writer connection left inside a transaction");
-                }
-                Box::pin(async move { Ok(clean) })
-            })
-            .connect_with(connect.clone())
-            .await
-            .map_err(open_error)?;
-        // An in-memory database lives in its connections; a second pool would see another (or,
-        // with a shared cache, a table-locking) database, so both roles share the one connection.
-        let reader = if memory {
-            writer.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(options.max_connections.clamp(1, MAX_READERS))
-                .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect)
-                .await
-                .map_err(open_error)?
-        };
-        Ok::<_, StoreError>(Pools {
-            writer,
-            reader,
-            shared: memory,
-        })
-    };
-    tokio::time::timeout(options.connect_timeout, opening)
-        .await
-        .map_err(|_| {
-            StoreError::Unavailable(format!(
-                "opening the SQLite database took longer than {:?}",
-                options.connect_timeout
-            ))
-        })?
+    if memory {
+        return Ok(Location::Memory);
+    }
+    if path.is_empty() {
+        return Err(invalid("no file path"));
+    }
+    Ok(Location::File(PathBuf::from(path)))
 }
 
-fn open_error(e: sqlx::Error) -> StoreError {
-    match map_sqlx(e, "database") {
-        StoreError::Database(m) | StoreError::Corrupt(m) => {
+/// Settings every connection gets.
+fn configure(c: &Connection, options: &StoreOptions) -> rusqlite::Result<()> {
+    c.busy_timeout(options.busy_timeout)?;
+    c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    c.pragma_update(None, "foreign_keys", true)?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+fn open_file(path: &Path, options: &StoreOptions, writer: bool) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let c = Connection::open_with_flags(path, flags).map_err(open_error)?;
+    configure(&c, options).map_err(open_error)?;
+    if writer {
+        let mode: String = c
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(open_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "cannot switch the SQLite database to WAL mode (it stays {mode})"
+            )));
+        }
+    } else {
+        // A statement that tries to write through a reader fails instead of taking the lock.
+        c.pragma_update(None, "query_only", true)
+            .map_err(open_error)?;
+    }
+    Ok(c)
+}
+
+fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Workers> {
+    let spawn_error =
+        |e: std::io::Error| StoreError::Unavailable(format!("cannot start a SQLite thread: {e}"));
+    match location {
+        Location::Memory => {
+            // An in-memory database lives in its one connection: reads and writes share it.
+            let c = Connection::open_in_memory().map_err(open_error)?;
+            configure(&c, options).map_err(open_error)?;
+            let writer = Worker::start("sqlite-writer", vec![c]).map_err(spawn_error)?;
+            Ok(Workers {
+                reader: writer.clone(),
+                writer,
+                shared: true,
+            })
+        }
+        Location::File(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot create directory {}: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+            let writer = open_file(path, options, true)?;
+            let readers = options.max_connections.clamp(1, MAX_READERS);
+            let mut reader_connections = Vec::new();
+            for _ in 0..readers {
+                reader_connections.push(open_file(path, options, false)?);
+            }
+            Ok(Workers {
+                writer: Worker::start("sqlite-writer", vec![writer]).map_err(spawn_error)?,
+                reader: Worker::start("sqlite-reader", reader_connections).map_err(spawn_error)?,
+                shared: false,
+            })
+        }
+    }
+}
+
+pub(crate) async fn open(url: &str, options: &StoreOptions) -> StoreResult<Workers> {
+    let location = parse(url)?;
+    let opening = {
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || open_blocking(&location, &options))
+    };
+    match tokio::time::timeout(options.connect_timeout, opening).await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+            "opening the SQLite database failed: {e}"
+        ))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "opening the SQLite database took longer than {:?}",
+            options.connect_timeout
+        ))),
+    }
+}
+
+fn open_error(e: rusqlite::Error) -> StoreError {
+    match map_sqlite(e, "database") {
+        StoreError::Database(m) | StoreError::Corrupt(m) | StoreError::Unavailable(m) => {
             StoreError::Unavailable(format!("cannot open the SQLite database: {m}"))
         }
         other => other,
     }
 }
 
-/// Applies pending migrations inside one `BEGIN IMMEDIATE` transaction.
-///
-/// sqlx's SQLite migrator takes no lock, so two processes starting at once could both try to
-/// apply the same migration. Holding SQLite's write lock from the first read of the migrations
-/// table to the commit makes the check-and-apply atomic across processes; the table has sqlx's
-/// layout so `sqlx migrate info` keeps working.
-pub(crate) async fn migrate(writer: &SqlitePool) -> StoreResult<()> {
-    let mut tx = writer
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(migration_error)?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
-            version BIGINT PRIMARY KEY,
-            description TEXT NOT NULL,
-            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-            success BOOLEAN NOT NULL,
-            checksum BLOB NOT NULL,
-            execution_time BIGINT NOT NULL
-        )",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(migration_error)?;
-
-    let applied = sqlx::query("SELECT version, checksum, success FROM _sqlx_migrations")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(migration_error)?;
-    let mut done = std::collections::HashMap::new();
-    for row in applied {
-        let version: i64 = row.try_get("version").or_store("migration")?;
-        let checksum: Vec<u8> = row.try_get("checksum").or_store("migration")?;
-        let success: bool = row.try_get("success").or_store("migration")?;
-        if !success {
-            return Err(StoreError::Migration(format!(
-                "migration {version} is marked as failed; repair the database by hand"
-            )));
-        }
-        done.insert(version, checksum);
-    }
-
-    for migration in MIGRATOR.iter() {
-        if migration.migration_type.is_down_migration() {
-            continue;
-        }
-        if let Some(checksum) = done.get(&migration.version) {
-            if checksum.as_slice() != &*migration.checksum {
-                return Err(StoreError::Migration(format!(
-                    "migration {} was changed after it was applied",
-                    migration.version
-                )));
-            }
-            continue;
-        }
-        let started = Instant::now();
-        let sql: &'static str = &migration.sql;
-        (&mut *tx).execute(sql).await.map_err(|e| {
-            StoreError::Migration(format!(
-                "migration {}: {}",
-                migration.version,
-                one_line(&e.to_string())
-            ))
-        })?;
-        let elapsed = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-             VALUES ($1, $2, TRUE, $3, $4)",
-        )
-        .bind(migration.version)
-        .bind(&*migration.description)
-        .bind(&*migration.checksum)
-        .bind(elapsed)
-        .execute(&mut *tx)
-        .await
-        .map_err(migration_error)?;
-    }
-    tx.commit().await.map_err(migration_error)
+fn checksum(sql: &str) -> Vec<u8> {
+    Sha256::digest(sql.as_bytes()).to_vec()
 }
 
-fn migration_error(e: sqlx::Error) -> StoreError {
-    match map_sqlx(e, "migration") {
+/// Applies pending migrations inside one `BEGIN IMMEDIATE` transaction, so that several
+/// processes starting at once apply each migration once: the write lock is held from the first
+/// read of the migrations table to the commit.
+pub(crate) async fn migrate(writer: &Worker) -> StoreResult<()> {
+    writer
+        .run(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(migration_error)?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY,
+                    description TEXT NOT NULL,
+                    checksum BLOB NOT NULL,
+                    applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+                )",
+            )
+            .map_err(migration_error)?;
+            let applied = query("SELECT version, checksum FROM schema_migrations")
+                .all(&tx)
+                .map_err(migration_error)?;
+            let mut done = std::collections::HashMap::new();
+            for row in &applied {
+                use crate::convert::RowExt;
+                done.insert(row.int("version")?, row.bytes("checksum")?);
+            }
+            for (version, description, sql) in MIGRATIONS {
+                let sum = checksum(sql);
+                match done.get(version) {
+                    Some(applied) if *applied == sum => continue,
+                    Some(_) => {
+                        return Err(StoreError::Migration(format!(
+                            "migration {version} was changed after it was applied"
+                        )));
+                    }
+                    None => {}
+                }
+                tx.execute_batch(sql).map_err(|e| {
+                    StoreError::Migration(format!(
+                        "migration {version}: {}",
+                        one_line(&e.to_string())
+                    ))
+                })?;
+                query("INSERT INTO schema_migrations (version, description, checksum) VALUES (?1, ?2, ?3)")
+                    .bind(*version)
+                    .bind(*description)
+                    .bind(sum)
+                    .run(&tx)
+                    .map_err(migration_error)?;
+            }
+            tx.commit().map_err(migration_error)
+        })
+        .await
+        .or_store("migration")?
+}
+
+fn migration_error(e: rusqlite::Error) -> StoreError {
+    match map_sqlite(e, "migration") {
         e @ StoreError::Unavailable(_) => e,
         other => StoreError::Migration(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse("sqlite::memory:").unwrap(), Location::Memory);
+        assert_eq!(
+            parse("sqlite://x.db?mode=memory").unwrap(),
+            Location::Memory
+        );
+        assert_eq!(
+            parse("sqlite://data/m.db").unwrap(),
+            Location::File("data/m.db".into())
+        );
+        assert_eq!(
+            parse("sqlite:///abs/m.db?mode=rwc").unwrap(),
+            Location::File("/abs/m.db".into())
+        );
+        assert_eq!(parse("sqlite:m.db").unwrap(), Location::File("m.db".into()));
+        for bad in ["", "file:/x.db", "sqlite://", "sqlite://x.db?mode=ro"] {
+            assert!(
+                matches!(parse(bad), Err(StoreError::InvalidUrl(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -3,14 +3,13 @@ use meetgate_store::{
     ConnectionId, ConnectionStore, Effects, EndUserId, OffsetDateTime, RefreshLock, StoreError,
     StoreResult, TenantId, ZoomAppId,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, id, opt_id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
 use crate::refresh_lock::SqliteRefreshLock;
+use crate::sql::{QueryBuilder, Row, query};
 
 macro_rules! connection_cols {
     () => {
@@ -22,7 +21,7 @@ macro_rules! connection_cols {
 }
 pub(crate) use connection_cols;
 
-pub(crate) fn connection(row: &SqliteRow) -> StoreResult<Connection> {
+pub(crate) fn connection(row: &Row) -> StoreResult<Connection> {
     Ok(Connection {
         id: ConnectionId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -58,7 +57,7 @@ impl ConnectionStore for SqliteStore {
         tenant: TenantId,
         cid: ConnectionId,
     ) -> StoreResult<Option<Connection>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             connection_cols!(),
             " FROM connections WHERE tenant_id = $1 AND id = $2"
@@ -79,7 +78,7 @@ impl ConnectionStore for SqliteStore {
         end_user: EndUserId,
         app: ZoomAppId,
     ) -> StoreResult<Option<Connection>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             connection_cols!(),
             " FROM connections WHERE tenant_id = $1 AND end_user_id = $2 AND zoom_app_id = $3"
@@ -100,7 +99,7 @@ impl ConnectionStore for SqliteStore {
         tenant: TenantId,
         end_user: EndUserId,
     ) -> StoreResult<Vec<Connection>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             connection_cols!(),
             " FROM connections WHERE tenant_id = $1 AND end_user_id = $2 ORDER BY id"
@@ -122,7 +121,7 @@ impl ConnectionStore for SqliteStore {
         after: Option<ConnectionId>,
         limit: u32,
     ) -> StoreResult<Vec<Connection>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             connection_cols!(),
             " FROM connections WHERE tenant_id = $1 AND ($2 IS NULL OR state = $2)
@@ -147,7 +146,7 @@ impl ConnectionStore for SqliteStore {
         app: ZoomAppId,
         zoom_user_id: &str,
     ) -> StoreResult<Vec<Connection>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             connection_cols!(),
             " FROM connections WHERE zoom_app_id = $1 AND zoom_user_id = $2 ORDER BY id"
@@ -173,77 +172,79 @@ impl ConnectionStore for SqliteStore {
         supersede: &[ConnectionId],
         effects: Effects,
     ) -> StoreResult<Connection> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "INSERT INTO connections (id, tenant_id, end_user_id, zoom_app_id, state,
-                zoom_user_id, zoom_account_id, zoom_email, scopes, api_url, access_token,
-                access_expires_at, refresh_token, version, refresh_failures, next_refresh_at,
-                last_refreshed_at, connected_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'connected', $5, $6, $7, $8, $9, $10, $11, $12, 1, 0, $13,
-                $14, $14, $14, $14)
-             ON CONFLICT (end_user_id, zoom_app_id) DO UPDATE SET
-                state = 'connected', state_reason = NULL,
-                zoom_user_id = excluded.zoom_user_id, zoom_account_id = excluded.zoom_account_id,
-                zoom_email = excluded.zoom_email, scopes = excluded.scopes,
-                api_url = excluded.api_url, access_token = excluded.access_token,
-                access_expires_at = excluded.access_expires_at,
-                refresh_token = excluded.refresh_token, version = connections.version + 1,
-                refresh_started_at = NULL, refresh_failures = 0,
-                next_refresh_at = excluded.next_refresh_at,
-                last_refreshed_at = excluded.last_refreshed_at,
-                connected_at = excluded.connected_at, updated_at = excluded.updated_at
-             WHERE connections.id = excluded.id AND connections.tenant_id = excluded.tenant_id
-             RETURNING ",
-            connection_cols!()
-        ))
-        .bind(id(grant.id.0))
-        .bind(id(grant.tenant_id.0))
-        .bind(id(grant.end_user_id.0))
-        .bind(id(grant.zoom_app_id.0))
-        .bind(&grant.zoom_user_id)
-        .bind(&grant.zoom_account_id)
-        .bind(&grant.zoom_email)
-        .bind(&grant.scopes)
-        .bind(&grant.api_url)
-        .bind(&grant.access_token.0)
-        .bind(ts(grant.access_expires_at))
-        .bind(grant.refresh_token.as_ref().map(|t| &t.0))
-        .bind(opt_ts(grant.next_refresh_at))
-        .bind(ts(grant.now))
-        .fetch_optional(&mut *tx)
-        .await
-        .or_store("connection")?
-        .ok_or(StoreError::Conflict { what: "connection" })?;
-        let saved = connection(&row)?;
+        let supersede = supersede.to_owned();
+        let grant = grant.to_owned();
+        self.write(move |tx| {
+            let row = query(concat!(
+                "INSERT INTO connections (id, tenant_id, end_user_id, zoom_app_id, state,
+                    zoom_user_id, zoom_account_id, zoom_email, scopes, api_url, access_token,
+                    access_expires_at, refresh_token, version, refresh_failures, next_refresh_at,
+                    last_refreshed_at, connected_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'connected', $5, $6, $7, $8, $9, $10, $11, $12, 1, 0, $13,
+                    $14, $14, $14, $14)
+                 ON CONFLICT (end_user_id, zoom_app_id) DO UPDATE SET
+                    state = 'connected', state_reason = NULL,
+                    zoom_user_id = excluded.zoom_user_id, zoom_account_id = excluded.zoom_account_id,
+                    zoom_email = excluded.zoom_email, scopes = excluded.scopes,
+                    api_url = excluded.api_url, access_token = excluded.access_token,
+                    access_expires_at = excluded.access_expires_at,
+                    refresh_token = excluded.refresh_token, version = connections.version + 1,
+                    refresh_started_at = NULL, refresh_failures = 0,
+                    next_refresh_at = excluded.next_refresh_at,
+                    last_refreshed_at = excluded.last_refreshed_at,
+                    connected_at = excluded.connected_at, updated_at = excluded.updated_at
+                 WHERE connections.id = excluded.id AND connections.tenant_id = excluded.tenant_id
+                 RETURNING ",
+                connection_cols!()
+            ))
+            .bind(id(grant.id.0))
+            .bind(id(grant.tenant_id.0))
+            .bind(id(grant.end_user_id.0))
+            .bind(id(grant.zoom_app_id.0))
+            .bind(&grant.zoom_user_id)
+            .bind(&grant.zoom_account_id)
+            .bind(&grant.zoom_email)
+            .bind(&grant.scopes)
+            .bind(&grant.api_url)
+            .bind(&grant.access_token.0)
+            .bind(ts(grant.access_expires_at))
+            .bind(grant.refresh_token.as_ref().map(|t| &t.0))
+            .bind(opt_ts(grant.next_refresh_at))
+            .bind(ts(grant.now))
+            .optional(tx)
+            .or_store("connection")?
+            .ok_or(StoreError::Conflict { what: "connection" })?;
+            let saved = connection(&row)?;
 
-        let others: Vec<String> = supersede
-            .iter()
-            .filter(|c| **c != saved.id)
-            .map(|c| id(c.0))
-            .collect();
-        if !others.is_empty() {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "UPDATE connections SET state = 'superseded', state_reason = ",
-            );
-            qb.push_bind(SUPERSEDED_REASON)
-                .push(
-                    ", access_token = NULL, refresh_token = NULL, access_expires_at = NULL, \
-                     refresh_started_at = NULL, next_refresh_at = NULL, version = version + 1, \
-                     updated_at = ",
-                )
-                .push_bind(ts(grant.now))
-                .push(" WHERE state IN ('connected', 'needs_reauth') AND id IN (");
-            let mut list = qb.separated(", ");
-            for other in others {
-                list.push_bind(other);
+            let others: Vec<String> = supersede
+                .iter()
+                .filter(|c| **c != saved.id)
+                .map(|c| id(c.0))
+                .collect();
+            if !others.is_empty() {
+                let mut qb = QueryBuilder::new(
+                    "UPDATE connections SET state = 'superseded', state_reason = ",
+                );
+                qb.push_bind(SUPERSEDED_REASON)
+                    .push(
+                        ", access_token = NULL, refresh_token = NULL, access_expires_at = NULL, \
+                         refresh_started_at = NULL, next_refresh_at = NULL, version = version + 1, \
+                         updated_at = ",
+                    )
+                    .push_bind(ts(grant.now))
+                    .push(" WHERE state IN ('connected', 'needs_reauth') AND id IN (");
+                let mut list = qb.separated(", ");
+                for other in others {
+                    list.push_bind(other);
+                }
+                qb.push(")");
+                qb.build().run(tx).or_store("connection")?;
             }
-            qb.push(")");
-            qb.build().execute(&mut *tx).await.or_store("connection")?;
-        }
 
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(saved)
+            effects::write(tx, &effects)?;
+            Ok(saved)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %cid, state = %state))]
@@ -258,33 +259,34 @@ impl ConnectionStore for SqliteStore {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<Option<Connection>> {
-        let mut tx = self.begin_write().await?;
-        // zoom_user_id and zoom_account_id stay even when purging: a replayed deauthorization
-        // must still find the row.
-        let row = sqlx::query(concat!(
-            "UPDATE connections SET state = $3, state_reason = $4, access_token = NULL,
-                refresh_token = NULL, access_expires_at = NULL, refresh_started_at = NULL,
-                next_refresh_at = NULL, version = version + 1, updated_at = $6,
-                zoom_email = CASE WHEN $5 THEN NULL ELSE zoom_email END
-             WHERE tenant_id = $1 AND id = $2 RETURNING ",
-            connection_cols!()
-        ))
-        .bind(id(tenant.0))
-        .bind(id(cid.0))
-        .bind(state.as_str())
-        .bind(reason)
-        .bind(purge_zoom_data)
-        .bind(ts(now))
-        .fetch_optional(&mut *tx)
+        let reason = reason.to_owned();
+        self.write(move |tx| {
+            // zoom_user_id and zoom_account_id stay even when purging: a replayed deauthorization
+            // must still find the row.
+            let row = query(concat!(
+                "UPDATE connections SET state = $3, state_reason = $4, access_token = NULL,
+                    refresh_token = NULL, access_expires_at = NULL, refresh_started_at = NULL,
+                    next_refresh_at = NULL, version = version + 1, updated_at = $6,
+                    zoom_email = CASE WHEN $5 THEN NULL ELSE zoom_email END
+                 WHERE tenant_id = $1 AND id = $2 RETURNING ",
+                connection_cols!()
+            ))
+            .bind(id(tenant.0))
+            .bind(id(cid.0))
+            .bind(state.as_str())
+            .bind(reason)
+            .bind(purge_zoom_data)
+            .bind(ts(now))
+            .optional(tx)
+            .or_store("connection")?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let ended = connection(&row)?;
+            effects::write(tx, &effects)?;
+            Ok(Some(ended))
+        })
         .await
-        .or_store("connection")?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let ended = connection(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(Some(ended))
     }
 
     #[tracing::instrument(skip_all, fields(connection = %cid))]
@@ -301,7 +303,7 @@ impl ConnectionStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<(TenantId, ConnectionId)>> {
         // A single statement on the one writer connection: select and lease happen atomically.
-        let rows = sqlx::query(
+        let rows = query(
             "UPDATE connections SET next_refresh_at = $2
              WHERE id IN (SELECT id FROM connections
                           WHERE state = 'connected' AND next_refresh_at <= $1

@@ -5,10 +5,11 @@
 use std::str::FromStr;
 
 use meetgate_store::{OffsetDateTime, SealedValue, StoreError, StoreResult};
+use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
+
+use crate::sql::Row;
 
 pub(crate) fn id(u: Uuid) -> String {
     u.hyphenated().to_string()
@@ -50,6 +51,7 @@ pub(crate) trait RowExt {
     fn int32(&self, col: &str) -> StoreResult<i32>;
     fn opt_int32(&self, col: &str) -> StoreResult<Option<i32>>;
     fn bytes(&self, col: &str) -> StoreResult<Vec<u8>>;
+    fn opt_bytes(&self, col: &str) -> StoreResult<Option<Vec<u8>>>;
     fn uuid(&self, col: &str) -> StoreResult<Uuid>;
     fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>>;
     fn time(&self, col: &str) -> StoreResult<OffsetDateTime>;
@@ -61,21 +63,53 @@ pub(crate) trait RowExt {
     fn parsed<T: FromStr<Err = StoreError>>(&self, col: &str) -> StoreResult<T>;
 }
 
-impl RowExt for SqliteRow {
+/// A column that is missing is a bug in the statement, reported like a bad value.
+fn value<'r>(row: &'r Row, col: &str) -> StoreResult<&'r SqlValue> {
+    row.value(col)
+        .ok_or_else(|| corrupt(col, "no such column in the result"))
+}
+
+fn kind(v: &SqlValue) -> &'static str {
+    match v {
+        SqlValue::Null => "NULL",
+        SqlValue::Integer(_) => "an integer",
+        SqlValue::Real(_) => "a real",
+        SqlValue::Text(_) => "text",
+        SqlValue::Blob(_) => "a blob",
+    }
+}
+
+impl RowExt for Row {
     fn text(&self, col: &str) -> StoreResult<String> {
-        self.try_get(col).map_err(|e| corrupt(col, e))
+        self.opt_text(col)?
+            .ok_or_else(|| corrupt(col, "expected text, found NULL"))
     }
 
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.try_get(col).map_err(|e| corrupt(col, e))
+        match value(self, col)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Text(t) => Ok(Some(t.clone())),
+            other => Err(corrupt(
+                col,
+                format!("expected text, found {}", kind(other)),
+            )),
+        }
     }
 
     fn int(&self, col: &str) -> StoreResult<i64> {
-        self.try_get(col).map_err(|e| corrupt(col, e))
+        self.opt_int(col)?
+            .ok_or_else(|| corrupt(col, "expected an integer, found NULL"))
     }
 
     fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
-        self.try_get(col).map_err(|e| corrupt(col, e))
+        match value(self, col)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Integer(i) => Ok(Some(*i)),
+            other => Err(corrupt(
+                col,
+                format!("expected an integer, found {}", kind(other)),
+            )),
+        }
     }
 
     fn int32(&self, col: &str) -> StoreResult<i32> {
@@ -89,7 +123,19 @@ impl RowExt for SqliteRow {
     }
 
     fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
-        self.try_get(col).map_err(|e| corrupt(col, e))
+        self.opt_bytes(col)?
+            .ok_or_else(|| corrupt(col, "expected a blob, found NULL"))
+    }
+
+    fn opt_bytes(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
+        match value(self, col)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Blob(b) => Ok(Some(b.clone())),
+            other => Err(corrupt(
+                col,
+                format!("expected a blob, found {}", kind(other)),
+            )),
+        }
     }
 
     fn uuid(&self, col: &str) -> StoreResult<Uuid> {
@@ -127,8 +173,7 @@ impl RowExt for SqliteRow {
     }
 
     fn opt_sealed(&self, col: &str) -> StoreResult<Option<SealedValue>> {
-        let v: Option<Vec<u8>> = self.try_get(col).map_err(|e| corrupt(col, e))?;
-        Ok(v.map(SealedValue))
+        Ok(self.opt_bytes(col)?.map(SealedValue))
     }
 
     fn parsed<T: FromStr<Err = StoreError>>(&self, col: &str) -> StoreResult<T> {

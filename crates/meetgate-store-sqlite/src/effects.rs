@@ -3,11 +3,12 @@
 use std::collections::BTreeSet;
 
 use meetgate_store::{CompleteIdempotency, Effects, NewAuditEvent, NewOutboxEvent, StoreResult};
+use rusqlite::Connection;
 use serde_json::Value;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::convert::{RowExt, id, json, opt_id, ts};
 use crate::errors::OrStore;
+use crate::sql::{QueryBuilder, query};
 
 /// Rows per multi-row INSERT, well below SQLite's limit of 32766 bound parameters.
 const BATCH: usize = 500;
@@ -16,21 +17,18 @@ pub(crate) fn is_empty(effects: &Effects) -> bool {
     effects.audit.is_empty() && effects.events.is_empty() && effects.idempotency.is_none()
 }
 
-pub(crate) async fn write(conn: &mut SqliteConnection, effects: &Effects) -> StoreResult<()> {
-    insert_audit(conn, &effects.audit).await?;
-    insert_events(conn, &effects.events).await?;
+pub(crate) fn write(conn: &Connection, effects: &Effects) -> StoreResult<()> {
+    insert_audit(conn, &effects.audit)?;
+    insert_events(conn, &effects.events)?;
     if let Some(completion) = &effects.idempotency {
-        complete_idempotency(conn, completion).await?;
+        complete_idempotency(conn, completion)?;
     }
     Ok(())
 }
 
-pub(crate) async fn insert_audit(
-    conn: &mut SqliteConnection,
-    entries: &[NewAuditEvent],
-) -> StoreResult<()> {
+pub(crate) fn insert_audit(conn: &Connection, entries: &[NewAuditEvent]) -> StoreResult<()> {
     for chunk in entries.chunks(BATCH) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut qb = QueryBuilder::new(
             "INSERT INTO audit_events (id, tenant_id, at, actor_kind, actor_id, action, \
              object_kind, object_id, outcome, request_id, details) ",
         );
@@ -47,25 +45,19 @@ pub(crate) async fn insert_audit(
                 .push_bind(a.request_id.clone())
                 .push_bind(json(&a.details));
         });
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .or_store("audit event")?;
+        qb.build().run(conn).or_store("audit event")?;
     }
     Ok(())
 }
 
 /// Inserts the events and fans each out into one pending delivery per active endpoint of its
 /// tenant that subscribes to its type (an empty subscription list means every type).
-pub(crate) async fn insert_events(
-    conn: &mut SqliteConnection,
-    events: &[NewOutboxEvent],
-) -> StoreResult<()> {
+pub(crate) fn insert_events(conn: &Connection, events: &[NewOutboxEvent]) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
     for chunk in events.chunks(BATCH) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut qb = QueryBuilder::new(
             "INSERT INTO outbox_events (id, tenant_id, event_type, payload, created_at) ",
         );
         qb.push_values(chunk, |mut b, e| {
@@ -75,14 +67,11 @@ pub(crate) async fn insert_events(
                 .push_bind(json(&e.payload))
                 .push_bind(ts(e.created_at));
         });
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .or_store("outbox event")?;
+        qb.build().run(conn).or_store("outbox event")?;
     }
 
     let tenants: BTreeSet<String> = events.iter().map(|e| id(e.tenant_id.0)).collect();
-    let mut qb = QueryBuilder::<Sqlite>::new(
+    let mut qb = QueryBuilder::new(
         "SELECT id, tenant_id, event_types FROM webhook_endpoints \
          WHERE disabled_at IS NULL AND tenant_id IN (",
     );
@@ -91,11 +80,7 @@ pub(crate) async fn insert_events(
         list.push_bind(t);
     }
     qb.push(")");
-    let rows = qb
-        .build()
-        .fetch_all(&mut *conn)
-        .await
-        .or_store("webhook endpoint")?;
+    let rows = qb.build().all(conn).or_store("webhook endpoint")?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -118,7 +103,7 @@ pub(crate) async fn insert_events(
         }
     }
     for chunk in deliveries.chunks(BATCH) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut qb = QueryBuilder::new(
             "INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, status, \
              attempts, next_attempt_at, created_at) ",
         );
@@ -132,10 +117,7 @@ pub(crate) async fn insert_events(
                 .push_bind(ts(event.created_at))
                 .push_bind(ts(event.created_at));
         });
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .or_store("webhook delivery")?;
+        qb.build().run(conn).or_store("webhook delivery")?;
     }
     Ok(())
 }
@@ -143,11 +125,8 @@ pub(crate) async fn insert_events(
 /// Completes an in-progress record. A record that is gone (released, expired and purged) or was
 /// completed by a request that took it over is left alone: failing the change that carried the
 /// completion would lose work that already happened outside the database.
-pub(crate) async fn complete_idempotency(
-    conn: &mut SqliteConnection,
-    c: &CompleteIdempotency,
-) -> StoreResult<()> {
-    let done = sqlx::query(
+pub(crate) fn complete_idempotency(conn: &Connection, c: &CompleteIdempotency) -> StoreResult<()> {
+    let done = query(
         "UPDATE idempotency_records
          SET state = 'completed', response_status = $3, response_body = $4, resource_id = $5
          WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress'",
@@ -157,8 +136,7 @@ pub(crate) async fn complete_idempotency(
     .bind(i64::from(c.response_status))
     .bind(&c.response_body.0)
     .bind(&c.resource_id)
-    .execute(&mut *conn)
-    .await
+    .run(conn)
     .or_store("idempotency record")?;
     if done.rows_affected() == 0 {
         tracing::warn!(tenant = %c.tenant_id, "idempotency completion found no in-progress record");

@@ -3,12 +3,12 @@ use meetgate_store::{
     CompleteIdempotency, IdempotencyStore, OffsetDateTime, StoreError, StoreResult, TenantId,
 };
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, id, json, ts};
 use crate::effects;
 use crate::errors::OrStore;
+use crate::sql::{Row, query};
 
 macro_rules! record_cols {
     () => {
@@ -17,7 +17,7 @@ macro_rules! record_cols {
     };
 }
 
-fn record(row: &SqliteRow) -> StoreResult<IdempotencyRecord> {
+fn record(row: &Row) -> StoreResult<IdempotencyRecord> {
     let status = row
         .opt_int("response_status")?
         .map(|s| u16::try_from(s).map_err(|e| crate::convert::corrupt("response_status", e)))
@@ -53,7 +53,7 @@ impl IdempotencyStore for SqliteStore {
         // The holder read after a refused claim may vanish (expired and cleaned up) before it is
         // read; the claim is then simply tried again.
         for _ in 0..3 {
-            let claimed = sqlx::query(concat!(
+            let claimed = query(concat!(
                 "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state, created_at,
                     locked_at, expires_at, recovery)
                  VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $8)
@@ -96,7 +96,7 @@ impl IdempotencyStore for SqliteStore {
                     IdempotencyClaim::Recovered(Box::new(rec))
                 });
             }
-            let holder = sqlx::query(concat!(
+            let holder = query(concat!(
                 "SELECT ",
                 record_cols!(),
                 " FROM idempotency_records WHERE tenant_id = $1 AND key = $2"
@@ -123,7 +123,7 @@ impl IdempotencyStore for SqliteStore {
         recovery: &Value,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE idempotency_records SET recovery = $3, locked_at = $4
              WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress'",
         )
@@ -144,13 +144,16 @@ impl IdempotencyStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(tenant = %completion.tenant_id))]
     async fn complete_idempotency(&self, completion: &CompleteIdempotency) -> StoreResult<()> {
-        let mut conn = self.writer.acquire().await.or_store("idempotency record")?;
-        effects::complete_idempotency(&mut conn, completion).await
+        let completion = completion.clone();
+        self.writer
+            .run(move |c| effects::complete_idempotency(c, &completion))
+            .await
+            .or_store("idempotency record")?
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn release_idempotency_key(&self, tenant: TenantId, key: &str) -> StoreResult<()> {
-        sqlx::query(
+        query(
             "DELETE FROM idempotency_records
              WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress'",
         )
@@ -164,7 +167,7 @@ impl IdempotencyStore for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn purge_idempotency(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM idempotency_records WHERE expires_at <= $1")
+        let done = query("DELETE FROM idempotency_records WHERE expires_at <= $1")
             .bind(ts(now))
             .execute(&self.writer)
             .await

@@ -1,10 +1,10 @@
 use meetgate_store::models::{KeyFingerprint, SealedCell};
 use meetgate_store::{KeyStore, SealedColumn, SealedValue, StoreError, StoreResult, TenantId};
-use sqlx::Row;
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, ts};
 use crate::errors::OrStore;
+use crate::sql::query;
 
 /// The statements for one sealed column. Table and column names come from
 /// [`SealedColumn::location`], never from input, so formatting them into SQL is safe.
@@ -35,7 +35,7 @@ fn normalize_row_id(row_id: &str) -> StoreResult<String> {
 #[async_trait::async_trait]
 impl KeyStore for SqliteStore {
     async fn list_key_fingerprints(&self) -> StoreResult<Vec<KeyFingerprint>> {
-        sqlx::query(
+        query(
             "SELECT key_id, fingerprint, created_at FROM key_fingerprints
              ORDER BY created_at, key_id",
         )
@@ -57,32 +57,31 @@ impl KeyStore for SqliteStore {
     /// `Conflict`.
     #[tracing::instrument(skip_all, fields(key_id = %key.key_id))]
     async fn record_key_fingerprint(&self, key: &KeyFingerprint) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO key_fingerprints (key_id, fingerprint, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (key_id) DO NOTHING",
-        )
-        .bind(&key.key_id)
-        .bind(&key.fingerprint)
-        .bind(ts(key.created_at))
-        .execute(&mut *tx)
+        let key = key.to_owned();
+        self.write(move |tx| {
+            query(
+                "INSERT INTO key_fingerprints (key_id, fingerprint, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (key_id) DO NOTHING",
+            )
+            .bind(&key.key_id)
+            .bind(&key.fingerprint)
+            .bind(ts(key.created_at))
+            .run(tx)
+            .or_store("key fingerprint")?;
+            let stored: String =
+                query("SELECT fingerprint FROM key_fingerprints WHERE key_id = $1")
+                    .bind(&key.key_id)
+                    .one(tx)
+                    .or_store("key fingerprint")?
+                    .text("fingerprint")?;
+            if stored != key.fingerprint {
+                return Err(StoreError::Conflict {
+                    what: "key fingerprint",
+                });
+            }
+            Ok(())
+        })
         .await
-        .or_store("key fingerprint")?;
-        let stored: String =
-            sqlx::query("SELECT fingerprint FROM key_fingerprints WHERE key_id = $1")
-                .bind(&key.key_id)
-                .fetch_one(&mut *tx)
-                .await
-                .or_store("key fingerprint")?
-                .try_get("fingerprint")
-                .or_store("key fingerprint")?;
-        tx.commit().await.or_store("transaction")?;
-        if stored != key.fingerprint {
-            return Err(StoreError::Conflict {
-                what: "key fingerprint",
-            });
-        }
-        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(column = ?column))]
@@ -94,7 +93,7 @@ impl KeyStore for SqliteStore {
     ) -> StoreResult<Vec<SealedCell>> {
         let after = after.map(normalize_row_id).transpose()?;
         let (select, _) = cells_sql(column);
-        sqlx::query(&select)
+        query(select)
             .bind(after)
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
@@ -122,7 +121,7 @@ impl KeyStore for SqliteStore {
     ) -> StoreResult<bool> {
         let row_id = normalize_row_id(row_id)?;
         let (_, replace) = cells_sql(column);
-        let done = sqlx::query(&replace)
+        let done = query(replace)
             .bind(row_id)
             .bind(&old.0)
             .bind(&new.0)

@@ -4,9 +4,11 @@
 //! processes sharing one database file would not exclude each other's refreshes. Use PostgreSQL
 //! to run several replicas.
 //!
-//! Writes go through one dedicated connection and every multi-statement write runs in a
-//! `BEGIN IMMEDIATE` transaction, so that a transaction never has to upgrade from reader to
-//! writer (which fails with `SQLITE_BUSY` instead of waiting). Reads use a pool of their own.
+//! Each connection lives on a thread of its own (see [`worker`]). Writes go through one dedicated
+//! connection, and every multi-statement write runs as one job in a `BEGIN IMMEDIATE`
+//! transaction, so that a transaction never has to upgrade from reader to writer (which fails
+//! with `SQLITE_BUSY` instead of waiting) and holds the write lock only while its statements
+//! run. Reads go to a few reader connections of their own.
 
 mod audit;
 mod connect;
@@ -21,29 +23,32 @@ mod meetings;
 mod oauth;
 mod people;
 mod refresh_lock;
+mod sql;
 mod tenants;
 mod webhooks;
+mod worker;
 
 use std::sync::Arc;
 
 use meetgate_store::models::{ConnectionState, StoreStats};
 use meetgate_store::{Store, StoreResult};
-use sqlx::sqlite::SqlitePool;
-use sqlx::{Sqlite, Transaction};
+use rusqlite::TransactionBehavior;
 
 pub use connect::StoreOptions;
 
 use crate::convert::RowExt;
 use crate::errors::OrStore;
 use crate::keyed_lock::KeyedLocks;
+use crate::sql::query;
+use crate::worker::Worker;
 
-/// The SQLite store. Cheap to clone; clones share the pools and the refresh locks.
+/// The SQLite store. Cheap to clone; clones share the connections and the refresh locks.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    /// The writer and reader are one pool (an in-memory database).
-    shared_pool: bool,
+    writer: Worker,
+    reader: Worker,
+    /// The writer and reader are one connection (an in-memory database).
+    shared: bool,
     refresh_locks: Arc<KeyedLocks<uuid::Uuid>>,
 }
 
@@ -55,27 +60,53 @@ impl SqliteStore {
     }
 
     pub async fn connect_with(url: &str, options: StoreOptions) -> StoreResult<Self> {
-        let pools = connect::open(url, &options).await?;
+        let workers = connect::open(url, &options).await?;
         Ok(Self {
-            writer: pools.writer,
-            reader: pools.reader,
-            shared_pool: pools.shared,
+            writer: workers.writer,
+            reader: workers.reader,
+            shared: workers.shared,
             refresh_locks: KeyedLocks::new(),
         })
     }
 
-    /// The pool that writes go through, for tests that inspect connection settings.
+    /// Runs `f` on the writer connection outside any transaction, for tests that inspect
+    /// connection settings or provoke states the store never leaves behind.
     #[doc(hidden)]
-    pub fn writer_pool_for_tests(&self) -> &SqlitePool {
-        &self.writer
+    pub async fn on_writer_for_tests<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> T + Send + 'static,
+    {
+        self.writer.run(f).await.or_store("test")
     }
 
-    /// A write transaction that holds SQLite's write lock from its first statement.
-    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+    /// Runs `f` as one write transaction on the writer's thread: `BEGIN IMMEDIATE`, then commit
+    /// if `f` succeeds, roll back if it fails.
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
         self.writer
-            .begin_with("BEGIN IMMEDIATE")
+            .run(move |c| {
+                let tx = c
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .or_store("transaction")?;
+                let value = f(&tx)?;
+                tx.commit().or_store("transaction")?;
+                Ok(value)
+            })
             .await
-            .or_store("transaction")
+            .or_store("transaction")?
+    }
+
+    /// Runs `f` on a reader connection (reads that need more than one statement).
+    pub(crate) async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.reader.run(move |c| f(c)).await.or_store("read")?
     }
 }
 
@@ -91,8 +122,8 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
+        query("SELECT 1")
+            .fetch_one(&self.reader)
             .await
             .or_store("ping")?;
         Ok(())
@@ -100,46 +131,46 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn stats(&self) -> StoreResult<StoreStats> {
-        let rows = sqlx::query("SELECT state, count(*) AS n FROM connections GROUP BY state")
-            .fetch_all(&self.reader)
-            .await
-            .or_store("connection")?;
-        let mut connections_by_state = Vec::with_capacity(rows.len());
-        for row in rows {
-            connections_by_state.push((row.parsed::<ConnectionState>("state")?, row.int("n")?));
-        }
-        let row = sqlx::query(
-            "SELECT
-                (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS outbox,
-                (SELECT count(*) FROM zoom_inbox WHERE processed_at IS NULL) AS inbox,
-                (SELECT min(received_at) FROM zoom_inbox WHERE processed_at IS NULL) AS oldest",
-        )
-        .fetch_one(&self.reader)
-        .await
-        .or_store("stats")?;
-        Ok(StoreStats {
-            connections_by_state,
-            outbox_pending: row.int("outbox")?,
-            inbox_pending: row.int("inbox")?,
-            oldest_inbox_pending: row.opt_time("oldest")?,
+        self.read(|c| {
+            let rows = query("SELECT state, count(*) AS n FROM connections GROUP BY state")
+                .all(c)
+                .or_store("connection")?;
+            let mut connections_by_state = Vec::with_capacity(rows.len());
+            for row in rows {
+                connections_by_state.push((row.parsed::<ConnectionState>("state")?, row.int("n")?));
+            }
+            let row = query(
+                "SELECT
+                    (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS outbox,
+                    (SELECT count(*) FROM zoom_inbox WHERE processed_at IS NULL) AS inbox,
+                    (SELECT min(received_at) FROM zoom_inbox WHERE processed_at IS NULL) AS oldest",
+            )
+            .one(c)
+            .or_store("stats")?;
+            Ok(StoreStats {
+                connections_by_state,
+                outbox_pending: row.int("outbox")?,
+                inbox_pending: row.int("inbox")?,
+                oldest_inbox_pending: row.opt_time("oldest")?,
+            })
         })
+        .await
     }
 
+    /// Connections running a job and connections waiting for one (all are always open).
     fn pool_usage(&self) -> (u32, u32) {
-        let usage = |p: &SqlitePool| {
-            let idle = u32::try_from(p.num_idle()).unwrap_or(u32::MAX);
-            (p.size().saturating_sub(idle), idle)
-        };
-        let (w_used, w_idle) = usage(&self.writer);
-        if self.shared_pool {
-            return (w_used, w_idle);
+        let (w_busy, w_idle) = self.writer.usage();
+        if self.shared {
+            return (w_busy, w_idle);
         }
-        let (r_used, r_idle) = usage(&self.reader);
-        (w_used + r_used, w_idle + r_idle)
+        let (r_busy, r_idle) = self.reader.usage();
+        (w_busy + r_busy, w_idle + r_idle)
     }
 
     async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        self.writer.stop().await;
+        if !self.shared {
+            self.reader.stop().await;
+        }
     }
 }

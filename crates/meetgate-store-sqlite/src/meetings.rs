@@ -5,13 +5,12 @@ use meetgate_store::{
     ConnectionId, Effects, EndUserId, MeetingId, MeetingStore, OffsetDateTime, SealedValue,
     StoreResult, TenantId,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
+use crate::sql::{QueryBuilder, Row, query};
 
 macro_rules! meeting_cols {
     () => {
@@ -21,7 +20,7 @@ macro_rules! meeting_cols {
     };
 }
 
-fn meeting(row: &SqliteRow) -> StoreResult<Meeting> {
+fn meeting(row: &Row) -> StoreResult<Meeting> {
     Ok(Meeting {
         id: MeetingId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -50,39 +49,40 @@ const SLOT_END: &str = "(start_time + coalesce(duration_minutes, 0) * 60000000)"
 impl MeetingStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(tenant = %m.tenant_id, meeting = %m.id))]
     async fn insert_meeting(&self, m: &NewMeeting, effects: Effects) -> StoreResult<Meeting> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "INSERT INTO meetings (id, tenant_id, end_user_id, connection_id, zoom_meeting_id,
-                host_zoom_user_id, kind, status, start_time, duration_minutes, timezone, details,
-                idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9, $10, $11, $12, $13, $13)
-             RETURNING ",
-            meeting_cols!()
-        ))
-        .bind(id(m.id.0))
-        .bind(id(m.tenant_id.0))
-        .bind(id(m.end_user_id.0))
-        .bind(id(m.connection_id.0))
-        .bind(m.zoom_meeting_id)
-        .bind(&m.host_zoom_user_id)
-        .bind(m.kind.as_str())
-        .bind(opt_ts(m.start_time))
-        .bind(m.duration_minutes)
-        .bind(&m.timezone)
-        .bind(&m.details.0)
-        .bind(&m.idempotency_key)
-        .bind(ts(m.now))
-        .fetch_one(&mut *tx)
+        let m = m.to_owned();
+        self.write(move |tx| {
+            let row = query(concat!(
+                "INSERT INTO meetings (id, tenant_id, end_user_id, connection_id, zoom_meeting_id,
+                    host_zoom_user_id, kind, status, start_time, duration_minutes, timezone, details,
+                    idempotency_key, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9, $10, $11, $12, $13, $13)
+                 RETURNING ",
+                meeting_cols!()
+            ))
+            .bind(id(m.id.0))
+            .bind(id(m.tenant_id.0))
+            .bind(id(m.end_user_id.0))
+            .bind(id(m.connection_id.0))
+            .bind(m.zoom_meeting_id)
+            .bind(&m.host_zoom_user_id)
+            .bind(m.kind.as_str())
+            .bind(opt_ts(m.start_time))
+            .bind(m.duration_minutes)
+            .bind(&m.timezone)
+            .bind(&m.details.0)
+            .bind(&m.idempotency_key)
+            .bind(ts(m.now))
+            .one(tx)
+            .or_store("meeting")?;
+            let created = meeting(&row)?;
+            effects::write(tx, &effects)?;
+            Ok(created)
+        })
         .await
-        .or_store("meeting")?;
-        let created = meeting(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(created)
     }
 
     async fn get_meeting(&self, tenant: TenantId, mid: MeetingId) -> StoreResult<Option<Meeting>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             meeting_cols!(),
             " FROM meetings WHERE tenant_id = $1 AND id = $2"
@@ -102,7 +102,7 @@ impl MeetingStore for SqliteStore {
     /// `include_deleted`.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn list_meetings(&self, tenant: TenantId, q: &MeetingQuery) -> StoreResult<Vec<Meeting>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+        let mut qb = QueryBuilder::new(concat!(
             "SELECT ",
             meeting_cols!(),
             " FROM meetings WHERE tenant_id = "
@@ -145,7 +145,7 @@ impl MeetingStore for SqliteStore {
     }
 
     async fn find_meetings_by_zoom_id(&self, zoom_meeting_id: i64) -> StoreResult<Vec<Meeting>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             meeting_cols!(),
             " FROM meetings WHERE zoom_meeting_id = $1 ORDER BY id"
@@ -168,30 +168,31 @@ impl MeetingStore for SqliteStore {
         u: &MeetingUpdate,
         effects: Effects,
     ) -> StoreResult<Option<Meeting>> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "UPDATE meetings SET start_time = $3, duration_minutes = $4, timezone = $5,
-                details = $6, updated_at = $7
-             WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted' RETURNING ",
-            meeting_cols!()
-        ))
-        .bind(id(tenant.0))
-        .bind(id(mid.0))
-        .bind(opt_ts(u.start_time))
-        .bind(u.duration_minutes)
-        .bind(&u.timezone)
-        .bind(&u.details.0)
-        .bind(ts(u.now))
-        .fetch_optional(&mut *tx)
+        let u = u.to_owned();
+        self.write(move |tx| {
+            let row = query(concat!(
+                "UPDATE meetings SET start_time = $3, duration_minutes = $4, timezone = $5,
+                    details = $6, updated_at = $7
+                 WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted' RETURNING ",
+                meeting_cols!()
+            ))
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .bind(opt_ts(u.start_time))
+            .bind(u.duration_minutes)
+            .bind(&u.timezone)
+            .bind(&u.details.0)
+            .bind(ts(u.now))
+            .optional(tx)
+            .or_store("meeting")?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let updated = meeting(&row)?;
+            effects::write(tx, &effects)?;
+            Ok(Some(updated))
+        })
         .await
-        .or_store("meeting")?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let updated = meeting(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(Some(updated))
     }
 
     /// Idempotent: deleting a deleted meeting keeps its first deletion time and returns it.
@@ -203,27 +204,27 @@ impl MeetingStore for SqliteStore {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<Option<Meeting>> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "UPDATE meetings SET
-                status_changed_at = CASE WHEN status = 'deleted' THEN status_changed_at ELSE $3 END,
-                status = 'deleted', deleted_at = coalesce(deleted_at, $3), updated_at = $3
-             WHERE tenant_id = $1 AND id = $2 RETURNING ",
-            meeting_cols!()
-        ))
-        .bind(id(tenant.0))
-        .bind(id(mid.0))
-        .bind(ts(now))
-        .fetch_optional(&mut *tx)
+        self.write(move |tx| {
+            let row = query(concat!(
+                "UPDATE meetings SET
+                    status_changed_at = CASE WHEN status = 'deleted' THEN status_changed_at ELSE $3 END,
+                    status = 'deleted', deleted_at = coalesce(deleted_at, $3), updated_at = $3
+                 WHERE tenant_id = $1 AND id = $2 RETURNING ",
+                meeting_cols!()
+            ))
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .bind(ts(now))
+            .optional(tx)
+            .or_store("meeting")?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let deleted = meeting(&row)?;
+            effects::write(tx, &effects)?;
+            Ok(Some(deleted))
+        })
         .await
-        .or_store("meeting")?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let deleted = meeting(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(Some(deleted))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, meeting = %mid, status = %status))]
@@ -235,27 +236,27 @@ impl MeetingStore for SqliteStore {
         event_at: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE meetings SET status = $3, status_changed_at = $4,
-                updated_at = CASE WHEN updated_at < $4 THEN $4 ELSE updated_at END,
-                deleted_at = CASE WHEN $3 = 'deleted' THEN $4 ELSE deleted_at END
-             WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted'
-               AND (status_changed_at IS NULL OR status_changed_at < $4)",
-        )
-        .bind(id(tenant.0))
-        .bind(id(mid.0))
-        .bind(status.as_str())
-        .bind(ts(event_at))
-        .execute(&mut *tx)
+        self.write(move |tx| {
+            let done = query(
+                "UPDATE meetings SET status = $3, status_changed_at = $4,
+                    updated_at = CASE WHEN updated_at < $4 THEN $4 ELSE updated_at END,
+                    deleted_at = CASE WHEN $3 = 'deleted' THEN $4 ELSE deleted_at END
+                 WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted'
+                   AND (status_changed_at IS NULL OR status_changed_at < $4)",
+            )
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .bind(status.as_str())
+            .bind(ts(event_at))
+            .run(tx)
+            .or_store("meeting")?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            effects::write(tx, &effects)?;
+            Ok(true)
+        })
         .await
-        .or_store("meeting")?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(true)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
@@ -266,7 +267,7 @@ impl MeetingStore for SqliteStore {
         replacement: &SealedValue,
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE meetings SET details = $3, updated_at = $4
              WHERE tenant_id = $1 AND connection_id = $2",
         )

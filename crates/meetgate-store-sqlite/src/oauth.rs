@@ -3,12 +3,12 @@ use meetgate_store::{
     ConnectSessionId, Effects, EndUserId, OAuthAttemptId, OAuthStore, OffsetDateTime, StoreError,
     StoreResult, TenantId, ZoomAppId,
 };
-use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, id, opt_id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
+use crate::sql::{Row, query};
 
 macro_rules! zoom_app_cols {
     () => {
@@ -31,7 +31,7 @@ macro_rules! attempt_cols {
     };
 }
 
-fn zoom_app(row: &SqliteRow) -> StoreResult<ZoomApp> {
+fn zoom_app(row: &Row) -> StoreResult<ZoomApp> {
     Ok(ZoomApp {
         id: ZoomAppId(row.uuid("id")?),
         tenant_id: row.opt_uuid("tenant_id")?.map(TenantId),
@@ -50,7 +50,7 @@ fn zoom_app(row: &SqliteRow) -> StoreResult<ZoomApp> {
     })
 }
 
-fn connect_session(row: &SqliteRow) -> StoreResult<ConnectSession> {
+fn connect_session(row: &Row) -> StoreResult<ConnectSession> {
     Ok(ConnectSession {
         id: ConnectSessionId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -64,7 +64,7 @@ fn connect_session(row: &SqliteRow) -> StoreResult<ConnectSession> {
     })
 }
 
-fn attempt(row: &SqliteRow) -> StoreResult<OAuthAttempt> {
+fn attempt(row: &Row) -> StoreResult<OAuthAttempt> {
     Ok(OAuthAttempt {
         id: OAuthAttemptId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -85,69 +85,73 @@ fn attempt(row: &SqliteRow) -> StoreResult<OAuthAttempt> {
 impl OAuthStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(zoom_app = %app.id))]
     async fn create_zoom_app(&self, app: &ZoomApp, effects: Effects) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(concat!(
-            "INSERT INTO zoom_apps (",
-            zoom_app_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        ))
-        .bind(id(app.id.0))
-        .bind(opt_id(app.tenant_id.map(|t| t.0)))
-        .bind(&app.name)
-        .bind(app.app_type.as_str())
-        .bind(&app.client_id)
-        .bind(&app.client_secret.0)
-        .bind(&app.account_id)
-        .bind(&app.scopes)
-        .bind(&app.redirect_uri)
-        .bind(app.webhook_secret.as_ref().map(|s| &s.0))
-        .bind(app.webhook_secret_next.as_ref().map(|s| &s.0))
-        .bind(&app.auth_base_url)
-        .bind(&app.api_base_url)
-        .bind(ts(app.created_at))
-        .execute(&mut *tx)
+        let app = app.to_owned();
+        self.write(move |tx| {
+            query(concat!(
+                "INSERT INTO zoom_apps (",
+                zoom_app_cols!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ))
+            .bind(id(app.id.0))
+            .bind(opt_id(app.tenant_id.map(|t| t.0)))
+            .bind(&app.name)
+            .bind(app.app_type.as_str())
+            .bind(&app.client_id)
+            .bind(&app.client_secret.0)
+            .bind(&app.account_id)
+            .bind(&app.scopes)
+            .bind(&app.redirect_uri)
+            .bind(app.webhook_secret.as_ref().map(|s| &s.0))
+            .bind(app.webhook_secret_next.as_ref().map(|s| &s.0))
+            .bind(&app.auth_base_url)
+            .bind(&app.api_base_url)
+            .bind(ts(app.created_at))
+            .run(tx)
+            .or_store("zoom app")?;
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
         .await
-        .or_store("zoom app")?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
     }
 
     /// Updates every field but the id, the owning tenant and the creation time. The owner is part
     /// of the condition, so an app cannot be edited through another tenant's id.
     #[tracing::instrument(skip_all, fields(zoom_app = %app.id))]
     async fn update_zoom_app(&self, app: &ZoomApp, effects: Effects) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE zoom_apps SET name = $3, app_type = $4, client_id = $5, client_secret = $6,
-                account_id = $7, scopes = $8, redirect_uri = $9, webhook_secret = $10,
-                webhook_secret_next = $11, auth_base_url = $12, api_base_url = $13
-             WHERE id = $1 AND tenant_id IS $2",
-        )
-        .bind(id(app.id.0))
-        .bind(opt_id(app.tenant_id.map(|t| t.0)))
-        .bind(&app.name)
-        .bind(app.app_type.as_str())
-        .bind(&app.client_id)
-        .bind(&app.client_secret.0)
-        .bind(&app.account_id)
-        .bind(&app.scopes)
-        .bind(&app.redirect_uri)
-        .bind(app.webhook_secret.as_ref().map(|s| &s.0))
-        .bind(app.webhook_secret_next.as_ref().map(|s| &s.0))
-        .bind(&app.auth_base_url)
-        .bind(&app.api_base_url)
-        .execute(&mut *tx)
+        let app = app.to_owned();
+        self.write(move |tx| {
+            let done = query(
+                "UPDATE zoom_apps SET name = $3, app_type = $4, client_id = $5, client_secret = $6,
+                    account_id = $7, scopes = $8, redirect_uri = $9, webhook_secret = $10,
+                    webhook_secret_next = $11, auth_base_url = $12, api_base_url = $13
+                 WHERE id = $1 AND tenant_id IS $2",
+            )
+            .bind(id(app.id.0))
+            .bind(opt_id(app.tenant_id.map(|t| t.0)))
+            .bind(&app.name)
+            .bind(app.app_type.as_str())
+            .bind(&app.client_id)
+            .bind(&app.client_secret.0)
+            .bind(&app.account_id)
+            .bind(&app.scopes)
+            .bind(&app.redirect_uri)
+            .bind(app.webhook_secret.as_ref().map(|s| &s.0))
+            .bind(app.webhook_secret_next.as_ref().map(|s| &s.0))
+            .bind(&app.auth_base_url)
+            .bind(&app.api_base_url)
+            .run(tx)
+            .or_store("zoom app")?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound { what: "zoom app" });
+            }
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
         .await
-        .or_store("zoom app")?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "zoom app" });
-        }
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
     }
 
     async fn get_zoom_app(&self, app: ZoomAppId) -> StoreResult<Option<ZoomApp>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             zoom_app_cols!(),
             " FROM zoom_apps WHERE id = $1"
@@ -162,7 +166,7 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn list_zoom_apps_for(&self, tenant: TenantId) -> StoreResult<Vec<ZoomApp>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             zoom_app_cols!(),
             " FROM zoom_apps WHERE tenant_id = $1 OR tenant_id IS NULL ORDER BY created_at, id"
@@ -177,7 +181,7 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn list_all_zoom_apps(&self) -> StoreResult<Vec<ZoomApp>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             zoom_app_cols!(),
             " FROM zoom_apps ORDER BY created_at, id"
@@ -191,7 +195,7 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn find_zoom_apps_by_client_id(&self, client_id: &str) -> StoreResult<Vec<ZoomApp>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             zoom_app_cols!(),
             " FROM zoom_apps WHERE client_id = $1 ORDER BY created_at, id"
@@ -206,7 +210,7 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn create_connect_session(&self, s: &ConnectSession) -> StoreResult<()> {
-        sqlx::query(concat!(
+        query(concat!(
             "INSERT INTO connect_sessions (",
             connect_session_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -227,7 +231,7 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn find_connect_session(&self, token_hash: &[u8]) -> StoreResult<Option<ConnectSession>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             connect_session_cols!(),
             " FROM connect_sessions WHERE token_hash = $1"
@@ -246,7 +250,7 @@ impl OAuthStore for SqliteStore {
         tenant: TenantId,
         sid: ConnectSessionId,
     ) -> StoreResult<Option<ConnectSession>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             connect_session_cols!(),
             " FROM connect_sessions WHERE tenant_id = $1 AND id = $2"
@@ -267,7 +271,7 @@ impl OAuthStore for SqliteStore {
         sid: ConnectSessionId,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE connect_sessions SET completed_at = coalesce(completed_at, $2) WHERE id = $1",
         )
         .bind(id(sid.0))
@@ -284,7 +288,7 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn create_oauth_attempt(&self, a: &OAuthAttempt) -> StoreResult<()> {
-        sqlx::query(concat!(
+        query(concat!(
             "INSERT INTO oauth_attempts (",
             attempt_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -314,7 +318,7 @@ impl OAuthStore for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<StateLookup> {
         // One statement both checks and marks, so of two racing callbacks one sees no row.
-        let consumed = sqlx::query(concat!(
+        let consumed = query(concat!(
             "UPDATE oauth_attempts SET consumed_at = $2
              WHERE state_hash = $1 AND consumed_at IS NULL RETURNING ",
             attempt_cols!()
@@ -327,7 +331,7 @@ impl OAuthStore for SqliteStore {
         if let Some(row) = consumed {
             return Ok(StateLookup::Consumed(Box::new(attempt(&row)?)));
         }
-        let existing = sqlx::query(concat!(
+        let existing = query(concat!(
             "SELECT ",
             attempt_cols!(),
             " FROM oauth_attempts WHERE state_hash = $1"
@@ -346,7 +350,7 @@ impl OAuthStore for SqliteStore {
     /// a replayed callback is still recognised as a replay.
     #[tracing::instrument(skip_all)]
     async fn purge_oauth_attempts(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM oauth_attempts WHERE expires_at < $1")
+        let done = query("DELETE FROM oauth_attempts WHERE expires_at < $1")
             .bind(ts(before))
             .execute(&self.writer)
             .await

@@ -2,13 +2,13 @@ use meetgate_store::models::{EndUser, Invitation, Member, MemberRole, WebSession
 use meetgate_store::{
     Effects, EndUserId, InvitationId, MemberId, OffsetDateTime, PeopleStore, StoreResult, TenantId,
 };
-use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::Connection;
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, id, opt_id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
+use crate::sql::{Query, Row, query};
 
 macro_rules! member_cols {
     () => {
@@ -34,7 +34,7 @@ macro_rules! end_user_cols {
     };
 }
 
-fn member(row: &SqliteRow) -> StoreResult<Member> {
+fn member(row: &Row) -> StoreResult<Member> {
     Ok(Member {
         id: MemberId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -47,7 +47,7 @@ fn member(row: &SqliteRow) -> StoreResult<Member> {
     })
 }
 
-fn session(row: &SqliteRow) -> StoreResult<WebSession> {
+fn session(row: &Row) -> StoreResult<WebSession> {
     Ok(WebSession {
         id_hash: row.bytes("id_hash")?,
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -59,7 +59,7 @@ fn session(row: &SqliteRow) -> StoreResult<WebSession> {
     })
 }
 
-fn invitation(row: &SqliteRow) -> StoreResult<Invitation> {
+fn invitation(row: &Row) -> StoreResult<Invitation> {
     Ok(Invitation {
         id: InvitationId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -73,7 +73,7 @@ fn invitation(row: &SqliteRow) -> StoreResult<Invitation> {
     })
 }
 
-fn end_user(row: &SqliteRow) -> StoreResult<EndUser> {
+fn end_user(row: &Row) -> StoreResult<EndUser> {
     Ok(EndUser {
         id: EndUserId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -89,8 +89,8 @@ fn normalize_email(email: &str) -> String {
     email.to_lowercase()
 }
 
-async fn insert_member(conn: &mut SqliteConnection, m: &Member) -> StoreResult<()> {
-    sqlx::query(concat!(
+fn insert_member(conn: &Connection, m: &Member) -> StoreResult<()> {
+    query(concat!(
         "INSERT INTO members (",
         member_cols!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -103,8 +103,7 @@ async fn insert_member(conn: &mut SqliteConnection, m: &Member) -> StoreResult<(
     .bind(&m.password_hash)
     .bind(ts(m.created_at))
     .bind(opt_ts(m.disabled_at))
-    .execute(conn)
-    .await
+    .run(conn)
     .or_store("member")?;
     Ok(())
 }
@@ -112,19 +111,16 @@ async fn insert_member(conn: &mut SqliteConnection, m: &Member) -> StoreResult<(
 impl SqliteStore {
     /// Runs a one-row member update with its effects; false (and nothing written) when the
     /// member is not in the tenant.
-    async fn update_member<'q>(
-        &self,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-        effects: Effects,
-    ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = query.execute(&mut *tx).await.or_store("member")?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(true)
+    async fn update_member(&self, query: Query, effects: Effects) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let done = query.run(tx).or_store("member")?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            effects::write(tx, &effects)?;
+            Ok(true)
+        })
+        .await
     }
 }
 
@@ -132,14 +128,17 @@ impl SqliteStore {
 impl PeopleStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(tenant = %m.tenant_id))]
     async fn create_member(&self, m: &Member, effects: Effects) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        insert_member(&mut tx, m).await?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
+        let m = m.to_owned();
+        self.write(move |tx| {
+            insert_member(tx, &m)?;
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_member_by_email(&self, email: &str) -> StoreResult<Option<Member>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             member_cols!(),
             " FROM members WHERE email = $1"
@@ -154,7 +153,7 @@ impl PeopleStore for SqliteStore {
     }
 
     async fn get_member(&self, tenant: TenantId, mid: MemberId) -> StoreResult<Option<Member>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             member_cols!(),
             " FROM members WHERE tenant_id = $1 AND id = $2"
@@ -170,7 +169,7 @@ impl PeopleStore for SqliteStore {
     }
 
     async fn list_members(&self, tenant: TenantId) -> StoreResult<Vec<Member>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             member_cols!(),
             " FROM members WHERE tenant_id = $1 ORDER BY id"
@@ -192,7 +191,7 @@ impl PeopleStore for SqliteStore {
         role: MemberRole,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let q = sqlx::query("UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2")
+        let q = query("UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(id(tenant.0))
             .bind(id(mid.0))
             .bind(role.as_str());
@@ -207,7 +206,7 @@ impl PeopleStore for SqliteStore {
         disabled_at: Option<OffsetDateTime>,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let q = sqlx::query("UPDATE members SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2")
+        let q = query("UPDATE members SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(id(tenant.0))
             .bind(id(mid.0))
             .bind(opt_ts(disabled_at));
@@ -222,16 +221,15 @@ impl PeopleStore for SqliteStore {
         password_hash: &str,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let q =
-            sqlx::query("UPDATE members SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(id(tenant.0))
-                .bind(id(mid.0))
-                .bind(password_hash.to_owned());
+        let q = query("UPDATE members SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .bind(password_hash.to_owned());
         self.update_member(q, effects).await
     }
 
     async fn create_session(&self, s: &WebSession) -> StoreResult<()> {
-        sqlx::query(concat!(
+        query(concat!(
             "INSERT INTO web_sessions (",
             session_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -250,7 +248,7 @@ impl PeopleStore for SqliteStore {
     }
 
     async fn get_session(&self, id_hash: &[u8]) -> StoreResult<Option<WebSession>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             session_cols!(),
             " FROM web_sessions WHERE id_hash = $1"
@@ -265,19 +263,17 @@ impl PeopleStore for SqliteStore {
     }
 
     async fn touch_session(&self, id_hash: &[u8], now: OffsetDateTime) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE web_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2",
-        )
-        .bind(id_hash)
-        .bind(ts(now))
-        .execute(&self.writer)
-        .await
-        .or_store("session")?;
+        query("UPDATE web_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2")
+            .bind(id_hash)
+            .bind(ts(now))
+            .execute(&self.writer)
+            .await
+            .or_store("session")?;
         Ok(())
     }
 
     async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<()> {
-        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
+        query("DELETE FROM web_sessions WHERE id_hash = $1")
             .bind(id_hash)
             .execute(&self.writer)
             .await
@@ -286,7 +282,7 @@ impl PeopleStore for SqliteStore {
     }
 
     async fn delete_member_sessions(&self, tenant: TenantId, mid: MemberId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM web_sessions WHERE tenant_id = $1 AND member_id = $2")
+        query("DELETE FROM web_sessions WHERE tenant_id = $1 AND member_id = $2")
             .bind(id(tenant.0))
             .bind(id(mid.0))
             .execute(&self.writer)
@@ -301,42 +297,43 @@ impl PeopleStore for SqliteStore {
         now: OffsetDateTime,
         idle_before: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1 OR last_seen_at < $2")
-                .bind(ts(now))
-                .bind(ts(idle_before))
-                .execute(&self.writer)
-                .await
-                .or_store("session")?;
+        let done = query("DELETE FROM web_sessions WHERE expires_at <= $1 OR last_seen_at < $2")
+            .bind(ts(now))
+            .bind(ts(idle_before))
+            .execute(&self.writer)
+            .await
+            .or_store("session")?;
         Ok(done.rows_affected())
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %inv.tenant_id))]
     async fn create_invitation(&self, inv: &Invitation, effects: Effects) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(concat!(
-            "INSERT INTO invitations (",
-            invitation_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(id(inv.id.0))
-        .bind(id(inv.tenant_id.0))
-        .bind(normalize_email(&inv.email))
-        .bind(inv.role.as_str())
-        .bind(&inv.token_hash)
-        .bind(opt_id(inv.created_by.map(|m| m.0)))
-        .bind(ts(inv.created_at))
-        .bind(ts(inv.expires_at))
-        .bind(opt_ts(inv.used_at))
-        .execute(&mut *tx)
+        let inv = inv.to_owned();
+        self.write(move |tx| {
+            query(concat!(
+                "INSERT INTO invitations (",
+                invitation_cols!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .bind(id(inv.id.0))
+            .bind(id(inv.tenant_id.0))
+            .bind(normalize_email(&inv.email))
+            .bind(inv.role.as_str())
+            .bind(&inv.token_hash)
+            .bind(opt_id(inv.created_by.map(|m| m.0)))
+            .bind(ts(inv.created_at))
+            .bind(ts(inv.expires_at))
+            .bind(opt_ts(inv.used_at))
+            .run(tx)
+            .or_store("invitation")?;
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
         .await
-        .or_store("invitation")?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
     }
 
     async fn list_invitations(&self, tenant: TenantId) -> StoreResult<Vec<Invitation>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             invitation_cols!(),
             " FROM invitations WHERE tenant_id = $1 ORDER BY id"
@@ -351,7 +348,7 @@ impl PeopleStore for SqliteStore {
     }
 
     async fn find_invitation(&self, token_hash: &[u8]) -> StoreResult<Option<Invitation>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             invitation_cols!(),
             " FROM invitations WHERE token_hash = $1"
@@ -373,25 +370,26 @@ impl PeopleStore for SqliteStore {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        // The member joins the invitation's tenant only: the tenant is part of the condition.
-        let done = sqlx::query(
-            "UPDATE invitations SET used_at = $3
-             WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL",
-        )
-        .bind(id(inv.0))
-        .bind(id(m.tenant_id.0))
-        .bind(ts(now))
-        .execute(&mut *tx)
+        let m = m.to_owned();
+        self.write(move |tx| {
+            // The member joins the invitation's tenant only: the tenant is part of the condition.
+            let done = query(
+                "UPDATE invitations SET used_at = $3
+                 WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL",
+            )
+            .bind(id(inv.0))
+            .bind(id(m.tenant_id.0))
+            .bind(ts(now))
+            .run(tx)
+            .or_store("invitation")?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_member(tx, &m)?;
+            effects::write(tx, &effects)?;
+            Ok(true)
+        })
         .await
-        .or_store("invitation")?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_member(&mut tx, m).await?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(true)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -404,7 +402,7 @@ impl PeopleStore for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<EndUser> {
         // A missing email or name keeps the stored one: host apps do not always send them.
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "INSERT INTO end_users (id, tenant_id, external_id, email, name, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (tenant_id, external_id) DO UPDATE SET
@@ -426,7 +424,7 @@ impl PeopleStore for SqliteStore {
     }
 
     async fn get_end_user(&self, tenant: TenantId, uid: EndUserId) -> StoreResult<Option<EndUser>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             end_user_cols!(),
             " FROM end_users WHERE tenant_id = $1 AND id = $2"
@@ -446,7 +444,7 @@ impl PeopleStore for SqliteStore {
         tenant: TenantId,
         external_id: &str,
     ) -> StoreResult<Option<EndUser>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             end_user_cols!(),
             " FROM end_users WHERE tenant_id = $1 AND external_id = $2"

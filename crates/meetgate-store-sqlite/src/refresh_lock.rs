@@ -4,7 +4,6 @@
 
 use meetgate_store::models::{Connection, ConnectionState, RefreshedTokens};
 use meetgate_store::{ConnectionId, Effects, OffsetDateTime, RefreshLock, StoreError, StoreResult};
-use sqlx::SqliteConnection;
 
 use crate::SqliteStore;
 use crate::connections::{connection, connection_cols};
@@ -12,6 +11,7 @@ use crate::convert::{id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
 use crate::keyed_lock::KeyedGuard;
+use crate::sql::query;
 
 #[derive(Debug)]
 pub(crate) struct SqliteRefreshLock {
@@ -31,11 +31,10 @@ impl SqliteRefreshLock {
 }
 
 /// Tells a lost compare-and-swap from a row that is gone.
-async fn lost(conn: &mut SqliteConnection, cid: ConnectionId) -> StoreError {
-    match sqlx::query("SELECT 1 FROM connections WHERE id = $1")
+fn lost(conn: &rusqlite::Connection, cid: ConnectionId) -> StoreError {
+    match query("SELECT 1 FROM connections WHERE id = $1")
         .bind(id(cid.0))
-        .fetch_optional(conn)
-        .await
+        .optional(conn)
         .or_store("connection")
     {
         Ok(Some(_)) => StoreError::VersionConflict { what: "connection" },
@@ -47,7 +46,7 @@ async fn lost(conn: &mut SqliteConnection, cid: ConnectionId) -> StoreError {
 #[async_trait::async_trait]
 impl RefreshLock for SqliteRefreshLock {
     async fn reread(&mut self) -> StoreResult<Option<Connection>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             connection_cols!(),
             " FROM connections WHERE id = $1"
@@ -67,21 +66,22 @@ impl RefreshLock for SqliteRefreshLock {
         expected_version: i64,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        let mut conn = self.store.writer.acquire().await.or_store("connection")?;
-        let done = sqlx::query(
+        let cid = self.id;
+        let update = query(
             "UPDATE connections SET refresh_started_at = $3, updated_at = $3
              WHERE id = $1 AND version = $2",
         )
-        .bind(id(self.id.0))
+        .bind(id(cid.0))
         .bind(expected_version)
-        .bind(ts(now))
-        .execute(&mut *conn)
-        .await
-        .or_store("connection")?;
-        if done.rows_affected() == 0 {
-            return Err(lost(&mut conn, self.id).await);
-        }
-        Ok(())
+        .bind(ts(now));
+        self.store
+            .write(move |tx| {
+                if update.run(tx).or_store("connection")?.rows_affected() == 0 {
+                    return Err(lost(tx, cid));
+                }
+                Ok(())
+            })
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(connection = %self.id))]
@@ -92,36 +92,39 @@ impl RefreshLock for SqliteRefreshLock {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<Connection> {
-        let mut tx = self.store.begin_write().await?;
-        // A missing refresh token keeps the stored one: wiping it would strand the grant.
-        let row = sqlx::query(concat!(
-            "UPDATE connections SET access_token = $3, access_expires_at = $4,
-                refresh_token = coalesce($5, refresh_token), scopes = coalesce($6, scopes),
-                api_url = coalesce($7, api_url), next_refresh_at = $8, version = version + 1,
-                refresh_started_at = NULL, refresh_failures = 0, last_refreshed_at = $9,
-                updated_at = $9
-             WHERE id = $1 AND version = $2 RETURNING ",
-            connection_cols!()
-        ))
-        .bind(id(self.id.0))
-        .bind(expected_version)
-        .bind(&tokens.access_token.0)
-        .bind(ts(tokens.access_expires_at))
-        .bind(tokens.refresh_token.as_ref().map(|t| &t.0))
-        .bind(&tokens.scopes)
-        .bind(&tokens.api_url)
-        .bind(opt_ts(tokens.next_refresh_at))
-        .bind(ts(now))
-        .fetch_optional(&mut *tx)
-        .await
-        .or_store("connection")?;
-        let Some(row) = row else {
-            return Err(lost(&mut tx, self.id).await);
-        };
-        let saved = connection(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(saved)
+        let cid = self.id;
+        let tokens = tokens.to_owned();
+        self.store
+            .write(move |tx| {
+                // A missing refresh token keeps the stored one: wiping it would strand the grant.
+                let row = query(concat!(
+                    "UPDATE connections SET access_token = $3, access_expires_at = $4,
+                    refresh_token = coalesce($5, refresh_token), scopes = coalesce($6, scopes),
+                    api_url = coalesce($7, api_url), next_refresh_at = $8, version = version + 1,
+                    refresh_started_at = NULL, refresh_failures = 0, last_refreshed_at = $9,
+                    updated_at = $9
+                 WHERE id = $1 AND version = $2 RETURNING ",
+                    connection_cols!()
+                ))
+                .bind(id(cid.0))
+                .bind(expected_version)
+                .bind(&tokens.access_token.0)
+                .bind(ts(tokens.access_expires_at))
+                .bind(tokens.refresh_token.as_ref().map(|t| &t.0))
+                .bind(&tokens.scopes)
+                .bind(&tokens.api_url)
+                .bind(opt_ts(tokens.next_refresh_at))
+                .bind(ts(now))
+                .optional(tx)
+                .or_store("connection")?;
+                let Some(row) = row else {
+                    return Err(lost(tx, cid));
+                };
+                let saved = connection(&row)?;
+                effects::write(tx, &effects)?;
+                Ok(saved)
+            })
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(connection = %self.id))]
@@ -132,8 +135,8 @@ impl RefreshLock for SqliteRefreshLock {
         keep_marker: bool,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        let mut conn = self.store.writer.acquire().await.or_store("connection")?;
-        let done = sqlx::query(
+        let cid = self.id;
+        let update = query(
             "UPDATE connections SET refresh_failures = refresh_failures + 1,
                 next_refresh_at = $3,
                 refresh_started_at = CASE WHEN $4 THEN refresh_started_at ELSE NULL END,
@@ -144,14 +147,15 @@ impl RefreshLock for SqliteRefreshLock {
         .bind(expected_version)
         .bind(ts(next_refresh_at))
         .bind(keep_marker)
-        .bind(ts(now))
-        .execute(&mut *conn)
-        .await
-        .or_store("connection")?;
-        if done.rows_affected() == 0 {
-            return Err(lost(&mut conn, self.id).await);
-        }
-        Ok(())
+        .bind(ts(now));
+        self.store
+            .write(move |tx| {
+                if update.run(tx).or_store("connection")?.rows_affected() == 0 {
+                    return Err(lost(tx, cid));
+                }
+                Ok(())
+            })
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(connection = %self.id, state = %state))]
@@ -163,29 +167,32 @@ impl RefreshLock for SqliteRefreshLock {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<Connection> {
-        let mut tx = self.store.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "UPDATE connections SET state = $3, state_reason = $4, access_token = NULL,
-                refresh_token = NULL, access_expires_at = NULL, refresh_started_at = NULL,
-                next_refresh_at = NULL, version = version + 1, updated_at = $5
-             WHERE id = $1 AND version = $2 RETURNING ",
-            connection_cols!()
-        ))
-        .bind(id(self.id.0))
-        .bind(expected_version)
-        .bind(state.as_str())
-        .bind(reason)
-        .bind(ts(now))
-        .fetch_optional(&mut *tx)
-        .await
-        .or_store("connection")?;
-        let Some(row) = row else {
-            return Err(lost(&mut tx, self.id).await);
-        };
-        let dead = connection(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(dead)
+        let cid = self.id;
+        let reason = reason.to_owned();
+        self.store
+            .write(move |tx| {
+                let row = query(concat!(
+                    "UPDATE connections SET state = $3, state_reason = $4, access_token = NULL,
+                    refresh_token = NULL, access_expires_at = NULL, refresh_started_at = NULL,
+                    next_refresh_at = NULL, version = version + 1, updated_at = $5
+                 WHERE id = $1 AND version = $2 RETURNING ",
+                    connection_cols!()
+                ))
+                .bind(id(cid.0))
+                .bind(expected_version)
+                .bind(state.as_str())
+                .bind(reason)
+                .bind(ts(now))
+                .optional(tx)
+                .or_store("connection")?;
+                let Some(row) = row else {
+                    return Err(lost(tx, cid));
+                };
+                let dead = connection(&row)?;
+                effects::write(tx, &effects)?;
+                Ok(dead)
+            })
+            .await
     }
 
     async fn release(self: Box<Self>) -> StoreResult<()> {

@@ -3,12 +3,12 @@ use meetgate_store::{
     ApiKeyId, Effects, OffsetDateTime, StoreError, StoreResult, TenantId, TenantStore,
 };
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, id, json, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
+use crate::sql::{Row, query};
 
 macro_rules! tenant_cols {
     () => {
@@ -23,7 +23,7 @@ macro_rules! api_key_cols {
     };
 }
 
-fn tenant(row: &SqliteRow) -> StoreResult<Tenant> {
+fn tenant(row: &Row) -> StoreResult<Tenant> {
     Ok(Tenant {
         id: TenantId(row.uuid("id")?),
         name: row.text("name")?,
@@ -33,7 +33,7 @@ fn tenant(row: &SqliteRow) -> StoreResult<Tenant> {
     })
 }
 
-fn api_key(row: &SqliteRow) -> StoreResult<ApiKey> {
+fn api_key(row: &Row) -> StoreResult<ApiKey> {
     Ok(ApiKey {
         id: ApiKeyId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -51,28 +51,29 @@ fn api_key(row: &SqliteRow) -> StoreResult<ApiKey> {
 impl TenantStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(tenant = %t.id))]
     async fn create_tenant(&self, t: &NewTenant, effects: Effects) -> StoreResult<Tenant> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "INSERT INTO tenants (id, name, slug, settings, created_at) VALUES ($1, $2, $3, $4, $5) \
-             RETURNING ",
-            tenant_cols!()
-        ))
-        .bind(id(t.id.0))
-        .bind(&t.name)
-        .bind(&t.slug)
-        .bind(json(&t.settings))
-        .bind(ts(t.created_at))
-        .fetch_one(&mut *tx)
+        let t = t.to_owned();
+        self.write(move |tx| {
+            let row = query(concat!(
+                "INSERT INTO tenants (id, name, slug, settings, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING ",
+                tenant_cols!()
+            ))
+            .bind(id(t.id.0))
+            .bind(&t.name)
+            .bind(&t.slug)
+            .bind(json(&t.settings))
+            .bind(ts(t.created_at))
+            .one(tx)
+            .or_store("tenant")?;
+            let created = tenant(&row)?;
+            effects::write(tx, &effects)?;
+            Ok(created)
+        })
         .await
-        .or_store("tenant")?;
-        let created = tenant(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(created)
     }
 
     async fn get_tenant(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             tenant_cols!(),
             " FROM tenants WHERE id = $1"
@@ -87,7 +88,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn get_tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             tenant_cols!(),
             " FROM tenants WHERE slug = $1"
@@ -102,7 +103,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             tenant_cols!(),
             " FROM tenants ORDER BY id"
@@ -122,49 +123,52 @@ impl TenantStore for SqliteStore {
         settings: &Value,
         effects: Effects,
     ) -> StoreResult<Tenant> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "UPDATE tenants SET settings = $2 WHERE id = $1 RETURNING ",
-            tenant_cols!()
-        ))
-        .bind(id(tid.0))
-        .bind(json(settings))
-        .fetch_optional(&mut *tx)
+        let settings = settings.to_owned();
+        self.write(move |tx| {
+            let row = query(concat!(
+                "UPDATE tenants SET settings = $2 WHERE id = $1 RETURNING ",
+                tenant_cols!()
+            ))
+            .bind(id(tid.0))
+            .bind(json(&settings))
+            .optional(tx)
+            .or_store("tenant")?
+            .ok_or(StoreError::NotFound { what: "tenant" })?;
+            let updated = tenant(&row)?;
+            effects::write(tx, &effects)?;
+            Ok(updated)
+        })
         .await
-        .or_store("tenant")?
-        .ok_or(StoreError::NotFound { what: "tenant" })?;
-        let updated = tenant(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(updated)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %key.tenant_id))]
     async fn create_api_key(&self, key: &ApiKey, effects: Effects) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(concat!(
-            "INSERT INTO api_keys (",
-            api_key_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(id(key.id.0))
-        .bind(id(key.tenant_id.0))
-        .bind(&key.lookup)
-        .bind(&key.secret_hash)
-        .bind(&key.label)
-        .bind(&key.environment)
-        .bind(ts(key.created_at))
-        .bind(opt_ts(key.last_used_at))
-        .bind(opt_ts(key.revoked_at))
-        .execute(&mut *tx)
+        let key = key.to_owned();
+        self.write(move |tx| {
+            query(concat!(
+                "INSERT INTO api_keys (",
+                api_key_cols!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .bind(id(key.id.0))
+            .bind(id(key.tenant_id.0))
+            .bind(&key.lookup)
+            .bind(&key.secret_hash)
+            .bind(&key.label)
+            .bind(&key.environment)
+            .bind(ts(key.created_at))
+            .bind(opt_ts(key.last_used_at))
+            .bind(opt_ts(key.revoked_at))
+            .run(tx)
+            .or_store("api key")?;
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
         .await
-        .or_store("api key")?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
     }
 
     async fn find_api_key(&self, lookup: &str) -> StoreResult<Option<ApiKey>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             api_key_cols!(),
             " FROM api_keys WHERE lookup = $1"
@@ -179,7 +183,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn list_api_keys(&self, tenant: TenantId) -> StoreResult<Vec<ApiKey>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             api_key_cols!(),
             " FROM api_keys WHERE tenant_id = $1 ORDER BY id"
@@ -201,29 +205,29 @@ impl TenantStore for SqliteStore {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $3
-             WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
-        )
-        .bind(id(tenant.0))
-        .bind(id(key.0))
-        .bind(ts(now))
-        .execute(&mut *tx)
+        self.write(move |tx| {
+            let done = query(
+                "UPDATE api_keys SET revoked_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+            )
+            .bind(id(tenant.0))
+            .bind(id(key.0))
+            .bind(ts(now))
+            .run(tx)
+            .or_store("api key")?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            effects::write(tx, &effects)?;
+            Ok(true)
+        })
         .await
-        .or_store("api key")?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(true)
     }
 
     async fn touch_api_key(&self, key: ApiKeyId, now: OffsetDateTime) -> StoreResult<()> {
         // Skipping rows already touched at this time or later keeps concurrent requests of one
         // key from rewriting the row over and over.
-        sqlx::query(
+        query(
             "UPDATE api_keys SET last_used_at = $2
              WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
         )

@@ -5,13 +5,12 @@ use meetgate_store::{
     DeliveryId, Effects, InboxItemId, OffsetDateTime, OutboxEventId, StoreError, StoreResult,
     TenantId, WebhookEndpointId, WebhookStore, ZoomAppId,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::SqliteStore;
 use crate::convert::{RowExt, corrupt, id, opt_id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
+use crate::sql::{QueryBuilder, Row, query};
 
 macro_rules! inbox_cols {
     () => {
@@ -39,7 +38,7 @@ macro_rules! delivery_cols {
     };
 }
 
-fn inbox_item(row: &SqliteRow) -> StoreResult<InboxItem> {
+fn inbox_item(row: &Row) -> StoreResult<InboxItem> {
     Ok(InboxItem {
         id: InboxItemId(row.uuid("id")?),
         zoom_app_id: ZoomAppId(row.uuid("zoom_app_id")?),
@@ -55,7 +54,7 @@ fn inbox_item(row: &SqliteRow) -> StoreResult<InboxItem> {
     })
 }
 
-fn endpoint_with_prefix(row: &SqliteRow, p: &str) -> StoreResult<WebhookEndpoint> {
+fn endpoint_with_prefix(row: &Row, p: &str) -> StoreResult<WebhookEndpoint> {
     let col = |c: &str| format!("{p}{c}");
     let types = row.json(&col("event_types"))?;
     Ok(WebhookEndpoint {
@@ -70,11 +69,11 @@ fn endpoint_with_prefix(row: &SqliteRow, p: &str) -> StoreResult<WebhookEndpoint
     })
 }
 
-fn endpoint(row: &SqliteRow) -> StoreResult<WebhookEndpoint> {
+fn endpoint(row: &Row) -> StoreResult<WebhookEndpoint> {
     endpoint_with_prefix(row, "")
 }
 
-fn event_with_prefix(row: &SqliteRow, p: &str) -> StoreResult<OutboxEvent> {
+fn event_with_prefix(row: &Row, p: &str) -> StoreResult<OutboxEvent> {
     let col = |c: &str| format!("{p}{c}");
     Ok(OutboxEvent {
         id: OutboxEventId(row.uuid(&col("id"))?),
@@ -85,7 +84,7 @@ fn event_with_prefix(row: &SqliteRow, p: &str) -> StoreResult<OutboxEvent> {
     })
 }
 
-fn delivery(row: &SqliteRow) -> StoreResult<Delivery> {
+fn delivery(row: &Row) -> StoreResult<Delivery> {
     Ok(Delivery {
         id: DeliveryId(row.uuid("id")?),
         tenant_id: TenantId(row.uuid("tenant_id")?),
@@ -105,7 +104,7 @@ fn delivery(row: &SqliteRow) -> StoreResult<Delivery> {
 impl WebhookStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(event_type = %item.event_type))]
     async fn insert_inbox_item(&self, item: &InboxItem) -> StoreResult<bool> {
-        let done = sqlx::query(concat!(
+        let done = query(concat!(
             "INSERT INTO zoom_inbox (",
             inbox_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -137,7 +136,7 @@ impl WebhookStore for SqliteStore {
         lease: time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<InboxItem>> {
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "UPDATE zoom_inbox SET next_attempt_at = $2, attempts = attempts + 1
              WHERE id IN (SELECT id FROM zoom_inbox
                           WHERE processed_at IS NULL AND next_attempt_at <= $1
@@ -166,19 +165,20 @@ impl WebhookStore for SqliteStore {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE zoom_inbox SET processed_at = $2, last_error = NULL WHERE id = $1")
-                .bind(id(item.0))
-                .bind(ts(now))
-                .execute(&mut *tx)
-                .await
-                .or_store("inbox item")?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "inbox item" });
-        }
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
+        self.write(move |tx| {
+            let done =
+                query("UPDATE zoom_inbox SET processed_at = $2, last_error = NULL WHERE id = $1")
+                    .bind(id(item.0))
+                    .bind(ts(now))
+                    .run(tx)
+                    .or_store("inbox item")?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound { what: "inbox item" });
+            }
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(inbox_item = %item))]
@@ -188,7 +188,7 @@ impl WebhookStore for SqliteStore {
         error: &str,
         next_attempt_at: OffsetDateTime,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE zoom_inbox SET last_error = $2, next_attempt_at = $3
              WHERE id = $1 AND processed_at IS NULL",
         )
@@ -206,13 +206,12 @@ impl WebhookStore for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn purge_inbox(&self, processed_before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM zoom_inbox WHERE processed_at IS NOT NULL AND processed_at < $1",
-        )
-        .bind(ts(processed_before))
-        .execute(&self.writer)
-        .await
-        .or_store("inbox item")?;
+        let done =
+            query("DELETE FROM zoom_inbox WHERE processed_at IS NOT NULL AND processed_at < $1")
+                .bind(ts(processed_before))
+                .execute(&self.writer)
+                .await
+                .or_store("inbox item")?;
         Ok(done.rows_affected())
     }
 
@@ -224,30 +223,32 @@ impl WebhookStore for SqliteStore {
     ) -> StoreResult<()> {
         let types = serde_json::to_string(&e.event_types)
             .map_err(|err| StoreError::Database(err.to_string()))?;
-        let mut tx = self.begin_write().await?;
-        sqlx::query(concat!(
-            "INSERT INTO webhook_endpoints (",
-            endpoint_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(id(e.id.0))
-        .bind(id(e.tenant_id.0))
-        .bind(&e.url)
-        .bind(&e.secret.0)
-        .bind(types)
-        .bind(&e.description)
-        .bind(ts(e.created_at))
-        .bind(opt_ts(e.disabled_at))
-        .execute(&mut *tx)
+        let e = e.to_owned();
+        self.write(move |tx| {
+            query(concat!(
+                "INSERT INTO webhook_endpoints (",
+                endpoint_cols!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ))
+            .bind(id(e.id.0))
+            .bind(id(e.tenant_id.0))
+            .bind(&e.url)
+            .bind(&e.secret.0)
+            .bind(types)
+            .bind(&e.description)
+            .bind(ts(e.created_at))
+            .bind(opt_ts(e.disabled_at))
+            .run(tx)
+            .or_store("webhook endpoint")?;
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
         .await
-        .or_store("webhook endpoint")?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
     }
 
     /// Active endpoints only: a disabled endpoint is a deleted one.
     async fn list_webhook_endpoints(&self, tenant: TenantId) -> StoreResult<Vec<WebhookEndpoint>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             endpoint_cols!(),
             " FROM webhook_endpoints WHERE tenant_id = $1 AND disabled_at IS NULL ORDER BY id"
@@ -267,7 +268,7 @@ impl WebhookStore for SqliteStore {
         tenant: TenantId,
         eid: WebhookEndpointId,
     ) -> StoreResult<Option<WebhookEndpoint>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             endpoint_cols!(),
             " FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2"
@@ -291,32 +292,31 @@ impl WebhookStore for SqliteStore {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE webhook_endpoints SET disabled_at = $3
-             WHERE tenant_id = $1 AND id = $2 AND disabled_at IS NULL",
-        )
-        .bind(id(tenant.0))
-        .bind(id(eid.0))
-        .bind(ts(now))
-        .execute(&mut *tx)
+        self.write(move |tx| {
+            let done = query(
+                "UPDATE webhook_endpoints SET disabled_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND disabled_at IS NULL",
+            )
+            .bind(id(tenant.0))
+            .bind(id(eid.0))
+            .bind(ts(now))
+            .run(tx)
+            .or_store("webhook endpoint")?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            query(
+                "DELETE FROM webhook_deliveries
+                 WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'pending'",
+            )
+            .bind(id(tenant.0))
+            .bind(id(eid.0))
+            .run(tx)
+            .or_store("webhook delivery")?;
+            effects::write(tx, &effects)?;
+            Ok(true)
+        })
         .await
-        .or_store("webhook endpoint")?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "DELETE FROM webhook_deliveries
-             WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'pending'",
-        )
-        .bind(id(tenant.0))
-        .bind(id(eid.0))
-        .execute(&mut *tx)
-        .await
-        .or_store("webhook delivery")?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(true)
     }
 
     #[tracing::instrument(skip_all)]
@@ -324,9 +324,11 @@ impl WebhookStore for SqliteStore {
         if effects::is_empty(&effects) {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
+        self.write(move |tx| {
+            effects::write(tx, &effects)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn list_events(
@@ -335,7 +337,7 @@ impl WebhookStore for SqliteStore {
         after: Option<OutboxEventId>,
         limit: u32,
     ) -> StoreResult<Vec<OutboxEvent>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             event_cols!(),
             " FROM outbox_events WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2)
@@ -360,56 +362,55 @@ impl WebhookStore for SqliteStore {
         lease: time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(
-            "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM webhook_deliveries
-                          WHERE status = 'pending' AND next_attempt_at <= $1
-                          ORDER BY next_attempt_at, id LIMIT $3)
-             RETURNING id",
-        )
-        .bind(ts(now))
-        .bind(ts(now.saturating_add(lease)))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .or_store("webhook delivery")?;
-        if claimed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT d.id, d.tenant_id, d.event_id, d.endpoint_id, d.status, d.attempts,
-                d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.delivered_at,
-                e.id AS e_id, e.tenant_id AS e_tenant_id, e.event_type AS e_event_type,
-                e.payload AS e_payload, e.created_at AS e_created_at,
-                w.id AS w_id, w.tenant_id AS w_tenant_id, w.url AS w_url, w.secret AS w_secret,
-                w.event_types AS w_event_types, w.description AS w_description,
-                w.created_at AS w_created_at, w.disabled_at AS w_disabled_at
-             FROM webhook_deliveries d
-             JOIN outbox_events e ON e.id = d.event_id
-             JOIN webhook_endpoints w ON w.id = d.endpoint_id
-             WHERE d.id IN (",
-        );
-        let mut list = qb.separated(", ");
-        for row in &claimed {
-            list.push_bind(row.text("id")?);
-        }
-        qb.push(") ORDER BY e.created_at, d.id");
-        let rows = qb
-            .build()
-            .fetch_all(&mut *tx)
-            .await
+        self.write(move |tx| {
+            let claimed = query(
+                "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1
+                 WHERE id IN (SELECT id FROM webhook_deliveries
+                              WHERE status = 'pending' AND next_attempt_at <= $1
+                              ORDER BY next_attempt_at, id LIMIT $3)
+                 RETURNING id",
+            )
+            .bind(ts(now))
+            .bind(ts(now.saturating_add(lease)))
+            .bind(i64::from(limit))
+            .all(tx)
             .or_store("webhook delivery")?;
-        tx.commit().await.or_store("transaction")?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeliveryJob {
-                    delivery: delivery(r)?,
-                    event: event_with_prefix(r, "e_")?,
-                    endpoint: endpoint_with_prefix(r, "w_")?,
+            if claimed.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut qb = QueryBuilder::new(
+                "SELECT d.id, d.tenant_id, d.event_id, d.endpoint_id, d.status, d.attempts,
+                    d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.delivered_at,
+                    e.id AS e_id, e.tenant_id AS e_tenant_id, e.event_type AS e_event_type,
+                    e.payload AS e_payload, e.created_at AS e_created_at,
+                    w.id AS w_id, w.tenant_id AS w_tenant_id, w.url AS w_url, w.secret AS w_secret,
+                    w.event_types AS w_event_types, w.description AS w_description,
+                    w.created_at AS w_created_at, w.disabled_at AS w_disabled_at
+                 FROM webhook_deliveries d
+                 JOIN outbox_events e ON e.id = d.event_id
+                 JOIN webhook_endpoints w ON w.id = d.endpoint_id
+                 WHERE d.id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for row in &claimed {
+                list.push_bind(row.text("id")?);
+            }
+            qb.push(") ORDER BY e.created_at, d.id");
+            let rows = qb
+                .build()
+                .all(tx)
+                .or_store("webhook delivery")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(DeliveryJob {
+                        delivery: delivery(r)?,
+                        event: event_with_prefix(r, "e_")?,
+                        endpoint: endpoint_with_prefix(r, "w_")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(delivery = %did))]
@@ -438,7 +439,7 @@ impl WebhookStore for SqliteStore {
                 ("failed", *status_code, Some(error.as_str()), None, None)
             }
         };
-        let done = sqlx::query(
+        let done = query(
             "UPDATE webhook_deliveries SET status = $2, last_status_code = $3, last_error = $4,
                 next_attempt_at = $5, delivered_at = $6
              WHERE id = $1",
@@ -467,7 +468,7 @@ impl WebhookStore for SqliteStore {
         after: Option<DeliveryId>,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
-        sqlx::query(concat!(
+        query(concat!(
             "SELECT ",
             delivery_cols!(),
             " FROM webhook_deliveries WHERE tenant_id = $1 AND ($2 IS NULL OR endpoint_id = $2)

@@ -359,6 +359,8 @@ struct Validated {
     kind: MeetingKind,
     request: MeetingRequest,
     start_time: Option<OffsetDateTime>,
+    /// The Zoom topic is meetgate's default (no topic given, no client label put in it).
+    topic_is_default: bool,
 }
 
 fn validate_create(
@@ -453,10 +455,17 @@ fn validate_create(
         recurrence,
         settings: Some(settings_value),
     };
+    let topic_is_default = input.topic.as_deref().is_none_or(|t| t.trim().is_empty())
+        && !(settings.client_label_in_topic
+            && input
+                .client_label
+                .as_deref()
+                .is_some_and(|l| !l.trim().is_empty()));
     Ok(Validated {
         kind,
         request,
         start_time,
+        topic_is_default,
     })
 }
 
@@ -548,8 +557,8 @@ impl Services {
     /// connect link when the user must reconnect).
     pub(crate) async fn grant_for_user(&self, ctx: &Ctx, external_id: &str) -> Result<Grant> {
         let found = self.connection_of(ctx, external_id).await;
-        let conn = match found {
-            Ok((conn, _)) => conn,
+        let (conn, app) = match found {
+            Ok(found) => found,
             Err(Error::NotConnected { .. }) => {
                 return Err(Error::NotConnected {
                     connect_url: self.reconnect_url(ctx, external_id).await,
@@ -557,7 +566,7 @@ impl Services {
             }
             Err(e) => return Err(e),
         };
-        match self.grant(conn, ctx.now).await {
+        match self.grant_with_app(conn, app, ctx.now).await {
             Err(Error::NeedsReauth { state, reason, .. }) => Err(Error::NeedsReauth {
                 state,
                 reason,
@@ -863,17 +872,10 @@ impl Services {
     ) -> Result<MeetingCreated> {
         let key = claim.map(|c| c.0);
         let id = MeetingId::new();
-        let settings = self.tenant_settings(ctx).await?;
-        let topic_is_default = input.topic.as_deref().is_none_or(|t| t.trim().is_empty())
-            && !(settings.client_label_in_topic
-                && input
-                    .client_label
-                    .as_deref()
-                    .is_some_and(|l| !l.trim().is_empty()));
         let details = details_from(
             zoom,
             input.client_label.clone().filter(|l| !l.trim().is_empty()),
-            topic_is_default,
+            validated.topic_is_default,
         );
         let sealed = self.seal_details_for(ctx.tenant(), id, &details)?;
         let new = NewMeeting {

@@ -194,6 +194,16 @@ impl Services {
     /// A usable grant for `conn`: its stored token if fresh, else a refresh.
     pub(crate) async fn grant(&self, conn: Connection, now: OffsetDateTime) -> Result<Grant> {
         let app = self.usable_app(conn.tenant_id, conn.zoom_app_id).await?;
+        self.grant_with_app(conn, app, now).await
+    }
+
+    /// [`Services::grant`] for a caller that has already read the connection's app.
+    pub(crate) async fn grant_with_app(
+        &self,
+        conn: Connection,
+        app: ZoomApp,
+        now: OffsetDateTime,
+    ) -> Result<Grant> {
         if conn.state != ConnectionState::Connected {
             return Err(dead_error(&conn));
         }

@@ -7,7 +7,6 @@ use meetgate_store::models::*;
 use meetgate_store::testsuite::now;
 use meetgate_store::*;
 use meetgate_store_sqlite::{SqliteStore, StoreOptions};
-use sqlx::Row;
 
 use crate::TempDir;
 
@@ -19,31 +18,30 @@ async fn creates_file_and_parent_dirs_in_wal_mode() {
     store.migrate().await.unwrap();
     assert!(dir.0.join("nested/deeper/meetgate.db").exists());
 
-    let pool = store.writer_pool_for_tests();
-    let mode: String = sqlx::query("PRAGMA journal_mode")
-        .fetch_one(pool)
+    let settings = store
+        .on_writer_for_tests(|c| {
+            let get = |pragma: &str| -> String {
+                c.query_row(&format!("PRAGMA {pragma}"), [], |r| {
+                    r.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| match v {
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap()
+            };
+            [
+                get("journal_mode"),
+                get("synchronous"),
+                get("foreign_keys"),
+                get("busy_timeout"),
+            ]
+        })
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(mode, "wal");
-    let sync: i64 = sqlx::query("PRAGMA synchronous")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(sync, 1, "synchronous = NORMAL");
-    let fk: i64 = sqlx::query("PRAGMA foreign_keys")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(fk, 1);
-    let busy: i64 = sqlx::query("PRAGMA busy_timeout")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(busy, 10_000);
+        .unwrap();
+    // synchronous = NORMAL is 1.
+    assert_eq!(settings, ["wal", "1", "1", "10000"]);
     assert!(dir.0.join("nested/deeper/meetgate.db-wal").exists());
     store.close().await;
 
@@ -79,7 +77,8 @@ async fn in_memory_database_works() {
     };
     store.create_tenant(&t, Effects::none()).await.unwrap();
     assert_eq!(store.get_tenant(t.id).await.unwrap().unwrap().slug, "m");
-    assert_eq!(store.pool_usage().0 + store.pool_usage().1, 1);
+    let (busy, idle) = store.pool_usage();
+    assert_eq!(busy + idle, 1, "one connection for reads and writes");
     store.close().await;
 }
 
@@ -127,15 +126,19 @@ async fn concurrent_migrations_apply_once() {
     for r in again {
         r.unwrap();
     }
-    let rows = sqlx::query("SELECT version, count(*) AS n FROM _sqlx_migrations GROUP BY version")
-        .fetch_all(one.writer_pool_for_tests())
+    let rows: Vec<(i64, i64)> = one
+        .on_writer_for_tests(|c| {
+            let mut st = c
+                .prepare("SELECT version, count(*) FROM schema_migrations GROUP BY version")
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        })
         .await
         .unwrap();
-    assert_eq!(rows.len(), 1, "one migration so far");
-    for row in rows {
-        assert_eq!(row.get::<i64, _>("n"), 1, "each migration recorded once");
-        assert_eq!(row.get::<i64, _>("version"), 1);
-    }
+    assert_eq!(rows, [(1, 1)], "one migration so far, recorded once");
     for s in &stores {
         s.close().await;
     }
@@ -275,23 +278,24 @@ fn tenant_named(slug: &str) -> NewTenant {
     }
 }
 
-/// A caller dropped between BEGIN and sqlx's transaction guard (a client that hangs up, a
-/// request timeout) leaves the one writer connection inside a transaction. The store must not
-/// stay unable to write.
+/// No job may leave the one writer connection inside a transaction for the next to inherit
+/// (with a pool, a caller dropped between BEGIN and the transaction guard did exactly that, and
+/// every later write failed).
 #[tokio::test]
-async fn a_writer_left_inside_a_transaction_is_replaced() {
+async fn a_writer_left_inside_a_transaction_is_rolled_back() {
     let dir = TempDir::fresh();
     let store = SqliteStore::connect(&dir.url("cancel.db")).await.unwrap();
     store.migrate().await.unwrap();
-    {
-        // The state a cancelled `begin` leaves: BEGIN ran, no guard will ever roll it back.
-        let mut conn = store.writer_pool_for_tests().acquire().await.unwrap();
-        let tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
-            .await
-            .unwrap();
-        std::mem::forget(tx);
-        assert!(sqlx::Connection::is_in_transaction(&*conn));
-    }
+    let leftover = tenant_named("never-committed");
+    let sql = format!(
+        "BEGIN IMMEDIATE; INSERT INTO tenants (id, name, slug, settings, created_at) \
+         VALUES ('{}', 'x', 'never-committed', '{{}}', 0)",
+        leftover.id
+    );
+    store
+        .on_writer_for_tests(move |c| c.execute_batch(&sql).unwrap())
+        .await
+        .unwrap();
     let tenant = tenant_named("after-cancel");
     store
         .create_tenant(&tenant, Effects::none())
@@ -301,6 +305,7 @@ async fn a_writer_left_inside_a_transaction_is_replaced() {
         store.get_tenant(tenant.id).await.unwrap().map(|t| t.slug),
         Some("after-cancel".to_owned())
     );
+    assert!(store.get_tenant(leftover.id).await.unwrap().is_none());
 }
 
 /// The same, by really cancelling writes at random points.

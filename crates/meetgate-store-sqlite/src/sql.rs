@@ -1,0 +1,377 @@
+//! Statements with owned arguments, run either inside a job on a connection (synchronously) or
+//! sent to a [`Worker`] as a job of their own (asynchronously), and rows with owned values.
+//!
+//! Placeholders are `?NNN` (or `$NNN`, read the same way: the number is the argument's position).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use crate::worker::{Worker, WorkerError};
+
+/// A statement and its arguments, owned so that it can be sent to a connection's thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    sql: Cow<'static, str>,
+    args: Vec<Value>,
+}
+
+/// A statement's failure: from SQLite, or from the worker that should have run it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SqlError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+}
+
+/// What a statement that returns no rows did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Done {
+    rows_affected: u64,
+}
+
+impl Done {
+    pub(crate) fn rows_affected(&self) -> u64 {
+        self.rows_affected
+    }
+}
+
+pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Query {
+    Query {
+        sql: sql.into(),
+        args: Vec::new(),
+    }
+}
+
+impl Query {
+    pub(crate) fn bind(mut self, value: impl Arg) -> Self {
+        self.args.push(value.into_value());
+        self
+    }
+
+    /// Runs the statement on `c`.
+    pub(crate) fn run(&self, c: &Connection) -> rusqlite::Result<Done> {
+        let mut statement = c.prepare_cached(&self.sql)?;
+        bind_all(&mut statement, &self.args)?;
+        let changed = statement.raw_execute()?;
+        Ok(Done {
+            rows_affected: u64::try_from(changed).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Every row the statement returns.
+    pub(crate) fn all(&self, c: &Connection) -> rusqlite::Result<Vec<Row>> {
+        self.rows(c, usize::MAX)
+    }
+
+    /// The first row, if any.
+    pub(crate) fn optional(&self, c: &Connection) -> rusqlite::Result<Option<Row>> {
+        Ok(self.rows(c, 1)?.pop())
+    }
+
+    /// The first row; none is `QueryReturnedNoRows`.
+    pub(crate) fn one(&self, c: &Connection) -> rusqlite::Result<Row> {
+        self.optional(c)?
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)
+    }
+
+    fn rows(&self, c: &Connection, limit: usize) -> rusqlite::Result<Vec<Row>> {
+        let mut statement = c.prepare_cached(&self.sql)?;
+        bind_all(&mut statement, &self.args)?;
+        let names: Arc<[Box<str>]> = statement
+            .column_names()
+            .into_iter()
+            .map(Box::from)
+            .collect();
+        let width = names.len();
+        let mut rows = statement.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(Value::from(row.get_ref(i)?));
+            }
+            out.push(Row {
+                names: Arc::clone(&names),
+                values,
+            });
+            if out.len() == limit {
+                // Step the statement to its end anyway: a RETURNING clause or a write that
+                // yields rows is done only when its statement is.
+                while rows.next()?.is_some() {}
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn execute(self, w: &Worker) -> Result<Done, SqlError> {
+        Ok(w.run(move |c| self.run(c)).await??)
+    }
+
+    pub(crate) async fn fetch_all(self, w: &Worker) -> Result<Vec<Row>, SqlError> {
+        Ok(w.run(move |c| self.all(c)).await??)
+    }
+
+    pub(crate) async fn fetch_optional(self, w: &Worker) -> Result<Option<Row>, SqlError> {
+        Ok(w.run(move |c| self.optional(c)).await??)
+    }
+
+    pub(crate) async fn fetch_one(self, w: &Worker) -> Result<Row, SqlError> {
+        Ok(w.run(move |c| self.one(c)).await??)
+    }
+}
+
+fn bind_all(statement: &mut rusqlite::Statement<'_>, args: &[Value]) -> rusqlite::Result<()> {
+    statement.clear_bindings();
+    for index in 1..=statement.parameter_count() {
+        let position = match statement.parameter_name(index) {
+            // `?NNN` and `$NNN` name the argument by its position; a bare `?` takes the next.
+            Some(name) => name[1..].parse::<usize>().unwrap_or(index),
+            None => index,
+        };
+        let value = args
+            .get(position.wrapping_sub(1))
+            .ok_or(rusqlite::Error::InvalidParameterCount(position, args.len()))?;
+        statement.raw_bind_parameter(index, value)?;
+    }
+    Ok(())
+}
+
+/// A value a statement can take as an argument.
+pub(crate) trait Arg {
+    fn into_value(self) -> Value;
+}
+
+impl Arg for Value {
+    fn into_value(self) -> Value {
+        self
+    }
+}
+
+impl Arg for String {
+    fn into_value(self) -> Value {
+        Value::Text(self)
+    }
+}
+
+impl Arg for &String {
+    fn into_value(self) -> Value {
+        Value::Text(self.clone())
+    }
+}
+
+impl Arg for &str {
+    fn into_value(self) -> Value {
+        Value::Text(self.to_owned())
+    }
+}
+
+impl Arg for Vec<u8> {
+    fn into_value(self) -> Value {
+        Value::Blob(self)
+    }
+}
+
+impl Arg for &Vec<u8> {
+    fn into_value(self) -> Value {
+        Value::Blob(self.clone())
+    }
+}
+
+impl Arg for &[u8] {
+    fn into_value(self) -> Value {
+        Value::Blob(self.to_vec())
+    }
+}
+
+impl Arg for i64 {
+    fn into_value(self) -> Value {
+        Value::Integer(self)
+    }
+}
+
+impl Arg for i32 {
+    fn into_value(self) -> Value {
+        Value::Integer(i64::from(self))
+    }
+}
+
+impl Arg for u32 {
+    fn into_value(self) -> Value {
+        Value::Integer(i64::from(self))
+    }
+}
+
+impl Arg for bool {
+    fn into_value(self) -> Value {
+        Value::Integer(i64::from(self))
+    }
+}
+
+impl<T: Arg> Arg for Option<T> {
+    fn into_value(self) -> Value {
+        self.map_or(Value::Null, Arg::into_value)
+    }
+}
+
+impl<'a, T> Arg for &'a Option<T>
+where
+    &'a T: Arg,
+{
+    fn into_value(self) -> Value {
+        self.as_ref().map_or(Value::Null, Arg::into_value)
+    }
+}
+
+/// A row with owned values, looked up by column name.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    names: Arc<[Box<str>]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// The value of column `name`, if the row has one.
+    pub(crate) fn value(&self, name: &str) -> Option<&Value> {
+        self.names
+            .iter()
+            .position(|n| &**n == name)
+            .and_then(|i| self.values.get(i))
+    }
+}
+
+/// Builds a statement from pieces, numbering each bound argument.
+#[derive(Debug)]
+pub(crate) struct QueryBuilder {
+    sql: String,
+    args: Vec<Value>,
+}
+
+impl QueryBuilder {
+    pub(crate) fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    pub(crate) fn push_bind(&mut self, value: impl Arg) -> &mut Self {
+        self.args.push(value.into_value());
+        self.sql.push('?');
+        self.sql.push_str(&self.args.len().to_string());
+        self
+    }
+
+    /// A list whose items are separated by `separator`.
+    pub(crate) fn separated<'b>(&'b mut self, separator: &'static str) -> Separated<'b> {
+        Separated {
+            builder: self,
+            separator,
+            first: true,
+        }
+    }
+
+    /// `VALUES (..), (..)`, one parenthesised tuple per item.
+    pub(crate) fn push_values<I, F>(&mut self, items: I, mut each: F) -> &mut Self
+    where
+        I: IntoIterator,
+        F: FnMut(Separated<'_>, I::Item),
+    {
+        self.sql.push_str("VALUES ");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.sql.push('(');
+            each(
+                Separated {
+                    builder: self,
+                    separator: ", ",
+                    first: true,
+                },
+                item,
+            );
+            self.sql.push(')');
+        }
+        self
+    }
+
+    pub(crate) fn build(self) -> Query {
+        Query {
+            sql: Cow::Owned(self.sql),
+            args: self.args,
+        }
+    }
+}
+
+/// Items of a list, separated as they are pushed.
+#[derive(Debug)]
+pub(crate) struct Separated<'b> {
+    builder: &'b mut QueryBuilder,
+    separator: &'static str,
+    first: bool,
+}
+
+impl Separated<'_> {
+    pub(crate) fn push_bind(&mut self, value: impl Arg) -> &mut Self {
+        if !self.first {
+            self.builder.sql.push_str(self.separator);
+        }
+        self.first = false;
+        self.builder.push_bind(value);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_placeholders_take_arguments_by_position() {
+        let c = Connection::open_in_memory().unwrap();
+        let row = query("SELECT ?2 AS b, ?1 AS a, ?2 AS b2")
+            .bind("first")
+            .bind(2_i64)
+            .one(&c)
+            .unwrap();
+        assert_eq!(row.value("a"), Some(&Value::Text("first".into())));
+        assert_eq!(row.value("b"), Some(&Value::Integer(2)));
+        assert_eq!(row.value("b2"), Some(&Value::Integer(2)));
+    }
+
+    #[test]
+    fn builder_numbers_its_arguments() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t (a TEXT, b INTEGER)")
+            .unwrap();
+        let mut qb = QueryBuilder::new("INSERT INTO t (a, b) ");
+        qb.push_values([("x", 1_i64), ("y", 2)], |mut b, (a, n)| {
+            b.push_bind(a).push_bind(n);
+        });
+        assert_eq!(qb.build().run(&c).unwrap().rows_affected(), 2);
+        let mut qb = QueryBuilder::new("SELECT a FROM t WHERE b IN (");
+        let mut list = qb.separated(", ");
+        list.push_bind(2_i64);
+        list.push_bind(3_i64);
+        qb.push(") ORDER BY a");
+        let rows = qb.build().all(&c).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].value("a"), Some(&Value::Text("y".into())));
+    }
+
+    #[test]
+    fn a_missing_argument_is_an_error() {
+        let c = Connection::open_in_memory().unwrap();
+        assert!(query("SELECT ?1, ?2").bind(1_i64).one(&c).is_err());
+    }
+}

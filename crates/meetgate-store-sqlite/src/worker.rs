@@ -1,0 +1,200 @@
+//! SQLite connections on threads of their own, running jobs sent from async code.
+//!
+//! A job is a closure that gets a connection and runs to completion on that connection's thread.
+//! A write transaction is one job, so SQLite's write lock is held only while its statements run:
+//! never across an `.await`, where a busy runtime would leave it idle while the next statement
+//! waits to be scheduled (the benchmark measured exactly that as meetgate's throughput limit on
+//! SQLite; see docs/performance.md). And since a job does not belong to the request that sent it,
+//! a request that goes away mid-write cannot leave a transaction open.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+/// Why a job did not run or did not answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WorkerError {
+    #[error("the store was closed")]
+    Closed,
+    #[error("a database job panicked")]
+    Panicked,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Message {
+    Run(Job),
+    Stop,
+}
+
+/// One queue served by one or more threads, each owning one connection. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Worker {
+    name: &'static str,
+    queue: mpsc::Sender<Message>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    size: u32,
+    busy: Arc<AtomicU32>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("name", &self.name).finish()
+    }
+}
+
+impl Worker {
+    /// Starts one thread per connection, all taking jobs from one queue in arrival order.
+    pub(crate) fn start(name: &'static str, connections: Vec<Connection>) -> std::io::Result<Self> {
+        let (queue, receiver) = mpsc::channel::<Message>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let size = u32::try_from(connections.len()).unwrap_or(u32::MAX);
+        let busy = Arc::new(AtomicU32::new(0));
+        let mut threads = Vec::with_capacity(connections.len());
+        for (i, connection) in connections.into_iter().enumerate() {
+            let receiver = Arc::clone(&receiver);
+            let busy = Arc::clone(&busy);
+            let thread = std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || serve(connection, &receiver, &busy))?;
+            threads.push(thread);
+        }
+        Ok(Self {
+            name,
+            queue,
+            threads: Arc::new(Mutex::new(threads)),
+            size,
+            busy,
+        })
+    }
+
+    /// Connections running a job, and connections waiting for one.
+    pub(crate) fn usage(&self) -> (u32, u32) {
+        let busy = self.busy.load(Ordering::Relaxed).min(self.size);
+        (busy, self.size - busy)
+    }
+
+    /// Runs `job` on one of this worker's connections and returns what it returned.
+    pub(crate) async fn run<T, F>(&self, job: F) -> Result<T, WorkerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            // A caller that went away no longer wants the answer; the job itself has run.
+            let _ = answer.send(job(connection));
+        });
+        self.queue
+            .send(Message::Run(job))
+            .map_err(|_| WorkerError::Closed)?;
+        // The sender is dropped without an answer only when the job panicked (or the thread is
+        // gone, which only a stop does).
+        answered.await.map_err(|_| WorkerError::Panicked)
+    }
+
+    /// Stops every thread once the jobs queued before it have run, and waits for them, so
+    /// that the connections are closed (and SQLite has checkpointed) when this returns.
+    pub(crate) async fn stop(&self) {
+        let threads = match self.threads.lock() {
+            Ok(mut threads) => std::mem::take(&mut *threads),
+            Err(_) => return,
+        };
+        for _ in &threads {
+            let _ = self.queue.send(Message::Stop);
+        }
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+fn serve(mut connection: Connection, receiver: &Mutex<mpsc::Receiver<Message>>, busy: &AtomicU32) {
+    loop {
+        let message = match receiver.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        match message {
+            Ok(Message::Run(job)) => {
+                busy.fetch_add(1, Ordering::Relaxed);
+                // A panicking job rolls its transaction back as it unwinds; the connection and
+                // the thread stay in service for the next one.
+                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut connection))).is_err() {
+                    tracing::error!("a database job panicked");
+                }
+                // No job may leave a transaction open for the next one to inherit.
+                if !connection.is_autocommit() {
+                    tracing::warn!("a database job left a transaction open; rolled back");
+                    let _ = connection.execute_batch("ROLLBACK");
+                }
+                busy.fetch_sub(1, Ordering::Relaxed);
+            }
+            Ok(Message::Stop) | Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory() -> Connection {
+        Connection::open_in_memory().unwrap()
+    }
+
+    #[tokio::test]
+    async fn runs_jobs_and_survives_a_panic() {
+        let worker = Worker::start("test", vec![memory()]).unwrap();
+        let one: i64 = worker
+            .run(|c| c.query_row("SELECT 1", [], |r| r.get(0)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        let panicked = worker.run(|_| -> i64 { panic!("boom") }).await;
+        assert!(matches!(panicked, Err(WorkerError::Panicked)));
+        let two: i64 = worker
+            .run(|c| c.query_row("SELECT 2", [], |r| r.get(0)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(two, 2);
+    }
+
+    #[tokio::test]
+    async fn a_panic_inside_a_transaction_rolls_it_back() {
+        let worker = Worker::start("test", vec![memory()]).unwrap();
+        worker
+            .run(|c| c.execute_batch("CREATE TABLE t (x INTEGER)").unwrap())
+            .await
+            .unwrap();
+        let _ = worker
+            .run(|c| {
+                c.execute_batch("BEGIN; INSERT INTO t VALUES (1)").unwrap();
+                panic!("mid-transaction");
+            })
+            .await;
+        let (rows, autocommit): (i64, bool) = worker
+            .run(|c| {
+                let n = c
+                    .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .unwrap();
+                (n, c.is_autocommit())
+            })
+            .await
+            .unwrap();
+        assert_eq!((rows, autocommit), (0, true));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_worker_refuses_jobs() {
+        let worker = Worker::start("test", vec![memory(), memory()]).unwrap();
+        worker.stop().await;
+        assert!(matches!(worker.run(|_| ()).await, Err(WorkerError::Closed)));
+    }
+}
