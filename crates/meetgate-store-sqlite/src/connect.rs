@@ -7,6 +7,7 @@ use meetgate_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
+use crate::checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
 use crate::errors::{OrStore, map_sqlite, one_line};
 use crate::sql::query;
 use crate::worker::Worker;
@@ -55,6 +56,8 @@ pub(crate) struct Workers {
     pub(crate) reader: Worker,
     /// `reader` is `writer` (an in-memory database).
     pub(crate) shared: bool,
+    /// None for an in-memory database (no WAL).
+    pub(crate) checkpointer: Option<Checkpointer>,
 }
 
 /// Where a `sqlite:` URL points.
@@ -118,6 +121,8 @@ fn open_file(path: &Path, options: &StoreOptions, writer: bool) -> StoreResult<C
                 "cannot switch the SQLite database to WAL mode (it stays {mode})"
             )));
         }
+        c.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+            .map_err(open_error)?;
     } else {
         // A statement that tries to write through a reader fails instead of taking the lock.
         c.pragma_update(None, "query_only", true)
@@ -139,6 +144,7 @@ fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Wor
                 reader: writer.clone(),
                 writer,
                 shared: true,
+                checkpointer: None,
             })
         }
         Location::File(path) => {
@@ -160,6 +166,9 @@ fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Wor
                 writer: Worker::start("sqlite-writer", vec![writer]).map_err(spawn_error)?,
                 reader: Worker::start("sqlite-reader", reader_connections).map_err(spawn_error)?,
                 shared: false,
+                checkpointer: Some(
+                    Checkpointer::start(open_file(path, options, false)?).map_err(spawn_error)?,
+                ),
             })
         }
     }

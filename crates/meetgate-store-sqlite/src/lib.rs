@@ -11,6 +11,7 @@
 //! run. Reads go to a few reader connections of their own.
 
 mod audit;
+mod checkpoint;
 mod connect;
 mod connections;
 mod convert;
@@ -49,6 +50,7 @@ pub struct SqliteStore {
     reader: Worker,
     /// The writer and reader are one connection (an in-memory database).
     shared: bool,
+    checkpointer: Option<Arc<checkpoint::Checkpointer>>,
     refresh_locks: Arc<KeyedLocks<uuid::Uuid>>,
 }
 
@@ -65,6 +67,7 @@ impl SqliteStore {
             writer: workers.writer,
             reader: workers.reader,
             shared: workers.shared,
+            checkpointer: workers.checkpointer.map(Arc::new),
             refresh_locks: KeyedLocks::new(),
         })
     }
@@ -168,6 +171,9 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop().await;
+        }
         self.writer.stop().await;
         if !self.shared {
             self.reader.stop().await;
