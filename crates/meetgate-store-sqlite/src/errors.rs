@@ -44,6 +44,19 @@ pub(crate) fn map_sqlite(e: rusqlite::Error, what: &'static str) -> StoreError {
     }
 }
 
+/// A failed BEGIN or COMMIT, told to every transaction that shared it.
+pub(crate) fn commit_error(e: &rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull,
+        ) => StoreError::Unavailable(one_line(&e.to_string())),
+        _ => StoreError::Database(one_line(&e.to_string())),
+    }
+}
+
 fn map_worker(e: WorkerError) -> StoreError {
     match e {
         WorkerError::Closed => StoreError::Unavailable("the store was closed".into()),

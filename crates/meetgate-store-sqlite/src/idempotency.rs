@@ -40,9 +40,9 @@ fn record(row: &Row) -> StoreResult<IdempotencyRecord> {
 
 #[async_trait::async_trait]
 impl IdempotencyStore for SqliteStore {
-    /// One statement, atomic on its own (no transaction: BEGIN and COMMIT would be two more
-    /// round trips to the writer on every create): insert the record, or replace an expired one,
-    /// or take over a stale in-progress one (refreshing its lock time, so one taker wins). A
+    /// One statement (committed with whatever other writes are queued with it): insert the
+    /// record, or replace an expired one, or take over a stale in-progress one (refreshing its
+    /// lock time, so one taker wins). A
     /// returned row with this claim's id is a fresh claim; one with another id is a takeover.
     /// Otherwise the key is held: read what holds it.
     #[tracing::instrument(skip_all, fields(tenant = %c.tenant_id))]
@@ -53,7 +53,7 @@ impl IdempotencyStore for SqliteStore {
         // The holder read after a refused claim may vanish (expired and cleaned up) before it is
         // read; the claim is then simply tried again.
         for _ in 0..3 {
-            let claimed = query(concat!(
+            let claim = query(concat!(
                 "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state, created_at,
                     locked_at, expires_at, recovery)
                  VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $8)
@@ -84,10 +84,10 @@ impl IdempotencyStore for SqliteStore {
             .bind(ts(c.now))
             .bind(ts(c.expires_at))
             .bind(ts(c.now.saturating_sub(c.stale_after)))
-            .bind(c.recovery.as_ref().map(json))
-            .fetch_optional(&self.writer)
-            .await
-            .or_store("idempotency record")?;
+            .bind(c.recovery.as_ref().map(json));
+            let claimed = self
+                .write(move |tx| claim.optional(tx).or_store("idempotency record"))
+                .await?;
             if let Some(row) = claimed {
                 let rec = record(&row)?;
                 return Ok(if rec.id == c.id {

@@ -32,8 +32,7 @@ mod worker;
 use std::sync::Arc;
 
 use meetgate_store::models::{ConnectionState, StoreStats};
-use meetgate_store::{Store, StoreResult};
-use rusqlite::TransactionBehavior;
+use meetgate_store::{Store, StoreError, StoreResult};
 
 pub use connect::StoreOptions;
 
@@ -83,24 +82,21 @@ impl SqliteStore {
         self.writer.run(f).await.or_store("test")
     }
 
-    /// Runs `f` as one write transaction on the writer's thread: `BEGIN IMMEDIATE`, then commit
-    /// if `f` succeeds, roll back if it fails.
+    /// Runs `f` as one write transaction on the writer's thread: its changes are committed if
+    /// it succeeds and rolled back if it fails. Transactions queued at the same moment share one
+    /// commit (see [`Worker::submit`]); the answer comes only once that commit is done.
     pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
+        let (answer, answered) = tokio::sync::oneshot::channel();
         self.writer
-            .run(move |c| {
-                let tx = c
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .or_store("transaction")?;
-                let value = f(&tx)?;
-                tx.commit().or_store("transaction")?;
-                Ok(value)
-            })
+            .submit(Box::new(WritePart { f, answer }))
+            .or_store("transaction")?;
+        answered
             .await
-            .or_store("transaction")?
+            .map_err(|_| StoreError::Database("a database write panicked".into()))?
     }
 
     /// Runs `f` on a reader connection (reads that need more than one statement).
@@ -110,6 +106,38 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.reader.run(move |c| f(c)).await.or_store("read")?
+    }
+}
+
+/// A write transaction for the writer's group commit.
+struct WritePart<T, F> {
+    f: F,
+    answer: tokio::sync::oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> worker::Part for WritePart<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, c: &rusqlite::Connection) -> worker::Outcome {
+        let WritePart { f, answer } = *self;
+        match f(c) {
+            Ok(value) => worker::Outcome::Keep(Box::new(move |committed| {
+                let _ = answer.send(
+                    committed
+                        .map(|()| value)
+                        .map_err(|e| errors::commit_error(e)),
+                );
+            })),
+            Err(e) => worker::Outcome::Undo(Box::new(move |_| {
+                let _ = answer.send(Err(e));
+            })),
+        }
+    }
+
+    fn fail(self: Box<Self>, e: &rusqlite::Error) {
+        let _ = self.answer.send(Err(errors::commit_error(e)));
     }
 }
 

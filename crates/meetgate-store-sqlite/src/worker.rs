@@ -25,8 +25,30 @@ pub(crate) enum WorkerError {
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// Write transactions queued together commit together, at most this many at a time.
+const MAX_GROUP: usize = 64;
+
+/// What a part of a group transaction did to its savepoint, and how to answer once the group's
+/// commit has succeeded or failed.
+pub(crate) enum Outcome {
+    /// Its statements stay; `Finish` gets the group's commit result.
+    Keep(Finish),
+    /// It failed: its statements are rolled back and `Finish` answers with its own error.
+    Undo(Finish),
+}
+
+pub(crate) type Finish = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
+
+/// One write transaction, run inside a savepoint of a transaction it may share with others.
+pub(crate) trait Part: Send {
+    fn run(self: Box<Self>, c: &Connection) -> Outcome;
+    /// The group's transaction could not even begin.
+    fn fail(self: Box<Self>, e: &rusqlite::Error);
+}
+
 enum Message {
     Run(Job),
+    Part(Box<dyn Part>),
     Stop,
 }
 
@@ -96,6 +118,15 @@ impl Worker {
         answered.await.map_err(|_| WorkerError::Panicked)
     }
 
+    /// Queues a write transaction. Parts queued while the writer was busy run together in one
+    /// SQLite transaction (a savepoint each) and are answered after its one commit: one WAL
+    /// append and one lock instead of one per request.
+    pub(crate) fn submit(&self, part: Box<dyn Part>) -> Result<(), WorkerError> {
+        self.queue
+            .send(Message::Part(part))
+            .map_err(|_| WorkerError::Closed)
+    }
+
     /// Stops every thread once the jobs queued before it have run, and waits for them, so
     /// that the connections are closed (and SQLite has checkpointed) when this returns.
     pub(crate) async fn stop(&self) {
@@ -116,27 +147,88 @@ impl Worker {
 }
 
 fn serve(mut connection: Connection, receiver: &Mutex<mpsc::Receiver<Message>>, busy: &AtomicU32) {
+    let mut pending = None;
     loop {
-        let message = match receiver.lock() {
-            Ok(receiver) => receiver.recv(),
-            Err(_) => return,
+        let message = match pending.take() {
+            Some(message) => message,
+            None => match receiver.lock().map(|r| r.recv()) {
+                Ok(Ok(message)) => message,
+                Ok(Err(_)) | Err(_) => return,
+            },
         };
+        busy.fetch_add(1, Ordering::Relaxed);
         match message {
-            Ok(Message::Run(job)) => {
-                busy.fetch_add(1, Ordering::Relaxed);
-                // A panicking job rolls its transaction back as it unwinds; the connection and
-                // the thread stay in service for the next one.
-                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut connection))).is_err() {
-                    tracing::error!("a database job panicked");
+            Message::Run(job) => run_job(&mut connection, job),
+            Message::Part(first) => {
+                let mut parts = vec![first];
+                while parts.len() < MAX_GROUP {
+                    match receiver.lock().map(|r| r.try_recv()) {
+                        Ok(Ok(Message::Part(part))) => parts.push(part),
+                        Ok(Ok(other)) => {
+                            pending = Some(other);
+                            break;
+                        }
+                        Ok(Err(_)) | Err(_) => break,
+                    }
                 }
-                // No job may leave a transaction open for the next one to inherit.
-                if !connection.is_autocommit() {
-                    tracing::warn!("a database job left a transaction open; rolled back");
-                    let _ = connection.execute_batch("ROLLBACK");
-                }
-                busy.fetch_sub(1, Ordering::Relaxed);
+                run_group(&mut connection, parts);
             }
-            Ok(Message::Stop) | Err(_) => return,
+            Message::Stop => return,
+        }
+        // No job may leave a transaction open for the next one to inherit.
+        if !connection.is_autocommit() {
+            tracing::warn!("a database job left a transaction open; rolled back");
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn run_job(connection: &mut Connection, job: Job) {
+    // A panicking job rolls its transaction back as it unwinds; the connection and the thread
+    // stay in service for the next one.
+    if std::panic::catch_unwind(AssertUnwindSafe(|| job(connection))).is_err() {
+        tracing::error!("a database job panicked");
+    }
+}
+
+fn run_group(connection: &mut Connection, parts: Vec<Box<dyn Part>>) {
+    if let Err(e) = connection.execute_batch("BEGIN IMMEDIATE") {
+        for part in parts {
+            part.fail(&e);
+        }
+        return;
+    }
+    let mut kept = Vec::with_capacity(parts.len());
+    for part in parts {
+        if let Err(e) = connection.execute_batch("SAVEPOINT part") {
+            part.fail(&e);
+            continue;
+        }
+        match std::panic::catch_unwind(AssertUnwindSafe(|| part.run(connection))) {
+            Ok(Outcome::Keep(finish)) => match connection.execute_batch("RELEASE part") {
+                Ok(()) => kept.push(finish),
+                Err(e) => {
+                    let _ = connection.execute_batch("ROLLBACK TO part; RELEASE part");
+                    finish(Err(&e));
+                }
+            },
+            Ok(Outcome::Undo(finish)) => {
+                let _ = connection.execute_batch("ROLLBACK TO part; RELEASE part");
+                finish(Ok(()));
+            }
+            Err(_) => {
+                // Its answer was dropped while unwinding: the caller hears that it panicked.
+                tracing::error!("a database write panicked");
+                let _ = connection.execute_batch("ROLLBACK TO part; RELEASE part");
+            }
+        }
+    }
+    match connection.execute_batch("COMMIT") {
+        Ok(()) => kept.into_iter().for_each(|finish| finish(Ok(()))),
+        Err(e) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            kept.into_iter().for_each(|finish| finish(Err(&e)));
         }
     }
 }

@@ -325,3 +325,43 @@ async fn cancelled_writes_never_wedge_the_writer() {
         .await
         .expect("the store writes again after 200 cancelled writes");
 }
+
+/// Writes queued together commit together (one transaction, a savepoint each): a write that
+/// fails in such a group is rolled back alone, and every other write of the group is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_write_in_a_group_commit_undoes_only_itself() {
+    let dir = TempDir::fresh();
+    let store = Arc::new(SqliteStore::connect(&dir.url("group.db")).await.unwrap());
+    store.migrate().await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let store = store.clone();
+        // Every fourth tenant reuses the slug of the one before: one of the two must fail.
+        let slug = if i % 4 == 3 {
+            format!("t{}", i - 1)
+        } else {
+            format!("t{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            let tenant = tenant_named(&slug);
+            let result = store.create_tenant(&tenant, Effects::none()).await;
+            (tenant.id, result)
+        }));
+    }
+    let (mut kept, mut refused) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (id, Ok(_)) => kept.push(id),
+            (_, Err(StoreError::Conflict { .. })) => refused += 1,
+            (_, Err(e)) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!((kept.len(), refused), (150, 50));
+    for id in kept {
+        assert!(
+            store.get_tenant(id).await.unwrap().is_some(),
+            "{id} was kept"
+        );
+    }
+    assert_eq!(store.list_tenants().await.unwrap().len(), 150);
+}
