@@ -124,11 +124,7 @@ where
         let WritePart { f, answer } = *self;
         match f(c) {
             Ok(value) => worker::Outcome::Keep(Box::new(move |committed| {
-                let _ = answer.send(
-                    committed
-                        .map(|()| value)
-                        .map_err(|e| errors::commit_error(e)),
-                );
+                let _ = answer.send(committed.map(|()| value).map_err(errors::commit_error));
             })),
             Err(e) => worker::Outcome::Undo(Box::new(move |_| {
                 let _ = answer.send(Err(e));
