@@ -26,6 +26,12 @@ use clap::Parser;
 use crate::cli::{Cli, Command, RunArgs, Scenario};
 use crate::report::{Machine, Results};
 
+/// mimalloc rather than glibc's malloc: allocation was a quarter of the instructions per request
+/// (docs/performance.md). The bench uses it too, so that the bare proxy it compares against
+/// allocates the same way.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The full storm of the target.
 const TARGET_STORM_GRANTS: usize = 10_000;
 

@@ -24,6 +24,10 @@ pub struct Config {
     pub database_url: String,
     /// Database pool size.
     pub database_max_connections: u32,
+    /// How long API keys, tenants and Zoom apps read for one request are reused by the next
+    /// ones. A change made through another process (another replica, the CLI), such as a key
+    /// revoked, takes effect here at most this much later; 0 reads them every time.
+    pub lookup_cache_secs: u64,
     pub log: LogConfig,
     pub vault: VaultConfig,
     pub zoom: ZoomConfig,
@@ -63,7 +67,9 @@ pub struct ZoomConfig {
     pub idle_refresh_days: u64,
     pub connect_timeout_secs: u64,
     pub request_timeout_secs: u64,
-    /// How many refreshes one process runs at once (each holds a database connection).
+    /// How many refreshes (token calls to Zoom) one process runs at once; more wait their turn.
+    /// On PostgreSQL each also holds a pooled connection for its lock, and the store lets at
+    /// most three quarters of the pool do that: the rest wait there.
     pub max_concurrent_refreshes: u32,
     /// Accept Zoom webhooks whose timestamp is at most this far from now.
     pub webhook_tolerance_secs: i64,
@@ -124,6 +130,7 @@ impl Default for Config {
             data_dir: PathBuf::from("meetgate-data"),
             database_url: String::new(),
             database_max_connections: 16,
+            lookup_cache_secs: 5,
             log: LogConfig::default(),
             vault: VaultConfig::default(),
             zoom: ZoomConfig::default(),
@@ -160,7 +167,7 @@ impl Default for ZoomConfig {
             idle_refresh_days: 30,
             connect_timeout_secs: 5,
             request_timeout_secs: 20,
-            max_concurrent_refreshes: 8,
+            max_concurrent_refreshes: 64,
             webhook_tolerance_secs: 300,
         }
     }
@@ -358,18 +365,22 @@ impl Config {
                 "must be an address like 127.0.0.1:9100",
             ));
         }
+        if self.lookup_cache_secs > 300 {
+            return Err(ConfigError::new(
+                "lookup_cache_secs",
+                "must be at most 300 (a revoked API key stays usable in other processes this long)",
+            ));
+        }
         if self.database_max_connections < 2 {
             return Err(ConfigError::new(
                 "database_max_connections",
                 "must be at least 2",
             ));
         }
-        if self.zoom.max_concurrent_refreshes == 0
-            || self.zoom.max_concurrent_refreshes >= self.database_max_connections
-        {
+        if self.zoom.max_concurrent_refreshes == 0 {
             return Err(ConfigError::new(
                 "zoom.max_concurrent_refreshes",
-                "must be at least 1 and below database_max_connections (each refresh holds a connection)",
+                "must be at least 1",
             ));
         }
         if self.web.session_idle_minutes == 0 {

@@ -114,6 +114,27 @@ impl ConnectionStore for PgStore {
         .collect()
     }
 
+    async fn list_connections_of_external_user(
+        &self,
+        tenant: TenantId,
+        external_id: &str,
+    ) -> StoreResult<Vec<Connection>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            connection_cols!(),
+            " FROM connections WHERE tenant_id = $1 AND end_user_id = \
+             (SELECT id FROM end_users WHERE tenant_id = $1 AND external_id = $2) ORDER BY id"
+        ))
+        .bind(id(tenant.0))
+        .bind(external_id)
+        .fetch_all(&self.pool)
+        .await
+        .or_store("connection")?
+        .iter()
+        .map(connection)
+        .collect()
+    }
+
     async fn list_connections(
         &self,
         tenant: TenantId,

@@ -88,11 +88,15 @@ impl SqliteStore {
     pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.writer
-            .submit(Box::new(WritePart { f, answer }))
+            .submit(Box::new(WritePart {
+                f,
+                answer,
+                result: None,
+            }))
             .or_store("transaction")?;
         answered
             .await
@@ -113,27 +117,30 @@ impl SqliteStore {
 struct WritePart<T, F> {
     f: F,
     answer: tokio::sync::oneshot::Sender<StoreResult<T>>,
+    /// What the last run returned.
+    result: Option<StoreResult<T>>,
 }
 
 impl<T, F> worker::Part for WritePart<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
 {
-    fn run(self: Box<Self>, c: &rusqlite::Connection) -> worker::Outcome {
-        let WritePart { f, answer } = *self;
-        match f(c) {
-            Ok(value) => worker::Outcome::Keep(Box::new(move |committed| {
-                let _ = answer.send(committed.map(|()| value).map_err(errors::commit_error));
-            })),
-            Err(e) => worker::Outcome::Undo(Box::new(move |_| {
-                let _ = answer.send(Err(e));
-            })),
-        }
+    fn run(&mut self, c: &rusqlite::Connection) -> bool {
+        let result = (self.f)(c);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
     }
 
-    fn fail(self: Box<Self>, e: &rusqlite::Error) {
-        let _ = self.answer.send(Err(errors::commit_error(e)));
+    fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
+        let answer = match (self.result, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Err(e)) => Err(errors::commit_error(e)),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (None, Ok(())) => Err(StoreError::Database("a write was never run".into())),
+        };
+        let _ = self.answer.send(answer);
     }
 }
 

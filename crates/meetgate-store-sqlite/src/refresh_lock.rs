@@ -181,7 +181,7 @@ impl RefreshLock for SqliteRefreshLock {
                 .bind(id(cid.0))
                 .bind(expected_version)
                 .bind(state.as_str())
-                .bind(reason)
+                .bind(&reason)
                 .bind(ts(now))
                 .optional(tx)
                 .or_store("connection")?;

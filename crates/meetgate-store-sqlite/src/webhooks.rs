@@ -234,7 +234,7 @@ impl WebhookStore for SqliteStore {
             .bind(id(e.tenant_id.0))
             .bind(&e.url)
             .bind(&e.secret.0)
-            .bind(types)
+            .bind(&types)
             .bind(&e.description)
             .bind(ts(e.created_at))
             .bind(opt_ts(e.disabled_at))

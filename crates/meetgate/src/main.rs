@@ -16,6 +16,12 @@ use toml::Value;
 
 use crate::cli::{Cli, Command};
 
+/// mimalloc rather than glibc's malloc: allocation was a quarter of the instructions per request
+/// (docs/performance.md). The bench uses it too, so that the bare proxy it compares against
+/// allocates the same way.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn overrides(cli: &Cli) -> config_load::Overrides {
     let mut out: config_load::Overrides = Vec::new();
     let g = &cli.global;

@@ -174,8 +174,23 @@ impl Services {
     }
 
     /// A Zoom app this tenant may use: its own or a shared one.
-    pub(crate) async fn usable_app(&self, tenant: TenantId, id: ZoomAppId) -> Result<ZoomApp> {
-        match self.store.get_zoom_app(id).await? {
+    pub(crate) async fn usable_app(
+        &self,
+        tenant: TenantId,
+        id: ZoomAppId,
+        now: OffsetDateTime,
+    ) -> Result<ZoomApp> {
+        let app = match self.lookups.apps.get(&id, now) {
+            Some(app) => Some(app),
+            None => {
+                let app = self.store.get_zoom_app(id).await?;
+                if let Some(app) = &app {
+                    self.lookups.apps.insert(id, app.clone(), now);
+                }
+                app
+            }
+        };
+        match app {
             Some(app) if app.tenant_id.is_none_or(|t| t == tenant) => Ok(app),
             _ => Err(Error::NotFound { what: "Zoom app" }),
         }

@@ -111,7 +111,7 @@ impl Services {
     ) -> Result<ConnectSessionView> {
         let user = check_connect_user(&new.user)?;
         let app = match new.zoom_app_id {
-            Some(id) => self.usable_app(ctx.tenant(), id).await?,
+            Some(id) => self.usable_app(ctx.tenant(), id, ctx.now).await?,
             None => self.default_app(ctx.tenant()).await?,
         };
         if app.app_type == AppType::ServerToServer {
@@ -188,7 +188,7 @@ impl Services {
             ));
         }
         let app = self
-            .usable_app(session.tenant_id, session.zoom_app_id)
+            .usable_app(session.tenant_id, session.zoom_app_id, now)
             .await?;
         Ok((session, app.name))
     }
@@ -202,7 +202,7 @@ impl Services {
     ) -> Result<StartedAttempt> {
         let (session, _) = self.open_connect_link(token, now).await?;
         let app = self
-            .usable_app(session.tenant_id, session.zoom_app_id)
+            .usable_app(session.tenant_id, session.zoom_app_id, now)
             .await?;
         let oauth = self.oauth_app(&app)?;
         let state = Secret::new(random_token(32));
@@ -392,7 +392,7 @@ impl Services {
         code: &Secret,
     ) -> Result<bool> {
         let app = self
-            .usable_app(attempt.tenant_id, attempt.zoom_app_id)
+            .usable_app(attempt.tenant_id, attempt.zoom_app_id, ctx.now)
             .await?;
         let oauth = self.oauth_app(&app)?;
         let verifier = Secret::new(self.vault.open_string(

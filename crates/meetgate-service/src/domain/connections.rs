@@ -13,21 +13,18 @@ impl Services {
         ctx: &Ctx,
         external_id: &str,
     ) -> Result<(Connection, ZoomApp)> {
-        let end_user = self
-            .store
-            .find_end_user(ctx.tenant(), external_id)
-            .await?
-            .ok_or(Error::NotConnected { connect_url: None })?;
         let mut conns = self
             .store
-            .list_user_connections(ctx.tenant(), end_user.id)
+            .list_connections_of_external_user(ctx.tenant(), external_id)
             .await?;
         // Prefer a live grant, then the most recently changed one.
         conns.sort_by_key(|c| (c.state == ConnectionState::Connected, c.updated_at));
         let conn = conns
             .pop()
             .ok_or(Error::NotConnected { connect_url: None })?;
-        let app = self.usable_app(ctx.tenant(), conn.zoom_app_id).await?;
+        let app = self
+            .usable_app(ctx.tenant(), conn.zoom_app_id, ctx.now)
+            .await?;
         Ok((conn, app))
     }
 
@@ -88,7 +85,7 @@ impl Services {
         app_id: meetgate_store::ZoomAppId,
         zoom_user: &str,
     ) -> Result<ConnectionView> {
-        let app = self.usable_app(ctx.tenant(), app_id).await?;
+        let app = self.usable_app(ctx.tenant(), app_id, ctx.now).await?;
         if app.app_type != AppType::ServerToServer {
             return Err(Error::validation(
                 "zoom_app_id",
@@ -206,7 +203,9 @@ impl Services {
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             for conn in &page {
-                let app = self.usable_app(ctx.tenant(), conn.zoom_app_id).await?;
+                let app = self
+                    .usable_app(ctx.tenant(), conn.zoom_app_id, ctx.now)
+                    .await?;
                 let external = self
                     .external_id_of(ctx.tenant(), conn.end_user_id)
                     .await

@@ -93,7 +93,7 @@ impl Services {
                 let stored = self.replay(ctx, &record)?;
                 Ok(KeyState::Replay {
                     status: stored.status,
-                    body: stored.body,
+                    body: serde_json::from_str(stored.body.get()).map_err(Error::internal)?,
                 })
             }
         }

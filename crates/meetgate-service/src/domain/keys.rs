@@ -135,11 +135,12 @@ impl Services {
             "success",
             serde_json::json!({}),
         ));
-        if self
+        let revoked = self
             .store
             .revoke_api_key(ctx.tenant(), id, ctx.now, effects)
-            .await?
-        {
+            .await?;
+        self.lookups.api_keys.remove_where(|key| key.id == id);
+        if revoked {
             Ok(())
         } else {
             Err(Error::NotFound { what: "API key" })
@@ -155,11 +156,20 @@ impl Services {
         now: OffsetDateTime,
     ) -> Result<Ctx> {
         let (lookup, secret) = parse_key(presented).ok_or(Error::Unauthenticated)?;
-        let key = self
-            .store
-            .find_api_key(lookup)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
+        let key = match self.lookups.api_keys.get(&lookup.to_owned(), now) {
+            Some(key) => key,
+            None => {
+                let key = self
+                    .store
+                    .find_api_key(lookup)
+                    .await?
+                    .ok_or(Error::Unauthenticated)?;
+                self.lookups
+                    .api_keys
+                    .insert(lookup.to_owned(), key.clone(), now);
+                key
+            }
+        };
         let matches = constant_time_eq(&sha256(secret.as_bytes()), &key.secret_hash);
         if !matches || key.revoked_at.is_some() {
             return Err(Error::Unauthenticated);
@@ -171,6 +181,13 @@ impl Services {
             .is_none_or(|t| now - t > time::Duration::minutes(1))
         {
             let _ = self.store.touch_api_key(key.id, now).await;
+            let touched = ApiKey {
+                last_used_at: Some(now),
+                ..key.clone()
+            };
+            self.lookups
+                .api_keys
+                .insert(lookup.to_owned(), touched, now);
         }
         Ok(Ctx::for_api_key(
             key.tenant_id,

@@ -176,7 +176,19 @@ impl Services {
         now: OffsetDateTime,
     ) -> Result<MeetingView> {
         let details = self.open_details(meeting)?;
-        Ok(MeetingView {
+        Ok(self.meeting_view_of(meeting, details, external_id, now))
+    }
+
+    /// [`Services::meeting_view`] with the details in hand (a meeting just created), so that
+    /// they are not decrypted again right after being sealed.
+    pub(crate) fn meeting_view_of(
+        &self,
+        meeting: &Meeting,
+        details: MeetingDetails,
+        external_id: &str,
+        now: OffsetDateTime,
+    ) -> MeetingView {
+        MeetingView {
             id: meeting.id,
             user: external_id.to_owned(),
             zoom_meeting_id: meeting.zoom_meeting_id,
@@ -196,6 +208,6 @@ impl Services {
             occurrences: details.occurrences,
             created_at: meeting.created_at,
             updated_at: meeting.updated_at,
-        })
+        }
     }
 }

@@ -14,6 +14,7 @@ use meetgate_zoom::{
     ZoomMeetingType,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -118,10 +119,11 @@ pub struct MeetingPatch {
 }
 
 /// A create's answer, and whether it was replayed from an earlier request with the same key.
+/// The body is JSON text, exactly as first sent: serialized once, then both sent and stored.
 #[derive(Debug)]
 pub struct MeetingCreated {
     pub status: u16,
-    pub body: Value,
+    pub body: Box<RawValue>,
     pub replayed: bool,
 }
 
@@ -699,7 +701,7 @@ impl Services {
         ctx: &Ctx,
         record: &meetgate_store::models::IdempotencyRecord,
     ) -> Result<MeetingCreated> {
-        let body = match &record.response_body {
+        let text = match &record.response_body {
             Some(sealed) => {
                 let bytes = self.vault.open(
                     SealedColumn::IdempotencyResponse,
@@ -707,10 +709,11 @@ impl Services {
                     &record.id.to_string(),
                     sealed,
                 )?;
-                serde_json::from_slice(&bytes).map_err(Error::internal)?
+                String::from_utf8(bytes).map_err(Error::internal)?
             }
-            None => Value::Null,
+            None => "null".to_owned(),
         };
+        let body = RawValue::from_string(text).map_err(Error::internal)?;
         Ok(MeetingCreated {
             status: record.response_status.unwrap_or(201),
             body,
@@ -913,8 +916,8 @@ impl Services {
             status_changed_at: None,
             deleted_at: None,
         };
-        let view = self.meeting_view(&as_row, external_id, ctx.now)?;
-        let body = serde_json::to_value(&view).map_err(Error::internal)?;
+        let view = self.meeting_view_of(&as_row, details, external_id, ctx.now);
+        let body = serde_json::value::to_raw_value(&view).map_err(Error::internal)?;
         let completion = match claim {
             Some((key, record_id)) => Some(CompleteIdempotency {
                 tenant_id: ctx.tenant(),
@@ -924,7 +927,7 @@ impl Services {
                     SealedColumn::IdempotencyResponse,
                     Some(ctx.tenant()),
                     &record_id.to_string(),
-                    &serde_json::to_vec(&body).map_err(Error::internal)?,
+                    body.get().as_bytes(),
                 )?,
                 resource_id: Some(id.to_string()),
             }),

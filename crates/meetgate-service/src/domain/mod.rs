@@ -12,6 +12,7 @@ pub mod inbox;
 mod invitations;
 mod keyed_locks;
 mod keys;
+mod lookup_cache;
 mod meeting_view;
 mod meetings;
 mod member_connect;
@@ -69,6 +70,8 @@ pub struct Services {
     pub(crate) refresh: Arc<tokens::RefreshCoordinator>,
     /// Failed web sign-ins of this process (see `web_sessions.rs`).
     pub(crate) signins: Arc<web_sessions::SignInLimiter>,
+    /// API keys, tenants and Zoom apps read recently (see `lookup_cache.rs`).
+    pub(crate) lookups: Arc<lookup_cache::Lookups>,
 }
 
 impl std::fmt::Debug for Services {
@@ -91,7 +94,9 @@ impl Services {
         T: Send + 'static,
     {
         use tracing::Instrument as _;
-        tokio::spawn(work.in_current_span())
+        // Boxed: a create's future is tens of kilobytes, and spawning moves it (more than once)
+        // into the task's cell; a box moves as a pointer.
+        tokio::spawn(Box::pin(work).in_current_span())
             .await
             .map_err(crate::Error::internal)?
     }
@@ -118,6 +123,9 @@ impl Services {
         let refresh = Arc::new(tokens::RefreshCoordinator::new(
             config.zoom.max_concurrent_refreshes,
         ));
+        let lookups = Arc::new(lookup_cache::Lookups::new(time::Duration::seconds(
+            i64::try_from(config.lookup_cache_secs).unwrap_or(i64::MAX),
+        )));
         Ok(Self {
             store,
             vault,
@@ -128,6 +136,7 @@ impl Services {
             public,
             refresh,
             signins: Arc::default(),
+            lookups,
         })
     }
 

@@ -100,11 +100,18 @@ impl Services {
     }
 
     pub async fn tenant(&self, ctx: &Ctx) -> Result<TenantView> {
-        self.store
+        if let Some(tenant) = self.lookups.tenants.get(&ctx.tenant(), ctx.now) {
+            return Ok(tenant.into());
+        }
+        let tenant = self
+            .store
             .get_tenant(ctx.tenant())
             .await?
-            .map(Into::into)
-            .ok_or(Error::NotFound { what: "tenant" })
+            .ok_or(Error::NotFound { what: "tenant" })?;
+        self.lookups
+            .tenants
+            .insert(ctx.tenant(), tenant.clone(), ctx.now);
+        Ok(tenant.into())
     }
 
     pub async fn tenant_settings(&self, ctx: &Ctx) -> Result<TenantSettings> {
@@ -159,6 +166,7 @@ impl Services {
             )
             .await
             .map_err(Error::from_store)?;
+        self.lookups.tenants.remove(&ctx.tenant());
         Ok(tenant.into())
     }
 

@@ -193,7 +193,9 @@ impl Services {
 
     /// A usable grant for `conn`: its stored token if fresh, else a refresh.
     pub(crate) async fn grant(&self, conn: Connection, now: OffsetDateTime) -> Result<Grant> {
-        let app = self.usable_app(conn.tenant_id, conn.zoom_app_id).await?;
+        let app = self
+            .usable_app(conn.tenant_id, conn.zoom_app_id, now)
+            .await?;
         self.grant_with_app(conn, app, now).await
     }
 
@@ -422,7 +424,7 @@ impl Services {
             let Some(conn) = self.store.get_connection(tenant, id).await? else {
                 continue;
             };
-            let Ok(app) = self.usable_app(tenant, conn.zoom_app_id).await else {
+            let Ok(app) = self.usable_app(tenant, conn.zoom_app_id, now).await else {
                 continue;
             };
             if let Err(e) = self.refresh(&conn, &app, true, now).await {

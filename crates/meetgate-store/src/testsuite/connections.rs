@@ -98,6 +98,29 @@ pub async fn connections_save_and_find(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+    let by_external: Vec<_> = store
+        .list_connections_of_external_user(a.id, &user.external_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(by_external, vec![c.id]);
+    // The same external id in another tenant is another user, with no connections.
+    store
+        .upsert_end_user(b.id, &user.external_id, None, None, at)
+        .await
+        .unwrap();
+    for (tenant, external) in [(b.id, user.external_id.as_str()), (a.id, "nobody")] {
+        assert!(
+            store
+                .list_connections_of_external_user(tenant, external)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{external} in {tenant}"
+        );
+    }
 
     // Leave a marker and a failure behind, then reconnect: same row, next version, all reset.
     let mut lock = store.lock_for_refresh(c.id).await.unwrap();

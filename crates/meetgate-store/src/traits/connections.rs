@@ -20,6 +20,13 @@ pub trait ConnectionStore: Send + Sync {
         tenant: TenantId,
         end_user: EndUserId,
     ) -> StoreResult<Vec<Connection>>;
+    /// [`list_user_connections`](Self::list_user_connections) of the end user with the host
+    /// app's id `external_id`, in one round trip; empty when there is no such user.
+    async fn list_connections_of_external_user(
+        &self,
+        tenant: TenantId,
+        external_id: &str,
+    ) -> StoreResult<Vec<Connection>>;
     async fn list_connections(
         &self,
         tenant: TenantId,

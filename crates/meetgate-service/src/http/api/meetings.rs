@@ -43,7 +43,15 @@ pub async fn create_meeting(
         .await
         .rid(&rid)?;
     let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);
-    let mut response = (status, Json(created.body)).into_response();
+    let mut response = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Box::<str>::from(created.body).into_string(),
+    )
+        .into_response();
     if created.replayed {
         response
             .headers_mut()

@@ -78,9 +78,13 @@ fn idempotency_key(session: &MemberSession, form_key: Option<String>) -> Option<
 
 /// The created meeting's id and start link, from `create_meeting`'s answer body.
 fn created_ids(created: &MeetingCreated) -> Option<(String, String)> {
-    let id = created.body.get("id")?.as_str()?.to_owned();
-    let start = created.body.get("start_link")?.as_str()?.to_owned();
-    Some((id, start))
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        id: String,
+        start_link: String,
+    }
+    let ids: Ids = serde_json::from_str(created.body.get()).ok()?;
+    Some((ids.id, ids.start_link))
 }
 
 fn slot(f: &Fields) -> LocalSlot {
