@@ -156,7 +156,7 @@ impl Services {
         now: OffsetDateTime,
     ) -> Result<Ctx> {
         let (lookup, secret) = parse_key(presented).ok_or(Error::Unauthenticated)?;
-        let key = match self.lookups.api_keys.get(&lookup.to_owned(), now) {
+        let key = match self.lookups.api_keys.get(lookup, now) {
             Some(key) => key,
             None => {
                 let key = self

@@ -7,6 +7,7 @@
 //! `lookup_cache_secs` later. Only rows that were found are kept, so a key, tenant or app created
 //! anywhere is usable at once.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -60,7 +61,11 @@ impl<K: Eq + Hash, V: Clone> LookupCache<K, V> {
     }
 
     /// The value stored for `key` less than the TTL before `now`.
-    pub fn get(&self, key: &K, now: OffsetDateTime) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q, now: OffsetDateTime) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let entries = self.entries.lock().ok()?;
         match entries.get(key) {
             Some((stored_at, value)) if now - *stored_at < self.ttl && *stored_at <= now => {

@@ -326,8 +326,9 @@ async fn cancelled_writes_never_wedge_the_writer() {
         .expect("the store writes again after 200 cancelled writes");
 }
 
-/// Writes queued together commit together (one transaction, a savepoint each): a write that
-/// fails in such a group is rolled back alone, and every other write of the group is kept.
+/// Writes queued together commit together (one transaction): a write that fails in such a group
+/// is undone alone (the group is rolled back and run again one write at a time), and every other
+/// write of the group is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_write_in_a_group_commit_undoes_only_itself() {
     let dir = TempDir::fresh();
