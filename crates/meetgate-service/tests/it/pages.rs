@@ -21,6 +21,7 @@ both_backends!(
     a_wrong_password_or_unknown_email_is_refused_alike,
     sign_in_is_rate_limited_per_email_and_per_address,
     forms_without_the_csrf_token_are_refused,
+    nul_characters_in_forms_and_addresses_are_refused_with_a_page,
     idle_and_old_sessions_are_signed_out,
     an_invitation_works_once,
     cookies_are_secure_and_host_only_behind_https,
@@ -589,6 +590,42 @@ async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
         .post("/app/connect", &[("csrf", &dashboard.csrf())])
         .await;
     assert_eq!(connect.status, 303);
+}
+
+/// PostgreSQL cannot store U+0000; SQLite would. Both refuse it before anything is written, with a
+/// page that says why (it used to be a 500 on PostgreSQL).
+async fn nul_characters_in_forms_and_addresses_are_refused_with_a_page(backend: Backend) {
+    let Some(app) = spawn_with_members(backend, |_| {}).await else {
+        return;
+    };
+    let browser = Browser::new(&app.main.base);
+    let dashboard = browser.signed_in(ADMIN).await;
+    let csrf = dashboard.csrf();
+    let forms: [(&str, Vec<(&str, &str)>); 3] = [
+        ("/admin/api-keys", vec![("label", "ops\0key")]),
+        (
+            "/admin/webhooks",
+            vec![("url", "https://clinic.example/hook"), ("description", "a\0b")],
+        ),
+        ("/app/meetings/instant", vec![("client_label", "\0")]),
+    ];
+    for (path, fields) in forms {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend(fields);
+        let refused = browser.post(path, &all).await;
+        assert_eq!(refused.status, 400, "{path}: {}", refused.body);
+        assert!(refused.body.contains("NUL character"), "{path}: {}", refused.body);
+    }
+    for path in ["/admin/audit?action=%00", "/app/meetings/%00", "/admin/audit?actor=a%00b"] {
+        let refused = browser.get(path).await;
+        assert_eq!(refused.status, 400, "{path}: {}", refused.body);
+        assert!(refused.body.contains("NUL character"), "{path}: {}", refused.body);
+    }
+    // Nothing was written, and the pages still work.
+    let ctx = Ctx::operator(app.tenant, app.services().clock.now());
+    assert_eq!(app.services().list_api_keys(&ctx).await.unwrap().len(), 1);
+    assert!(app.services().list_webhook_endpoints(&ctx).await.unwrap().is_empty());
+    assert_eq!(browser.get("/admin/audit?action=api_key.created").await.status, 200);
 }
 
 async fn idle_and_old_sessions_are_signed_out(backend: Backend) {

@@ -64,6 +64,25 @@ pub fn router() -> Router<Services> {
             "/admin/settings",
             get(admin::settings).post(admin::save_settings),
         )
+        .layer(axum::middleware::from_fn(refuse_nul_in_address))
+}
+
+/// A page address whose path or query holds U+0000 (`%00`) is answered 400 with a page that says
+/// why, before any handler passes it on (PostgreSQL cannot store or compare it).
+async fn refuse_nul_in_address(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri = request.uri();
+    let has_nul = |s: &str| s.contains("%00");
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return no_store(message_page(
+            StatusCode::BAD_REQUEST,
+            "Address refused",
+            "This address contains a NUL character (%00), which meetgate does not accept. Check the link you followed.",
+        ));
+    }
+    next.run(request).await
 }
 
 /// A one-line message above a page's content.

@@ -244,12 +244,23 @@ impl FromRequestParts<Services> for Admin {
 pub(super) struct Fields(Vec<(String, String)>);
 
 impl Fields {
-    fn parse(body: &[u8]) -> Self {
-        Self(
-            url::form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+    /// The form's fields; a field holding U+0000 (`%00`) refuses the whole form with a page that
+    /// says why: PostgreSQL cannot store it, and no form field of meetgate's needs it.
+    fn parse(body: &[u8]) -> Result<Self, Response> {
+        let fields: Vec<(String, String)> = url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if fields
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(no_store(message_page(
+                StatusCode::BAD_REQUEST,
+                "Form refused",
+                "A field of this form contained a NUL character (U+0000), which meetgate does not accept. Remove it and send the form again.",
+            )));
+        }
+        Ok(Self(fields))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -329,7 +340,7 @@ impl FromRequest<Services> for MemberForm {
     async fn from_request(req: Request, services: &Services) -> Result<Self, Self::Rejection> {
         let (parts, bytes) = read_body(req, services).await?;
         let session = session_of(&parts, services, true).await?;
-        let fields = Fields::parse(&bytes);
+        let fields = Fields::parse(&bytes)?;
         let json = wants_json(&parts.headers);
         if !session.csrf_matches(fields.get(CSRF_FIELD)) {
             tracing::warn!(member = %session.member.id, "form without a valid CSRF token refused");
@@ -414,7 +425,7 @@ impl FromRequest<Services> for AnonymousForm {
 
     async fn from_request(req: Request, services: &Services) -> Result<Self, Self::Rejection> {
         let (parts, bytes) = read_body(req, services).await?;
-        let fields = Fields::parse(&bytes);
+        let fields = Fields::parse(&bytes)?;
         let expected = cookie(&parts.headers, form_cookie_name(services));
         let ok = matches!((expected.as_deref(), fields.get(CSRF_FIELD)), (Some(e), Some(p)) if !e.is_empty() && constant_time_eq(e.as_bytes(), p.as_bytes()));
         if !ok {
