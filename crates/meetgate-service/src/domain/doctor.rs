@@ -123,8 +123,17 @@ impl Services {
                 Vec::new(),
             ),
             ApiErrorKind::MeetingNotFound => Error::NotFound { what: "meeting at Zoom (deleted or expired there)" },
+            // 3003 says why (not the host); 3000 only that access was refused, for reasons Zoom
+            // names in its message (another user's or account's meeting, a setting, a state).
+            ApiErrorKind::MeetingForbidden if error.code == Some(3003) => problem(
+                "The connected Zoom user is not this meeting's host. Use the host's own connection, or an admin-managed app connected by an admin of the host's account.".into(),
+                Vec::new(),
+            ),
             ApiErrorKind::MeetingForbidden => problem(
-                "The connected Zoom user cannot act on this meeting (not its host). Use the host's own connection.".into(),
+                format!(
+                    "Zoom refused this request on the meeting: \"{}\". Check what the request names (an occurrence id, another user to schedule for); if the meeting belongs to another user or account, act through a connection of its host.",
+                    error.message
+                ),
                 Vec::new(),
             ),
             ApiErrorKind::Validation { errors } => Error::Validation {

@@ -234,6 +234,22 @@ async fn scheduled_recurring_update_delete_and_list(backend: Backend) {
         "{recurring}"
     );
 
+    // Zoom's 3000 carries its reason in its message: the answer passes it on, and does not claim
+    // that the user is not the host.
+    let recurring_id = recurring["id"].as_str().unwrap();
+    let (status, refused) = app
+        .api(
+            Method::DELETE,
+            &format!("/v1/meetings/{recurring_id}?occurrence_id=1"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["zoom_code"], 3000, "{refused}");
+    let fix = refused["fix"].as_str().unwrap_or_default();
+    assert!(fix.contains("Invalid occurrence_id"), "{refused}");
+    assert!(!fix.contains("not this meeting's host"), "{refused}");
+
     let (status, list) = app
         .api(Method::GET, "/v1/users/dr-ada/meetings?limit=1", None)
         .await;
