@@ -66,9 +66,12 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+/// An optional RFC 3339 filter. Empty means absent, as for the other filters (a form or a query
+/// string built from one sends `since=` when the field is left blank).
 fn time_param(field: &str, value: &Option<String>) -> Result<Option<OffsetDateTime>> {
     value
         .as_deref()
+        .filter(|v| !v.is_empty())
         .map(|v| {
             OffsetDateTime::parse(v, &Rfc3339)
                 .map_err(|_| Error::validation(field, "must be an RFC 3339 date-time"))
@@ -139,5 +142,19 @@ impl Services {
             }
         }
         Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_param;
+
+    #[test]
+    fn an_empty_time_filter_is_absent_and_a_bad_one_is_refused() {
+        assert_eq!(time_param("since", &None).unwrap(), None);
+        assert_eq!(time_param("since", &Some(String::new())).unwrap(), None);
+        let at = time_param("since", &Some("2026-11-30T06:00:00Z".into())).unwrap();
+        assert_eq!(at.map(|t| t.unix_timestamp()), Some(1_796_018_400));
+        assert!(time_param("since", &Some("yesterday".into())).is_err());
     }
 }
