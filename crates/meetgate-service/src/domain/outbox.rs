@@ -242,12 +242,18 @@ impl Services {
             let services = self.clone();
             sends.spawn(async move {
                 let outcome = services.deliver(&job, now).await;
-                if let Err(e) = services
+                match services
                     .store
                     .record_delivery(job.delivery.id, &outcome, now)
                     .await
                 {
-                    tracing::warn!(error = %e, "recording a delivery outcome failed");
+                    Ok(()) => {}
+                    // Its endpoint was deleted while it was being sent, which deletes the
+                    // endpoint's pending deliveries: nothing is left to record.
+                    Err(meetgate_store::StoreError::NotFound { .. }) => {
+                        tracing::debug!("a delivery ended after its endpoint was deleted");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "recording a delivery outcome failed"),
                 }
             });
         }
