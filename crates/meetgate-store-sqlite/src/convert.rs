@@ -29,6 +29,12 @@ pub(crate) fn opt_ts(t: Option<OffsetDateTime>) -> Option<i64> {
     t.map(ts)
 }
 
+/// `t` as a read of the stored value gives it back (microseconds), for a row built from what was
+/// written instead of read back with `RETURNING` (which makes SQLite fill a temporary table).
+pub(crate) fn as_stored(t: OffsetDateTime) -> OffsetDateTime {
+    from_ts(ts(t)).unwrap_or(t)
+}
+
 pub(crate) fn from_ts(micros: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .map_err(|e| StoreError::Corrupt(format!("timestamp {micros} out of range: {e}")))

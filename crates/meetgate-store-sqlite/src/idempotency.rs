@@ -1,11 +1,13 @@
-use meetgate_store::models::{IdempotencyClaim, IdempotencyRecord, NewIdempotencyClaim};
+use meetgate_store::models::{
+    IdempotencyClaim, IdempotencyRecord, IdempotencyState, NewIdempotencyClaim,
+};
 use meetgate_store::{
     CompleteIdempotency, IdempotencyStore, OffsetDateTime, StoreError, StoreResult, TenantId,
 };
 use serde_json::Value;
 
 use crate::SqliteStore;
-use crate::convert::{RowExt, id, json, ts};
+use crate::convert::{RowExt, as_stored, id, json, ts};
 use crate::effects;
 use crate::errors::OrStore;
 use crate::sql::{Row, query};
@@ -40,11 +42,12 @@ fn record(row: &Row) -> StoreResult<IdempotencyRecord> {
 
 #[async_trait::async_trait]
 impl IdempotencyStore for SqliteStore {
-    /// One statement (committed with whatever other writes are queued with it): insert the
-    /// record, or replace an expired one, or take over a stale in-progress one (refreshing its
-    /// lock time, so one taker wins). A
-    /// returned row with this claim's id is a fresh claim; one with another id is a takeover.
-    /// Otherwise the key is held: read what holds it.
+    /// One write (committed with whatever other writes are queued with it). First a plain
+    /// insert: a new key, the common case, is claimed by it. Only if the key exists, an upsert
+    /// replaces an expired record or takes over a stale in-progress one (refreshing its lock
+    /// time, so one taker wins); its returned row with this claim's id is a fresh claim, one with
+    /// another id a takeover. Otherwise the key is held: read what holds it. (The plain insert
+    /// first, because `RETURNING` makes SQLite build a temporary table for every claim.)
     #[tracing::instrument(skip_all, fields(tenant = %c.tenant_id))]
     async fn claim_idempotency_key(
         &self,
@@ -85,9 +88,51 @@ impl IdempotencyStore for SqliteStore {
             .bind(ts(c.expires_at))
             .bind(ts(c.now.saturating_sub(c.stale_after)))
             .bind(c.recovery.as_ref().map(json));
+            let fresh = query(
+                "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state,
+                    created_at, locked_at, expires_at, recovery)
+                 VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $7)
+                 ON CONFLICT (tenant_id, key) DO NOTHING",
+            )
+            .bind(id(c.id))
+            .bind(id(c.tenant_id.0))
+            .bind(&c.key)
+            .bind(&c.request_hash)
+            .bind(ts(c.now))
+            .bind(ts(c.expires_at))
+            .bind(c.recovery.as_ref().map(json));
             let claimed = self
-                .write(move |tx| claim.optional(tx).or_store("idempotency record"))
+                .write(move |tx| {
+                    if fresh
+                        .run(tx)
+                        .or_store("idempotency record")?
+                        .rows_affected()
+                        == 1
+                    {
+                        return Ok(Ok(()));
+                    }
+                    claim.optional(tx).or_store("idempotency record").map(Err)
+                })
                 .await?;
+            let claimed = match claimed {
+                Ok(()) => {
+                    return Ok(IdempotencyClaim::Claimed(Box::new(IdempotencyRecord {
+                        id: c.id,
+                        tenant_id: c.tenant_id,
+                        key: c.key.clone(),
+                        request_hash: c.request_hash.clone(),
+                        state: IdempotencyState::InProgress,
+                        response_status: None,
+                        response_body: None,
+                        resource_id: None,
+                        recovery: c.recovery.clone(),
+                        created_at: as_stored(c.now),
+                        locked_at: as_stored(c.now),
+                        expires_at: as_stored(c.expires_at),
+                    })));
+                }
+                Err(upserted) => upserted,
+            };
             if let Some(row) = claimed {
                 let rec = record(&row)?;
                 return Ok(if rec.id == c.id {

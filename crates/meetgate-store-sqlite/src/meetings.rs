@@ -7,7 +7,7 @@ use meetgate_store::{
 };
 
 use crate::SqliteStore;
-use crate::convert::{RowExt, id, opt_ts, ts};
+use crate::convert::{RowExt, as_stored, id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
 use crate::sql::{QueryBuilder, Row, query};
@@ -51,14 +51,12 @@ impl MeetingStore for SqliteStore {
     async fn insert_meeting(&self, m: &NewMeeting, effects: Effects) -> StoreResult<Meeting> {
         let m = m.to_owned();
         self.write(move |tx| {
-            let row = query(concat!(
+            query(
                 "INSERT INTO meetings (id, tenant_id, end_user_id, connection_id, zoom_meeting_id,
                     host_zoom_user_id, kind, status, start_time, duration_minutes, timezone, details,
                     idempotency_key, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9, $10, $11, $12, $13, $13)
-                 RETURNING ",
-                meeting_cols!()
-            ))
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9, $10, $11, $12, $13, $13)",
+            )
             .bind(id(m.id.0))
             .bind(id(m.tenant_id.0))
             .bind(id(m.end_user_id.0))
@@ -72,11 +70,29 @@ impl MeetingStore for SqliteStore {
             .bind(&m.details.0)
             .bind(&m.idempotency_key)
             .bind(ts(m.now))
-            .one(tx)
+            .run(tx)
             .or_store("meeting")?;
-            let created = meeting(&row)?;
             effects::write(tx, &effects)?;
-            Ok(created)
+            // The row as written: no RETURNING, which would copy it through a temporary table.
+            Ok(Meeting {
+                id: m.id,
+                tenant_id: m.tenant_id,
+                end_user_id: m.end_user_id,
+                connection_id: m.connection_id,
+                zoom_meeting_id: m.zoom_meeting_id,
+                host_zoom_user_id: m.host_zoom_user_id.clone(),
+                kind: m.kind,
+                status: MeetingStatus::Waiting,
+                start_time: m.start_time.map(as_stored),
+                duration_minutes: m.duration_minutes,
+                timezone: m.timezone.clone(),
+                details: m.details.clone(),
+                idempotency_key: m.idempotency_key.clone(),
+                created_at: as_stored(m.now),
+                updated_at: as_stored(m.now),
+                status_changed_at: None,
+                deleted_at: None,
+            })
         })
         .await
     }

@@ -605,7 +605,10 @@ async fn nul_characters_in_forms_and_addresses_are_refused_with_a_page(backend: 
         ("/admin/api-keys", vec![("label", "ops\0key")]),
         (
             "/admin/webhooks",
-            vec![("url", "https://clinic.example/hook"), ("description", "a\0b")],
+            vec![
+                ("url", "https://clinic.example/hook"),
+                ("description", "a\0b"),
+            ],
         ),
         ("/app/meetings/instant", vec![("client_label", "\0")]),
     ];
@@ -614,18 +617,42 @@ async fn nul_characters_in_forms_and_addresses_are_refused_with_a_page(backend: 
         all.extend(fields);
         let refused = browser.post(path, &all).await;
         assert_eq!(refused.status, 400, "{path}: {}", refused.body);
-        assert!(refused.body.contains("NUL character"), "{path}: {}", refused.body);
+        assert!(
+            refused.body.contains("NUL character"),
+            "{path}: {}",
+            refused.body
+        );
     }
-    for path in ["/admin/audit?action=%00", "/app/meetings/%00", "/admin/audit?actor=a%00b"] {
+    for path in [
+        "/admin/audit?action=%00",
+        "/app/meetings/%00",
+        "/admin/audit?actor=a%00b",
+    ] {
         let refused = browser.get(path).await;
         assert_eq!(refused.status, 400, "{path}: {}", refused.body);
-        assert!(refused.body.contains("NUL character"), "{path}: {}", refused.body);
+        assert!(
+            refused.body.contains("NUL character"),
+            "{path}: {}",
+            refused.body
+        );
     }
     // Nothing was written, and the pages still work.
     let ctx = Ctx::operator(app.tenant, app.services().clock.now());
     assert_eq!(app.services().list_api_keys(&ctx).await.unwrap().len(), 1);
-    assert!(app.services().list_webhook_endpoints(&ctx).await.unwrap().is_empty());
-    assert_eq!(browser.get("/admin/audit?action=api_key.created").await.status, 200);
+    assert!(
+        app.services()
+            .list_webhook_endpoints(&ctx)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        browser
+            .get("/admin/audit?action=api_key.created")
+            .await
+            .status,
+        200
+    );
 }
 
 async fn idle_and_old_sessions_are_signed_out(backend: Backend) {

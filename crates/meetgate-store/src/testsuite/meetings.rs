@@ -43,9 +43,25 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(audit_actions(&store, Some(t), "meeting.").await.len(), 1);
     assert_eq!(events(&store, t).await.len(), 1);
 
+    // What the insert returned is what a read gives back.
+    let read = store.get_meeting(t, m.id).await.unwrap().unwrap();
+    assert_eq!(read.details, new.details);
     assert_eq!(
-        store.get_meeting(t, m.id).await.unwrap().unwrap().details,
-        new.details
+        (
+            read.created_at,
+            read.updated_at,
+            read.start_time,
+            read.status
+        ),
+        (m.created_at, m.updated_at, m.start_time, m.status)
+    );
+    assert_eq!(
+        (read.host_zoom_user_id, read.timezone, read.idempotency_key),
+        (
+            m.host_zoom_user_id.clone(),
+            m.timezone.clone(),
+            m.idempotency_key.clone()
+        )
     );
     assert!(store.get_meeting(other.id, m.id).await.unwrap().is_none());
     assert!(

@@ -243,10 +243,23 @@ impl FromRequestParts<Services> for Admin {
 #[derive(Debug, Default)]
 pub(super) struct Fields(Vec<(String, String)>);
 
+/// A form field held U+0000.
+pub(super) struct NulInForm;
+
+impl From<NulInForm> for Response {
+    fn from(_: NulInForm) -> Self {
+        no_store(message_page(
+            StatusCode::BAD_REQUEST,
+            "Form refused",
+            "A field of this form contained a NUL character (U+0000), which meetgate does not accept. Remove it and send the form again.",
+        ))
+    }
+}
+
 impl Fields {
     /// The form's fields; a field holding U+0000 (`%00`) refuses the whole form with a page that
     /// says why: PostgreSQL cannot store it, and no form field of meetgate's needs it.
-    fn parse(body: &[u8]) -> Result<Self, Response> {
+    fn parse(body: &[u8]) -> Result<Self, NulInForm> {
         let fields: Vec<(String, String)> = url::form_urlencoded::parse(body)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
@@ -254,11 +267,7 @@ impl Fields {
             .iter()
             .any(|(k, v)| k.contains('\0') || v.contains('\0'))
         {
-            return Err(no_store(message_page(
-                StatusCode::BAD_REQUEST,
-                "Form refused",
-                "A field of this form contained a NUL character (U+0000), which meetgate does not accept. Remove it and send the form again.",
-            )));
+            return Err(NulInForm);
         }
         Ok(Self(fields))
     }
