@@ -13,6 +13,8 @@
 #   SCHEMATHESIS_MAX_EXAMPLES  examples per operation and phase (default 40)
 #   SCHEMATHESIS_SEED          the random seed (default fixed, so CI runs are repeatable)
 #   SCHEMATHESIS_REPORT_DIR    where the JUnit report goes (default target/schemathesis)
+#   SCHEMATHESIS_DATABASE_URL  an empty database for the demo instead of a fresh SQLite file
+#                              (scripts/test.sh passes a new PostgreSQL database)
 # Arguments are passed on to `schemathesis run` (e.g. `--report junit,har`, `--max-examples 200`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/debug/meetgate --data-dir "$work_dir/data" demo --listen "127.0.0.1:$port" \
+target/debug/meetgate --data-dir "$work_dir/data" \
+  ${SCHEMATHESIS_DATABASE_URL:+--database-url "$SCHEMATHESIS_DATABASE_URL"} demo --listen "127.0.0.1:$port" \
   --sandbox-listen "127.0.0.1:$sandbox_port" >"$work_dir/demo.out" 2>"$work_dir/demo.log" &
 demo_pid=$!
 ready=

@@ -10,8 +10,16 @@ fi
 cargo test --workspace --locked
 
 # Schemathesis (PyPI) against /openapi.json on `meetgate demo`: no 5xx, and every answer
-# (status, content type, body) as documented.
+# (status, content type, body) as documented. On SQLite, and on a new PostgreSQL database when
+# there is a server.
 bash scripts/schemathesis.sh
+if [ -n "${MEETGATE_TEST_POSTGRES_URL:-}" ]; then
+  schemathesis_db="meetgate_schemathesis_$(date +%s)_$$"
+  psql "$MEETGATE_TEST_POSTGRES_URL" -qc "CREATE DATABASE $schemathesis_db" >/dev/null
+  SCHEMATHESIS_DATABASE_URL="${MEETGATE_TEST_POSTGRES_URL%/*}/$schemathesis_db" \
+    SCHEMATHESIS_REPORT_DIR=target/schemathesis-postgres bash scripts/schemathesis.sh
+  psql "$MEETGATE_TEST_POSTGRES_URL" -qc "DROP DATABASE $schemathesis_db" >/dev/null
+fi
 
 # The benchmark harness, small and on debug builds: it checks counts (one refresh per expired
 # grant, no invalid_grant, one meeting at the sandbox per 201), never timings.

@@ -114,6 +114,12 @@ pub struct DemoArgs {
     pub listen: String,
     #[arg(long, default_value = "127.0.0.1:9090", value_name = "ADDR")]
     pub sandbox_listen: String,
+    /// The global `--database-url`, when given on the command line: the demo then runs on that
+    /// (empty) database instead of a fresh SQLite file. Never `database_url` from the
+    /// configuration file or the environment, which may name a real deployment's database: the
+    /// demo fills its database with made-up data.
+    #[arg(skip)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -48,7 +48,10 @@ fn overrides(cli: &Cli) -> config_load::Overrides {
     out
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    if let Command::Demo(args) = &mut cli.command {
+        args.database_url = cli.global.database_url.clone();
+    }
     let env: HashMap<String, String> = std::env::vars().collect();
     let loaded = config_load::load(cli.global.config.as_deref(), &env, overrides(&cli))?;
     if !matches!(cli.command, Command::Config(_)) {

@@ -78,7 +78,10 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
     } else {
         String::new()
     };
-    config.database_url = format!("sqlite://{}", demo_dir.join("meetgate.db").display());
+    config.database_url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", demo_dir.join("meetgate.db").display()),
+    };
     config.vault.key_file = demo_dir.join("vault.key");
     let listener = App::bind(addr).await?;
     let app = App::build(config, Clock::system()).await?;

@@ -64,3 +64,43 @@ async fn three_replicas_start_at_once_on_an_empty_database() {
         .unwrap();
     assert_eq!(failed, 0);
 }
+
+/// `meetgate --database-url postgres://… demo` runs the demo on that database (scripts/test.sh
+/// runs Schemathesis against it), and the demo's data lands there, not in a SQLite file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_on_a_postgres_database_given_on_the_command_line() {
+    let Some(url) = meetgate_store_postgres::test_support::fresh_test_database().await else {
+        return;
+    };
+    let (dir, port, sandbox_port) = (temp_dir(), free_port(), free_port());
+    let mut demo = meetgate()
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--database-url",
+            &url,
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--sandbox-listen",
+            &format!("127.0.0.1:{sandbox_port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port, &mut demo);
+    let _ = demo.kill();
+    let _ = demo.wait();
+    let sqlite_written = dir.join("demo").join("meetgate.db").exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = meetgate_store_postgres::PgStore::connect(&url)
+        .await
+        .unwrap();
+    let tenants: Vec<String> = sqlx::query_scalar("SELECT name FROM tenants")
+        .fetch_all(store.pool_for_tests())
+        .await
+        .unwrap();
+    assert_eq!(tenants, vec!["Demo Clinic".to_owned()]);
+    assert!(!sqlite_written, "no SQLite file was written");
+}
