@@ -88,19 +88,12 @@ impl IdempotencyStore for SqliteStore {
             .bind(ts(c.expires_at))
             .bind(ts(c.now.saturating_sub(c.stale_after)))
             .bind(c.recovery.as_ref().map(json));
-            let fresh = query(
+            let fresh = claim.with_sql(
                 "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state,
                     created_at, locked_at, expires_at, recovery)
-                 VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $7)
+                 VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $8)
                  ON CONFLICT (tenant_id, key) DO NOTHING",
-            )
-            .bind(id(c.id))
-            .bind(id(c.tenant_id.0))
-            .bind(&c.key)
-            .bind(&c.request_hash)
-            .bind(ts(c.now))
-            .bind(ts(c.expires_at))
-            .bind(c.recovery.as_ref().map(json));
+            );
             let claimed = self
                 .write(move |tx| {
                     if fresh

@@ -47,6 +47,14 @@ pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Query {
 }
 
 impl Query {
+    /// Another statement with the same arguments; its numbered placeholders take those it needs.
+    pub(crate) fn with_sql(&self, sql: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            sql: sql.into(),
+            args: self.args.clone(),
+        }
+    }
+
     pub(crate) fn bind(mut self, value: impl Arg) -> Self {
         self.args.push(value.into_value());
         self
@@ -367,6 +375,20 @@ mod tests {
         let rows = qb.build().all(&c).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].value("a"), Some(&Value::Text("y".into())));
+    }
+
+    #[test]
+    fn another_statement_takes_the_arguments_it_names() {
+        let c = Connection::open_in_memory().unwrap();
+        let both = query("SELECT ?1 AS a, ?3 AS c")
+            .bind("a")
+            .bind("b")
+            .bind("c");
+        let row = both.with_sql("SELECT ?3 AS c, ?2 AS b").one(&c).unwrap();
+        assert_eq!(row.value("c"), Some(&Value::Text("c".into())));
+        assert_eq!(row.value("b"), Some(&Value::Text("b".into())));
+        let row = both.one(&c).unwrap();
+        assert_eq!(row.value("a"), Some(&Value::Text("a".into())));
     }
 
     #[test]
