@@ -1284,7 +1284,11 @@ impl Services {
 
     /// A start URL fetched from Zoom now (Zoom's expire after 2 hours, so none is stored).
     pub async fn fresh_start_url(&self, ctx: &Ctx, id: MeetingId) -> Result<String> {
-        let (meeting, _) = self.owned_meeting(ctx, id).await?;
+        let meeting = self
+            .store
+            .get_meeting(ctx.tenant(), id)
+            .await?
+            .ok_or(Error::NotFound { what: "meeting" })?;
         if meeting.deleted_at.is_some() {
             return Err(Error::NotFound { what: "meeting" });
         }
