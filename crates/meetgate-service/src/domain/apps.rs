@@ -180,16 +180,11 @@ impl Services {
         id: ZoomAppId,
         now: OffsetDateTime,
     ) -> Result<ZoomApp> {
-        let app = match self.lookups.apps.get(&id, now) {
-            Some(app) => Some(app),
-            None => {
-                let app = self.store.get_zoom_app(id).await?;
-                if let Some(app) = &app {
-                    self.lookups.apps.insert(id, app.clone(), now);
-                }
-                app
-            }
-        };
+        let app = self
+            .lookups
+            .apps
+            .get_or_load(id, now, || self.store.get_zoom_app(id))
+            .await?;
         match app {
             Some(app) if app.tenant_id.is_none_or(|t| t == tenant) => Ok(app),
             _ => Err(Error::NotFound { what: "Zoom app" }),

@@ -156,20 +156,12 @@ impl Services {
         now: OffsetDateTime,
     ) -> Result<Ctx> {
         let (lookup, secret) = parse_key(presented).ok_or(Error::Unauthenticated)?;
-        let key = match self.lookups.api_keys.get(lookup, now) {
-            Some(key) => key,
-            None => {
-                let key = self
-                    .store
-                    .find_api_key(lookup)
-                    .await?
-                    .ok_or(Error::Unauthenticated)?;
-                self.lookups
-                    .api_keys
-                    .insert(lookup.to_owned(), key.clone(), now);
-                key
-            }
-        };
+        let key = self
+            .lookups
+            .api_keys
+            .get_or_load(lookup.to_owned(), now, || self.store.find_api_key(lookup))
+            .await?
+            .ok_or(Error::Unauthenticated)?;
         let matches = constant_time_eq(&sha256(secret.as_bytes()), &key.secret_hash);
         if !matches || key.revoked_at.is_some() {
             return Err(Error::Unauthenticated);
@@ -181,13 +173,8 @@ impl Services {
             .is_none_or(|t| now - t > time::Duration::minutes(1))
         {
             let _ = self.store.touch_api_key(key.id, now).await;
-            let touched = ApiKey {
-                last_used_at: Some(now),
-                ..key.clone()
-            };
-            self.lookups
-                .api_keys
-                .insert(lookup.to_owned(), touched, now);
+            // The cached copy still has the old time; the next request reads the row again.
+            self.lookups.api_keys.remove(lookup);
         }
         Ok(Ctx::for_api_key(
             key.tenant_id,

@@ -75,6 +75,26 @@ impl<K: Eq + Hash, V: Clone> LookupCache<K, V> {
         }
     }
 
+    /// The cached value of `key`, or `load`'s, which is kept if it found one.
+    pub async fn get_or_load<E, Fut>(
+        &self,
+        key: K,
+        now: OffsetDateTime,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<Option<V>, E>
+    where
+        Fut: std::future::Future<Output = Result<Option<V>, E>>,
+    {
+        if let Some(value) = self.get(&key, now) {
+            return Ok(Some(value));
+        }
+        let loaded = load().await?;
+        if let Some(value) = &loaded {
+            self.insert(key, value.clone(), now);
+        }
+        Ok(loaded)
+    }
+
     pub fn insert(&self, key: K, value: V, now: OffsetDateTime) {
         if self.ttl <= Duration::ZERO {
             return;
@@ -93,7 +113,11 @@ impl<K: Eq + Hash, V: Clone> LookupCache<K, V> {
     }
 
     /// Forgets `key`, after a change this process made to it.
-    pub fn remove(&self, key: &K) {
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(key);
         }
@@ -143,6 +167,38 @@ mod tests {
         let off = LookupCache::new(Duration::ZERO);
         off.insert("a", 1, at(0));
         assert_eq!(off.get(&"a", at(0)), None);
+    }
+
+    #[tokio::test]
+    async fn loads_once_and_keeps_only_what_was_found() {
+        let cache = LookupCache::new(Duration::seconds(5));
+        let loads = std::cell::Cell::new(0);
+        let load = |found: Option<u32>| {
+            loads.set(loads.get() + 1);
+            async move { Ok::<_, ()>(found) }
+        };
+        assert_eq!(
+            cache.get_or_load("k", at(0), || load(Some(7))).await,
+            Ok(Some(7))
+        );
+        assert_eq!(
+            cache.get_or_load("k", at(1), || load(Some(8))).await,
+            Ok(Some(7))
+        );
+        assert_eq!(loads.get(), 1, "the second came from the cache");
+        assert_eq!(
+            cache.get_or_load("none", at(1), || load(None)).await,
+            Ok(None)
+        );
+        assert_eq!(
+            cache.get_or_load("none", at(1), || load(None)).await,
+            Ok(None)
+        );
+        assert_eq!(loads.get(), 3, "a miss is not kept");
+        let failed = cache
+            .get_or_load("err", at(1), || async { Err::<Option<u32>, _>("down") })
+            .await;
+        assert_eq!(failed, Err("down"));
     }
 
     #[test]

@@ -100,18 +100,14 @@ impl Services {
     }
 
     pub async fn tenant(&self, ctx: &Ctx) -> Result<TenantView> {
-        if let Some(tenant) = self.lookups.tenants.get(&ctx.tenant(), ctx.now) {
-            return Ok(tenant.into());
-        }
-        let tenant = self
-            .store
-            .get_tenant(ctx.tenant())
-            .await?
-            .ok_or(Error::NotFound { what: "tenant" })?;
         self.lookups
             .tenants
-            .insert(ctx.tenant(), tenant.clone(), ctx.now);
-        Ok(tenant.into())
+            .get_or_load(ctx.tenant(), ctx.now, || {
+                self.store.get_tenant(ctx.tenant())
+            })
+            .await?
+            .map(Into::into)
+            .ok_or(Error::NotFound { what: "tenant" })
     }
 
     pub async fn tenant_settings(&self, ctx: &Ctx) -> Result<TenantSettings> {
