@@ -6,8 +6,40 @@ use crate::support::*;
 
 both_backends!(
     openapi_describes_every_route,
-    errors_are_problems_with_request_ids
+    errors_are_problems_with_request_ids,
+    a_key_revoked_elsewhere_is_refused_within_the_lookup_cache_ttl
 );
+
+/// Another process caches keys for `lookup_cache_secs`: with 0 it refuses a key revoked elsewhere
+/// at once, with 1 within a second; the process that revoked it refuses it at once.
+async fn a_key_revoked_elsewhere_is_refused_within_the_lookup_cache_ttl(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let uncached = app.env.instance(|c| c.lookup_cache_secs = 0).await;
+    let cached = app.env.instance(|c| c.lookup_cache_secs = 1).await;
+    for instance in [&app.main, &uncached, &cached] {
+        let (status, _) = app
+            .api_on(instance, Method::GET, "/v1/tenant/settings", None, None)
+            .await;
+        assert_eq!(status, 200, "the key works everywhere first");
+    }
+    let services = app.services();
+    let ctx = meetgate_service::domain::Ctx::operator(app.tenant, services.clock.now());
+    let keys = services.list_api_keys(&ctx).await.unwrap();
+    services.revoke_api_key(&ctx, keys[0].id).await.unwrap();
+    for (name, instance) in [("the revoker", &app.main), ("no cache", &uncached)] {
+        let (status, _) = app
+            .api_on(instance, Method::GET, "/v1/tenant/settings", None, None)
+            .await;
+        assert_eq!(status, 401, "{name} refuses at once");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = app
+        .api_on(&cached, Method::GET, "/v1/tenant/settings", None, None)
+        .await;
+    assert_eq!(status, 401, "a 1 s cache refuses after a second");
+}
 
 async fn openapi_describes_every_route(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
