@@ -623,6 +623,20 @@ async fn nul_characters_in_forms_and_addresses_are_refused_with_a_page(backend: 
             refused.body
         );
     }
+    // From the page's script, the refusal is JSON.
+    let json = browser
+        .post_json(
+            "/app/meetings/instant",
+            &[("csrf", csrf.as_str()), ("client_label", "\0")],
+        )
+        .await;
+    assert_eq!(json.status, 400);
+    assert!(
+        json.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("NUL character")
+    );
     for path in [
         "/admin/audit?action=%00",
         "/app/meetings/%00",

@@ -246,13 +246,31 @@ pub(super) struct Fields(Vec<(String, String)>);
 /// A form field held U+0000.
 pub(super) struct NulInForm;
 
-impl From<NulInForm> for Response {
-    fn from(_: NulInForm) -> Self {
+impl NulInForm {
+    const TEXT: &str = "A field of this form contained a NUL character (U+0000), which meetgate does not accept. Remove it and send the form again.";
+
+    /// The refusal, as JSON for the pages' own scripts.
+    fn refusal(self, json: bool) -> Response {
+        if json {
+            return no_store(
+                (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(serde_json::json!({ "error": Self::TEXT })),
+                )
+                    .into_response(),
+            );
+        }
         no_store(message_page(
             StatusCode::BAD_REQUEST,
             "Form refused",
-            "A field of this form contained a NUL character (U+0000), which meetgate does not accept. Remove it and send the form again.",
+            Self::TEXT,
         ))
+    }
+}
+
+impl From<NulInForm> for Response {
+    fn from(nul: NulInForm) -> Self {
+        nul.refusal(false)
     }
 }
 
@@ -349,8 +367,8 @@ impl FromRequest<Services> for MemberForm {
     async fn from_request(req: Request, services: &Services) -> Result<Self, Self::Rejection> {
         let (parts, bytes) = read_body(req, services).await?;
         let session = session_of(&parts, services, true).await?;
-        let fields = Fields::parse(&bytes)?;
         let json = wants_json(&parts.headers);
+        let fields = Fields::parse(&bytes).map_err(|nul| nul.refusal(json))?;
         if !session.csrf_matches(fields.get(CSRF_FIELD)) {
             tracing::warn!(member = %session.member.id, "form without a valid CSRF token refused");
             return Err(csrf_refused(json));
