@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use meetgate_store::{CompleteIdempotency, Effects, NewAuditEvent, NewOutboxEvent, StoreResult};
 use serde_json::Value;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::convert::{RowExt, id, json, opt_id, ts};
 use crate::errors::OrStore;
@@ -17,12 +17,124 @@ pub(crate) fn is_empty(effects: &Effects) -> bool {
 }
 
 pub(crate) async fn write(conn: &mut PgConnection, effects: &Effects) -> StoreResult<()> {
+    if is_empty(effects) {
+        return Ok(());
+    }
+    if effects.audit.len() <= BATCH && effects.events.len() <= BATCH {
+        return write_in_one_statement(conn, effects).await;
+    }
     insert_audit(conn, &effects.audit).await?;
     insert_events(conn, &effects.events).await?;
     if let Some(completion) = &effects.idempotency {
         complete_idempotency(conn, completion).await?;
     }
     Ok(())
+}
+
+/// The usual, small `effects` in one statement, so one round trip to the server instead of up to
+/// four: the audit and outbox inserts and the idempotency completion are data-modifying CTEs
+/// (PostgreSQL runs those to completion whether or not the query reads them), and the query's
+/// rows are the endpoints the events fan out to (one row of NULLs when there are none, so that
+/// the completion's count always comes back).
+async fn write_in_one_statement(conn: &mut PgConnection, effects: &Effects) -> StoreResult<()> {
+    let mut qb = QueryBuilder::<Postgres>::new("WITH ");
+    let mut ctes = 0;
+    if !effects.audit.is_empty() {
+        qb.push(
+            "audit AS (INSERT INTO audit_events (id, tenant_id, at, actor_kind, actor_id, \
+             action, object_kind, object_id, outcome, request_id, details) ",
+        );
+        qb.push_values(&effects.audit, |mut b, a| {
+            b.push_bind(id(a.id.0))
+                .push_bind(opt_id(a.tenant_id.map(|t| t.0)))
+                .push_bind(ts(a.at))
+                .push_bind(a.actor_kind.clone())
+                .push_bind(a.actor_id.clone())
+                .push_bind(a.action.clone())
+                .push_bind(a.object_kind.clone())
+                .push_bind(a.object_id.clone())
+                .push_bind(a.outcome.clone())
+                .push_bind(a.request_id.clone())
+                .push_bind(json(&a.details));
+        });
+        qb.push(")");
+        ctes += 1;
+    }
+    if !effects.events.is_empty() {
+        if ctes > 0 {
+            qb.push(", ");
+        }
+        qb.push(
+            "events AS (INSERT INTO outbox_events (id, tenant_id, event_type, payload, created_at) ",
+        );
+        qb.push_values(&effects.events, |mut b, e| {
+            b.push_bind(id(e.id.0))
+                .push_bind(id(e.tenant_id.0))
+                .push_bind(e.event_type.clone())
+                .push_bind(json(&e.payload))
+                .push_bind(ts(e.created_at));
+        });
+        qb.push(")");
+        ctes += 1;
+    }
+    if let Some(c) = &effects.idempotency {
+        if ctes > 0 {
+            qb.push(", ");
+        }
+        qb.push(
+            "completed AS (UPDATE idempotency_records SET state = 'completed', response_status = ",
+        )
+        .push_bind(i32::from(c.response_status))
+        .push(", response_body = ")
+        .push_bind(c.response_body.0.clone())
+        .push(", resource_id = ")
+        .push_bind(c.resource_id.clone())
+        .push(" WHERE tenant_id = ")
+        .push_bind(id(c.tenant_id.0))
+        .push(" AND key = ")
+        .push_bind(c.key.clone())
+        .push(" AND state = 'in_progress' RETURNING 1) SELECT (SELECT count(*) FROM completed)");
+    } else {
+        qb.push(" SELECT 1::bigint");
+    }
+    qb.push(
+        " AS completed, e.id, e.tenant_id, e.event_types FROM (SELECT 1) AS one \
+         LEFT JOIN webhook_endpoints e ON e.disabled_at IS NULL AND e.tenant_id = ANY(",
+    )
+    .push_bind(event_tenants(&effects.events))
+    .push(")");
+    let rows = qb
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .or_store("audit, outbox and idempotency")?;
+    let completed: i64 = rows
+        .first()
+        .map(|r| r.try_get("completed"))
+        .transpose()
+        .or_store("idempotency record")?
+        .unwrap_or(0);
+    if let Some(c) = &effects.idempotency
+        && completed == 0
+    {
+        tracing::warn!(tenant = %c.tenant_id, "idempotency completion found no in-progress record");
+    }
+    let mut endpoints = Vec::new();
+    for row in &rows {
+        if let Some(endpoint) = row.opt_uuid("id")? {
+            endpoints.push((endpoint, row.uuid("tenant_id")?, row.json("event_types")?));
+        }
+    }
+    insert_deliveries(conn, &effects.events, endpoints).await
+}
+
+fn event_tenants(events: &[NewOutboxEvent]) -> Vec<uuid::Uuid> {
+    events
+        .iter()
+        .map(|e| e.tenant_id.0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 pub(crate) async fn insert_audit(
@@ -81,34 +193,44 @@ pub(crate) async fn insert_events(
             .or_store("outbox event")?;
     }
 
-    let tenants: Vec<uuid::Uuid> = events
-        .iter()
-        .map(|e| e.tenant_id.0)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
     let rows = sqlx::query(
         "SELECT id, tenant_id, event_types FROM webhook_endpoints
          WHERE disabled_at IS NULL AND tenant_id = ANY($1)",
     )
-    .bind(tenants)
+    .bind(event_tenants(events))
     .fetch_all(&mut *conn)
     .await
     .or_store("webhook endpoint")?;
-    if rows.is_empty() {
-        return Ok(());
-    }
     let mut endpoints = Vec::with_capacity(rows.len());
     for row in rows {
-        let types: Value = row.json("event_types")?;
+        endpoints.push((
+            row.uuid("id")?,
+            row.uuid("tenant_id")?,
+            row.json("event_types")?,
+        ));
+    }
+    insert_deliveries(conn, events, endpoints).await
+}
+
+/// One pending delivery per event and endpoint of its tenant that subscribes to its type (an
+/// empty subscription list means every type). `endpoints`: id, tenant, `event_types`.
+async fn insert_deliveries(
+    conn: &mut PgConnection,
+    events: &[NewOutboxEvent],
+    endpoints: Vec<(uuid::Uuid, uuid::Uuid, Value)>,
+) -> StoreResult<()> {
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let mut subscribed = Vec::with_capacity(endpoints.len());
+    for (endpoint_id, tenant_id, types) in endpoints {
         let types: Vec<String> =
             serde_json::from_value(types).map_err(|e| crate::convert::corrupt("event_types", e))?;
-        endpoints.push((row.uuid("id")?, row.uuid("tenant_id")?, types));
+        subscribed.push((endpoint_id, tenant_id, types));
     }
-
     let mut deliveries = Vec::new();
     for event in events {
-        for (endpoint_id, tenant_id, types) in &endpoints {
+        for (endpoint_id, tenant_id, types) in &subscribed {
             if *tenant_id == event.tenant_id.0
                 && (types.is_empty() || types.contains(&event.event_type))
             {

@@ -454,3 +454,50 @@ pub async fn effects_skipped_when_nothing_changed(store: Arc<dyn Store>) {
     assert!(audit_actions(&store, Some(t), "noop.").await.is_empty());
     assert!(events(&store, t).await.is_empty());
 }
+
+/// More audit entries and events than one multi-row INSERT takes (500), and the usual small
+/// effects with an idempotency completion: every row is written and every event fans out.
+pub async fn effects_of_any_size_are_all_written(store: Arc<dyn Store>) {
+    let t = tenant(&store).await.id;
+    let ep = endpoint(t, &[]);
+    store
+        .create_webhook_endpoint(&ep, Effects::none())
+        .await
+        .unwrap();
+    let mut bulk = Effects::none();
+    for _ in 0..601 {
+        bulk = bulk
+            .audit(audit(Some(t), "bulk.audited"))
+            .event(event(t, "bulk.event"));
+    }
+    store.append_events(bulk).await.unwrap();
+    assert_eq!(audit_actions(&store, Some(t), "bulk.").await.len(), 601);
+    assert_eq!(events(&store, t).await.len(), 601);
+    let deliveries = store
+        .list_deliveries(t, Some(ep.id), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 601);
+
+    // Small: one of each, plus an audit entry of no tenant.
+    store
+        .append_events(
+            Effects::none()
+                .audit(audit(Some(t), "small.audited"))
+                .audit(audit(None, "small.deployment"))
+                .event(event(t, "small.event")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit_actions(&store, Some(t), "small.").await.len(), 1);
+    assert_eq!(
+        audit_actions(&store, None, "small.deployment").await.len(),
+        1
+    );
+    assert_eq!(events(&store, t).await.len(), 602);
+    let deliveries = store
+        .list_deliveries(t, Some(ep.id), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 602);
+}

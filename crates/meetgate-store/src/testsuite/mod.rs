@@ -149,6 +149,7 @@ macro_rules! store_tests {
             effects_not_written_when_change_fails,
             change_not_written_when_effects_fail,
             effects_skipped_when_nothing_changed,
+            effects_of_any_size_are_all_written,
             key_fingerprints_recorded,
             sealed_cells_every_column,
             sealed_cells_paging_and_replace,
