@@ -44,19 +44,7 @@ async fn write_in_one_statement(conn: &mut PgConnection, effects: &Effects) -> S
             "audit AS (INSERT INTO audit_events (id, tenant_id, at, actor_kind, actor_id, \
              action, object_kind, object_id, outcome, request_id, details) ",
         );
-        qb.push_values(&effects.audit, |mut b, a| {
-            b.push_bind(id(a.id.0))
-                .push_bind(opt_id(a.tenant_id.map(|t| t.0)))
-                .push_bind(ts(a.at))
-                .push_bind(a.actor_kind.clone())
-                .push_bind(a.actor_id.clone())
-                .push_bind(a.action.clone())
-                .push_bind(a.object_kind.clone())
-                .push_bind(a.object_id.clone())
-                .push_bind(a.outcome.clone())
-                .push_bind(a.request_id.clone())
-                .push_bind(json(&a.details));
-        });
+        push_audit_values(&mut qb, &effects.audit);
         qb.push(")");
         ctes += 1;
     }
@@ -67,13 +55,7 @@ async fn write_in_one_statement(conn: &mut PgConnection, effects: &Effects) -> S
         qb.push(
             "events AS (INSERT INTO outbox_events (id, tenant_id, event_type, payload, created_at) ",
         );
-        qb.push_values(&effects.events, |mut b, e| {
-            b.push_bind(id(e.id.0))
-                .push_bind(id(e.tenant_id.0))
-                .push_bind(e.event_type.clone())
-                .push_bind(json(&e.payload))
-                .push_bind(ts(e.created_at));
-        });
+        push_event_values(&mut qb, &effects.events);
         qb.push(")");
         ctes += 1;
     }
@@ -128,6 +110,34 @@ async fn write_in_one_statement(conn: &mut PgConnection, effects: &Effects) -> S
     insert_deliveries(conn, &effects.events, endpoints).await
 }
 
+/// `VALUES (...), ...` of audit entries, in `audit_events`' column order.
+fn push_audit_values(qb: &mut QueryBuilder<'_, Postgres>, entries: &[NewAuditEvent]) {
+    qb.push_values(entries, |mut b, a| {
+        b.push_bind(id(a.id.0))
+            .push_bind(opt_id(a.tenant_id.map(|t| t.0)))
+            .push_bind(ts(a.at))
+            .push_bind(a.actor_kind.clone())
+            .push_bind(a.actor_id.clone())
+            .push_bind(a.action.clone())
+            .push_bind(a.object_kind.clone())
+            .push_bind(a.object_id.clone())
+            .push_bind(a.outcome.clone())
+            .push_bind(a.request_id.clone())
+            .push_bind(json(&a.details));
+    });
+}
+
+/// `VALUES (...), ...` of outbox events, in `outbox_events`' column order.
+fn push_event_values(qb: &mut QueryBuilder<'_, Postgres>, events: &[NewOutboxEvent]) {
+    qb.push_values(events, |mut b, e| {
+        b.push_bind(id(e.id.0))
+            .push_bind(id(e.tenant_id.0))
+            .push_bind(e.event_type.clone())
+            .push_bind(json(&e.payload))
+            .push_bind(ts(e.created_at));
+    });
+}
+
 fn event_tenants(events: &[NewOutboxEvent]) -> Vec<uuid::Uuid> {
     events
         .iter()
@@ -146,19 +156,7 @@ pub(crate) async fn insert_audit(
             "INSERT INTO audit_events (id, tenant_id, at, actor_kind, actor_id, action, \
              object_kind, object_id, outcome, request_id, details) ",
         );
-        qb.push_values(chunk, |mut b, a| {
-            b.push_bind(id(a.id.0))
-                .push_bind(opt_id(a.tenant_id.map(|t| t.0)))
-                .push_bind(ts(a.at))
-                .push_bind(a.actor_kind.clone())
-                .push_bind(a.actor_id.clone())
-                .push_bind(a.action.clone())
-                .push_bind(a.object_kind.clone())
-                .push_bind(a.object_id.clone())
-                .push_bind(a.outcome.clone())
-                .push_bind(a.request_id.clone())
-                .push_bind(json(&a.details));
-        });
+        push_audit_values(&mut qb, chunk);
         qb.build()
             .execute(&mut *conn)
             .await
@@ -180,13 +178,7 @@ pub(crate) async fn insert_events(
         let mut qb = QueryBuilder::<Postgres>::new(
             "INSERT INTO outbox_events (id, tenant_id, event_type, payload, created_at) ",
         );
-        qb.push_values(chunk, |mut b, e| {
-            b.push_bind(id(e.id.0))
-                .push_bind(id(e.tenant_id.0))
-                .push_bind(e.event_type.clone())
-                .push_bind(json(&e.payload))
-                .push_bind(ts(e.created_at));
-        });
+        push_event_values(&mut qb, chunk);
         qb.build()
             .execute(&mut *conn)
             .await
