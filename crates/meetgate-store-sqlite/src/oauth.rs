@@ -8,7 +8,7 @@ use crate::SqliteStore;
 use crate::convert::{RowExt, id, opt_id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
-use crate::sql::{Row, query};
+use crate::sql::{Query, Row, query};
 
 macro_rules! zoom_app_cols {
     () => {
@@ -81,33 +81,39 @@ fn attempt(row: &Row) -> StoreResult<OAuthAttempt> {
     })
 }
 
+/// `sql` with the app's fields as `$1` to `$13`, in `zoom_app_cols!` order up to `api_base_url`.
+fn with_app_args(sql: &'static str, app: &ZoomApp) -> Query {
+    query(sql)
+        .bind(id(app.id.0))
+        .bind(opt_id(app.tenant_id.map(|t| t.0)))
+        .bind(&app.name)
+        .bind(app.app_type.as_str())
+        .bind(&app.client_id)
+        .bind(&app.client_secret.0)
+        .bind(&app.account_id)
+        .bind(&app.scopes)
+        .bind(&app.redirect_uri)
+        .bind(app.webhook_secret.as_ref().map(|s| &s.0))
+        .bind(app.webhook_secret_next.as_ref().map(|s| &s.0))
+        .bind(&app.auth_base_url)
+        .bind(&app.api_base_url)
+}
+
 #[async_trait::async_trait]
 impl OAuthStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(zoom_app = %app.id))]
     async fn create_zoom_app(&self, app: &ZoomApp, effects: Effects) -> StoreResult<()> {
-        let app = app.to_owned();
-        self.write(move |tx| {
-            query(concat!(
+        let insert = with_app_args(
+            concat!(
                 "INSERT INTO zoom_apps (",
                 zoom_app_cols!(),
                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-            ))
-            .bind(id(app.id.0))
-            .bind(opt_id(app.tenant_id.map(|t| t.0)))
-            .bind(&app.name)
-            .bind(app.app_type.as_str())
-            .bind(&app.client_id)
-            .bind(&app.client_secret.0)
-            .bind(&app.account_id)
-            .bind(&app.scopes)
-            .bind(&app.redirect_uri)
-            .bind(app.webhook_secret.as_ref().map(|s| &s.0))
-            .bind(app.webhook_secret_next.as_ref().map(|s| &s.0))
-            .bind(&app.auth_base_url)
-            .bind(&app.api_base_url)
-            .bind(ts(app.created_at))
-            .run(tx)
-            .or_store("zoom app")?;
+            ),
+            app,
+        )
+        .bind(ts(app.created_at));
+        self.write(move |tx| {
+            insert.run(tx).or_store("zoom app")?;
             effects::write(tx, &effects)?;
             Ok(())
         })
@@ -118,29 +124,15 @@ impl OAuthStore for SqliteStore {
     /// of the condition, so an app cannot be edited through another tenant's id.
     #[tracing::instrument(skip_all, fields(zoom_app = %app.id))]
     async fn update_zoom_app(&self, app: &ZoomApp, effects: Effects) -> StoreResult<()> {
-        let app = app.to_owned();
+        let update = with_app_args(
+            "UPDATE zoom_apps SET name = $3, app_type = $4, client_id = $5, client_secret = $6,
+                account_id = $7, scopes = $8, redirect_uri = $9, webhook_secret = $10,
+                webhook_secret_next = $11, auth_base_url = $12, api_base_url = $13
+             WHERE id = $1 AND tenant_id IS $2",
+            app,
+        );
         self.write(move |tx| {
-            let done = query(
-                "UPDATE zoom_apps SET name = $3, app_type = $4, client_id = $5, client_secret = $6,
-                    account_id = $7, scopes = $8, redirect_uri = $9, webhook_secret = $10,
-                    webhook_secret_next = $11, auth_base_url = $12, api_base_url = $13
-                 WHERE id = $1 AND tenant_id IS $2",
-            )
-            .bind(id(app.id.0))
-            .bind(opt_id(app.tenant_id.map(|t| t.0)))
-            .bind(&app.name)
-            .bind(app.app_type.as_str())
-            .bind(&app.client_id)
-            .bind(&app.client_secret.0)
-            .bind(&app.account_id)
-            .bind(&app.scopes)
-            .bind(&app.redirect_uri)
-            .bind(app.webhook_secret.as_ref().map(|s| &s.0))
-            .bind(app.webhook_secret_next.as_ref().map(|s| &s.0))
-            .bind(&app.auth_base_url)
-            .bind(&app.api_base_url)
-            .run(tx)
-            .or_store("zoom app")?;
+            let done = update.run(tx).or_store("zoom app")?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound { what: "zoom app" });
             }
