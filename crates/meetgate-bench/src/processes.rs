@@ -59,13 +59,49 @@ pub fn memory(pid: u32) -> anyhow::Result<Memory> {
 
 /// CPU time (user + system) a process has used so far, in seconds (/proc/PID/stat).
 pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let t = times(pid)?;
+    Ok(t.user_secs + t.system_secs)
+}
+
+/// What a process has used so far: CPU time in user space and in the kernel, and context
+/// switches (a thread giving up or losing its core; each hand-off between threads costs two).
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    pub user_secs: f64,
+    pub system_secs: f64,
+    pub switches: u64,
+}
+
+pub fn times(pid: u32) -> anyhow::Result<Times> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| -> u64 { fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0) };
-    Ok((ticks(11) + ticks(12)) as f64 / clock_ticks())
+    Ok(Times {
+        user_secs: ticks(11) as f64 / clock_ticks(),
+        system_secs: ticks(12) as f64 / clock_ticks(),
+        switches: switches(pid),
+    })
+}
+
+/// Context switches of every live thread of `pid` (/proc/PID/task/*/status).
+fn switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 fn clock_ticks() -> f64 {

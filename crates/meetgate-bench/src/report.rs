@@ -241,19 +241,21 @@ fn overhead_md(md: &mut String, o: &OverheadResult) {
     );
     let _ = writeln!(
         md,
-        "| target | saturation (creates/s) | p50 at saturation (ms) | failed | CPU ms per create: target / sandbox / load generator |\n|---|---|---|---|---|"
+        "| target | saturation (creates/s) | p50 at saturation (ms) | failed | CPU ms per create: target / sandbox / load generator | target: kernel share (%) | target: context switches per create |\n|---|---|---|---|---|---|---|"
     );
     for t in &o.targets {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} / {} / {} |",
+            "| {} | {} | {} | {} | {} / {} / {} | {} | {} |",
             t.name,
             t.saturation_rps.show(0),
             t.saturation_p50_ms.show(2),
             t.saturation_failed,
             t.cpu_ms_target.show(3),
             t.cpu_ms_sandbox.show(3),
-            t.cpu_ms_bench.show(3)
+            t.cpu_ms_bench.show(3),
+            t.kernel_pct_target.show(0),
+            t.switches_target.show(1)
         );
     }
     let _ = writeln!(

@@ -21,13 +21,20 @@ const MAX_READERS: u32 = 4;
 const STATEMENT_CACHE: usize = 256;
 
 /// The schema, in order. A migration never changes once released; a change is a new one.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "checks without IN lists",
+        include_str!("../migrations/0002_checks_without_in_lists.sql"),
+    ),
+];
 
 /// Connection and timeout settings.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections for reads (at most 4). Writes always go through one dedicated connection:
+    /// Reader threads (at most 4), each with a connection, and as many connections lent to the
+    /// calling thread for short reads. Writes always go through one dedicated connection:
     /// SQLite admits one writer at a time, and a queue in front of one writer is fairer and
     /// faster than SQLite's busy-wait sleeps.
     pub max_connections: u32,
@@ -159,12 +166,16 @@ fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Wor
             let writer = open_file(path, options, true)?;
             let readers = options.max_connections.clamp(1, MAX_READERS);
             let mut reader_connections = Vec::new();
+            let mut inline_connections = Vec::new();
             for _ in 0..readers {
                 reader_connections.push(open_file(path, options, false)?);
+                inline_connections.push(open_file(path, options, false)?);
             }
             Ok(Workers {
                 writer: Worker::start("sqlite-writer", vec![writer]).map_err(spawn_error)?,
-                reader: Worker::start("sqlite-reader", reader_connections).map_err(spawn_error)?,
+                reader: Worker::start("sqlite-reader", reader_connections)
+                    .map_err(spawn_error)?
+                    .with_inline(inline_connections),
                 shared: false,
                 checkpointer: Some(
                     Checkpointer::start(open_file(path, options, false)?).map_err(spawn_error)?,

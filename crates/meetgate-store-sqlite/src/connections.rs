@@ -64,7 +64,7 @@ impl ConnectionStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(id(cid.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("connection")?
         .as_ref()
@@ -86,7 +86,7 @@ impl ConnectionStore for SqliteStore {
         .bind(id(tenant.0))
         .bind(id(end_user.0))
         .bind(id(app.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("connection")?
         .as_ref()
@@ -106,7 +106,7 @@ impl ConnectionStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(id(end_user.0))
-        .fetch_all(&self.reader)
+        .fetch_all_now(&self.reader)
         .await
         .or_store("connection")?
         .iter()
@@ -127,7 +127,7 @@ impl ConnectionStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(external_id)
-        .fetch_all(&self.reader)
+        .fetch_all_now(&self.reader)
         .await
         .or_store("connection")?
         .iter()
@@ -174,7 +174,7 @@ impl ConnectionStore for SqliteStore {
         ))
         .bind(id(app.0))
         .bind(zoom_user_id)
-        .fetch_all(&self.reader)
+        .fetch_all_now(&self.reader)
         .await
         .or_store("connection")?
         .iter()

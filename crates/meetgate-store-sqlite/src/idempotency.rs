@@ -141,7 +141,7 @@ impl IdempotencyStore for SqliteStore {
             ))
             .bind(id(c.tenant_id.0))
             .bind(&c.key)
-            .fetch_optional(&self.reader)
+            .fetch_optional_now(&self.reader)
             .await
             .or_store("idempotency record")?;
             if let Some(row) = holder {

@@ -18,6 +18,7 @@ mod convert;
 mod effects;
 mod errors;
 mod idempotency;
+mod inline_pool;
 mod keyed_lock;
 mod keys;
 mod meetings;

@@ -105,7 +105,7 @@ impl MeetingStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(id(mid.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("meeting")?
         .as_ref()
@@ -167,7 +167,7 @@ impl MeetingStore for SqliteStore {
             " FROM meetings WHERE zoom_meeting_id = $1 ORDER BY id"
         ))
         .bind(zoom_meeting_id)
-        .fetch_all(&self.reader)
+        .fetch_all_now(&self.reader)
         .await
         .or_store("meeting")?
         .iter()

@@ -149,7 +149,7 @@ impl OAuthStore for SqliteStore {
             " FROM zoom_apps WHERE id = $1"
         ))
         .bind(id(app.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("zoom app")?
         .as_ref()
@@ -229,7 +229,7 @@ impl OAuthStore for SqliteStore {
             " FROM connect_sessions WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("connect session")?
         .as_ref()
@@ -249,7 +249,7 @@ impl OAuthStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(id(sid.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("connect session")?
         .as_ref()
@@ -329,7 +329,7 @@ impl OAuthStore for SqliteStore {
             " FROM oauth_attempts WHERE state_hash = $1"
         ))
         .bind(state_hash)
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("oauth attempt")?;
         Ok(match existing {

@@ -144,7 +144,7 @@ impl PeopleStore for SqliteStore {
             " FROM members WHERE email = $1"
         ))
         .bind(normalize_email(email))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("member")?
         .as_ref()
@@ -160,7 +160,7 @@ impl PeopleStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(id(mid.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("member")?
         .as_ref()
@@ -254,7 +254,7 @@ impl PeopleStore for SqliteStore {
             " FROM web_sessions WHERE id_hash = $1"
         ))
         .bind(id_hash)
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("session")?
         .as_ref()
@@ -354,7 +354,7 @@ impl PeopleStore for SqliteStore {
             " FROM invitations WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("invitation")?
         .as_ref()
@@ -431,7 +431,7 @@ impl PeopleStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(id(uid.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("end user")?
         .as_ref()
@@ -451,7 +451,7 @@ impl PeopleStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(external_id)
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("end user")?
         .as_ref()

@@ -131,6 +131,17 @@ impl Query {
     pub(crate) async fn fetch_one(self, w: &Worker) -> Result<Row, SqlError> {
         Ok(w.run(move |c| self.one(c)).await??)
     }
+
+    /// [`Query::fetch_all`] for an indexed read of a few rows: on the calling thread when a lent
+    /// connection is idle ([`Worker::run_now`]).
+    pub(crate) async fn fetch_all_now(self, w: &Worker) -> Result<Vec<Row>, SqlError> {
+        Ok(w.run_now(move |c| self.all(c)).await??)
+    }
+
+    /// [`Query::fetch_optional`] for an indexed read of one row ([`Worker::run_now`]).
+    pub(crate) async fn fetch_optional_now(self, w: &Worker) -> Result<Option<Row>, SqlError> {
+        Ok(w.run_now(move |c| self.optional(c)).await??)
+    }
 }
 
 fn bind_all(statement: &mut rusqlite::Statement<'_>, args: &[Value]) -> rusqlite::Result<()> {

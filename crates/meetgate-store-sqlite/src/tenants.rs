@@ -79,7 +79,7 @@ impl TenantStore for SqliteStore {
             " FROM tenants WHERE id = $1"
         ))
         .bind(id(tid.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("tenant")?
         .as_ref()
@@ -94,7 +94,7 @@ impl TenantStore for SqliteStore {
             " FROM tenants WHERE slug = $1"
         ))
         .bind(slug)
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("tenant")?
         .as_ref()
@@ -174,7 +174,7 @@ impl TenantStore for SqliteStore {
             " FROM api_keys WHERE lookup = $1"
         ))
         .bind(lookup)
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("api key")?
         .as_ref()

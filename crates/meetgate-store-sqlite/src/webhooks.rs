@@ -275,7 +275,7 @@ impl WebhookStore for SqliteStore {
         ))
         .bind(id(tenant.0))
         .bind(id(eid.0))
-        .fetch_optional(&self.reader)
+        .fetch_optional_now(&self.reader)
         .await
         .or_store("webhook endpoint")?
         .as_ref()

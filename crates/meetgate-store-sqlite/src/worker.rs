@@ -14,6 +14,8 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
+use crate::inline_pool::InlinePool;
+
 /// Why a job did not run or did not answer.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WorkerError {
@@ -53,6 +55,8 @@ pub(crate) struct Worker {
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     size: u32,
     busy: Arc<AtomicU32>,
+    /// Connections lent to the caller's thread for [`Worker::run_now`] (readers only).
+    inline: Option<Arc<InlinePool>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -83,13 +87,38 @@ impl Worker {
             threads: Arc::new(Mutex::new(threads)),
             size,
             busy,
+            inline: None,
         })
+    }
+
+    /// Adds connections that [`Worker::run_now`] lends to the calling thread.
+    pub(crate) fn with_inline(mut self, connections: Vec<Connection>) -> Self {
+        self.inline = Some(Arc::new(InlinePool::new(connections)));
+        self
     }
 
     /// Connections running a job, and connections waiting for one.
     pub(crate) fn usage(&self) -> (u32, u32) {
         let busy = self.busy.load(Ordering::Relaxed).min(self.size);
-        (busy, self.size - busy)
+        let (lent, idle) = self.inline.as_ref().map_or((0, 0), |p| p.usage());
+        (busy + lent, self.size - busy + idle)
+    }
+
+    /// Runs a short `job` (an indexed read of a few rows) on the calling thread when a lent
+    /// connection is idle, else like [`Worker::run`]. See [`crate::inline_pool`].
+    pub(crate) async fn run_now<T, F>(&self, job: F) -> Result<T, WorkerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+    {
+        let job = match &self.inline {
+            Some(pool) => match pool.try_run(job) {
+                Ok(answer) => return answer,
+                Err(job) => job,
+            },
+            None => job,
+        };
+        self.run(job).await
     }
 
     /// Runs `job` on one of this worker's connections and returns what it returned.
@@ -123,6 +152,9 @@ impl Worker {
     /// Stops every thread once the jobs queued before it have run, and waits for them, so
     /// that the connections are closed (and SQLite has checkpointed) when this returns.
     pub(crate) async fn stop(&self) {
+        if let Some(pool) = &self.inline {
+            pool.close();
+        }
         let threads = match self.threads.lock() {
             Ok(mut threads) => std::mem::take(&mut *threads),
             Err(_) => return,

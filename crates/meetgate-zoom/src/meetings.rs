@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Zoom's meeting types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,10 +103,12 @@ pub struct ZoomMeeting {
     pub join_url: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// Kept as Zoom's text: meetgate passes it on without reading it, and parsing Zoom's fifty
+    /// settings into a map and writing them out again was a tenth of a create's CPU.
     #[serde(default)]
-    pub settings: Option<Value>,
+    pub settings: Option<Box<RawValue>>,
     #[serde(default)]
-    pub recurrence: Option<Value>,
+    pub recurrence: Option<Box<RawValue>>,
     #[serde(default)]
     pub occurrences: Option<Vec<ZoomOccurrence>>,
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{Backend, RunArgs};
 use crate::loadgen::{self, Outcome, Plan};
 use crate::meetgate::{Meetgate, Setup, provision};
-use crate::processes::{Memory, Proc, cpu_secs, free_port};
+use crate::processes::{Memory, Proc, Times, cpu_secs, free_port, times};
 use crate::sandbox::Sandbox;
 use crate::scenarios::{Check, check, note};
 use crate::stats::Spread;
@@ -45,6 +45,10 @@ pub struct Rep {
 pub struct CpuPerCreate {
     /// The target's own process (proxy or meetgate); none for direct.
     pub target: Option<f64>,
+    /// The part of `target` spent in the kernel (system calls, waking threads), in percent.
+    pub target_kernel_pct: Option<f64>,
+    /// The target's context switches per create.
+    pub target_switches: Option<f64>,
     pub sandbox: f64,
     /// The load generator (this process).
     pub bench: f64,
@@ -69,6 +73,10 @@ pub struct TargetResult {
     pub saturation_failed: u64,
     /// CPU milliseconds per create at saturation: the target's process, the sandbox, the bench.
     pub cpu_ms_target: Spread,
+    /// The part of the target's CPU spent in the kernel, percent.
+    pub kernel_pct_target: Spread,
+    /// The target's context switches per create.
+    pub switches_target: Spread,
     pub cpu_ms_sandbox: Spread,
     pub cpu_ms_bench: Spread,
     pub levels: Vec<LevelSummary>,
@@ -228,7 +236,7 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
                 args.reps, t.name, args.saturation_concurrency
             );
             let before = (
-                t.pid.map(cpu_secs).transpose()?,
+                t.pid.map(times).transpose()?,
                 cpu_secs(sandbox.proc.pid)?,
                 cpu_secs(std::process::id())?,
             );
@@ -241,20 +249,36 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
             )
             .await?;
             let per = |now: f64, then: f64| (now - then) * 1e3 / saturation.ok_total.max(1) as f64;
+            let used: Option<(Times, Times)> = match (t.pid, before.0) {
+                (Some(pid), Some(then)) => Some((times(pid)?, then)),
+                _ => None,
+            };
             let cpu = CpuPerCreate {
-                target: match (t.pid, before.0) {
-                    (Some(pid), Some(then)) => Some(per(cpu_secs(pid)?, then)),
-                    _ => None,
-                },
+                target: used.map(|(now, then)| {
+                    per(
+                        now.user_secs + now.system_secs,
+                        then.user_secs + then.system_secs,
+                    )
+                }),
+                target_kernel_pct: used.map(|(now, then)| {
+                    let all = now.user_secs + now.system_secs - then.user_secs - then.system_secs;
+                    100.0 * (now.system_secs - then.system_secs) / all.max(1e-9)
+                }),
+                target_switches: used.map(|(now, then)| {
+                    now.switches.saturating_sub(then.switches) as f64
+                        / saturation.ok_total.max(1) as f64
+                }),
                 sandbox: per(cpu_secs(sandbox.proc.pid)?, before.1),
                 bench: per(cpu_secs(std::process::id())?, before.2),
             };
             eprintln!(
-                "  {:.0} creates/s, p50 {:.2} ms, failed {}, CPU ms/create: target {:?}, sandbox {:.3}, bench {:.3}",
+                "  {:.0} creates/s, p50 {:.2} ms, failed {}, CPU ms/create: target {:?} ({:?} % kernel, {:?} switches/create), sandbox {:.3}, bench {:.3}",
                 saturation.throughput,
                 saturation.p50_ms,
                 saturation.failed(),
                 cpu.target,
+                cpu.target_kernel_pct,
+                cpu.target_switches,
                 cpu.sandbox,
                 cpu.bench
             );
@@ -507,6 +531,18 @@ fn summarize(
             &t.reps
                 .iter()
                 .filter_map(|r| r.cpu.target)
+                .collect::<Vec<_>>(),
+        ),
+        kernel_pct_target: Spread::of(
+            &t.reps
+                .iter()
+                .filter_map(|r| r.cpu.target_kernel_pct)
+                .collect::<Vec<_>>(),
+        ),
+        switches_target: Spread::of(
+            &t.reps
+                .iter()
+                .filter_map(|r| r.cpu.target_switches)
                 .collect::<Vec<_>>(),
         ),
         cpu_ms_sandbox: Spread::of(&t.reps.iter().map(|r| r.cpu.sandbox).collect::<Vec<_>>()),

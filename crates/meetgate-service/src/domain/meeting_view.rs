@@ -2,6 +2,7 @@ use meetgate_store::models::Meeting;
 use meetgate_store::{MeetingId, SealedColumn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::Services;
@@ -20,10 +21,11 @@ pub(crate) struct MeetingDetails {
     pub join_url: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// Zoom's own JSON, as Zoom wrote it.
     #[serde(default)]
-    pub settings: Option<Value>,
+    pub settings: Option<Box<RawValue>>,
     #[serde(default)]
-    pub recurrence: Option<Value>,
+    pub recurrence: Option<Box<RawValue>>,
     #[serde(default)]
     pub occurrences: Option<Value>,
 }
@@ -53,9 +55,9 @@ pub struct MeetingView {
     /// browser can open it without an API key.
     pub start_link: String,
     #[schema(value_type = Option<Object>)]
-    pub settings: Option<Value>,
+    pub settings: Option<Box<RawValue>>,
     #[schema(value_type = Option<Object>)]
-    pub recurrence: Option<Value>,
+    pub recurrence: Option<Box<RawValue>>,
     #[schema(value_type = Option<Vec<Object>>)]
     pub occurrences: Option<Value>,
     #[serde(with = "time::serde::rfc3339")]

@@ -580,10 +580,9 @@ impl Services {
 
     /// Creates a meeting at Zoom for the user and records it. With an idempotency key, the same
     /// key never yields two Zoom meetings: a replay answers the stored response, and a create
-    /// whose answer was lost is reconciled against Zoom's list instead of retried blindly.
+    /// whose answer was lost is reconciled against Zoom's list instead of retried blindly. Runs
+    /// to completion even if the caller goes away (see [`Services::to_completion`]).
     #[tracing::instrument(skip_all, fields(tenant = %ctx.tenant()))]
-    /// Creates a meeting at Zoom and records it. Runs to completion even if the caller goes away
-    /// (see [`Services::to_completion`]).
     pub async fn create_meeting(
         &self,
         ctx: &Ctx,
@@ -598,10 +597,10 @@ impl Services {
             input.clone(),
         );
         let key = idempotency_key.map(str::to_owned);
-        self.to_completion(async move {
+        self.to_completion(Box::pin(async move {
             this.create_meeting_attached(&ctx, &external_id, &input, key.as_deref())
                 .await
-        })
+        }))
         .await
     }
 
@@ -1054,7 +1053,7 @@ impl Services {
         let (this, ctx, patch) = (self.clone(), ctx.clone(), patch.clone());
         let occurrence_id = occurrence_id.map(str::to_owned);
         let key = idempotency_key.map(str::to_owned);
-        self.to_completion(async move {
+        self.to_completion(Box::pin(async move {
             let request = ("meeting.update", id, &patch, &occurrence_id);
             let (me, ctx, patch) = (&this, &ctx, &patch);
             let occurrence_id = occurrence_id.as_deref();
@@ -1063,7 +1062,7 @@ impl Services {
                     .await
             })
             .await
-        })
+        }))
         .await
     }
 
@@ -1226,7 +1225,7 @@ impl Services {
         let (this, ctx) = (self.clone(), ctx.clone());
         let occurrence_id = occurrence_id.map(str::to_owned);
         let key = idempotency_key.map(str::to_owned);
-        self.to_completion(async move {
+        self.to_completion(Box::pin(async move {
             let request = ("meeting.delete", id, &occurrence_id);
             let (me, ctx) = (&this, &ctx);
             let occurrence_id = occurrence_id.as_deref();
@@ -1235,7 +1234,7 @@ impl Services {
                     .await
             })
             .await
-        })
+        }))
         .await
     }
 

@@ -88,15 +88,17 @@ impl Services {
     /// Runs `work` on its own task, in the caller's span. Operations that ask Zoom to change
     /// something use it: a request dropped halfway (the client hung up, the request timeout fired)
     /// would otherwise leave a meeting at Zoom that meetgate never recorded.
-    pub(crate) async fn to_completion<T, F>(&self, work: F) -> crate::Result<T>
+    ///
+    /// `work` comes boxed: a create's future is about 18 KB, and every move of it (into this
+    /// function, into its future, into the task's cell) is a copy of that size; a box moves as a
+    /// pointer. Box it where it is written, `to_completion(Box::pin(async move { .. }))`.
+    pub(crate) async fn to_completion<T, F>(&self, work: std::pin::Pin<Box<F>>) -> crate::Result<T>
     where
         F: std::future::Future<Output = crate::Result<T>> + Send + 'static,
         T: Send + 'static,
     {
         use tracing::Instrument as _;
-        // Boxed: a create's future is tens of kilobytes, and spawning moves it (more than once)
-        // into the task's cell; a box moves as a pointer.
-        tokio::spawn(Box::pin(work).in_current_span())
+        tokio::spawn(work.in_current_span())
             .await
             .map_err(crate::Error::internal)?
     }

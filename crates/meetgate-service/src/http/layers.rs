@@ -1,7 +1,13 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::from_fn;
+use axum::response::IntoResponse;
+use tower::ServiceBuilder;
+use tower_http::body::Limited;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -23,28 +29,37 @@ pub fn apply(router: Router, config: &Config) -> Router {
             .unwrap_or_else(|| "unmatched".into());
         tracing::info_span!("request", method = %request.method(), route = %route, request_id = %request_id)
     });
-    router
-        .layer(axum::middleware::from_fn(super::health::record_metrics))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(config.http.request_timeout_secs),
-        ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(config.http.max_body_bytes))
-        .layer(axum::middleware::from_fn(bare_errors_as_problems))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+    // One layer made of the whole stack: `Router::layer` boxes what it wraps per route, and a
+    // request clones every box on its way in, so fourteen separate layers cost fourteen boxed
+    // clones (and allocations) per request where one stack costs one. Outermost first.
+    let stack = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(from_fn::<_, (Request,)>(sanitize_request_id))
+        // A middleware function takes and gives axum's own request and response types; the
+        // tower layers under it change the bodies' types, and these two maps change them back.
+        .map_response(IntoResponse::into_response)
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(trace)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ))
-        .layer(trace)
-        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-        .layer(axum::middleware::from_fn(sanitize_request_id))
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(from_fn::<_, (Request,)>(bare_errors_as_problems))
+        .map_response(IntoResponse::into_response)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(config.http.max_body_bytes))
+        .map_request(|request: axum::http::Request<Limited<Body>>| request.map(Body::new))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(config.http.request_timeout_secs),
+        ))
+        .layer(from_fn::<_, (Request,)>(super::health::record_metrics));
+    router.layer(stack)
 }
 
 /// The body limit and the request timeout answer before any handler runs, with a plain-text 413

@@ -138,7 +138,7 @@ async fn concurrent_migrations_apply_once() {
         })
         .await
         .unwrap();
-    assert_eq!(rows, [(1, 1)], "one migration so far, recorded once");
+    assert_eq!(rows, [(1, 1), (2, 1)], "each migration recorded once");
     for s in &stores {
         s.close().await;
     }
@@ -365,4 +365,111 @@ async fn a_failed_write_in_a_group_commit_undoes_only_itself() {
         );
     }
     assert_eq!(store.list_tenants().await.unwrap().len(), 150);
+}
+
+/// A database the first release created, with a meeting and a pending delivery, keeps both
+/// through the second migration (which rebuilds those two tables), and its constraints hold.
+#[tokio::test]
+async fn the_second_migration_keeps_meetings_and_deliveries() {
+    use meetgate_store::testsuite::fixtures;
+    use sha2::Digest as _;
+
+    let dir = TempDir::fresh();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let first = include_str!("../../migrations/0001_initial.sql");
+    {
+        let c = rusqlite::Connection::open(dir.0.join("up.db")).unwrap();
+        c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+        c.execute_batch(first).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL,
+                checksum BLOB NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO schema_migrations (version, description, checksum) VALUES (1, 'initial', ?1)",
+            [sha2::Sha256::digest(first.as_bytes()).to_vec()],
+        )
+        .unwrap();
+    }
+    let url = dir.url("up.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    let c = fixtures::connected(&store).await;
+    store
+        .create_webhook_endpoint(&fixtures::endpoint(c.tenant.id, &[]), Effects::none())
+        .await
+        .unwrap();
+    let meeting = fixtures::meeting_for(&c, None, None);
+    let event = fixtures::event(c.tenant.id, "meeting.created");
+    store
+        .insert_meeting(&meeting, Effects::none().event(event))
+        .await
+        .unwrap();
+    store.close().await;
+
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let kept = store.get_meeting(c.tenant.id, meeting.id).await.unwrap();
+    assert_eq!(
+        kept.map(|m| m.zoom_meeting_id),
+        Some(meeting.zoom_meeting_id)
+    );
+    let deliveries = store
+        .list_deliveries(c.tenant.id, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 1, "the pending delivery survived");
+    assert_eq!(store.stats().await.unwrap().outbox_pending, 1);
+    let refused = store
+        .on_writer_for_tests(move |w| {
+            w.execute(
+                "UPDATE meetings SET kind = 'webinar' WHERE id = ?1",
+                [meeting.id.0.to_string()],
+            )
+        })
+        .await
+        .unwrap();
+    assert!(
+        refused.is_err(),
+        "the rewritten CHECK still refuses an unknown kind"
+    );
+    store.close().await;
+}
+
+/// Inserting into the tables every create writes builds no temporary b-tree: SQLite evaluates a
+/// CHECK's `IN` list of three or more constants by building one per statement.
+#[tokio::test]
+async fn hot_inserts_build_no_temporary_tables() {
+    let dir = TempDir::fresh();
+    let store = SqliteStore::connect(&dir.url("plan.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    let plans = store
+        .on_writer_for_tests(|c| {
+            let tables: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let mut ephemeral = Vec::new();
+            for table in tables {
+                let opcodes: Vec<String> = c
+                    .prepare(&format!("EXPLAIN INSERT INTO {table} DEFAULT VALUES"))
+                    .unwrap()
+                    .query_map([], |r| r.get(1))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                if opcodes.iter().any(|o| o == "OpenEphemeral") {
+                    ephemeral.push(table);
+                }
+            }
+            ephemeral
+        })
+        .await
+        .unwrap();
+    // These two are written on connect and by an administrator, not per request.
+    assert_eq!(plans, ["zoom_apps", "connections"]);
+    store.close().await;
 }

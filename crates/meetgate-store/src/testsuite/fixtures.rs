@@ -104,6 +104,7 @@ pub fn grant(
 }
 
 /// A tenant's end user with a connected grant through a fresh app of the tenant.
+#[derive(Debug)]
 pub struct Connected {
     pub tenant: Tenant,
     pub end_user: EndUser,

@@ -22,7 +22,7 @@
 
 mod audit;
 mod connections;
-mod fixtures;
+pub mod fixtures;
 mod idempotency;
 mod keys;
 mod meetings;
