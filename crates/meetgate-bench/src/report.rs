@@ -327,12 +327,12 @@ fn overhead_md(md: &mut String, o: &OverheadResult) {
 fn storm_md(md: &mut String, storms: &[StormResult]) {
     let _ = writeln!(
         md,
-        "## Refresh storm\n\n| backend | grants × requests | refreshes | invalid_grant | answered / sent | wall (s) | all refreshed after (s) | p50 / p99 (ms) | meetgate RSS before → peak (MiB) | connect N grants (s) |\n|---|---|---|---|---|---|---|---|---|---|"
+        "## Refresh storm\n\n| backend | grants × requests | refreshes | invalid_grant | answered / sent | wall (s) | all refreshed after (s) | p50 / p99 (ms) | meetgate RSS before → peak (MiB) | connect N grants (s) | CPU s: meetgate / sandbox / load generator |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for s in storms {
         let _ = writeln!(
             md,
-            "| {} | {} × {} {} | {} | {} | {} / {} | {:.2} | {} | {:.0} / {:.0} | {} → {}{} | {:.1} |",
+            "| {} | {} × {} {} | {} | {} | {} / {} | {:.2} | {} | {:.0} / {:.0} | {} → {}{} | {:.1} | {:.1} / {:.1} / {:.1} |",
             s.backend.name(),
             s.grants,
             s.per_grant,
@@ -357,7 +357,10 @@ fn storm_md(md: &mut String, storms: &[StormResult]) {
             } else {
                 " (peak since start)"
             },
-            s.connect_secs
+            s.connect_secs,
+            s.cpu_secs[0],
+            s.cpu_secs[1],
+            s.cpu_secs[2]
         );
         if !s.failed.is_empty() {
             let _ = writeln!(md, "\nfailures ({}): {:?}\n", s.backend.name(), s.failed);

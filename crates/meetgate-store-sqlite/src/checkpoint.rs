@@ -7,7 +7,8 @@
 //! which never blocks the writer or readers; the writer's own automatic checkpoint stays as a
 //! safety net at a much larger WAL size, in case this thread falls behind.
 
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -26,15 +27,18 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(crate) fn start(connection: Connection) -> std::io::Result<Self> {
+    /// `running` is set while a checkpoint runs (the writer then keeps writes on its thread).
+    pub(crate) fn start(connection: Connection, running: Arc<AtomicBool>) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
-                    if let Err(e) =
-                        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
+                    running.store(true, Ordering::Release);
+                    let done =
+                        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    running.store(false, Ordering::Release);
+                    if let Err(e) = done {
                         tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
                     }
                 }

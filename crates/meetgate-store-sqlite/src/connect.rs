@@ -1,6 +1,8 @@
 //! Opening the database and migrating it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use meetgate_store::{StoreError, StoreResult};
@@ -171,14 +173,18 @@ fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Wor
                 reader_connections.push(open_file(path, options, false)?);
                 inline_connections.push(open_file(path, options, false)?);
             }
+            let checkpointing = Arc::new(AtomicBool::new(false));
             Ok(Workers {
-                writer: Worker::start("sqlite-writer", vec![writer]).map_err(spawn_error)?,
+                writer: Worker::start("sqlite-writer", vec![writer])
+                    .map_err(spawn_error)?
+                    .with_writes_now(Arc::clone(&checkpointing)),
                 reader: Worker::start("sqlite-reader", reader_connections)
                     .map_err(spawn_error)?
                     .with_inline(inline_connections),
                 shared: false,
                 checkpointer: Some(
-                    Checkpointer::start(open_file(path, options, false)?).map_err(spawn_error)?,
+                    Checkpointer::start(open_file(path, options, false)?, checkpointing)
+                        .map_err(spawn_error)?,
                 ),
             })
         }

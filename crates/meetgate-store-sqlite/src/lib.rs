@@ -86,11 +86,16 @@ impl SqliteStore {
     /// Runs `f` as one write transaction on the writer's thread: its changes are committed if
     /// it succeeds and rolled back if it fails. Transactions queued at the same moment share one
     /// commit (see [`Worker::submit`]); the answer comes only once that commit is done.
-    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    pub(crate) async fn write<T, F>(&self, mut f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
+        if let Some(now) = self.writer.write_now()
+            && let Some(c) = now.connection()
+        {
+            return write_in_place(c, &mut f);
+        }
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.writer
             .submit(Box::new(WritePart {
@@ -111,6 +116,33 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.reader.run(move |c| f(c)).await.or_store("read")?
+    }
+}
+
+/// Runs `f` as one transaction on `c`, on the calling thread (see [`Worker::write_now`]); the
+/// same outcomes as a part of a group commit that runs alone.
+fn write_in_place<T>(
+    c: &rusqlite::Connection,
+    f: &mut impl FnMut(&rusqlite::Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    c.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| errors::commit_error(&e))?;
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c)));
+    let committed = match &ran {
+        Ok(Ok(_)) => c.execute_batch("COMMIT"),
+        _ => Ok(()),
+    };
+    if !c.is_autocommit() {
+        let _ = c.execute_batch("ROLLBACK");
+    }
+    match (ran, committed) {
+        (Ok(Ok(value)), Ok(())) => Ok(value),
+        (Ok(Ok(_)), Err(e)) => Err(errors::commit_error(&e)),
+        (Ok(Err(e)), _) => Err(e),
+        (Err(_), _) => {
+            tracing::error!("a database write panicked");
+            Err(StoreError::Database("a database write panicked".into()))
+        }
     }
 }
 

@@ -284,9 +284,10 @@ impl QueryBuilder {
     }
 
     pub(crate) fn push_bind(&mut self, value: impl Arg) -> &mut Self {
+        use std::fmt::Write as _;
         self.args.push(value.into_value());
-        self.sql.push('?');
-        self.sql.push_str(&self.args.len().to_string());
+        // Writing into the string itself: `to_string` would allocate one per argument.
+        let _ = write!(self.sql, "?{}", self.args.len());
         self
     }
 

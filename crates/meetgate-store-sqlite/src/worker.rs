@@ -8,8 +8,8 @@
 //! a request that goes away mid-write cannot leave a transaction open.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -47,16 +47,26 @@ enum Message {
     Stop,
 }
 
+/// A thread's connection. The thread takes it for each job; a one-connection worker may also
+/// lend it to a caller while the thread has nothing to do (see [`Worker::write_now`]). Emptied
+/// when the thread ends, which closes the connection.
+type Slot = Arc<Mutex<Option<Connection>>>;
+
 /// One queue served by one or more threads, each owning one connection. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Worker {
     name: &'static str,
     queue: mpsc::Sender<Message>,
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    slots: Vec<Slot>,
     size: u32,
     busy: Arc<AtomicU32>,
+    /// Messages sent and not yet taken by a thread.
+    queued: Arc<AtomicU32>,
     /// Connections lent to the caller's thread for [`Worker::run_now`] (readers only).
     inline: Option<Arc<InlinePool>>,
+    /// Set while a checkpoint runs; [`Worker::write_now`] lends nothing then (writers only).
+    checkpointing: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -72,22 +82,58 @@ impl Worker {
         let receiver = Arc::new(Mutex::new(receiver));
         let size = u32::try_from(connections.len()).unwrap_or(u32::MAX);
         let busy = Arc::new(AtomicU32::new(0));
+        let queued = Arc::new(AtomicU32::new(0));
         let mut threads = Vec::with_capacity(connections.len());
+        let mut slots = Vec::with_capacity(connections.len());
         for (i, connection) in connections.into_iter().enumerate() {
+            let slot: Slot = Arc::new(Mutex::new(Some(connection)));
+            slots.push(Arc::clone(&slot));
             let receiver = Arc::clone(&receiver);
-            let busy = Arc::clone(&busy);
+            let counts = (Arc::clone(&busy), Arc::clone(&queued));
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || serve(connection, &receiver, &busy))?;
+                .spawn(move || serve(&slot, &receiver, &counts.0, &counts.1))?;
             threads.push(thread);
         }
         Ok(Self {
             name,
             queue,
             threads: Arc::new(Mutex::new(threads)),
+            slots,
             size,
             busy,
+            queued,
             inline: None,
+            checkpointing: None,
+        })
+    }
+
+    /// Lets [`Worker::write_now`] lend this (one-connection) worker's connection to callers,
+    /// except while `checkpointing` is set.
+    pub(crate) fn with_writes_now(mut self, checkpointing: Arc<AtomicBool>) -> Self {
+        self.checkpointing = Some(checkpointing);
+        self
+    }
+
+    /// The writer's connection for a write on the calling thread, when nothing is queued for it,
+    /// its thread is not using it and no checkpoint runs. A write then costs no hand-off to the
+    /// writer's thread and back (two thread wake-ups, more than a small write's own time).
+    /// While a checkpoint syncs the WAL, an append can wait on the disk for tens of milliseconds;
+    /// writes queue for the writer's thread then, so that the wait never blocks the runtime.
+    pub(crate) fn write_now(&self) -> Option<WriteNow<'_>> {
+        let checkpointing = self.checkpointing.as_ref()?;
+        if checkpointing.load(Ordering::Acquire) || self.queued.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let [slot] = self.slots.as_slice() else {
+            return None;
+        };
+        let guard = slot.try_lock().ok()?;
+        guard.as_ref()?;
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Some(WriteNow {
+            guard,
+            busy: &self.busy,
         })
     }
 
@@ -132,9 +178,7 @@ impl Worker {
             // A caller that went away no longer wants the answer; the job itself has run.
             let _ = answer.send(job(connection));
         });
-        self.queue
-            .send(Message::Run(job))
-            .map_err(|_| WorkerError::Closed)?;
+        self.send(Message::Run(job))?;
         // The sender is dropped without an answer only when the job panicked (or the thread is
         // gone, which only a stop does).
         answered.await.map_err(|_| WorkerError::Panicked)
@@ -144,9 +188,15 @@ impl Worker {
     /// SQLite transaction and are answered after its one commit: one WAL append and one lock
     /// instead of one per request (see `run_group` for what happens when one fails).
     pub(crate) fn submit(&self, part: Box<dyn Part>) -> Result<(), WorkerError> {
-        self.queue
-            .send(Message::Part(part))
-            .map_err(|_| WorkerError::Closed)
+        self.send(Message::Part(part))
+    }
+
+    fn send(&self, message: Message) -> Result<(), WorkerError> {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.queue.send(message).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            WorkerError::Closed
+        })
     }
 
     /// Stops every thread once the jobs queued before it have run, and waits for them, so
@@ -171,34 +221,73 @@ impl Worker {
     }
 }
 
-fn serve(mut connection: Connection, receiver: &Mutex<mpsc::Receiver<Message>>, busy: &AtomicU32) {
+/// A connection lent by [`Worker::write_now`]; back to its thread when dropped.
+pub(crate) struct WriteNow<'a> {
+    guard: MutexGuard<'a, Option<Connection>>,
+    busy: &'a AtomicU32,
+}
+
+impl WriteNow<'_> {
+    pub(crate) fn connection(&self) -> Option<&Connection> {
+        self.guard.as_ref()
+    }
+}
+
+impl Drop for WriteNow<'_> {
+    fn drop(&mut self) {
+        if let Some(connection) = self.guard.as_ref()
+            && !connection.is_autocommit()
+        {
+            tracing::warn!("a database write left a transaction open; rolled back");
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn serve(
+    slot: &Mutex<Option<Connection>>,
+    receiver: &Mutex<mpsc::Receiver<Message>>,
+    busy: &AtomicU32,
+    queued: &AtomicU32,
+) {
+    let take = || {
+        let message = receiver.lock().ok()?.recv().ok()?;
+        queued.fetch_sub(1, Ordering::AcqRel);
+        Some(message)
+    };
     let mut pending = None;
-    loop {
-        let message = match pending.take() {
-            Some(message) => message,
-            None => match receiver.lock().map(|r| r.recv()) {
-                Ok(Ok(message)) => message,
-                Ok(Err(_)) | Err(_) => return,
-            },
+    while let Some(message) = pending.take().or_else(take) {
+        if matches!(message, Message::Stop) {
+            break;
+        }
+        let Ok(mut connection) = slot.lock() else {
+            break;
+        };
+        let Some(connection) = connection.as_mut() else {
+            break;
         };
         busy.fetch_add(1, Ordering::Relaxed);
         match message {
-            Message::Run(job) => run_job(&mut connection, job),
+            Message::Run(job) => run_job(connection, job),
             Message::Part(first) => {
                 let mut parts = vec![first];
                 while parts.len() < MAX_GROUP {
-                    match receiver.lock().map(|r| r.try_recv()) {
-                        Ok(Ok(Message::Part(part))) => parts.push(part),
-                        Ok(Ok(other)) => {
+                    let Ok(Ok(next)) = receiver.lock().map(|r| r.try_recv()) else {
+                        break;
+                    };
+                    queued.fetch_sub(1, Ordering::AcqRel);
+                    match next {
+                        Message::Part(part) => parts.push(part),
+                        other => {
                             pending = Some(other);
                             break;
                         }
-                        Ok(Err(_)) | Err(_) => break,
                     }
                 }
-                run_group(&mut connection, parts);
+                run_group(connection, parts);
             }
-            Message::Stop => return,
+            Message::Stop => {}
         }
         // No job may leave a transaction open for the next one to inherit.
         if !connection.is_autocommit() {
@@ -206,6 +295,11 @@ fn serve(mut connection: Connection, receiver: &Mutex<mpsc::Receiver<Message>>, 
             let _ = connection.execute_batch("ROLLBACK");
         }
         busy.fetch_sub(1, Ordering::Relaxed);
+    }
+    // Closing the connection here, not when the last handle goes, so that `stop` returns with
+    // the database closed (and checkpointed).
+    if let Ok(mut connection) = slot.lock() {
+        connection.take();
     }
 }
 
@@ -333,6 +427,49 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((rows, autocommit), (0, true));
+    }
+
+    #[tokio::test]
+    async fn lends_the_writer_only_when_idle_and_not_checkpointing() {
+        let checkpointing = Arc::new(AtomicBool::new(false));
+        let worker = Worker::start("test", vec![memory()])
+            .unwrap()
+            .with_writes_now(Arc::clone(&checkpointing));
+        assert!(worker.write_now().is_some_and(|w| w.connection().is_some()));
+        assert_eq!(worker.usage(), (0, 1), "given back when dropped");
+
+        // The thread holds the connection for a job: nothing to lend, nothing queued behind.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = worker.clone();
+        let holding = tokio::spawn(async move { holder.run(move |_| held.recv().unwrap()).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(worker.write_now().is_none(), "the thread is using it");
+        release.send(()).unwrap();
+        holding.await.unwrap().unwrap();
+        // The answer comes just before the thread lets the connection go.
+        let mut lent = false;
+        for _ in 0..100 {
+            if worker.write_now().is_some() {
+                lent = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert!(lent, "lent again once the thread is done");
+
+        checkpointing.store(true, Ordering::Release);
+        assert!(worker.write_now().is_none(), "never during a checkpoint");
+        checkpointing.store(false, Ordering::Release);
+
+        // Readers (no gate) never lend; a stopped worker has no connection left.
+        assert!(
+            Worker::start("r", vec![memory()])
+                .unwrap()
+                .write_now()
+                .is_none()
+        );
+        worker.stop().await;
+        assert!(worker.write_now().is_none());
     }
 
     #[tokio::test]

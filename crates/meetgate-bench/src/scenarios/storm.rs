@@ -25,7 +25,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::cli::{Backend, RunArgs, StormRequest};
 use crate::loadgen;
 use crate::meetgate::{Meetgate, Setup, provision};
-use crate::processes::{Memory, memory, reset_peak};
+use crate::processes::{Memory, cpu_secs, memory, reset_peak};
 use crate::sandbox::{Sandbox, USER_APP};
 use crate::scenarios::{Check, check};
 use crate::stats::quantile;
@@ -65,6 +65,9 @@ pub struct StormResult {
     /// VmHWM after the storm; reset to the current RSS just before it when `peak_reset`.
     pub peak_kib: u64,
     pub peak_reset: bool,
+    /// CPU seconds used during the storm: meetgate, the sandbox, the load generator (on two
+    /// cores, the wall time times two is all there is).
+    pub cpu_secs: [f64; 3],
     pub checks: Vec<Check>,
 }
 
@@ -141,6 +144,11 @@ pub async fn run(
     sandbox.control.reset_counters().await?;
     let peak_reset = reset_peak(meetgate.proc.pid);
     let memory_before = memory(meetgate.proc.pid)?;
+    let cpu_before = [
+        cpu_secs(meetgate.proc.pid)?,
+        cpu_secs(sandbox.proc.pid)?,
+        cpu_secs(std::process::id())?,
+    ];
 
     eprintln!(
         "{label}: storm: {} requests, {} in flight at most",
@@ -230,6 +238,11 @@ pub async fn run(
     done_flag.store(true, Ordering::Relaxed);
     let refreshes_done_secs = poller.await.ok().flatten();
     let peak_kib = memory(meetgate.proc.pid)?.hwm_kib;
+    let cpu_used = [
+        cpu_secs(meetgate.proc.pid)? - cpu_before[0],
+        cpu_secs(sandbox.proc.pid)? - cpu_before[1],
+        cpu_secs(std::process::id())? - cpu_before[2],
+    ];
     latencies.sort_by(f64::total_cmp);
 
     let counters = sandbox.control.counters().await?;
@@ -296,7 +309,8 @@ pub async fn run(
         );
     }
     eprintln!(
-        "{label}: wall {wall_secs:.2} s, refreshes done after {refreshes_done_secs:?} s, peak RSS {peak_kib} KiB"
+        "{label}: wall {wall_secs:.2} s, refreshes done after {refreshes_done_secs:?} s, peak RSS {peak_kib} KiB, CPU s meetgate {:.1} / sandbox {:.1} / load generator {:.1}",
+        cpu_used[0], cpu_used[1], cpu_used[2]
     );
     if let Ok(mg) = Arc::try_unwrap(meetgate) {
         mg.proc.stop().await?;
@@ -330,6 +344,7 @@ pub async fn run(
         memory_before,
         peak_kib,
         peak_reset,
+        cpu_secs: cpu_used,
         checks,
     })
 }

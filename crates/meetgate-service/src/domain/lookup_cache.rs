@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 
-use meetgate_store::models::{ApiKey, Tenant, ZoomApp};
+use meetgate_store::models::{ApiKey, ZoomApp};
 use meetgate_store::{TenantId, ZoomAppId};
 use time::{Duration, OffsetDateTime};
 
@@ -21,7 +21,8 @@ use time::{Duration, OffsetDateTime};
 pub(crate) struct Lookups {
     /// By the key's public lookup id.
     pub api_keys: LookupCache<String, ApiKey>,
-    pub tenants: LookupCache<TenantId, Tenant>,
+    /// With the settings parsed.
+    pub tenants: LookupCache<TenantId, std::sync::Arc<super::tenants::TenantView>>,
     pub apps: LookupCache<ZoomAppId, ZoomApp>,
 }
 

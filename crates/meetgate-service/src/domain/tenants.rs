@@ -100,18 +100,24 @@ impl Services {
     }
 
     pub async fn tenant(&self, ctx: &Ctx) -> Result<TenantView> {
-        self.lookups
-            .tenants
-            .get_or_load(ctx.tenant(), ctx.now, || {
-                self.store.get_tenant(ctx.tenant())
-            })
-            .await?
-            .map(Into::into)
-            .ok_or(Error::NotFound { what: "tenant" })
+        Ok(TenantView::clone(&*self.cached_tenant(ctx).await?))
     }
 
     pub async fn tenant_settings(&self, ctx: &Ctx) -> Result<TenantSettings> {
-        Ok(self.tenant(ctx).await?.settings)
+        Ok(self.cached_tenant(ctx).await?.settings.clone())
+    }
+
+    /// The tenant with its settings parsed, as the lookup cache keeps it: parsing the settings
+    /// on every request cost more than copying them.
+    async fn cached_tenant(&self, ctx: &Ctx) -> Result<std::sync::Arc<TenantView>> {
+        self.lookups
+            .tenants
+            .get_or_load(ctx.tenant(), ctx.now, || async {
+                let found = self.store.get_tenant(ctx.tenant()).await?;
+                Ok::<_, Error>(found.map(|t| std::sync::Arc::new(TenantView::from(t))))
+            })
+            .await?
+            .ok_or(Error::NotFound { what: "tenant" })
     }
 
     pub async fn update_tenant_settings(
