@@ -37,24 +37,32 @@ impl InlinePool {
     where
         F: FnOnce(&mut Connection) -> T,
     {
-        let Some(connection) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) else {
+        let Some(mut connection) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) else {
             return Err(job);
         };
-        let mut lent = Lent {
-            pool: self,
-            connection: Some(connection),
-        };
         self.lent.fetch_add(1, Ordering::Relaxed);
-        let Some(c) = lent.connection.as_mut() else {
-            return Ok(Err(WorkerError::Closed));
-        };
         // A panicking job answers like one on a reader thread; the connection goes back.
-        Ok(
-            std::panic::catch_unwind(AssertUnwindSafe(|| job(c))).map_err(|_| {
-                tracing::error!("a database read panicked");
-                WorkerError::Panicked
-            }),
-        )
+        let answer = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
+        self.give_back(connection);
+        Ok(answer.map_err(|_| {
+            tracing::error!("a database read panicked");
+            WorkerError::Panicked
+        }))
+    }
+
+    fn give_back(&self, connection: Connection) {
+        self.lent.fetch_sub(1, Ordering::Relaxed);
+        // A read never leaves a transaction open, but one that panicked mid-statement must not
+        // hand the next reader a stale snapshot.
+        if !connection.is_autocommit() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(connection);
+        }
     }
 
     /// Connections lent out, and connections idle.
@@ -68,32 +76,6 @@ impl InlinePool {
         self.closed.store(true, Ordering::SeqCst);
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();
-        }
-    }
-}
-
-/// A connection out of the pool; it goes back when this is dropped, even on a panic.
-struct Lent<'a> {
-    pool: &'a InlinePool,
-    connection: Option<Connection>,
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        self.pool.lent.fetch_sub(1, Ordering::Relaxed);
-        let Some(connection) = self.connection.take() else {
-            return;
-        };
-        // A read never leaves a transaction open, but a panic mid-statement must not hand the
-        // next reader a stale snapshot.
-        if !connection.is_autocommit() {
-            let _ = connection.execute_batch("ROLLBACK");
-        }
-        if self.pool.closed.load(Ordering::SeqCst) {
-            return;
-        }
-        if let Ok(mut idle) = self.pool.idle.lock() {
-            idle.push(connection);
         }
     }
 }

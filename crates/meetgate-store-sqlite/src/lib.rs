@@ -83,9 +83,11 @@ impl SqliteStore {
         self.writer.run(f).await.or_store("test")
     }
 
-    /// Runs `f` as one write transaction on the writer's thread: its changes are committed if
-    /// it succeeds and rolled back if it fails. Transactions queued at the same moment share one
-    /// commit (see [`Worker::submit`]); the answer comes only once that commit is done.
+    /// Runs `f` as one write transaction with the writer's connection: its changes are committed
+    /// if it succeeds and rolled back if it fails. On the calling thread when the writer is idle
+    /// (see [`Worker::write_now`]), else on the writer's thread, where transactions queued at the
+    /// same moment share one commit (see [`Worker::submit`]); either way the answer comes only
+    /// once the commit is done.
     pub(crate) async fn write<T, F>(&self, mut f: F) -> StoreResult<T>
     where
         T: Send + 'static,

@@ -52,7 +52,7 @@ impl RefreshLock for SqliteRefreshLock {
             " FROM connections WHERE id = $1"
         ))
         .bind(id(self.id.0))
-        .fetch_optional(&self.store.reader)
+        .fetch_optional_now(&self.store.reader)
         .await
         .or_store("connection")?
         .as_ref()

@@ -210,7 +210,7 @@ impl Worker {
             Err(_) => return,
         };
         for _ in &threads {
-            let _ = self.queue.send(Message::Stop);
+            let _ = self.send(Message::Stop);
         }
         let _ = tokio::task::spawn_blocking(move || {
             for thread in threads {
