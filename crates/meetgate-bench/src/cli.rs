@@ -109,6 +109,11 @@ pub struct RunArgs {
     /// Concurrent closed-loop clients for the saturation throughput.
     #[arg(long, default_value_t = 64)]
     pub saturation_concurrency: usize,
+    /// A second meetgate binary (an older build, say) measured beside the first in the overhead
+    /// scenario, as targets `meetgate-<backend>-b` interleaved with the others in every
+    /// repetition: on a noisy host, an A/B within one run is the comparison that holds.
+    #[arg(long, value_name = "PATH")]
+    pub compare_bin: Option<PathBuf>,
     /// Connected users the overhead load is spread over (per target).
     #[arg(long, default_value_t = 8)]
     pub users: usize,

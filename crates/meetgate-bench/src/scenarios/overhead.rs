@@ -210,13 +210,19 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
         },
     ];
     let mut failures = Vec::new();
+    let mut binaries = vec![(bin, "")];
+    if let Some(other) = &args.compare_bin {
+        binaries.push((other.as_path(), "-b"));
+    }
     for &backend in &args.backends {
-        match start_meetgate(args, bin, dir, &sandbox, backend, users).await {
-            Ok(t) => targets.push(t),
-            Err(e) => {
-                let failure = format!("overhead, meetgate-{}: {e:#}", backend.name());
-                eprintln!("{failure}\n  (measuring the other targets)");
-                failures.push(failure);
+        for &(bin, suffix) in &binaries {
+            match start_meetgate(args, bin, suffix, dir, &sandbox, backend, users).await {
+                Ok(t) => targets.push(t),
+                Err(e) => {
+                    let failure = format!("overhead, meetgate-{}{suffix}: {e:#}", backend.name());
+                    eprintln!("{failure}\n  (measuring the other targets)");
+                    failures.push(failure);
+                }
             }
         }
     }
@@ -434,27 +440,29 @@ pub async fn fresh_sandbox_state(sandbox: &Sandbox) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A meetgate target: `bin` on a fresh database of `backend`, named `meetgate-<backend><suffix>`.
 async fn start_meetgate(
     args: &RunArgs,
     bin: &Path,
+    suffix: &str,
     dir: &Path,
     sandbox: &Sandbox,
     backend: Backend,
     users: usize,
 ) -> anyhow::Result<Target> {
-    let name = format!("meetgate-{}", backend.name());
-    eprintln!("overhead: setting up {name}");
+    let name = format!("meetgate-{}{suffix}", backend.name());
+    eprintln!("overhead: setting up {name} ({})", bin.display());
     let setup = Setup::fresh(
         backend,
         dir,
-        &format!("overhead-{}", backend.name()),
+        &format!("overhead-{}{suffix}", backend.name()),
         &args.common.postgres_admin_url,
     )
     .await?;
     let tenant = provision(bin, &setup, sandbox, dir).await?;
     let meetgate = Meetgate::start(bin, &setup, tenant, dir, &format!("overhead-{name}")).await?;
     let zoom_users = sandbox
-        .add_users(&format!("mg{}-", backend.name()), users, 8)
+        .add_users(&format!("mg{}{suffix}-", backend.name()), users, 8)
         .await?;
     let mut urls = Vec::new();
     for (i, (email, _)) in zoom_users.iter().enumerate() {
