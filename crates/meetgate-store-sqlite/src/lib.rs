@@ -88,27 +88,27 @@ impl SqliteStore {
     /// (see [`Worker::write_now`]), else on the writer's thread, where transactions queued at the
     /// same moment share one commit (see [`Worker::submit`]); either way the answer comes only
     /// once the commit is done.
-    pub(crate) async fn write<T, F>(&self, mut f: F) -> StoreResult<T>
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
+        let part = Box::new(WritePart {
+            f,
+            answer,
+            result: None,
+        });
+        let panicked = || StoreError::Database("a database write panicked".into());
         if let Some(now) = self.writer.write_now()
             && let Some(c) = now.connection()
         {
-            return write_in_place(c, &mut f);
+            // The same transaction the writer's thread runs for a part that is alone.
+            worker::run_alone(c, part);
+            return answered.try_recv().map_err(|_| panicked())?;
         }
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        self.writer
-            .submit(Box::new(WritePart {
-                f,
-                answer,
-                result: None,
-            }))
-            .or_store("transaction")?;
-        answered
-            .await
-            .map_err(|_| StoreError::Database("a database write panicked".into()))?
+        self.writer.submit(part).or_store("transaction")?;
+        answered.await.map_err(|_| panicked())?
     }
 
     /// Runs `f` on a reader connection (reads that need more than one statement).
@@ -118,33 +118,6 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.reader.run(move |c| f(c)).await.or_store("read")?
-    }
-}
-
-/// Runs `f` as one transaction on `c`, on the calling thread (see [`Worker::write_now`]); the
-/// same outcomes as a part of a group commit that runs alone.
-fn write_in_place<T>(
-    c: &rusqlite::Connection,
-    f: &mut impl FnMut(&rusqlite::Connection) -> StoreResult<T>,
-) -> StoreResult<T> {
-    c.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| errors::commit_error(&e))?;
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c)));
-    let committed = match &ran {
-        Ok(Ok(_)) => c.execute_batch("COMMIT"),
-        _ => Ok(()),
-    };
-    if !c.is_autocommit() {
-        let _ = c.execute_batch("ROLLBACK");
-    }
-    match (ran, committed) {
-        (Ok(Ok(value)), Ok(())) => Ok(value),
-        (Ok(Ok(_)), Err(e)) => Err(errors::commit_error(&e)),
-        (Ok(Err(e)), _) => Err(e),
-        (Err(_), _) => {
-            tracing::error!("a database write panicked");
-            Err(StoreError::Database("a database write panicked".into()))
-        }
     }
 }
 

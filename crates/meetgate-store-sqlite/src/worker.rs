@@ -354,8 +354,9 @@ fn run_group(connection: &mut Connection, mut parts: Vec<Box<dyn Part>>) {
     }
 }
 
-/// Runs one part in a transaction of its own.
-fn run_alone(connection: &mut Connection, mut part: Box<dyn Part>) {
+/// Runs one part in a transaction of its own (also on a caller's thread, see
+/// [`Worker::write_now`]).
+pub(crate) fn run_alone(connection: &Connection, mut part: Box<dyn Part>) {
     if let Err(e) = connection.execute_batch("BEGIN IMMEDIATE") {
         return part.finish(Err(&e));
     }
