@@ -188,10 +188,18 @@ pub struct ProfileArgs {
     /// Backend of the profiled meetgate.
     #[arg(long, value_enum, default_value = "sqlite")]
     pub backend: Backend,
-    /// Meeting creates sent (closed loop, one at a time after a warm-up).
+    /// Requests sent (closed loop, one at a time per client after a warm-up).
     #[arg(long, default_value_t = 300)]
     pub requests: usize,
     /// Concurrent clients.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// What each request is: a meeting create, or opening a meeting's start link.
+    #[arg(long, value_enum, default_value = "create")]
+    pub request: StormRequest,
+    /// Lifetime of the sandbox's access tokens, in seconds. At or below meetgate's refresh margin
+    /// (300 s) every token is already due, so every request refreshes its grant: a profile of the
+    /// refresh path.
+    #[arg(long, default_value_t = 3599)]
+    pub token_lifetime: u64,
 }

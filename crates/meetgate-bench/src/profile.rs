@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::cli::ProfileArgs;
+use crate::cli::{ProfileArgs, StormRequest};
 use crate::loadgen::{self, Plan};
 use crate::meetgate::{Meetgate, Setup, provision};
 use crate::processes::{Proc, meetgate_bin};
@@ -35,7 +35,7 @@ async fn tool(program: &str, args: &[&str]) -> anyhow::Result<String> {
 
 pub async fn run(args: ProfileArgs, dir: &Path) -> anyhow::Result<()> {
     let bin = meetgate_bin(args.common.meetgate_bin.as_deref())?;
-    let sandbox = Sandbox::start(&bin, dir, "profile-sandbox", 3599).await?;
+    let sandbox = Sandbox::start(&bin, dir, "profile-sandbox", args.token_lifetime).await?;
     let setup = Setup::fresh(
         args.backend,
         dir,
@@ -50,8 +50,12 @@ pub async fn run(args: ProfileArgs, dir: &Path) -> anyhow::Result<()> {
     let mg = Meetgate::start(&bin, &setup, tenant.clone(), dir, "profile-meetgate-setup").await?;
     let mut urls = Vec::new();
     for (i, (email, _)) in zoom_users.iter().enumerate() {
-        mg.connect(&sandbox, &format!("user-{i}"), email).await?;
-        urls.push(mg.meetings_url(&format!("user-{i}")));
+        let user = format!("user-{i}");
+        mg.connect(&sandbox, &user, email).await?;
+        urls.push(match args.request {
+            StormRequest::Create => mg.meetings_url(&user),
+            StormRequest::StartLink => mg.create_start_link(&user).await?,
+        });
     }
     mg.proc.stop().await?;
 
@@ -86,23 +90,27 @@ pub async fn run(args: ProfileArgs, dir: &Path) -> anyhow::Result<()> {
         urls,
         bearers: vec![tenant.api_key.clone()],
         body: BODY.into(),
-        idempotency: true,
+        idempotency: args.request == StormRequest::Create,
         key_prefix: format!("profile-{}", uuid::Uuid::new_v4().simple()),
-        expect: 201,
+        expect: match args.request {
+            StormRequest::Create => 201,
+            StormRequest::StartLink => 302,
+        },
         seq: Arc::new(AtomicU64::new(0)),
     });
     let client = loadgen::client()?;
+    let get = args.request == StormRequest::StartLink;
     // Warm-up (lazy initialisation, connection pools), not collected.
-    send(&client, &plan, 40, users).await?;
+    send(&client, &plan, get, 40, users).await?;
     let pid = proc.pid.to_string();
     tool("callgrind_control", &["-i", "on", &pid]).await?;
     let started = Instant::now();
-    let ok = send(&client, &plan, args.requests, users).await?;
+    let ok = send(&client, &plan, get, args.requests, users).await?;
     let secs = started.elapsed().as_secs_f64();
     tool("callgrind_control", &["-i", "off", &pid]).await?;
     eprintln!(
-        "profile: {ok}/{} creates answered 201 under callgrind in {secs:.1} s",
-        args.requests
+        "profile: {ok}/{} requests answered {} under callgrind in {secs:.1} s",
+        args.requests, plan.expect
     );
     proc.stop().await?;
     sandbox.proc.stop().await?;
@@ -121,9 +129,14 @@ pub async fn run(args: ProfileArgs, dir: &Path) -> anyhow::Result<()> {
     std::fs::write(dir.join("callgrind-exclusive.txt"), &exclusive)?;
     std::fs::write(dir.join("callgrind-inclusive.txt"), &inclusive)?;
     println!(
-        "# callgrind: {} meeting creates ({} concurrent), {}\n",
+        "# callgrind: {} {} ({} concurrent, tokens live {} s), {}\n",
         args.requests,
+        match args.request {
+            StormRequest::Create => "meeting creates",
+            StormRequest::StartLink => "start links",
+        },
         users,
+        args.token_lifetime,
         args.backend.name()
     );
     println!(
@@ -138,10 +151,12 @@ pub async fn run(args: ProfileArgs, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends `n` creates with `concurrency` clients; returns how many answered 201.
+/// Sends `n` requests with `concurrency` clients (`get`: a plain GET of the URL, as a browser
+/// opens a start link); returns how many answered the plan's expected status.
 async fn send(
     client: &reqwest::Client,
     plan: &Arc<Plan>,
+    get: bool,
     n: usize,
     concurrency: usize,
 ) -> anyhow::Result<u64> {
@@ -154,11 +169,12 @@ async fn send(
             let mut ok = 0u64;
             for _ in 0..count {
                 let i = plan.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let resp = plan
-                    .request(&client, i)
-                    .timeout(Duration::from_secs(120))
-                    .send()
-                    .await?;
+                let request = if get {
+                    client.get(&plan.urls[i as usize % plan.urls.len()])
+                } else {
+                    plan.request(&client, i)
+                };
+                let resp = request.timeout(Duration::from_secs(120)).send().await?;
                 if resp.status().as_u16() == plan.expect {
                     ok += 1;
                 }

@@ -20,7 +20,7 @@ pub(crate) async fn write(conn: &mut PgConnection, effects: &Effects) -> StoreRe
     if is_empty(effects) {
         return Ok(());
     }
-    if effects.audit.len() <= BATCH && effects.events.len() <= BATCH {
+    if fit_one_statement(effects) {
         return write_in_one_statement(conn, effects).await;
     }
     insert_audit(conn, &effects.audit).await?;
@@ -31,41 +31,78 @@ pub(crate) async fn write(conn: &mut PgConnection, effects: &Effects) -> StoreRe
     Ok(())
 }
 
+/// Whether `effects` fit in one statement ([`push_ctes`]); larger ones are written in batches.
+pub(crate) fn fit_one_statement(effects: &Effects) -> bool {
+    effects.audit.len() <= BATCH && effects.events.len() <= BATCH
+}
+
 /// The usual, small `effects` in one statement, so one round trip to the server instead of up to
-/// four: the audit and outbox inserts and the idempotency completion are data-modifying CTEs
-/// (PostgreSQL runs those to completion whether or not the query reads them), and the query's
-/// rows are the endpoints the events fan out to (one row of NULLs when there are none, so that
-/// the completion's count always comes back).
+/// five (see [`push_ctes`]).
 async fn write_in_one_statement(conn: &mut PgConnection, effects: &Effects) -> StoreResult<()> {
     let mut qb = QueryBuilder::<Postgres>::new("WITH ");
-    let mut ctes = 0;
+    let completed = push_ctes(&mut qb, effects, true);
+    qb.push(" SELECT ").push(completed).push(" AS completed");
+    let row = qb
+        .build()
+        .fetch_one(&mut *conn)
+        .await
+        .or_store("audit, outbox and idempotency")?;
+    check_completed(effects, &row)
+}
+
+/// Pushes `effects` as data-modifying CTEs of the statement being built (after a `, ` unless
+/// `first`): the audit and outbox inserts, each event's fan-out into one pending delivery per
+/// active endpoint of its tenant that subscribes to its type, and the idempotency completion.
+/// PostgreSQL runs such CTEs to completion whether or not the query reads them, and a statement
+/// is atomic on its own, so no transaction has to be opened for them. Returns the expression the
+/// query selects `AS completed` for [`check_completed`]. Only for [`fit_one_statement`] effects.
+pub(crate) fn push_ctes(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    effects: &Effects,
+    mut first: bool,
+) -> &'static str {
+    let mut next = |qb: &mut QueryBuilder<'_, Postgres>| {
+        if !std::mem::take(&mut first) {
+            qb.push(", ");
+        }
+    };
     if !effects.audit.is_empty() {
+        next(qb);
         qb.push(
             "audit AS (INSERT INTO audit_events (id, tenant_id, at, actor_kind, actor_id, \
              action, object_kind, object_id, outcome, request_id, details) ",
         );
-        push_audit_values(&mut qb, &effects.audit);
+        push_audit_values(qb, &effects.audit);
         qb.push(")");
-        ctes += 1;
     }
     if !effects.events.is_empty() {
-        if ctes > 0 {
-            qb.push(", ");
-        }
+        next(qb);
         qb.push(
             "events AS (INSERT INTO outbox_events (id, tenant_id, event_type, payload, created_at) ",
         );
-        push_event_values(&mut qb, &effects.events);
-        qb.push(")");
-        ctes += 1;
-    }
-    if let Some(c) = &effects.idempotency {
-        if ctes > 0 {
-            qb.push(", ");
-        }
+        push_event_values(qb, &effects.events);
+        // The deliveries read the events from the CTE: the statement's snapshot cannot see them
+        // in the table. Their ids are UUIDv7, like those made in Rust (PostgreSQL 15 has no
+        // `uuidv7()`: a random UUID with the millisecond time laid over its first 48 bits and
+        // the version nibble set to 7).
         qb.push(
-            "completed AS (UPDATE idempotency_records SET state = 'completed', response_status = ",
-        )
+            " RETURNING id, tenant_id, event_type, created_at), \
+             deliveries AS (INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, \
+                 status, attempts, next_attempt_at, created_at) \
+             SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing \
+                     substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) \
+                     FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, \
+                 ev.tenant_id, ev.id, e.id, 'pending', 0, ev.created_at, ev.created_at \
+             FROM events ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id \
+                 AND e.disabled_at IS NULL \
+                 AND (e.event_types = '[]'::jsonb OR e.event_types ? ev.event_type))",
+        );
+    }
+    let Some(c) = &effects.idempotency else {
+        return "1::bigint";
+    };
+    next(qb);
+    qb.push("completed AS (UPDATE idempotency_records SET state = 'completed', response_status = ")
         .push_bind(i32::from(c.response_status))
         .push(", response_body = ")
         .push_bind(c.response_body.0.clone())
@@ -75,39 +112,19 @@ async fn write_in_one_statement(conn: &mut PgConnection, effects: &Effects) -> S
         .push_bind(id(c.tenant_id.0))
         .push(" AND key = ")
         .push_bind(c.key.clone())
-        .push(" AND state = 'in_progress' RETURNING 1) SELECT (SELECT count(*) FROM completed)");
-    } else {
-        qb.push(" SELECT 1::bigint");
-    }
-    qb.push(
-        " AS completed, e.id, e.tenant_id, e.event_types FROM (SELECT 1) AS one \
-         LEFT JOIN webhook_endpoints e ON e.disabled_at IS NULL AND e.tenant_id = ANY(",
-    )
-    .push_bind(event_tenants(&effects.events))
-    .push(")");
-    let rows = qb
-        .build()
-        .fetch_all(&mut *conn)
-        .await
-        .or_store("audit, outbox and idempotency")?;
-    let completed: i64 = rows
-        .first()
-        .map(|r| r.try_get("completed"))
-        .transpose()
-        .or_store("idempotency record")?
-        .unwrap_or(0);
+        .push(" AND state = 'in_progress' RETURNING 1)");
+    "(SELECT count(*) FROM completed)"
+}
+
+/// Warns when the idempotency completion of a [`push_ctes`] statement found no record.
+pub(crate) fn check_completed(effects: &Effects, row: &sqlx::postgres::PgRow) -> StoreResult<()> {
+    let completed: i64 = row.try_get("completed").or_store("idempotency record")?;
     if let Some(c) = &effects.idempotency
         && completed == 0
     {
         tracing::warn!(tenant = %c.tenant_id, "idempotency completion found no in-progress record");
     }
-    let mut endpoints = Vec::new();
-    for row in &rows {
-        if let Some(endpoint) = row.opt_uuid("id")? {
-            endpoints.push((endpoint, row.uuid("tenant_id")?, row.json("event_types")?));
-        }
-    }
-    insert_deliveries(conn, &effects.events, endpoints).await
+    Ok(())
 }
 
 /// `VALUES (...), ...` of audit entries, in `audit_events`' column order.

@@ -43,6 +43,33 @@ fn meeting(row: &PgRow) -> StoreResult<Meeting> {
     })
 }
 
+/// `INSERT INTO meetings ... RETURNING` every column, for `m`.
+fn push_insert(qb: &mut QueryBuilder<'_, Postgres>, m: &NewMeeting) {
+    qb.push(
+        "INSERT INTO meetings (id, tenant_id, end_user_id, connection_id, zoom_meeting_id, \
+         host_zoom_user_id, kind, status, start_time, duration_minutes, timezone, details, \
+         idempotency_key, created_at, updated_at) VALUES (",
+    );
+    let mut values = qb.separated(", ");
+    values
+        .push_bind(id(m.id.0))
+        .push_bind(id(m.tenant_id.0))
+        .push_bind(id(m.end_user_id.0))
+        .push_bind(id(m.connection_id.0))
+        .push_bind(m.zoom_meeting_id)
+        .push_bind(m.host_zoom_user_id.clone())
+        .push_bind(m.kind.as_str())
+        .push_bind("waiting")
+        .push_bind(opt_ts(m.start_time))
+        .push_bind(m.duration_minutes)
+        .push_bind(m.timezone.clone())
+        .push_bind(m.details.0.clone())
+        .push_bind(m.idempotency_key.clone())
+        .push_bind(ts(m.now))
+        .push_bind(ts(m.now));
+    qb.push(concat!(") RETURNING ", meeting_cols!()));
+}
+
 /// The end of a meeting's slot: start plus duration (zero when unknown).
 const SLOT_END: &str = "(start_time + make_interval(mins => coalesce(duration_minutes, 0)))";
 
@@ -50,35 +77,29 @@ const SLOT_END: &str = "(start_time + make_interval(mins => coalesce(duration_mi
 impl MeetingStore for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %m.tenant_id, meeting = %m.id))]
     async fn insert_meeting(&self, m: &NewMeeting, effects: Effects) -> StoreResult<Meeting> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            "INSERT INTO meetings (id, tenant_id, end_user_id, connection_id, zoom_meeting_id,
-                host_zoom_user_id, kind, status, start_time, duration_minutes, timezone, details,
-                idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9, $10, $11, $12, $13, $13)
-             RETURNING ",
-            meeting_cols!()
-        ))
-        .bind(id(m.id.0))
-        .bind(id(m.tenant_id.0))
-        .bind(id(m.end_user_id.0))
-        .bind(id(m.connection_id.0))
-        .bind(m.zoom_meeting_id)
-        .bind(&m.host_zoom_user_id)
-        .bind(m.kind.as_str())
-        .bind(opt_ts(m.start_time))
-        .bind(m.duration_minutes)
-        .bind(&m.timezone)
-        .bind(&m.details.0)
-        .bind(&m.idempotency_key)
-        .bind(ts(m.now))
-        .fetch_one(&mut *tx)
-        .await
-        .or_store("meeting")?;
-        let created = meeting(&row)?;
-        effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")?;
-        Ok(created)
+        if !effects::fit_one_statement(&effects) {
+            let mut tx = self.begin_write().await?;
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            push_insert(&mut qb, m);
+            let row = qb.build().fetch_one(&mut *tx).await.or_store("meeting")?;
+            let created = meeting(&row)?;
+            effects::write(&mut tx, &effects).await?;
+            tx.commit().await.or_store("transaction")?;
+            return Ok(created);
+        }
+        // The usual case: the meeting and its effects in one statement, one round trip where a
+        // transaction took four (BEGIN, the meeting, the effects, COMMIT). A statement is atomic
+        // on its own; see `effects::push_ctes`.
+        let mut qb = QueryBuilder::<Postgres>::new("WITH m AS (");
+        push_insert(&mut qb, m);
+        qb.push(")");
+        let completed = effects::push_ctes(&mut qb, &effects, false);
+        qb.push(" SELECT m.*, ")
+            .push(completed)
+            .push(" AS completed FROM m");
+        let row = qb.build().fetch_one(&self.pool).await.or_store("meeting")?;
+        effects::check_completed(&effects, &row)?;
+        meeting(&row)
     }
 
     async fn get_meeting(&self, tenant: TenantId, mid: MeetingId) -> StoreResult<Option<Meeting>> {

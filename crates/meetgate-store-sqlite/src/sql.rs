@@ -4,6 +4,9 @@
 //! Placeholders are `?NNN` (or `$NNN`, read the same way: the number is the argument's position).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rusqlite::Connection;
@@ -16,6 +19,8 @@ use crate::worker::{Worker, WorkerError};
 pub(crate) struct Query {
     sql: Cow<'static, str>,
     args: Vec<Value>,
+    /// Built by [`QueryBuilder`]: its placeholders are `?1` to `?N` in order, one per argument.
+    numbered_in_order: bool,
 }
 
 /// A statement's failure: from SQLite, or from the worker that should have run it.
@@ -43,6 +48,7 @@ pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Query {
     Query {
         sql: sql.into(),
         args: Vec::new(),
+        numbered_in_order: false,
     }
 }
 
@@ -52,6 +58,7 @@ impl Query {
         Self {
             sql: sql.into(),
             args: self.args.clone(),
+            numbered_in_order: false,
         }
     }
 
@@ -63,7 +70,7 @@ impl Query {
     /// Runs the statement on `c`.
     pub(crate) fn run(&self, c: &Connection) -> rusqlite::Result<Done> {
         let mut statement = c.prepare_cached(&self.sql)?;
-        bind_all(&mut statement, &self.args)?;
+        self.bind_to(&mut statement)?;
         let changed = statement.raw_execute()?;
         Ok(Done {
             rows_affected: u64::try_from(changed).unwrap_or(u64::MAX),
@@ -88,12 +95,10 @@ impl Query {
 
     fn rows(&self, c: &Connection, limit: usize) -> rusqlite::Result<Vec<Row>> {
         let mut statement = c.prepare_cached(&self.sql)?;
-        bind_all(&mut statement, &self.args)?;
-        let names: Arc<[Box<str>]> = statement
-            .column_names()
-            .into_iter()
-            .map(Box::from)
-            .collect();
+        let names = match self.bind_to(&mut statement)? {
+            Some(shape) => Arc::clone(&shape.names),
+            None => column_names(&statement),
+        };
         let width = names.len();
         let mut rows = statement.raw_query();
         let mut out = Vec::new();
@@ -144,14 +149,91 @@ impl Query {
     }
 }
 
-fn bind_all(statement: &mut rusqlite::Statement<'_>, args: &[Value]) -> rusqlite::Result<()> {
-    statement.clear_bindings();
-    for index in 1..=statement.parameter_count() {
-        let position = match statement.parameter_name(index) {
-            // `?NNN` and `$NNN` name the argument by its position; a bare `?` takes the next.
-            Some(name) => name[1..].parse::<usize>().unwrap_or(index),
-            None => index,
+impl Query {
+    /// Binds the arguments to `statement`; returns its [`Shape`] when that had to be worked out.
+    fn bind_to(
+        &self,
+        statement: &mut rusqlite::Statement<'_>,
+    ) -> rusqlite::Result<Option<Rc<Shape>>> {
+        if self.numbered_in_order {
+            debug_assert_eq!(
+                Shape::of(statement).positions,
+                (1..=self.args.len()).collect(),
+                "a built statement numbers its placeholders in order: {}",
+                self.sql
+            );
+            bind_all(statement, 1..=self.args.len(), &self.args)?;
+            return Ok(None);
+        }
+        let shape = self.shape(statement);
+        bind_all(statement, shape.positions.iter().copied(), &self.args)?;
+        Ok(Some(shape))
+    }
+
+    /// The statement's [`Shape`]: worked out once per thread for a statement whose text is a
+    /// `'static` string (nearly all of them; asking SQLite for the names and copying them cost
+    /// about a fifth of a point read), every time for one built at run time.
+    fn shape(&self, statement: &rusqlite::Statement<'_>) -> Rc<Shape> {
+        thread_local! {
+            // Keyed by the text's address and length: a `'static` string is never freed, so no
+            // other text can ever have the same key.
+            static SHAPES: RefCell<HashMap<(usize, usize), Rc<Shape>>> = RefCell::new(HashMap::new());
+        }
+        let Cow::Borrowed(text) = self.sql else {
+            return Rc::new(Shape::of(statement));
         };
+        let key = (text.as_ptr() as usize, text.len());
+        SHAPES.with_borrow_mut(|shapes| {
+            Rc::clone(
+                shapes
+                    .entry(key)
+                    .or_insert_with(|| Rc::new(Shape::of(statement))),
+            )
+        })
+    }
+}
+
+/// What a statement's text alone decides: the names of its columns, and which argument each of
+/// its placeholders takes.
+#[derive(Debug)]
+struct Shape {
+    names: Arc<[Box<str>]>,
+    /// For placeholder `i + 1`, the 1-based position of its argument.
+    positions: Box<[usize]>,
+}
+
+impl Shape {
+    fn of(statement: &rusqlite::Statement<'_>) -> Self {
+        let positions = (1..=statement.parameter_count())
+            .map(|index| match statement.parameter_name(index) {
+                // `?NNN` and `$NNN` name the argument by its position; a bare `?` takes the next.
+                Some(name) => name[1..].parse::<usize>().unwrap_or(index),
+                None => index,
+            })
+            .collect();
+        Self {
+            names: column_names(statement),
+            positions,
+        }
+    }
+}
+
+fn column_names(statement: &rusqlite::Statement<'_>) -> Arc<[Box<str>]> {
+    statement
+        .column_names()
+        .into_iter()
+        .map(Box::from)
+        .collect()
+}
+
+/// Binds placeholder `i + 1` to the argument at the `i`-th of `positions` (1-based).
+fn bind_all(
+    statement: &mut rusqlite::Statement<'_>,
+    positions: impl IntoIterator<Item = usize>,
+    args: &[Value],
+) -> rusqlite::Result<()> {
+    statement.clear_bindings();
+    for (index, position) in (1..).zip(positions) {
         let value = args
             .get(position.wrapping_sub(1))
             .ok_or(rusqlite::Error::InvalidParameterCount(position, args.len()))?;
@@ -329,6 +411,7 @@ impl QueryBuilder {
         Query {
             sql: Cow::Owned(self.sql),
             args: self.args,
+            numbered_in_order: true,
         }
     }
 }
@@ -407,5 +490,26 @@ mod tests {
     fn a_missing_argument_is_an_error() {
         let c = Connection::open_in_memory().unwrap();
         assert!(query("SELECT ?1, ?2").bind(1_i64).one(&c).is_err());
+    }
+
+    #[test]
+    fn a_remembered_shape_serves_the_same_text_on_every_connection() {
+        const SQL: &str = "SELECT ?2 AS second, ?1 AS first";
+        for _ in 0..2 {
+            let c = Connection::open_in_memory().unwrap();
+            for (a, b) in [("a", "b"), ("c", "d")] {
+                let row = query(SQL).bind(a).bind(b).one(&c).unwrap();
+                assert_eq!(row.value("first"), Some(&Value::Text(a.into())));
+                assert_eq!(row.value("second"), Some(&Value::Text(b.into())));
+            }
+        }
+        // The same words built at run time are not looked up by address: a different text with
+        // other names still gets its own.
+        let c = Connection::open_in_memory().unwrap();
+        let built = format!("SELECT ?1 AS {}, ?2 AS other", "first");
+        let row = query(built).bind("x").bind("y").one(&c).unwrap();
+        assert_eq!(row.value("first"), Some(&Value::Text("x".into())));
+        assert_eq!(row.value("other"), Some(&Value::Text("y".into())));
+        assert_eq!(row.value("second"), None);
     }
 }

@@ -235,12 +235,13 @@ impl ZoomApi {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| ApiError::transport(endpoint, &e))?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        // Taken, not cloned: reading the body no longer needs them.
+        let headers = std::mem::take(response.headers_mut());
         let body = response
             .bytes()
             .await

@@ -8,7 +8,7 @@ use meetgate_store::{
     ConnectSessionId, ConnectionId, Effects, EndUserId, OAuthAttemptId, SealedColumn, ZoomAppId,
 };
 use meetgate_zoom::scopes::{Level, Operation, allows, parse};
-use meetgate_zoom::{AuthorizeRequest, Pkce, Secret, TokenErrorKind, UserTarget, ZoomApi};
+use meetgate_zoom::{AuthorizeRequest, Pkce, Secret, TokenErrorKind, UserTarget};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -417,7 +417,9 @@ impl Services {
             .clone()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| app.api_base_url.clone());
-        let api = ZoomApi::new(self.zoom_http.clone(), &api_url)
+        let api = self
+            .zoom_apis
+            .at(&api_url)
             .map_err(|e| Error::ZoomUnavailable(format!("Zoom gave an unusable api_url: {e}")))?;
         let me = api
             .get_user(&tokens.access_token, &UserTarget::Me)

@@ -1,6 +1,6 @@
 use meetgate_store::models::{AppType, Connection, ConnectionState, NewGrant, ZoomApp};
 use meetgate_store::{ConnectionId, Effects, SealedColumn};
-use meetgate_zoom::{Secret, UserTarget, ZoomApi};
+use meetgate_zoom::{Secret, UserTarget};
 
 use super::{ConnectionView, Ctx, Services};
 use crate::{Error, Result};
@@ -107,7 +107,7 @@ impl Services {
             .clone()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| app.api_base_url.clone());
-        let api = ZoomApi::new(self.zoom_http.clone(), &api_url).map_err(Error::internal)?;
+        let api = self.zoom_apis.at(&api_url).map_err(Error::internal)?;
         let target = UserTarget::User(zoom_user.to_owned());
         let user = api
             .get_user(&tokens.access_token, &target)

@@ -21,7 +21,8 @@ impl<K: Hash + Eq + Clone> KeyedLocks<K> {
         }
     }
 
-    pub async fn lock(&self, key: &K) -> OwnedMutexGuard<()> {
+    /// The key's lock, and whether another holder had it first (so that the caller had to wait).
+    pub async fn lock(&self, key: &K) -> (OwnedMutexGuard<()>, bool) {
         let mutex = {
             let mut map = self
                 .map
@@ -39,7 +40,10 @@ impl<K: Hash + Eq + Clone> KeyedLocks<K> {
                 }
             }
         };
-        mutex.lock_owned().await
+        match Arc::clone(&mutex).try_lock_owned() {
+            Ok(guard) => (guard, false),
+            Err(_) => (mutex.lock_owned().await, true),
+        }
     }
 }
 
@@ -59,18 +63,37 @@ mod tests {
         for _ in 0..20 {
             let (locks, inside, max) = (locks.clone(), inside.clone(), max.clone());
             tasks.push(tokio::spawn(async move {
-                let _guard = locks.lock(&1u32).await;
+                let (_guard, _) = locks.lock(&1u32).await;
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(now, Ordering::SeqCst);
                 tokio::task::yield_now().await;
                 inside.fetch_sub(1, Ordering::SeqCst);
             }));
         }
-        let other = locks.lock(&2u32).await;
+        let (other, waited) = locks.lock(&2u32).await;
+        assert!(!waited, "nobody else uses key 2");
         for t in tasks {
             t.await.unwrap();
         }
         drop(other);
         assert_eq!(max.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_holder_learns_whether_it_waited() {
+        let locks = Arc::new(KeyedLocks::new());
+        let (first, waited) = locks.lock(&7u32).await;
+        assert!(!waited);
+        let second = tokio::spawn({
+            let locks = locks.clone();
+            async move { locks.lock(&7u32).await.1 }
+        });
+        tokio::task::yield_now().await;
+        drop(first);
+        assert!(
+            second.await.unwrap(),
+            "the second holder waited for the first"
+        );
+        assert!(!locks.lock(&7u32).await.1, "free again");
     }
 }

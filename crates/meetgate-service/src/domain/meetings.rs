@@ -519,7 +519,9 @@ impl Services {
         F: Fn(ZoomApi, Secret) -> Fut,
         Fut: Future<Output = std::result::Result<T, ApiError>>,
     {
-        let api = ZoomApi::new(self.zoom_http.clone(), &grant.conn.api_url)
+        let api = self
+            .zoom_apis
+            .at(&grant.conn.api_url)
             .map_err(|e| Error::Internal(format!("stored api_url is unusable: {e}")))?;
         match f(api.clone(), grant.token.clone()).await {
             Ok(v) => Ok(v),

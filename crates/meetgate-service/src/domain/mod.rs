@@ -23,6 +23,7 @@ mod settings;
 mod tenants;
 mod tokens;
 mod web_sessions;
+mod zoom_apis;
 
 use std::sync::Arc;
 
@@ -72,6 +73,8 @@ pub struct Services {
     pub(crate) signins: Arc<web_sessions::SignInLimiter>,
     /// API keys, tenants and Zoom apps read recently (see `lookup_cache.rs`).
     pub(crate) lookups: Arc<lookup_cache::Lookups>,
+    /// The Meetings API per `api_url` (see `zoom_apis.rs`).
+    pub(crate) zoom_apis: Arc<zoom_apis::ZoomApis>,
 }
 
 impl std::fmt::Debug for Services {
@@ -131,6 +134,7 @@ impl Services {
         Ok(Self {
             store,
             vault,
+            zoom_apis: Arc::new(zoom_apis::ZoomApis::new(zoom_http.clone())),
             zoom_http,
             hooks_http,
             config,

@@ -240,7 +240,13 @@ impl Services {
         force: bool,
         now: OffsetDateTime,
     ) -> Result<(Connection, Secret)> {
-        let _local = self.refresh.locks.lock(&seen.id).await;
+        let (_local, waited) = self.refresh.locks.lock(&seen.id).await;
+        // Having waited, most likely for a sibling task refreshing this grant: a plain read finds
+        // the token it stored, without the store's lock (on PostgreSQL three round trips and a
+        // pooled connection held). Anything else takes the locked path, which re-reads anyway.
+        if waited && let Some(reused) = self.sibling_refreshed(seen, force, now).await? {
+            return Ok(reused);
+        }
         let _permit = self
             .refresh
             .permits
@@ -254,6 +260,26 @@ impl Services {
         // Releasing returns the database connection; if that fails, dropping the lock closes it.
         let _ = lock.release().await;
         outcome
+    }
+
+    /// The connection and its token if, since `seen`, another holder of the lock left a fresh
+    /// token (with `force`, a fresh token of a newer version).
+    async fn sibling_refreshed(
+        &self,
+        seen: &Connection,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Connection, Secret)>> {
+        let Some(conn) = self.store.get_connection(seen.tenant_id, seen.id).await? else {
+            return Ok(None);
+        };
+        if force && conn.version == seen.version {
+            return Ok(None);
+        }
+        Ok(self.fresh_token(&conn, now)?.map(|token| {
+            metrics::counter!("meetgate_refreshes_total", "outcome" => "reused").increment(1);
+            (conn, token)
+        }))
     }
 
     async fn refresh_locked(

@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use time::Duration;
@@ -460,6 +461,120 @@ pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
         store.get_meeting(t, m3.id).await.unwrap().unwrap().details,
         m3.details
     );
+}
+
+/// A meeting and everything its creation writes land together: the audit entry, the event, its
+/// deliveries to the tenant's subscribed endpoints (none to an unsubscribed, a disabled or
+/// another tenant's endpoint) and the idempotency completion.
+pub async fn insert_meeting_writes_its_effects(store: Arc<dyn Store>) {
+    let c = connected(&store).await;
+    let t = c.tenant.id;
+    let every = endpoint(t, &[]);
+    let meetings = endpoint(t, &["meeting.created", "meeting.deleted"]);
+    let other_types = endpoint(t, &["connection.revoked"]);
+    let disabled = endpoint(t, &[]);
+    let elsewhere = connected(&store).await;
+    let theirs = endpoint(elsewhere.tenant.id, &[]);
+    for e in [&every, &meetings, &other_types, &disabled, &theirs] {
+        store
+            .create_webhook_endpoint(e, Effects::none())
+            .await
+            .unwrap();
+    }
+    store
+        .delete_webhook_endpoint(t, disabled.id, now(), Effects::none())
+        .await
+        .unwrap();
+    let key = unique("idem");
+    let at = now();
+    assert!(matches!(
+        store
+            .claim_idempotency_key(&claim(t, &key, b"h", at))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed(_)
+    ));
+    let new = NewMeeting {
+        idempotency_key: Some(key.clone()),
+        ..meeting_for(&c, None, None)
+    };
+    let created = event(t, "meeting.created");
+    let stored = store
+        .insert_meeting(
+            &new,
+            Effects::none()
+                .audit(audit(Some(t), "meeting.created"))
+                .event(created.clone())
+                .idempotency(Some(CompleteIdempotency {
+                    tenant_id: t,
+                    key: key.clone(),
+                    response_status: 201,
+                    response_body: sealed("body"),
+                    resource_id: Some(new.id.to_string()),
+                })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.id, new.id);
+    assert_eq!(stored.status, MeetingStatus::Waiting);
+    assert_eq!(stored.details, new.details);
+    assert_eq!(stored.idempotency_key.as_deref(), Some(key.as_str()));
+    let read = store.get_meeting(t, new.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.id, read.connection_id, read.created_at, read.details),
+        (
+            stored.id,
+            stored.connection_id,
+            stored.created_at,
+            stored.details
+        )
+    );
+    assert_eq!(
+        audit_actions(&store, Some(t), "meeting.").await,
+        vec!["meeting.created".to_owned()]
+    );
+    assert_eq!(
+        events(&store, t)
+            .await
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        vec![created.id]
+    );
+    let deliveries = store.list_deliveries(t, None, None, 10).await.unwrap();
+    let to: HashSet<_> = deliveries.iter().map(|d| d.endpoint_id).collect();
+    assert_eq!(to, HashSet::from([every.id, meetings.id]));
+    assert_eq!(deliveries.len(), 2);
+    for d in &deliveries {
+        assert_eq!(
+            (d.event_id, d.status),
+            (created.id, DeliveryStatus::Pending)
+        );
+        assert_eq!(d.next_attempt_at, Some(created.created_at));
+        assert_eq!(
+            d.id.0.get_version_num(),
+            7,
+            "delivery ids are time-ordered UUIDs"
+        );
+    }
+    assert!(
+        store
+            .list_deliveries(elsewhere.tenant.id, None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    match store
+        .claim_idempotency_key(&claim(t, &key, b"h", at))
+        .await
+        .unwrap()
+    {
+        IdempotencyClaim::Completed(rec) => {
+            assert_eq!(rec.response_status, Some(201));
+            assert_eq!(rec.resource_id, Some(new.id.to_string()));
+        }
+        other => panic!("expected Completed, got {other:?}"),
+    }
 }
 
 pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {

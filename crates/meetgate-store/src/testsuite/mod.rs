@@ -132,6 +132,7 @@ macro_rules! store_tests {
             list_meetings_windows_and_paging,
             purge_meeting_details_scoped,
             insert_meeting_conflict_rolls_back,
+            insert_meeting_writes_its_effects,
             idempotency_claim_flow,
             idempotency_expired_and_purged,
             idempotency_concurrent_claims,
