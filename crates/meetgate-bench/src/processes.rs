@@ -63,6 +63,24 @@ pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     Ok(t.user_secs + t.system_secs)
 }
 
+/// CPU seconds used so far by every process of the PostgreSQL server on this machine (the
+/// backends serving meetgate's connections, and the WAL writer, checkpointer and the rest):
+/// processes named `postgres`. A process that exits between two readings takes its time with it.
+pub fn postgres_server_cpu_secs() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "postgres")
+        })
+        .filter_map(|pid| cpu_secs(pid).ok())
+        .sum()
+}
+
 /// What a process has used so far: CPU time in user space and in the kernel, and context
 /// switches (a thread giving up or losing its core; each hand-off between threads costs two).
 #[derive(Debug, Clone, Copy)]

@@ -241,12 +241,17 @@ fn overhead_md(md: &mut String, o: &OverheadResult) {
     );
     let _ = writeln!(
         md,
-        "| target | saturation (creates/s) | p50 at saturation (ms) | failed | CPU ms per create: target / sandbox / load generator | target: kernel share (%) | target: context switches per create |\n|---|---|---|---|---|---|---|"
+        "| target | saturation (creates/s) | p50 at saturation (ms) | failed | CPU ms per create: target / sandbox / load generator (+ PostgreSQL server) | target: kernel share (%) | target: context switches per create |\n|---|---|---|---|---|---|---|"
     );
     for t in &o.targets {
+        let database = t
+            .cpu_ms_database
+            .as_ref()
+            .map(|d| format!(" (+ {})", d.show(3)))
+            .unwrap_or_default();
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} / {} / {} | {} | {} |",
+            "| {} | {} | {} | {} | {} / {} / {}{} | {} | {} |",
             t.name,
             t.saturation_rps.show(0),
             t.saturation_p50_ms.show(2),
@@ -254,6 +259,7 @@ fn overhead_md(md: &mut String, o: &OverheadResult) {
             t.cpu_ms_target.show(3),
             t.cpu_ms_sandbox.show(3),
             t.cpu_ms_bench.show(3),
+            database,
             t.kernel_pct_target.show(0),
             t.switches_target.show(1)
         );

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{Backend, RunArgs};
 use crate::loadgen::{self, Outcome, Plan};
 use crate::meetgate::{Meetgate, Setup, provision};
-use crate::processes::{Memory, Proc, Times, cpu_secs, free_port, times};
+use crate::processes::{Memory, Proc, Times, cpu_secs, free_port, postgres_server_cpu_secs, times};
 use crate::sandbox::Sandbox;
 use crate::scenarios::{Check, check, note};
 use crate::stats::Spread;
@@ -52,6 +52,8 @@ pub struct CpuPerCreate {
     pub sandbox: f64,
     /// The load generator (this process).
     pub bench: f64,
+    /// The PostgreSQL server, for a target that uses it (every process named `postgres`).
+    pub database: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +81,8 @@ pub struct TargetResult {
     pub switches_target: Spread,
     pub cpu_ms_sandbox: Spread,
     pub cpu_ms_bench: Spread,
+    /// The PostgreSQL server's CPU milliseconds per create, for a target that uses it.
+    pub cpu_ms_database: Option<Spread>,
     pub levels: Vec<LevelSummary>,
     pub reps: Vec<Rep>,
     /// Successful creates over every run of this target, warm-ups included.
@@ -123,6 +127,8 @@ struct Target {
     reps: Vec<Rep>,
     /// The target's own process, if it has one.
     pid: Option<u32>,
+    /// Whether the target keeps its data in the PostgreSQL server.
+    uses_postgres: bool,
     /// Successful and sent requests of the warm-up.
     warm: (u64, u64),
 }
@@ -192,6 +198,7 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
             reps: Vec::new(),
             warm: (0, 0),
             pid: None,
+            uses_postgres: false,
         },
         Target {
             name: "proxy".into(),
@@ -207,6 +214,7 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
             reps: Vec::new(),
             warm: (0, 0),
             pid: Some(proxy.pid),
+            uses_postgres: false,
         },
     ];
     let mut failures = Vec::new();
@@ -245,6 +253,7 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
                 t.pid.map(times).transpose()?,
                 cpu_secs(sandbox.proc.pid)?,
                 cpu_secs(std::process::id())?,
+                t.uses_postgres.then(postgres_server_cpu_secs),
             );
             let saturation = loadgen::closed_loop(
                 &client,
@@ -276,9 +285,10 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
                 }),
                 sandbox: per(cpu_secs(sandbox.proc.pid)?, before.1),
                 bench: per(cpu_secs(std::process::id())?, before.2),
+                database: before.3.map(|then| per(postgres_server_cpu_secs(), then)),
             };
             eprintln!(
-                "  {:.0} creates/s, p50 {:.2} ms, failed {}, CPU ms/create: target {:?} ({:?} % kernel, {:?} switches/create), sandbox {:.3}, bench {:.3}",
+                "  {:.0} creates/s, p50 {:.2} ms, failed {}, CPU ms/create: target {:?} ({:?} % kernel, {:?} switches/create), sandbox {:.3}, bench {:.3}, PostgreSQL {:?}",
                 saturation.throughput,
                 saturation.p50_ms,
                 saturation.failed(),
@@ -286,7 +296,8 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
                 cpu.target_kernel_pct,
                 cpu.target_switches,
                 cpu.sandbox,
-                cpu.bench
+                cpu.bench,
+                cpu.database
             );
             settle(&sandbox).await?;
             let mut levels = Vec::new();
@@ -489,6 +500,7 @@ async fn start_meetgate(
         reps: Vec::new(),
         warm: (0, 0),
         pid,
+        uses_postgres: backend == Backend::Postgres,
     })
 }
 
@@ -555,6 +567,14 @@ fn summarize(
         ),
         cpu_ms_sandbox: Spread::of(&t.reps.iter().map(|r| r.cpu.sandbox).collect::<Vec<_>>()),
         cpu_ms_bench: Spread::of(&t.reps.iter().map(|r| r.cpu.bench).collect::<Vec<_>>()),
+        cpu_ms_database: t.uses_postgres.then(|| {
+            Spread::of(
+                &t.reps
+                    .iter()
+                    .filter_map(|r| r.cpu.database)
+                    .collect::<Vec<_>>(),
+            )
+        }),
         levels,
         reps: t.reps.clone(),
         ok_total,

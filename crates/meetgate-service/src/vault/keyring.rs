@@ -145,7 +145,9 @@ impl Keyring {
         plaintext: &[u8],
     ) -> Result<SealedValue, VaultError> {
         let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        // The thread's CSPRNG (ChaCha, seeded from the OS): a random 96-bit nonce needs a
+        // cryptographically secure source, not a system call per seal (two per meeting create).
+        rand::thread_rng().fill_bytes(&mut nonce);
         let aad = Self::associated_data(column, tenant, row);
         let ciphertext = self
             .primary
@@ -298,6 +300,29 @@ mod tests {
             )
             .unwrap();
         assert_eq!(opened, b"token");
+    }
+
+    #[test]
+    fn every_seal_draws_its_own_nonce() {
+        let ring = ring();
+        let col = SealedColumn::ConnectionAccessToken;
+        let nonce_at = 2 + "k2".len();
+        let nonces: std::collections::HashSet<Vec<u8>> = (0..1000)
+            .map(|_| {
+                let sealed = ring.seal(col, None, "row", b"same plaintext").unwrap();
+                sealed.0[nonce_at..nonce_at + NONCE_LEN].to_vec()
+            })
+            .collect();
+        assert_eq!(nonces.len(), 1000, "a nonce repeated under one key");
+        // And from another thread, whose generator is seeded on its own.
+        let ring = std::sync::Arc::new(ring);
+        let other = std::thread::spawn({
+            let ring = ring.clone();
+            move || ring.seal(col, None, "row", b"same plaintext").unwrap().0
+        })
+        .join()
+        .unwrap();
+        assert!(!nonces.contains(&other[nonce_at..nonce_at + NONCE_LEN]));
     }
 
     #[test]

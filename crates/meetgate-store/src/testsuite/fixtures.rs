@@ -232,6 +232,22 @@ pub fn rand_u32() -> u32 {
     u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
+/// The completion a meeting create writes for idempotency key `key`: 201 with `body`.
+pub fn created_completion(
+    tenant: TenantId,
+    key: &str,
+    meeting: MeetingId,
+    body: &str,
+) -> Option<CompleteIdempotency> {
+    Some(CompleteIdempotency {
+        tenant_id: tenant,
+        key: key.to_owned(),
+        response_status: 201,
+        response_body: sealed(body),
+        resource_id: Some(meeting.to_string()),
+    })
+}
+
 pub fn claim(tenant: TenantId, key: &str, hash: &[u8], at: OffsetDateTime) -> NewIdempotencyClaim {
     NewIdempotencyClaim {
         id: uuid::Uuid::now_v7(),

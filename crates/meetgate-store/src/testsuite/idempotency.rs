@@ -350,13 +350,7 @@ pub async fn idempotency_completed_through_effects(store: Arc<dyn Store>) {
     let m = store
         .insert_meeting(
             &new,
-            Effects::none().idempotency(Some(CompleteIdempotency {
-                tenant_id: t,
-                key: key.clone(),
-                response_status: 201,
-                response_body: sealed("meeting json"),
-                resource_id: Some(new.id.to_string()),
-            })),
+            Effects::none().idempotency(created_completion(t, &key, new.id, "meeting json")),
         )
         .await
         .unwrap();

@@ -505,13 +505,7 @@ pub async fn insert_meeting_writes_its_effects(store: Arc<dyn Store>) {
             Effects::none()
                 .audit(audit(Some(t), "meeting.created"))
                 .event(created.clone())
-                .idempotency(Some(CompleteIdempotency {
-                    tenant_id: t,
-                    key: key.clone(),
-                    response_status: 201,
-                    response_body: sealed("body"),
-                    resource_id: Some(new.id.to_string()),
-                })),
+                .idempotency(created_completion(t, &key, new.id, "body")),
         )
         .await
         .unwrap();
@@ -605,13 +599,7 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
             Effects::none()
                 .audit(audit(Some(t), "meeting.created"))
                 .event(event(t, "meeting.created"))
-                .idempotency(Some(CompleteIdempotency {
-                    tenant_id: t,
-                    key: key.clone(),
-                    response_status: 201,
-                    response_body: sealed("body"),
-                    resource_id: Some(first.id.to_string()),
-                })),
+                .idempotency(created_completion(t, &key, first.id, "body")),
         )
         .await
         .unwrap_err();
