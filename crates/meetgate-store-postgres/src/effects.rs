@@ -1,12 +1,9 @@
 //! Writing an [`Effects`] value inside the caller's transaction.
 
-use std::collections::BTreeSet;
-
 use meetgate_store::{CompleteIdempotency, Effects, NewAuditEvent, NewOutboxEvent, StoreResult};
-use serde_json::Value;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
-use crate::convert::{RowExt, id, json, opt_id, ts};
+use crate::convert::{id, json, opt_id, ts};
 use crate::errors::OrStore;
 
 /// Rows per multi-row INSERT, well below PostgreSQL's limit of 65535 bound parameters.
@@ -50,6 +47,23 @@ async fn write_in_one_statement(conn: &mut PgConnection, effects: &Effects) -> S
     check_completed(effects, &row)
 }
 
+/// With [`DELIVERIES_TO`] around a relation of events (`id, tenant_id, event_type, created_at`):
+/// one pending delivery per event and active endpoint of its tenant that subscribes to its type
+/// (an empty list means every type). The ids are UUIDv7 like those made in Rust; PostgreSQL 15 has
+/// no `uuidv7()`, so this is a random UUID with the millisecond time laid over its first 48 bits
+/// and the version nibble set to 7.
+const DELIVERIES_FROM: &str = "INSERT INTO webhook_deliveries (id, tenant_id, event_id, \
+     endpoint_id, status, attempts, next_attempt_at, created_at) \
+     SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing \
+         substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) \
+         FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, \
+     ev.tenant_id, ev.id, e.id, 'pending', 0, ev.created_at, ev.created_at FROM ";
+
+/// See [`DELIVERIES_FROM`].
+const DELIVERIES_TO: &str = " ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id \
+     AND e.disabled_at IS NULL \
+     AND (e.event_types = '[]'::jsonb OR e.event_types ? ev.event_type)";
+
 /// Pushes `effects` as data-modifying CTEs of the statement being built (after a `, ` unless
 /// `first`): the audit and outbox inserts, each event's fan-out into one pending delivery per
 /// active endpoint of its tenant that subscribes to its type, and the idempotency completion.
@@ -82,21 +96,12 @@ pub(crate) fn push_ctes(
         );
         push_event_values(qb, &effects.events);
         // The deliveries read the events from the CTE: the statement's snapshot cannot see them
-        // in the table. Their ids are UUIDv7, like those made in Rust (PostgreSQL 15 has no
-        // `uuidv7()`: a random UUID with the millisecond time laid over its first 48 bits and
-        // the version nibble set to 7).
-        qb.push(
-            " RETURNING id, tenant_id, event_type, created_at), \
-             deliveries AS (INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, \
-                 status, attempts, next_attempt_at, created_at) \
-             SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing \
-                     substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) \
-                     FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, \
-                 ev.tenant_id, ev.id, e.id, 'pending', 0, ev.created_at, ev.created_at \
-             FROM events ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id \
-                 AND e.disabled_at IS NULL \
-                 AND (e.event_types = '[]'::jsonb OR e.event_types ? ev.event_type))",
-        );
+        // in the table.
+        qb.push(" RETURNING id, tenant_id, event_type, created_at), deliveries AS (")
+            .push(DELIVERIES_FROM)
+            .push("events")
+            .push(DELIVERIES_TO)
+            .push(")");
     }
     let Some(c) = &effects.idempotency else {
         return "1::bigint";
@@ -155,15 +160,6 @@ fn push_event_values(qb: &mut QueryBuilder<'_, Postgres>, events: &[NewOutboxEve
     });
 }
 
-fn event_tenants(events: &[NewOutboxEvent]) -> Vec<uuid::Uuid> {
-    events
-        .iter()
-        .map(|e| e.tenant_id.0)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
 pub(crate) async fn insert_audit(
     conn: &mut PgConnection,
     entries: &[NewAuditEvent],
@@ -202,71 +198,19 @@ pub(crate) async fn insert_events(
             .or_store("outbox event")?;
     }
 
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, event_types FROM webhook_endpoints
-         WHERE disabled_at IS NULL AND tenant_id = ANY($1)",
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id.0).collect();
+    let mut qb = QueryBuilder::<Postgres>::new(DELIVERIES_FROM);
+    qb.push(
+        "(SELECT id, tenant_id, event_type, created_at FROM outbox_events \
+         WHERE id = ANY(",
     )
-    .bind(event_tenants(events))
-    .fetch_all(&mut *conn)
-    .await
-    .or_store("webhook endpoint")?;
-    let mut endpoints = Vec::with_capacity(rows.len());
-    for row in rows {
-        endpoints.push((
-            row.uuid("id")?,
-            row.uuid("tenant_id")?,
-            row.json("event_types")?,
-        ));
-    }
-    insert_deliveries(conn, events, endpoints).await
-}
-
-/// One pending delivery per event and endpoint of its tenant that subscribes to its type (an
-/// empty subscription list means every type). `endpoints`: id, tenant, `event_types`.
-async fn insert_deliveries(
-    conn: &mut PgConnection,
-    events: &[NewOutboxEvent],
-    endpoints: Vec<(uuid::Uuid, uuid::Uuid, Value)>,
-) -> StoreResult<()> {
-    if endpoints.is_empty() {
-        return Ok(());
-    }
-    let mut subscribed = Vec::with_capacity(endpoints.len());
-    for (endpoint_id, tenant_id, types) in endpoints {
-        let types: Vec<String> =
-            serde_json::from_value(types).map_err(|e| crate::convert::corrupt("event_types", e))?;
-        subscribed.push((endpoint_id, tenant_id, types));
-    }
-    let mut deliveries = Vec::new();
-    for event in events {
-        for (endpoint_id, tenant_id, types) in &subscribed {
-            if *tenant_id == event.tenant_id.0
-                && (types.is_empty() || types.contains(&event.event_type))
-            {
-                deliveries.push((meetgate_store::DeliveryId::new(), event, *endpoint_id));
-            }
-        }
-    }
-    for chunk in deliveries.chunks(BATCH) {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, status, \
-             attempts, next_attempt_at, created_at) ",
-        );
-        qb.push_values(chunk, |mut b, (delivery_id, event, endpoint_id)| {
-            b.push_bind(id(delivery_id.0))
-                .push_bind(id(event.tenant_id.0))
-                .push_bind(id(event.id.0))
-                .push_bind(id(*endpoint_id))
-                .push_bind("pending")
-                .push_bind(0_i32)
-                .push_bind(ts(event.created_at))
-                .push_bind(ts(event.created_at));
-        });
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .or_store("webhook delivery")?;
-    }
+    .push_bind(ids)
+    .push("))")
+    .push(DELIVERIES_TO);
+    qb.build()
+        .execute(&mut *conn)
+        .await
+        .or_store("webhook delivery")?;
     Ok(())
 }
 
