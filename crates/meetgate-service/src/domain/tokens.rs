@@ -263,7 +263,7 @@ impl Services {
     }
 
     /// The connection and its token if, since `seen`, another holder of the lock left a fresh
-    /// token (with `force`, a fresh token of a newer version).
+    /// token: a plain read, for a caller that has not taken the store's lock.
     async fn sibling_refreshed(
         &self,
         seen: &Connection,
@@ -273,13 +273,28 @@ impl Services {
         let Some(conn) = self.store.get_connection(seen.tenant_id, seen.id).await? else {
             return Ok(None);
         };
-        if force && conn.version == seen.version {
+        Ok(self
+            .token_left_by_sibling(&conn, seen, force, now)?
+            .map(|token| (conn, token)))
+    }
+
+    /// `current`'s token, if it can be used instead of refreshing `seen`: fresh, and with
+    /// `force` (Zoom rejected `seen`'s token) also of a newer version than `seen`.
+    fn token_left_by_sibling(
+        &self,
+        current: &Connection,
+        seen: &Connection,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<Secret>> {
+        if force && current.version == seen.version {
             return Ok(None);
         }
-        Ok(self.fresh_token(&conn, now)?.map(|token| {
+        let token = self.fresh_token(current, now)?;
+        if token.is_some() {
             metrics::counter!("meetgate_refreshes_total", "outcome" => "reused").increment(1);
-            (conn, token)
-        }))
+        }
+        Ok(token)
     }
 
     async fn refresh_locked(
@@ -298,10 +313,7 @@ impl Services {
             return Err(dead_error(&conn));
         }
         // A sibling (task or replica) may have refreshed while we waited for the lock.
-        if (!force || conn.version != seen.version)
-            && let Some(token) = self.fresh_token(&conn, now)?
-        {
-            metrics::counter!("meetgate_refreshes_total", "outcome" => "reused").increment(1);
+        if let Some(token) = self.token_left_by_sibling(&conn, seen, force, now)? {
             return Ok((conn, token));
         }
         // Found set, the marker says a previous holder died after sending its refresh: Zoom may

@@ -232,6 +232,23 @@ pub fn rand_u32() -> u32 {
     u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
+/// Claims idempotency key `key` (request hash `h`) for a request at `at`, which must be new.
+pub async fn claim_new_key(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+    key: &str,
+    at: OffsetDateTime,
+) {
+    let claimed = store
+        .claim_idempotency_key(&claim(tenant, key, b"h", at))
+        .await
+        .expect("claim");
+    assert!(
+        matches!(claimed, IdempotencyClaim::Claimed(_)),
+        "{claimed:?}"
+    );
+}
+
 /// The completion a meeting create writes for idempotency key `key`: 201 with `body`.
 pub fn created_completion(
     tenant: TenantId,

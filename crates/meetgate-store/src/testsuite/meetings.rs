@@ -487,13 +487,7 @@ pub async fn insert_meeting_writes_its_effects(store: Arc<dyn Store>) {
         .unwrap();
     let key = unique("idem");
     let at = now();
-    assert!(matches!(
-        store
-            .claim_idempotency_key(&claim(t, &key, b"h", at))
-            .await
-            .unwrap(),
-        IdempotencyClaim::Claimed(_)
-    ));
+    claim_new_key(&store, t, &key, at).await;
     let new = NewMeeting {
         idempotency_key: Some(key.clone()),
         ..meeting_for(&c, None, None)
@@ -582,13 +576,7 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
     store.insert_meeting(&first, Effects::none()).await.unwrap();
     let at = now();
     let key = unique("idem");
-    assert!(matches!(
-        store
-            .claim_idempotency_key(&claim(t, &key, b"h", at))
-            .await
-            .unwrap(),
-        IdempotencyClaim::Claimed(_)
-    ));
+    claim_new_key(&store, t, &key, at).await;
     let dup = NewMeeting {
         id: first.id,
         ..meeting_for(&c, None, None)
