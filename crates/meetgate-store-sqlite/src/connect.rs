@@ -18,10 +18,6 @@ use crate::worker::Worker;
 /// reader is a thread with its own connection.
 const MAX_READERS: u32 = 4;
 
-/// How much of the database file a reader maps into memory (address space, not memory: the
-/// kernel pages it in as read and may drop it again).
-const READER_MMAP_BYTES: i64 = 1 << 30;
-
 /// Prepared statements kept per connection: more than the store has distinct statements, so
 /// that none is prepared twice.
 const STATEMENT_CACHE: usize = 256;
@@ -140,12 +136,10 @@ fn open_file(path: &Path, options: &StoreOptions, writer: bool) -> StoreResult<C
         // A statement that tries to write through a reader fails instead of taking the lock.
         c.pragma_update(None, "query_only", true)
             .map_err(open_error)?;
-        // A reader's page cache is dropped whenever another connection has committed since its
-        // last read, which with writes every few milliseconds is nearly every read: each read
-        // would copy its pages in again with a system call per page. Mapped, a page is read in
-        // place. (Pages written since the last checkpoint still come from the WAL.)
-        c.pragma_update(None, "mmap_size", READER_MMAP_BYTES)
-            .map_err(open_error)?;
+        // No `mmap_size`: a read that begins after another connection committed drops the
+        // reader's page cache and, when mapped, its mapping too. Under writes that is most reads:
+        // each then paid an munmap (a TLB shootdown on every core), an mmap and page faults,
+        // which cost more than reading its few pages with `pread` (docs/performance.md, sixth round).
     }
     Ok(c)
 }
@@ -184,13 +178,15 @@ fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Wor
                 inline_connections.push(open_file(path, options, false)?);
             }
             let checkpointing = Arc::new(AtomicBool::new(false));
+            let writer = Worker::start("sqlite-writer", vec![writer])
+                .map_err(spawn_error)?
+                .with_writes_now(Arc::clone(&checkpointing));
             Ok(Workers {
-                writer: Worker::start("sqlite-writer", vec![writer])
-                    .map_err(spawn_error)?
-                    .with_writes_now(Arc::clone(&checkpointing)),
                 reader: Worker::start("sqlite-reader", reader_connections)
                     .map_err(spawn_error)?
-                    .with_inline(inline_connections),
+                    .with_inline(inline_connections)
+                    .with_reads_on_idle_writer(writer.clone()),
+                writer,
                 shared: false,
                 checkpointer: Some(
                     Checkpointer::start(open_file(path, options, false)?, checkpointing)

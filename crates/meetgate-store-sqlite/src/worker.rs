@@ -67,6 +67,8 @@ pub(crate) struct Worker {
     inline: Option<Arc<InlinePool>>,
     /// Set while a checkpoint runs; [`Worker::write_now`] lends nothing then (writers only).
     checkpointing: Option<Arc<AtomicBool>>,
+    /// The writer whose connection [`Worker::run_now`] borrows while it is idle (readers only).
+    idle_writer: Option<Arc<Worker>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -105,6 +107,7 @@ impl Worker {
             queued,
             inline: None,
             checkpointing: None,
+            idle_writer: None,
         })
     }
 
@@ -137,6 +140,16 @@ impl Worker {
         })
     }
 
+    /// Lets [`Worker::run_now`] run a read on `writer`'s connection while the writer is idle
+    /// (when [`Worker::write_now`] would lend it). A read that begins after another connection
+    /// committed resets that connection's page cache and reads every page it touches from the
+    /// file again; the writer's own commits never reset its cache, so a read there finds most of
+    /// its pages in memory.
+    pub(crate) fn with_reads_on_idle_writer(mut self, writer: Worker) -> Self {
+        self.idle_writer = Some(Arc::new(writer));
+        self
+    }
+
     /// Adds connections that [`Worker::run_now`] lends to the calling thread.
     pub(crate) fn with_inline(mut self, connections: Vec<Connection>) -> Self {
         self.inline = Some(Arc::new(InlinePool::new(connections)));
@@ -151,12 +164,22 @@ impl Worker {
     }
 
     /// Runs a short `job` (an indexed read of a few rows) on the calling thread when a lent
-    /// connection is idle, else like [`Worker::run`]. See [`crate::inline_pool`].
+    /// connection is idle: the idle writer's first (see [`Worker::with_reads_on_idle_writer`]),
+    /// else one of the inline pool's ([`crate::inline_pool`]); else like [`Worker::run`].
     pub(crate) async fn run_now<T, F>(&self, job: F) -> Result<T, WorkerError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> T + Send + 'static,
     {
+        if let Some(writer) = &self.idle_writer
+            && let Some(mut lent) = writer.write_now()
+            && let Some(connection) = lent.connection_mut()
+        {
+            return std::panic::catch_unwind(AssertUnwindSafe(|| job(connection))).map_err(|_| {
+                tracing::error!("a database read panicked");
+                WorkerError::Panicked
+            });
+        }
         let job = match &self.inline {
             Some(pool) => match pool.try_run(job) {
                 Ok(answer) => return answer,
@@ -230,6 +253,10 @@ pub(crate) struct WriteNow<'a> {
 impl WriteNow<'_> {
     pub(crate) fn connection(&self) -> Option<&Connection> {
         self.guard.as_ref()
+    }
+
+    fn connection_mut(&mut self) -> Option<&mut Connection> {
+        self.guard.as_mut()
     }
 }
 
@@ -471,6 +498,69 @@ mod tests {
         );
         worker.stop().await;
         assert!(worker.write_now().is_none());
+    }
+
+    #[tokio::test]
+    async fn reads_on_the_idle_writer_and_on_a_reader_while_it_is_busy() {
+        let path =
+            std::env::temp_dir().join(format!("meetgate-worker-{}.db", uuid::Uuid::new_v4()));
+        let open = || {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+            c
+        };
+        let writer_connection = open();
+        writer_connection
+            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let writer = Worker::start("w", vec![writer_connection])
+            .unwrap()
+            .with_writes_now(Arc::new(AtomicBool::new(false)));
+        let reader = Worker::start("r", vec![open()])
+            .unwrap()
+            .with_reads_on_idle_writer(writer.clone());
+        // Where a read ran, told by the name of its thread.
+        let on = |w: &Worker| {
+            let w = w.clone();
+            async move {
+                w.run_now(|_| std::thread::current().name().map(str::to_owned))
+                    .await
+                    .unwrap()
+            }
+        };
+        let caller = std::thread::current().name().map(str::to_owned);
+        assert_eq!(
+            on(&reader).await,
+            caller,
+            "the idle writer, on the calling thread"
+        );
+        assert_eq!(writer.usage(), (0, 1), "and given back");
+
+        // While the writer's thread holds its connection, the read goes to the reader's thread.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = writer.clone();
+        let holding = tokio::spawn(async move { holder.run(move |_| held.recv().unwrap()).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(on(&reader).await.as_deref(), Some("r-0"));
+        release.send(()).unwrap();
+        holding.await.unwrap().unwrap();
+
+        // What the writer committed, a read on it sees; a panicking read keeps the writer usable.
+        writer
+            .run(|c| c.execute_batch("INSERT INTO t VALUES (7)").unwrap())
+            .await
+            .unwrap();
+        let seen: i64 = reader
+            .run_now(|c| c.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(seen, 7);
+        let panicked = reader.run_now(|_| -> i64 { panic!("boom") }).await;
+        assert!(matches!(panicked, Err(WorkerError::Panicked)));
+        assert!(writer.write_now().is_some(), "the writer is lent again");
+        reader.stop().await;
+        writer.stop().await;
+        let _ = std::fs::remove_file(&path);
     }
 
     #[tokio::test]
