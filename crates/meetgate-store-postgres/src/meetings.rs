@@ -1,9 +1,9 @@
 use meetgate_store::models::{
-    Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, MeetingWindow, NewMeeting,
+    Connection, Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, MeetingWindow, NewMeeting,
 };
 use meetgate_store::{
-    ConnectionId, Effects, EndUserId, MeetingId, MeetingStore, OffsetDateTime, SealedValue,
-    StoreResult, TenantId,
+    ConnectionId, ConnectionStore, Effects, EndUserId, MeetingId, MeetingStore, OffsetDateTime,
+    SealedValue, StoreResult, TenantId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder};
@@ -116,6 +116,20 @@ impl MeetingStore for PgStore {
         .as_ref()
         .map(meeting)
         .transpose()
+    }
+
+    /// Two reads: one round trip would need the connection's columns renamed in a join and a
+    /// second mapper for them.
+    async fn get_meeting_with_connection(
+        &self,
+        tenant: TenantId,
+        mid: MeetingId,
+    ) -> StoreResult<Option<(Meeting, Option<Connection>)>> {
+        let Some(meeting) = self.get_meeting(tenant, mid).await? else {
+            return Ok(None);
+        };
+        let connection = self.get_connection(tenant, meeting.connection_id).await?;
+        Ok(Some((meeting, connection)))
     }
 
     /// `Upcoming`: not ended or deleted, and with no fixed time or a slot (start plus duration)

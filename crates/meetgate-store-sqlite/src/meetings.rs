@@ -1,5 +1,5 @@
 use meetgate_store::models::{
-    Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, MeetingWindow, NewMeeting,
+    Connection, Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, MeetingWindow, NewMeeting,
 };
 use meetgate_store::{
     ConnectionId, Effects, EndUserId, MeetingId, MeetingStore, OffsetDateTime, SealedValue,
@@ -7,10 +7,11 @@ use meetgate_store::{
 };
 
 use crate::SqliteStore;
+use crate::connections::{connection, connection_cols};
 use crate::convert::{RowExt, as_stored, id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
-use crate::sql::{QueryBuilder, Row, query};
+use crate::sql::{QueryBuilder, Row, fetch_optional_together_now, query};
 
 macro_rules! meeting_cols {
     () => {
@@ -111,6 +112,36 @@ impl MeetingStore for SqliteStore {
         .as_ref()
         .map(meeting)
         .transpose()
+    }
+
+    async fn get_meeting_with_connection(
+        &self,
+        tenant: TenantId,
+        mid: MeetingId,
+    ) -> StoreResult<Option<(Meeting, Option<Connection>)>> {
+        let of_meeting = query(concat!(
+            "SELECT ",
+            meeting_cols!(),
+            " FROM meetings WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(id(tenant.0))
+        .bind(id(mid.0));
+        let of_connection = of_meeting.with_sql(concat!(
+            "SELECT ",
+            connection_cols!(),
+            " FROM connections WHERE tenant_id = $1 AND id = \
+             (SELECT connection_id FROM meetings WHERE tenant_id = $1 AND id = $2)"
+        ));
+        let rows = fetch_optional_together_now(&self.reader, vec![of_meeting, of_connection])
+            .await
+            .or_store("meeting")?;
+        let [Some(m), c] = <[Option<Row>; 2]>::try_from(rows).unwrap_or_default() else {
+            return Ok(None);
+        };
+        Ok(Some((
+            meeting(&m)?,
+            c.as_ref().map(connection).transpose()?,
+        )))
     }
 
     /// `Upcoming`: not ended or deleted, and with no fixed time or a slot (start plus duration)

@@ -149,6 +149,25 @@ impl Query {
     }
 }
 
+/// The first row of each of `queries`, indexed reads run in one read transaction ([`Worker::run_now`]):
+/// one snapshot, and one start of a read instead of one per query (a read that begins after
+/// another connection committed re-reads every page it touches).
+pub(crate) async fn fetch_optional_together_now(
+    w: &Worker,
+    queries: Vec<Query>,
+) -> Result<Vec<Option<Row>>, SqlError> {
+    Ok(w.run_now(move |c| {
+        let snapshot = c.unchecked_transaction()?;
+        let rows = queries
+            .iter()
+            .map(|q| q.optional(&snapshot))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        snapshot.commit()?;
+        Ok::<_, rusqlite::Error>(rows)
+    })
+    .await??)
+}
+
 impl Query {
     /// Binds the arguments to `statement`; returns its [`Shape`] when that had to be worked out.
     fn bind_to(

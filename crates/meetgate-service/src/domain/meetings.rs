@@ -1285,19 +1285,15 @@ impl Services {
 
     /// A start URL fetched from Zoom now (Zoom's expire after 2 hours, so none is stored).
     pub async fn fresh_start_url(&self, ctx: &Ctx, id: MeetingId) -> Result<String> {
-        let meeting = self
+        let (meeting, conn) = self
             .store
-            .get_meeting(ctx.tenant(), id)
+            .get_meeting_with_connection(ctx.tenant(), id)
             .await?
             .ok_or(Error::NotFound { what: "meeting" })?;
         if meeting.deleted_at.is_some() {
             return Err(Error::NotFound { what: "meeting" });
         }
-        let conn = self
-            .store
-            .get_connection(ctx.tenant(), meeting.connection_id)
-            .await?
-            .ok_or(Error::NotFound { what: "connection" })?;
+        let conn = conn.ok_or(Error::NotFound { what: "connection" })?;
         let mut grant = self.grant(conn, ctx.now).await?;
         let zoom_id = meeting.zoom_meeting_id;
         let zoom = self

@@ -72,6 +72,45 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
+    // With its connection, in one read: the rows the two separate reads give.
+    let (with, conn) = store
+        .get_meeting_with_connection(t, m.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (with.id, with.connection_id, &with.details),
+        (m.id, c.connection.id, &new.details)
+    );
+    let conn = conn.expect("the meeting's connection");
+    let alone = store
+        .get_connection(t, c.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (conn.id, conn.version, conn.access_token, conn.refresh_token),
+        (
+            alone.id,
+            alone.version,
+            alone.access_token,
+            alone.refresh_token
+        )
+    );
+    assert!(
+        store
+            .get_meeting_with_connection(other.id, m.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_meeting_with_connection(t, MeetingId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
     let by_zoom = store
         .find_meetings_by_zoom_id(new.zoom_meeting_id)
         .await

@@ -1,10 +1,18 @@
-use crate::models::{Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, NewMeeting};
+use crate::models::{Connection, Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, NewMeeting};
 use crate::{ConnectionId, Effects, MeetingId, OffsetDateTime, StoreResult, TenantId};
 
 #[async_trait::async_trait]
 pub trait MeetingStore: Send + Sync {
     async fn insert_meeting(&self, meeting: &NewMeeting, effects: Effects) -> StoreResult<Meeting>;
     async fn get_meeting(&self, tenant: TenantId, id: MeetingId) -> StoreResult<Option<Meeting>>;
+    /// A meeting and the connection it was created on, read together: what opening a start
+    /// link needs, in one snapshot and one read where the backend can. The connection is `None`
+    /// only if it no longer exists.
+    async fn get_meeting_with_connection(
+        &self,
+        tenant: TenantId,
+        id: MeetingId,
+    ) -> StoreResult<Option<(Meeting, Option<Connection>)>>;
     async fn list_meetings(
         &self,
         tenant: TenantId,
