@@ -22,7 +22,9 @@ use crate::stats::quantile;
 /// What to send: request `i` goes to `urls[i % n]` with `bearers[i % n]`.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub urls: Vec<String>,
+    /// Parsed once: a URL given as a string is parsed again for every request, which costs the
+    /// load generator CPU that the targets on the same two cores then lack.
+    pub urls: Vec<reqwest::Url>,
     pub bearers: Vec<String>,
     pub body: String,
     /// Send a unique `Idempotency-Key` (`{key_prefix}-{i}`) with every request.
@@ -40,7 +42,7 @@ impl Plan {
         let url = &self.urls[(i % n) as usize];
         let bearer = &self.bearers[(i % self.bearers.len().max(1) as u64) as usize];
         let mut req = client
-            .post(url)
+            .post(url.clone())
             .bearer_auth(bearer)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(self.body.clone());
@@ -53,6 +55,13 @@ impl Plan {
     fn next(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+/// Parses the URLs of a [`Plan`].
+pub fn parse_urls(urls: Vec<String>) -> anyhow::Result<Vec<reqwest::Url>> {
+    urls.iter()
+        .map(|u| reqwest::Url::parse(u).map_err(|e| anyhow::anyhow!("bad target URL {u}: {e}")))
+        .collect()
 }
 
 /// The HTTP client of the load generator (HTTP/1.1 keep-alive, no proxy). Its 60 s timeout is

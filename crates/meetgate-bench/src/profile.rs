@@ -87,7 +87,7 @@ pub async fn run(args: ProfileArgs, dir: &Path) -> anyhow::Result<()> {
         startup.as_secs_f64()
     );
     let plan = Arc::new(Plan {
-        urls,
+        urls: loadgen::parse_urls(urls)?,
         bearers: vec![tenant.api_key.clone()],
         body: BODY.into(),
         idempotency: args.request == StormRequest::Create,
@@ -170,7 +170,7 @@ async fn send(
             for _ in 0..count {
                 let i = plan.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let request = if get {
-                    client.get(&plan.urls[i as usize % plan.urls.len()])
+                    client.get(plan.urls[i as usize % plan.urls.len()].clone())
                 } else {
                     plan.request(&client, i)
                 };

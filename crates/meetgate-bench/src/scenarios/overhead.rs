@@ -139,16 +139,16 @@ fn plan(
     body: &str,
     idempotency: bool,
     prefix: &str,
-) -> Arc<Plan> {
-    Arc::new(Plan {
-        urls,
+) -> anyhow::Result<Arc<Plan>> {
+    Ok(Arc::new(Plan {
+        urls: loadgen::parse_urls(urls)?,
         bearers,
         body: body.to_owned(),
         idempotency,
         key_prefix: format!("{prefix}-{}", uuid::Uuid::new_v4().simple()),
         expect: 201,
         seq: Arc::new(AtomicU64::new(0)),
-    })
+    }))
 }
 
 pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<OverheadResult> {
@@ -192,7 +192,7 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
                 DIRECT_BODY,
                 false,
                 "direct",
-            ),
+            )?,
             user_ids: direct_ids.clone(),
             meetgate: None,
             reps: Vec::new(),
@@ -208,7 +208,7 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
                 DIRECT_BODY,
                 false,
                 "proxy",
-            ),
+            )?,
             user_ids: Vec::new(),
             meetgate: None,
             reps: Vec::new(),
@@ -490,7 +490,7 @@ async fn start_meetgate(
         MEETGATE_BODY,
         true,
         &name,
-    );
+    )?;
     let pid = Some(meetgate.proc.pid);
     Ok(Target {
         name,

@@ -126,7 +126,7 @@ pub async fn run(
         urls.push(mg.meetings_url(&user));
     }
     let plan = Arc::new(Plan {
-        urls,
+        urls: loadgen::parse_urls(urls)?,
         bearers: vec![mg.tenant.api_key.clone()],
         body: BODY.into(),
         idempotency: true,

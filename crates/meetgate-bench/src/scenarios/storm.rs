@@ -16,11 +16,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::cli::{Backend, RunArgs, StormRequest};
 use crate::loadgen;
@@ -156,7 +156,24 @@ pub async fn run(
         args.storm_in_flight
     );
     let client = loadgen::client()?;
-    let permits = Arc::new(Semaphore::new(args.storm_in_flight.max(m)));
+    // Each grant's target, parsed once.
+    let targets: Vec<reqwest::Url> = (0..n)
+        .map(|g| match args.storm_request {
+            StormRequest::Create => Ok(meetgate.meetings_url(&format!("storm-{g}"))),
+            StormRequest::StartLink => start_links[g]
+                .lock()
+                .ok()
+                .and_then(|l| l.clone())
+                .ok_or_else(|| anyhow::anyhow!("no start link for grant {g}")),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .and_then(loadgen::parse_urls)?;
+    let targets = Arc::new(targets);
+    let total = n * m;
+    // Request k is grant k / m's (k % m)-th; senders take the next k as each one's answer
+    // comes, so a grant's m requests go out together, and a fixed set of senders keeps no more
+    // than `in_flight` of them open (without a task spawned per request).
+    let next = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = mpsc::unbounded_channel::<(Duration, Result<(), String>)>();
     let started = Instant::now();
     let done_flag = Arc::new(AtomicBool::new(false));
@@ -176,33 +193,35 @@ pub async fn run(
             }
         })
     };
-    let key_prefix = uuid::Uuid::new_v4().simple().to_string();
-    for g in 0..n {
-        let target = match args.storm_request {
-            StormRequest::Create => meetgate.meetings_url(&format!("storm-{g}")),
-            StormRequest::StartLink => start_links[g]
-                .lock()
-                .ok()
-                .and_then(|l| l.clone())
-                .ok_or_else(|| anyhow::anyhow!("no start link for grant {g}"))?,
-        };
-        for j in 0..m {
-            let permit = permits.clone().acquire_owned().await?;
-            let (req, expected) = match args.storm_request {
-                StormRequest::Create => (
-                    client
-                        .post(&target)
-                        .bearer_auth(&meetgate.tenant.api_key)
-                        .header("content-type", "application/json")
-                        .header("idempotency-key", format!("{key_prefix}-{g}-{j}"))
-                        .body(BODY),
-                    201,
-                ),
-                // The start link answers with a redirect to Zoom's start URL, fetched just now.
-                StormRequest::StartLink => (client.get(&target), 302),
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
+    let key_prefix = Arc::new(uuid::Uuid::new_v4().simple().to_string());
+    for _ in 0..args.storm_in_flight.max(m).min(total) {
+        let (client, targets, next, tx) =
+            (client.clone(), targets.clone(), next.clone(), tx.clone());
+        let (api_key, key_prefix, request) = (
+            meetgate.tenant.api_key.clone(),
+            key_prefix.clone(),
+            args.storm_request,
+        );
+        tokio::spawn(async move {
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= total {
+                    break;
+                }
+                let (g, j) = (k / m, k % m);
+                let (req, expected) = match request {
+                    StormRequest::Create => (
+                        client
+                            .post(targets[g].clone())
+                            .bearer_auth(&api_key)
+                            .header("content-type", "application/json")
+                            .header("idempotency-key", format!("{key_prefix}-{g}-{j}"))
+                            .body(BODY),
+                        201,
+                    ),
+                    // The start link answers with a redirect to Zoom's start URL, fetched just now.
+                    StormRequest::StartLink => (client.get(targets[g].clone()), 302),
+                };
                 let sent = Instant::now();
                 let result = match req.send().await {
                     Ok(r) => {
@@ -216,10 +235,9 @@ pub async fn run(
                     }
                     Err(e) => Err(format!("transport: {e}")),
                 };
-                drop(permit);
                 let _ = tx.send((sent.elapsed(), result));
-            });
-        }
+            }
+        });
     }
     drop(tx);
     let mut latencies = Vec::with_capacity(n * m);
