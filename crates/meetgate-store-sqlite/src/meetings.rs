@@ -21,6 +21,13 @@ macro_rules! meeting_cols {
     };
 }
 
+/// One meeting of a tenant: `$1` the tenant, `$2` the meeting.
+static MEETING_BY_ID: &str = concat!(
+    "SELECT ",
+    meeting_cols!(),
+    " FROM meetings WHERE tenant_id = $1 AND id = $2"
+);
+
 fn meeting(row: &Row) -> StoreResult<Meeting> {
     Ok(Meeting {
         id: MeetingId(row.uuid("id")?),
@@ -99,19 +106,15 @@ impl MeetingStore for SqliteStore {
     }
 
     async fn get_meeting(&self, tenant: TenantId, mid: MeetingId) -> StoreResult<Option<Meeting>> {
-        query(concat!(
-            "SELECT ",
-            meeting_cols!(),
-            " FROM meetings WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(id(tenant.0))
-        .bind(id(mid.0))
-        .fetch_optional_now(&self.reader)
-        .await
-        .or_store("meeting")?
-        .as_ref()
-        .map(meeting)
-        .transpose()
+        query(MEETING_BY_ID)
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .fetch_optional_now(&self.reader)
+            .await
+            .or_store("meeting")?
+            .as_ref()
+            .map(meeting)
+            .transpose()
     }
 
     async fn get_meeting_with_connection(
@@ -119,13 +122,7 @@ impl MeetingStore for SqliteStore {
         tenant: TenantId,
         mid: MeetingId,
     ) -> StoreResult<Option<(Meeting, Option<Connection>)>> {
-        let of_meeting = query(concat!(
-            "SELECT ",
-            meeting_cols!(),
-            " FROM meetings WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(id(tenant.0))
-        .bind(id(mid.0));
+        let of_meeting = query(MEETING_BY_ID).bind(id(tenant.0)).bind(id(mid.0));
         let of_connection = of_meeting.with_sql(concat!(
             "SELECT ",
             connection_cols!(),
