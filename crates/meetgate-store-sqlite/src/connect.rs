@@ -9,7 +9,7 @@ use meetgate_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
+use crate::checkpoint::{Checkpointer, Rounds, WRITER_AUTOCHECKPOINT_PAGES};
 use crate::errors::{OrStore, map_sqlite, one_line};
 use crate::sql::query;
 use crate::worker::Worker;
@@ -181,6 +181,11 @@ fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Wor
             let writer = Worker::start("sqlite-writer", vec![writer])
                 .map_err(spawn_error)?
                 .with_writes_now(Arc::clone(&checkpointing));
+            let rounds = Rounds::new(open_file(path, options, false)?, path, checkpointing)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {} to sync it: {e}", path.display()))
+            })?;
+            let checkpointer = Checkpointer::start(rounds).map_err(spawn_error)?;
             Ok(Workers {
                 reader: Worker::start("sqlite-reader", reader_connections)
                     .map_err(spawn_error)?
@@ -188,10 +193,7 @@ fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Wor
                     .with_reads_on_idle_writer(writer.clone()),
                 writer,
                 shared: false,
-                checkpointer: Some(
-                    Checkpointer::start(open_file(path, options, false)?, checkpointing)
-                        .map_err(spawn_error)?,
-                ),
+                checkpointer: Some(checkpointer),
             })
         }
     }
