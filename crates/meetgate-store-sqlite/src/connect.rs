@@ -182,9 +182,12 @@ fn open_blocking(location: &Location, options: &StoreOptions) -> StoreResult<Wor
                 .map_err(spawn_error)?
                 .with_writes_now(Arc::clone(&checkpointing));
             let rounds = Rounds::new(open_file(path, options, false)?, path, checkpointing)
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot open {} to sync it: {e}", path.display()))
-            })?;
+                .map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot open {} to sync it: {e}",
+                        path.display()
+                    ))
+                })?;
             let checkpointer = Checkpointer::start(rounds).map_err(spawn_error)?;
             Ok(Workers {
                 reader: Worker::start("sqlite-reader", reader_connections)
