@@ -165,6 +165,16 @@ mod tests {
         writer
     }
 
+    /// A fresh database whose WAL holds a table and two rows, and its writer.
+    fn two_rows_in_the_wal() -> (std::path::PathBuf, std::path::PathBuf, Connection) {
+        let (dir, path) = temp_db();
+        let writer = wal_writer(&path);
+        writer
+            .execute_batch("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a'), ('b');")
+            .unwrap();
+        (dir, path, writer)
+    }
+
     fn query_only(path: &Path) -> Connection {
         let c = Connection::open(path).unwrap();
         c.pragma_update(None, "query_only", true).unwrap();
@@ -175,11 +185,7 @@ mod tests {
     /// not a change to the data, so SQLite allows it there.
     #[test]
     fn a_query_only_connection_checkpoints_the_wal() {
-        let (dir, path) = temp_db();
-        let writer = wal_writer(&path);
-        writer
-            .execute_batch("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a'), ('b');")
-            .unwrap();
+        let (dir, path, writer) = two_rows_in_the_wal();
         let checkpointer = query_only(&path);
         let (busy, log, done): (i64, i64, i64) = checkpointer
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -197,11 +203,7 @@ mod tests {
     /// reader's snapshot let it copy, and does not sync again while nothing new was copied.
     #[test]
     fn a_round_syncs_the_database_after_copying_and_only_then() {
-        let (dir, path) = temp_db();
-        let writer = wal_writer(&path);
-        writer
-            .execute_batch("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a'), ('b');")
-            .unwrap();
+        let (dir, path, writer) = two_rows_in_the_wal();
         let reader = Connection::open(&path).unwrap();
         reader.execute_batch("BEGIN").unwrap();
         let _: i64 = reader
