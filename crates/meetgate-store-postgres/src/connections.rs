@@ -1,3 +1,5 @@
+use std::borrow::Cow;
+
 use meetgate_store::models::{Connection, ConnectionState, NewGrant};
 use meetgate_store::{
     ConnectionId, ConnectionStore, Effects, EndUserId, OffsetDateTime, RefreshLock, StoreError,
@@ -22,29 +24,42 @@ macro_rules! connection_cols {
 pub(crate) use connection_cols;
 
 pub(crate) fn connection(row: &PgRow) -> StoreResult<Connection> {
+    connection_prefixed(row, "")
+}
+
+/// A connection whose columns carry `prefix` in `row` (`c_id`, ...), as where a join returns
+/// them beside another table's.
+pub(crate) fn connection_prefixed(row: &PgRow, prefix: &str) -> StoreResult<Connection> {
+    let col = |name: &'static str| -> Cow<'static, str> {
+        if prefix.is_empty() {
+            Cow::Borrowed(name)
+        } else {
+            Cow::Owned(format!("{prefix}{name}"))
+        }
+    };
     Ok(Connection {
-        id: ConnectionId(row.uuid("id")?),
-        tenant_id: TenantId(row.uuid("tenant_id")?),
-        end_user_id: EndUserId(row.uuid("end_user_id")?),
-        zoom_app_id: ZoomAppId(row.uuid("zoom_app_id")?),
-        state: row.parsed("state")?,
-        state_reason: row.opt_text("state_reason")?,
-        zoom_user_id: row.opt_text("zoom_user_id")?,
-        zoom_account_id: row.opt_text("zoom_account_id")?,
-        zoom_email: row.opt_text("zoom_email")?,
-        scopes: row.text("scopes")?,
-        api_url: row.text("api_url")?,
-        access_token: row.opt_sealed("access_token")?,
-        access_expires_at: row.opt_time("access_expires_at")?,
-        refresh_token: row.opt_sealed("refresh_token")?,
-        version: row.int("version")?,
-        refresh_started_at: row.opt_time("refresh_started_at")?,
-        refresh_failures: row.int32("refresh_failures")?,
-        next_refresh_at: row.opt_time("next_refresh_at")?,
-        last_refreshed_at: row.opt_time("last_refreshed_at")?,
-        connected_at: row.opt_time("connected_at")?,
-        created_at: row.time("created_at")?,
-        updated_at: row.time("updated_at")?,
+        id: ConnectionId(row.uuid(&col("id"))?),
+        tenant_id: TenantId(row.uuid(&col("tenant_id"))?),
+        end_user_id: EndUserId(row.uuid(&col("end_user_id"))?),
+        zoom_app_id: ZoomAppId(row.uuid(&col("zoom_app_id"))?),
+        state: row.parsed(&col("state"))?,
+        state_reason: row.opt_text(&col("state_reason"))?,
+        zoom_user_id: row.opt_text(&col("zoom_user_id"))?,
+        zoom_account_id: row.opt_text(&col("zoom_account_id"))?,
+        zoom_email: row.opt_text(&col("zoom_email"))?,
+        scopes: row.text(&col("scopes"))?,
+        api_url: row.text(&col("api_url"))?,
+        access_token: row.opt_sealed(&col("access_token"))?,
+        access_expires_at: row.opt_time(&col("access_expires_at"))?,
+        refresh_token: row.opt_sealed(&col("refresh_token"))?,
+        version: row.int(&col("version"))?,
+        refresh_started_at: row.opt_time(&col("refresh_started_at"))?,
+        refresh_failures: row.int32(&col("refresh_failures"))?,
+        next_refresh_at: row.opt_time(&col("next_refresh_at"))?,
+        last_refreshed_at: row.opt_time(&col("last_refreshed_at"))?,
+        connected_at: row.opt_time(&col("connected_at"))?,
+        created_at: row.time(&col("created_at"))?,
+        updated_at: row.time(&col("updated_at"))?,
     })
 }
 

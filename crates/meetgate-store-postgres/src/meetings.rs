@@ -1,14 +1,17 @@
+use std::sync::LazyLock;
+
 use meetgate_store::models::{
     Connection, Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, MeetingWindow, NewMeeting,
 };
 use meetgate_store::{
-    ConnectionId, ConnectionStore, Effects, EndUserId, MeetingId, MeetingStore, OffsetDateTime,
-    SealedValue, StoreResult, TenantId,
+    ConnectionId, Effects, EndUserId, MeetingId, MeetingStore, OffsetDateTime, SealedValue,
+    StoreResult, TenantId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::PgStore;
+use crate::connections::{connection_cols, connection_prefixed};
 use crate::convert::{RowExt, id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
@@ -70,6 +73,20 @@ fn push_insert(qb: &mut QueryBuilder<'_, Postgres>, m: &NewMeeting) {
     qb.push(concat!(") RETURNING ", meeting_cols!()));
 }
 
+/// A meeting and its connection (of the same tenant), the connection's columns prefixed `c_`.
+static MEETING_WITH_CONNECTION: LazyLock<String> = LazyLock::new(|| {
+    let connection: Vec<String> = connection_cols!()
+        .split(',')
+        .map(|c| format!("c.{0} AS c_{0}", c.trim()))
+        .collect();
+    format!(
+        "SELECT m.*, {} FROM (SELECT {} FROM meetings WHERE tenant_id = $1 AND id = $2) m \
+         LEFT JOIN connections c ON c.tenant_id = m.tenant_id AND c.id = m.connection_id",
+        connection.join(", "),
+        meeting_cols!()
+    )
+});
+
 /// The end of a meeting's slot: start plus duration (zero when unknown).
 const SLOT_END: &str = "(start_time + make_interval(mins => coalesce(duration_minutes, 0)))";
 
@@ -118,18 +135,26 @@ impl MeetingStore for PgStore {
         .transpose()
     }
 
-    /// Two reads: one round trip would need the connection's columns renamed in a join and a
-    /// second mapper for them.
+    /// One round trip: the meeting's columns as they are, the connection's prefixed `c_`.
     async fn get_meeting_with_connection(
         &self,
         tenant: TenantId,
         mid: MeetingId,
     ) -> StoreResult<Option<(Meeting, Option<Connection>)>> {
-        let Some(meeting) = self.get_meeting(tenant, mid).await? else {
+        let Some(row) = sqlx::query(&MEETING_WITH_CONNECTION)
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .fetch_optional(&self.pool)
+            .await
+            .or_store("meeting")?
+        else {
             return Ok(None);
         };
-        let connection = self.get_connection(tenant, meeting.connection_id).await?;
-        Ok(Some((meeting, connection)))
+        let connection = match row.opt_uuid("c_id")? {
+            Some(_) => Some(connection_prefixed(&row, "c_")?),
+            None => None,
+        };
+        Ok(Some((meeting(&row)?, connection)))
     }
 
     /// `Upcoming`: not ended or deleted, and with no fixed time or a slot (start plus duration)

@@ -82,12 +82,16 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
         (with.id, with.connection_id, &with.details),
         (m.id, c.connection.id, &new.details)
     );
+    // Every column, not only the ones above (Debug shows all but the sealed ones).
+    let plain = store.get_meeting(t, m.id).await.unwrap().unwrap();
+    assert_eq!(format!("{with:?}"), format!("{plain:?}"));
     let conn = conn.expect("the meeting's connection");
     let alone = store
         .get_connection(t, c.connection.id)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(format!("{conn:?}"), format!("{alone:?}"));
     assert_eq!(
         (conn.id, conn.version, conn.access_token, conn.refresh_token),
         (
