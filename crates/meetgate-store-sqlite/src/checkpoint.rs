@@ -99,6 +99,8 @@ impl Rounds {
         let wal = WalState::checkpoint(&self.connection);
         self.running.store(false, Ordering::Release);
         let wal = wal?;
+        // Also when every frame it counted was copied: SQLite syncs the file itself only if no
+        // frame was appended meanwhile, which under load there usually was.
         let synced = wal.copied > 0 && self.last != Some(wal);
         if synced {
             self.database.sync_data()?;
