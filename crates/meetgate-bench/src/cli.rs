@@ -74,7 +74,7 @@ pub struct Common {
     /// An admin connection for creating a fresh PostgreSQL database per run.
     #[arg(
         long,
-        default_value = "postgres://meetgate:meetgate@127.0.0.1:5432/postgres",
+        default_value = "postgres://meetgate:meetgate@127.0.0.1:55432/postgres",
         value_name = "URL"
     )]
     pub postgres_admin_url: String,

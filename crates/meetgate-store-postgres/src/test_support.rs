@@ -24,7 +24,7 @@ fn plan(admin_url: Option<String>, ci: Option<String>) -> Plan {
         Some(url) => Plan::Use(url),
         None if ci.is_some_and(|c| !c.is_empty()) => Plan::Fail(format!(
             "{ADMIN_URL_VAR} is not set, but CI is: CI must run the PostgreSQL tests. Set it to \
-             an admin URL such as postgres://meetgate:meetgate@127.0.0.1:5432/postgres"
+             an admin URL such as postgres://meetgate:meetgate@127.0.0.1:55432/postgres (`scripts/start-postgres.sh` starts that one)"
         )),
         None => Plan::Skip,
     }

@@ -80,8 +80,9 @@ impl Drop for Instance {
 /// A test's world: sandbox, one meetgate (more on demand), a tenant with a key and the sandbox's
 /// four apps registered.
 pub struct TestApp {
-    pub env: Env,
+    // Before `env`: fields drop in order, and the instance goes before its database.
     pub main: Instance,
+    pub env: Env,
     pub tenant: TenantId,
     pub api_key: String,
     pub apps: HashMap<&'static str, ZoomAppId>,
@@ -100,6 +101,26 @@ pub async fn database_url(backend: Backend, dir: &std::path::Path) -> Option<Str
     match backend {
         Backend::Sqlite => Some(format!("sqlite://{}", dir.join("meetgate.db").display())),
         Backend::Postgres => meetgate_store_postgres::test_support::fresh_test_database().await,
+    }
+}
+
+/// A test leaves nothing behind: its data directory and its PostgreSQL database go with it.
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if self.database_url.starts_with("postgres") {
+            let url = self.database_url.clone();
+            // Drop runs inside the test's runtime, which cannot block on a future itself.
+            let _ = std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(meetgate_store_postgres::drop_test_database(&url));
+                }
+            })
+            .join();
+        }
     }
 }
 

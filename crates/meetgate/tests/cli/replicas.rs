@@ -63,6 +63,7 @@ async fn three_replicas_start_at_once_on_an_empty_database() {
         .await
         .unwrap();
     assert_eq!(failed, 0);
+    meetgate_store_postgres::drop_test_database(&url).await;
 }
 
 /// `meetgate --database-url postgres://… demo` runs the demo on that database (scripts/test.sh
@@ -103,4 +104,5 @@ async fn the_demo_runs_on_a_postgres_database_given_on_the_command_line() {
         .unwrap();
     assert_eq!(tenants, vec!["Demo Clinic".to_owned()]);
     assert!(!sqlite_written, "no SQLite file was written");
+    meetgate_store_postgres::drop_test_database(&url).await;
 }
