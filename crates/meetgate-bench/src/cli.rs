@@ -71,10 +71,11 @@ pub struct Common {
     /// Where results go; each run writes `<out>/<timestamp>/`.
     #[arg(long, default_value = "bench-results", value_name = "DIR")]
     pub out: PathBuf,
-    /// An admin connection for creating a fresh PostgreSQL database per run.
+    /// An admin connection for creating a fresh PostgreSQL database per run. meetgate connects
+    /// with its parameters too: the default leaves TLS out, as for a database on the same host.
     #[arg(
         long,
-        default_value = "postgres://meetgate:meetgate@127.0.0.1:55432/postgres",
+        default_value = "postgres://meetgate:meetgate@127.0.0.1:55432/postgres?sslmode=disable",
         value_name = "URL"
     )]
     pub postgres_admin_url: String,

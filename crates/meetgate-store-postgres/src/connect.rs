@@ -53,6 +53,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> StoreResult<PgPoo
             "expected a postgres:// or postgresql:// URL".into(),
         ));
     }
+    check_tls_files(url)?;
     let connect = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::InvalidUrl(redact(&one_line(&e.to_string()), url)))?
         .application_name("meetgate")
@@ -97,11 +98,52 @@ fn connect_error(e: sqlx::Error, url: &str) -> StoreError {
         }
         e => match map_sqlx(e, "database") {
             StoreError::Unavailable(m) | StoreError::Database(m) | StoreError::Corrupt(m) => {
-                StoreError::Unavailable(redact(&format!("cannot connect to PostgreSQL: {m}"), url))
+                let m = redact(&m, url);
+                StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL: {m}{}",
+                    tls_hint(&m)
+                ))
             }
             other => other,
         },
     }
+}
+
+/// rustls names what failed; this says what to change where its words do not.
+fn tls_hint(message: &str) -> &'static str {
+    if message.contains("UnknownIssuer") {
+        " (no root that meetgate trusts signed the server's certificate: give the certificate of \
+         the CA that did in the URL's sslrootcert=)"
+    } else {
+        ""
+    }
+}
+
+/// The files that the URL's TLS parameters name must be readable: sqlx would only say "No such
+/// file or directory", not which file or which parameter.
+fn check_tls_files(url: &str) -> StoreResult<()> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(());
+    };
+    for pair in query.split(['&', '#']) {
+        let Some((name, value)) = pair.split_once('=') else {
+            continue;
+        };
+        if !matches!(name, "sslrootcert" | "sslcert" | "sslkey") {
+            continue;
+        }
+        let path = percent_decode(value);
+        // sqlx also takes the PEM itself in place of a path.
+        if path.starts_with("-----BEGIN") {
+            continue;
+        }
+        if let Err(e) = std::fs::File::open(&path) {
+            return Err(StoreError::InvalidUrl(format!(
+                "{name}={path}: cannot read the file: {e}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Removes the URL's password (in the user info or a `password=` parameter, as written and
@@ -204,6 +246,26 @@ mod tests {
         let query = "postgres://u@h/db?sslmode=disable&password=hunter2";
         assert_eq!(redact("was hunter2", query), "was ***");
         assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    #[test]
+    fn tls_files_that_cannot_be_read_are_named() {
+        let err =
+            check_tls_files("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fno%2Fca.pem")
+                .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidUrl(_)));
+        assert_eq!(
+            err.to_string(),
+            "invalid database URL: sslrootcert=/no/ca.pem: cannot read the file: No such file or \
+             directory (os error 2)"
+        );
+        let readable = std::env::current_exe().unwrap();
+        let url = format!("postgres://u@h/db?sslkey={}", readable.display());
+        assert!(check_tls_files(&url).is_ok());
+        assert!(check_tls_files("postgres://u@h/db?sslrootcert=-----BEGIN%20CERT").is_ok());
+        assert!(check_tls_files("postgres://u@h/db?sslmode=require").is_ok());
+        assert_eq!(tls_hint("invalid peer certificate: BadSignature"), "");
+        assert!(tls_hint("invalid peer certificate: UnknownIssuer").contains("sslrootcert="));
         assert_eq!(percent_decode("%e2%82%ac"), "\u{20ac}");
     }
 }

@@ -79,8 +79,56 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line that names the problem; no backtrace.
-            eprintln!("meetgate: {e:#}");
+            eprintln!("meetgate: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, like anyhow's `{:#}`, but without a cause that the
+/// message before it already quotes: many errors put their source in their own message
+/// (thiserror's `"...: {0}"` with `#[from]`), and the line would say it twice.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    /// What thiserror's `#[error("database: {0}")]` with `#[from]` makes.
+    #[derive(Debug)]
+    struct Quotes(std::io::Error);
+
+    impl std::fmt::Display for Quotes {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "database: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Quotes {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_is_said_once() {
+        let quoting = anyhow::Error::from(Quotes(std::io::Error::other("refused")))
+            .context("starting meetgate");
+        assert_eq!(one_line(&quoting), "starting meetgate: database: refused");
+        let plain = anyhow::Error::from(std::io::Error::other("refused")).context("database");
+        assert_eq!(one_line(&plain), "database: refused");
     }
 }

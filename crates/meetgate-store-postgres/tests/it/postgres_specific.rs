@@ -476,3 +476,85 @@ async fn lock_holders_leave_connections_for_other_calls() {
     store.close().await;
     drop_test_database(&url).await;
 }
+
+/// A managed database asks for TLS: with `sslmode=verify-full` and the server's CA in
+/// `sslrootcert`, the store connects encrypted and works; without a root that signed the server's
+/// certificate it refuses to connect, and says why. (The cluster of `scripts/start-postgres.sh`,
+/// which CI runs, has TLS from a private CA; the test reads the chain over SQL.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_over_verified_tls_and_refuses_an_unknown_server() {
+    let Some(url) = fresh_test_database().await else {
+        return;
+    };
+    let plain = PgStore::connect(&url).await.unwrap();
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(plain.pool_for_tests())
+        .await
+        .unwrap();
+    let chain: Option<String> = if ssl == "on" {
+        sqlx::query_scalar("SELECT pg_read_file(current_setting('ssl_cert_file'))")
+            .fetch_one(plain.pool_for_tests())
+            .await
+            .ok()
+    } else {
+        None
+    };
+    plain.close().await;
+    let Some(chain) = chain else {
+        drop_test_database(&url).await;
+        assert!(
+            std::env::var("CI").unwrap_or_default().is_empty(),
+            "CI's PostgreSQL (scripts/start-postgres.sh) must have TLS on and its chain readable"
+        );
+        eprintln!("skipping the TLS test: this PostgreSQL server has no TLS (ssl = {ssl})");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("meetgate-tls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = dir.join("root.pem");
+    std::fs::write(&root, chain).unwrap();
+    let with = |params: &[(&str, &str)]| {
+        let mut u = url::Url::parse(&url).unwrap();
+        u.query_pairs_mut().clear().extend_pairs(params);
+        u.to_string()
+    };
+
+    let verified = with(&[
+        ("sslmode", "verify-full"),
+        ("sslrootcert", root.to_str().unwrap()),
+    ]);
+    let store = migrated(&verified).await;
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(store.pool_for_tests())
+            .await
+            .unwrap();
+    assert!(encrypted, "the store's connection is encrypted");
+    let tenant = models::NewTenant {
+        id: TenantId::new(),
+        name: "Over TLS".into(),
+        slug: "over-tls".into(),
+        settings: serde_json::json!({}),
+        created_at: now(),
+    };
+    store.create_tenant(&tenant, Effects::none()).await.unwrap();
+    let read = store.get_tenant(tenant.id).await.unwrap();
+    assert_eq!(read.map(|t| t.name).as_deref(), Some("Over TLS"));
+    store.close().await;
+
+    // The public roots did not sign the test CA: the server is not who it says.
+    let err = PgStore::connect(&with(&[("sslmode", "verify-full")]))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(message.contains("certificate"), "says why: {message}");
+    assert!(
+        message.contains("sslrootcert="),
+        "says what to change: {message}"
+    );
+
+    let _ = std::fs::remove_dir_all(&dir);
+    drop_test_database(&url).await;
+}
