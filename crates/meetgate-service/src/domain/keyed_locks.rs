@@ -9,12 +9,16 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 /// In front of the database's refresh lock, it keeps a process from parking many database
 /// connections on one connection's lock: the second request for the same grant waits here, then
 /// finds the token its sibling just stored.
+///
+/// Each mutex guards a `V`, starting at `V::default()`: a holder can leave something there for
+/// those queued behind it (the refresh leaves its result). It goes with the mutex, so it never
+/// outlives a burst of requests for the key.
 #[derive(Debug)]
-pub(crate) struct KeyedLocks<K> {
-    map: Mutex<HashMap<K, Weak<AsyncMutex<()>>>>,
+pub(crate) struct KeyedLocks<K, V = ()> {
+    map: Mutex<HashMap<K, Weak<AsyncMutex<V>>>>,
 }
 
-impl<K: Hash + Eq + Clone> KeyedLocks<K> {
+impl<K: Hash + Eq + Clone, V: Default> KeyedLocks<K, V> {
     pub fn new() -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
@@ -22,7 +26,7 @@ impl<K: Hash + Eq + Clone> KeyedLocks<K> {
     }
 
     /// The key's lock, and whether another holder had it first (so that the caller had to wait).
-    pub async fn lock(&self, key: &K) -> (OwnedMutexGuard<()>, bool) {
+    pub async fn lock(&self, key: &K) -> (OwnedMutexGuard<V>, bool) {
         let mutex = {
             let mut map = self
                 .map
@@ -34,7 +38,7 @@ impl<K: Hash + Eq + Clone> KeyedLocks<K> {
             match map.get(key).and_then(Weak::upgrade) {
                 Some(existing) => existing,
                 None => {
-                    let fresh = Arc::new(AsyncMutex::new(()));
+                    let fresh = Arc::new(AsyncMutex::new(V::default()));
                     map.insert(key.clone(), Arc::downgrade(&fresh));
                     fresh
                 }
@@ -56,7 +60,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_holder_per_key_and_keys_are_independent() {
-        let locks = Arc::new(KeyedLocks::new());
+        let locks = Arc::new(KeyedLocks::<u32>::new());
         let inside = Arc::new(AtomicUsize::new(0));
         let max = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
@@ -81,7 +85,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_holder_learns_whether_it_waited() {
-        let locks = Arc::new(KeyedLocks::new());
+        let locks = Arc::new(KeyedLocks::<u32>::new());
         let (first, waited) = locks.lock(&7u32).await;
         assert!(!waited);
         let second = tokio::spawn({
@@ -95,5 +99,25 @@ mod tests {
             "the second holder waited for the first"
         );
         assert!(!locks.lock(&7u32).await.1, "free again");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_finds_what_the_holder_left_until_the_key_is_forgotten() {
+        let locks = Arc::new(KeyedLocks::<u32, Option<&'static str>>::new());
+        let (mut first, _) = locks.lock(&3u32).await;
+        let second = tokio::spawn({
+            let locks = locks.clone();
+            async move {
+                let (guard, waited) = locks.lock(&3u32).await;
+                (*guard, waited)
+            }
+        });
+        tokio::task::yield_now().await;
+        *first = Some("refreshed");
+        drop(first);
+        assert_eq!(second.await.unwrap(), (Some("refreshed"), true));
+        // Nobody held or waited any more: the next holder starts from the default.
+        let (again, waited) = locks.lock(&3u32).await;
+        assert_eq!((*again, waited), (None, false));
     }
 }

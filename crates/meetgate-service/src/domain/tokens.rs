@@ -1,10 +1,11 @@
 //! Access tokens on demand, refreshed exactly once per rotation however many requests, tasks and
 //! replicas race for the same grant.
 //!
-//! The order of steps is the point (see RELIABILITY.md): take the grant's lock (in-process first,
-//! then the store's lock that lives as long as its holder), re-read, use a token a sibling just
-//! stored, write a marker before calling Zoom, store Zoom's answer right after it comes with a
-//! compare-and-swap on the version, and judge `invalid_grant` only after a re-read.
+//! The order of steps is the point (docs/architecture.md, "Data flow"): take the grant's lock
+//! (in-process first, then the store's lock that lives as long as its holder), re-read, use a
+//! token a sibling just stored, write a marker before calling Zoom, store Zoom's answer right
+//! after it comes with a compare-and-swap on the version, and judge `invalid_grant` only after a
+//! re-read.
 
 use meetgate_store::models::{AppType, Connection, ConnectionState, RefreshedTokens, ZoomApp};
 use meetgate_store::{ConnectionId, Effects, SealedColumn, TenantId};
@@ -20,8 +21,14 @@ use crate::{Error, Result};
 
 pub(crate) struct RefreshCoordinator {
     permits: Semaphore,
-    locks: KeyedLocks<ConnectionId>,
+    locks: KeyedLocks<ConnectionId, LastRefresh>,
 }
+
+/// What the last holder of a grant's in-process lock got: the stored connection and its access
+/// token. The requests queued behind it take it from there instead of each reading the row back
+/// and decrypting the token (on PostgreSQL a round trip each). It lives only while someone holds
+/// or waits for the lock.
+type LastRefresh = Option<(Connection, Secret)>;
 
 impl std::fmt::Debug for RefreshCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,13 +144,19 @@ impl Services {
         now + Duration::days(self.config.zoom.idle_refresh_days as i64)
     }
 
+    /// Connected, with an access token that outlives the refresh margin.
+    fn is_fresh(&self, conn: &Connection, now: OffsetDateTime) -> bool {
+        conn.state == ConnectionState::Connected
+            && conn.access_token.is_some()
+            && conn
+                .access_expires_at
+                .is_some_and(|expires| expires > now + self.margin())
+    }
+
     /// The stored access token if it is good for longer than the margin.
     fn fresh_token(&self, conn: &Connection, now: OffsetDateTime) -> Result<Option<Secret>> {
-        if conn.state != ConnectionState::Connected {
-            return Ok(None);
-        }
-        match (&conn.access_token, conn.access_expires_at) {
-            (Some(sealed), Some(expires)) if expires > now + self.margin() => {
+        match &conn.access_token {
+            Some(sealed) if self.is_fresh(conn, now) => {
                 let token = self.vault.open_string(
                     SealedColumn::ConnectionAccessToken,
                     Some(conn.tenant_id),
@@ -240,12 +253,21 @@ impl Services {
         force: bool,
         now: OffsetDateTime,
     ) -> Result<(Connection, Secret)> {
-        let (_local, waited) = self.refresh.locks.lock(&seen.id).await;
-        // Having waited, most likely for a sibling task refreshing this grant: a plain read finds
-        // the token it stored, without the store's lock (on PostgreSQL three round trips and a
-        // pooled connection held). Anything else takes the locked path, which re-reads anyway.
-        if waited && let Some(reused) = self.sibling_refreshed(seen, force, now).await? {
-            return Ok(reused);
+        let (mut local, waited) = self.refresh.locks.lock(&seen.id).await;
+        // Having waited, most likely for a sibling task refreshing this grant: its result, or
+        // else a plain read, gives the token it stored, without the store's lock (on PostgreSQL
+        // three round trips and a pooled connection held). Anything else takes the locked path,
+        // which re-reads anyway.
+        if waited {
+            if let Some((conn, token)) = local.as_ref()
+                && self.usable_instead_of(conn, seen, force, now)
+            {
+                metrics::counter!("meetgate_refreshes_total", "outcome" => "shared").increment(1);
+                return Ok((conn.clone(), token.clone()));
+            }
+            if let Some(reused) = self.sibling_refreshed(seen, force, now).await? {
+                return Ok(reused);
+            }
         }
         let _permit = self
             .refresh
@@ -259,6 +281,11 @@ impl Services {
             .await;
         // Releasing returns the database connection; if that fails, dropping the lock closes it.
         let _ = lock.release().await;
+        // A failure leaves nothing to share: those queued behind go to the store and see why.
+        *local = outcome
+            .as_ref()
+            .ok()
+            .map(|(conn, token)| (conn.clone(), token.clone()));
         outcome
     }
 
@@ -278,8 +305,7 @@ impl Services {
             .map(|token| (conn, token)))
     }
 
-    /// `current`'s token, if it can be used instead of refreshing `seen`: fresh, and with
-    /// `force` (Zoom rejected `seen`'s token) also of a newer version than `seen`.
+    /// `current`'s token, decrypted, if it can be used instead of refreshing `seen`.
     fn token_left_by_sibling(
         &self,
         current: &Connection,
@@ -287,7 +313,7 @@ impl Services {
         force: bool,
         now: OffsetDateTime,
     ) -> Result<Option<Secret>> {
-        if force && current.version == seen.version {
+        if !self.usable_instead_of(current, seen, force, now) {
             return Ok(None);
         }
         let token = self.fresh_token(current, now)?;
@@ -295,6 +321,18 @@ impl Services {
             metrics::counter!("meetgate_refreshes_total", "outcome" => "reused").increment(1);
         }
         Ok(token)
+    }
+
+    /// Whether `current`'s token can be used instead of refreshing `seen`: fresh, and with
+    /// `force` (Zoom rejected `seen`'s token) also of a newer version than `seen`.
+    fn usable_instead_of(
+        &self,
+        current: &Connection,
+        seen: &Connection,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> bool {
+        !(force && current.version == seen.version) && self.is_fresh(current, now)
     }
 
     async fn refresh_locked(

@@ -1,10 +1,12 @@
-//! What an operator sees of one real run (`meetgate demo`: connect, two creates, a forced token
-//! expiry, a deauthorization): exact counters on `/metrics`, the audit trail from
-//! `meetgate audit export` with request ids, and JSON logs that carry the request id.
+//! What an operator sees of one real run (`meetgate demo`: connect, a create, a forced token
+//! expiry that four creates at once meet, a deauthorization): exact counters on `/metrics`, the
+//! audit trail from `meetgate audit export` with request ids, and JSON logs that carry the
+//! request id.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use meetgate_sandbox::{FaultKind, FaultSpec};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
@@ -116,8 +118,9 @@ async fn one_run_shows_in_metrics_audit_export_and_logs() {
         .unwrap();
     assert_eq!(back.status(), 303);
 
-    // Two creates; Zoom's clock jumps past the access token's life between them, so the second
-    // is refused with 124 and meetgate refreshes once and retries.
+    // A create; then Zoom's clock jumps past the access token's life, and four creates at once
+    // are each refused with 124. The first to take the grant's lock refreshes, while Zoom's token
+    // endpoint takes a second; the other three queue behind it and share its token. All retry.
     let create = |request_id: &'static str| {
         let (http, base, key) = (http.clone(), base.clone(), key.clone());
         async move {
@@ -137,7 +140,20 @@ async fn one_run_shows_in_metrics_audit_export_and_logs() {
         .advance_clock(Duration::from_secs(3700))
         .await
         .unwrap();
-    create("ops-create-2").await;
+    control
+        .set_fault(
+            FaultSpec::new(FaultKind::Latency { ms: 1000 })
+                .on("oauth.token")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    tokio::join!(
+        create("ops-create-2"),
+        create("ops-create-3"),
+        create("ops-create-4"),
+        create("ops-create-5"),
+    );
 
     control
         .deauthorize(
@@ -175,15 +191,16 @@ async fn one_run_shows_in_metrics_audit_export_and_logs() {
         .unwrap();
     for (series, expected) in [
         (r#"meetgate_refreshes_total{outcome="refreshed"}"#, 1.0),
-        ("meetgate_meetings_created_total", 2.0),
+        (r#"meetgate_refreshes_total{outcome="shared"}"#, 3.0),
+        ("meetgate_meetings_created_total", 5.0),
         ("meetgate_connections_connected_total", 1.0),
         (
             r#"meetgate_http_requests_total{method="POST",route="/v1/users/{user}/meetings",status="201"}"#,
-            2.0,
+            5.0,
         ),
         (
             r#"meetgate_zoom_requests_total{endpoint="meetings.create",outcome="ok"}"#,
-            2.0,
+            5.0,
         ),
     ] {
         assert_eq!(
