@@ -22,7 +22,8 @@ use crate::vault::{KeyLoadError, KeySource, Keyring, load_keyring};
 pub enum AppError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("database: {0}")]
+    /// The store's messages name the database already ("database unavailable: ...").
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("vault: {0}")]
     Keys(#[from] KeyLoadError),
