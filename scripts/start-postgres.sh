@@ -44,17 +44,25 @@ mkdir -p "$(dirname "$data")"
 
 answering() { "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; }
 
-# Stops a server on the directory, if one runs; a server that is gone (or a zombie that nobody
-# reaped, in a container whose first process does not) leaves its postmaster.pid, which would keep
-# a new server from starting.
+# Stops the server of this directory, if one runs. Its postmaster.pid outlives it (a machine
+# restarted, a zombie that nobody reaped in a container whose first process does not) and would
+# keep a new server from starting; after a restart, its PID may even belong to another process,
+# which must not be signalled. So only a live process running on this directory is stopped.
+ours_running() {
+  local pid=$1
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
+    ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$data"
+}
+
 stop_any() {
   [ -f "$data/postmaster.pid" ] || return 0
-  pg_ctl stop -m immediate -t 10 -s >/dev/null 2>&1 || true
   local pid
-  pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) || return 0
-  if [ ! -e "/proc/$pid" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then
-    rm -f "$data/postmaster.pid"
+  pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) || pid=
+  if ours_running "$pid"; then
+    pg_ctl stop -m immediate -t 10 -s >/dev/null 2>&1 || true
   fi
+  ours_running "$pid" || rm -f "$data/postmaster.pid"
 }
 
 throw_away() {
