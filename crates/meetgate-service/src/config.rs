@@ -35,6 +35,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub metrics: MetricsConfig,
     pub http: HttpConfig,
+    pub outbound: OutboundConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
@@ -122,6 +123,15 @@ pub struct HttpConfig {
     pub shutdown_grace_secs: u64,
 }
 
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// A PEM file of CA certificates to trust for outbound HTTPS (Zoom, and webhooks to host
+    /// apps), besides the public roots built in: a host app behind a private CA, or an egress
+    /// proxy that inspects TLS. Empty: the built-in roots only.
+    pub ca_bundle: PathBuf,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -138,6 +148,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             metrics: MetricsConfig::default(),
             http: HttpConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -226,6 +237,7 @@ impl std::fmt::Debug for Config {
             .field("zoom", &self.zoom)
             .field("web", &self.web)
             .field("jobs", &self.jobs)
+            .field("outbound", &self.outbound)
             .finish_non_exhaustive()
     }
 }
@@ -389,7 +401,42 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.outbound_roots()?;
         Ok(())
+    }
+
+    /// The certificates of `outbound.ca_bundle`, each checked usable as a root (none when unset).
+    pub fn outbound_roots(&self) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+        let path = &self.outbound.ca_bundle;
+        if path.as_os_str().is_empty() {
+            return Ok(Vec::new());
+        }
+        let problem = |what: String| ConfigError::new("outbound.ca_bundle", what);
+        let pem = std::fs::read(path)
+            .map_err(|e| problem(format!("cannot read {}: {e}", path.display())))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| problem(format!("{} is not a PEM bundle: {e}", path.display())))?;
+        if roots.is_empty() {
+            return Err(problem(format!(
+                "{} holds no certificate (expected PEM blocks that begin with -----BEGIN CERTIFICATE-----)",
+                path.display()
+            )));
+        }
+        for (n, root) in roots.iter().enumerate() {
+            reqwest::Client::builder()
+                .add_root_certificate(root.clone())
+                .build()
+                .map_err(|e| {
+                    problem(format!(
+                        "certificate {} of {} cannot be a trusted root: {}",
+                        n + 1,
+                        path.display(),
+                        std::error::Error::source(&e)
+                            .map_or_else(|| e.to_string(), |s| s.to_string())
+                    ))
+                })?;
+        }
+        Ok(roots)
     }
 }
 
@@ -428,6 +475,28 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(config.validate().unwrap_err().setting, "listen");
+    }
+
+    #[test]
+    fn the_outbound_ca_bundle_is_read_and_checked() {
+        let with = |path: PathBuf| Config {
+            outbound: OutboundConfig { ca_bundle: path },
+            ..Config::default()
+        };
+        let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/private-ca");
+        assert_eq!(
+            with(fixture.join("ca.pem")).outbound_roots().unwrap().len(),
+            1
+        );
+
+        let missing = with(fixture.join("nope.pem")).validate().unwrap_err();
+        assert_eq!(missing.setting, "outbound.ca_bundle");
+        assert!(missing.problem.contains("cannot read"), "{missing}");
+        // A private key is PEM too, but no certificate.
+        let key = with(fixture.join("host.key")).validate().unwrap_err();
+        assert!(key.problem.contains("holds no certificate"), "{key}");
+        let readme = with(fixture.join("README.md")).validate().unwrap_err();
+        assert!(readme.problem.contains("holds no certificate"), "{readme}");
     }
 
     #[test]

@@ -63,10 +63,7 @@ struct ErrorBody {
 
 impl ApiError {
     pub(crate) fn transport(endpoint: &'static str, e: &reqwest::Error) -> Self {
-        let mut message = e.to_string();
-        if let Some(url) = e.url() {
-            message = message.replace(url.as_str(), "<url>");
-        }
+        let message = crate::http::transport_error_text(e);
         Self {
             endpoint,
             kind: ApiErrorKind::Transient {

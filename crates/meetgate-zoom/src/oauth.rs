@@ -279,17 +279,8 @@ fn transport_error(e: reqwest::Error) -> TokenError {
         } else {
             "transport".into()
         },
-        message: without_url(&e),
+        message: crate::http::transport_error_text(&e),
     }
-}
-
-/// reqwest's messages include the URL; ours never hold secrets in URLs, but keep them short.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "<url>");
-    }
-    text
 }
 
 /// Sorts a non-success token endpoint answer into what to do about it.

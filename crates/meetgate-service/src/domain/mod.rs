@@ -116,6 +116,7 @@ impl Services {
         let http_config = meetgate_zoom::HttpConfig {
             connect_timeout: std::time::Duration::from_secs(config.zoom.connect_timeout_secs),
             request_timeout: std::time::Duration::from_secs(config.zoom.request_timeout_secs),
+            extra_roots: config.outbound_roots().map_err(crate::Error::internal)?,
             ..Default::default()
         };
         let zoom_http =

@@ -319,7 +319,7 @@ impl Services {
                 if e.is_timeout() {
                     "timed out".to_owned()
                 } else {
-                    "could not connect".to_owned()
+                    meetgate_zoom::transport_error_text(&e)
                 },
             ),
         };

@@ -449,6 +449,36 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Receiver {
+        let (router, received) = Self::router();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            received,
+            _task: task,
+        }
+    }
+
+    /// The same receiver over HTTPS, with a certificate of the test private CA
+    /// (`tests/fixtures/private-ca`), which nothing trusts unless told to.
+    pub async fn start_tls() -> Receiver {
+        let (router, received) = Self::router();
+        let listener = TlsListener::bind().await;
+        let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Receiver {
+            url: format!("https://{addr}/hook"),
+            received,
+            _task: task,
+        }
+    }
+
+    fn router() -> (axum::Router, Received) {
         let received: Received = Arc::default();
         let sink = received.clone();
         let router = axum::Router::new().route(
@@ -472,16 +502,7 @@ impl Receiver {
                 },
             ),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Receiver {
-            url: format!("http://{addr}/hook"),
-            received,
-            _task: task,
-        }
+        (router, received)
     }
 
     /// Event types received so far, in order.
@@ -493,6 +514,65 @@ impl Receiver {
             .filter_map(|(_, body)| serde_json::from_slice::<Value>(body).ok())
             .filter_map(|v| v["type"].as_str().map(str::to_owned))
             .collect()
+    }
+}
+
+/// The test private CA's files.
+pub fn private_ca_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/private-ca")
+        .join(name)
+}
+
+/// A TCP listener that completes a TLS handshake before handing a connection to axum. A client
+/// that refuses the certificate only ends its own connection.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl TlsListener {
+    async fn bind() -> TlsListener {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(private_ca_file("host.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(private_ca_file("host.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        TlsListener {
+            tcp: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            tls: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.tls.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 

@@ -12,6 +12,66 @@ both_backends!(
     forged_zoom_webhooks_are_refused
 );
 
+/// Behaviour of the HTTP client, not of a store: SQLite only.
+#[tokio::test]
+async fn a_host_behind_a_private_ca_gets_webhooks_once_its_ca_is_trusted() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let receiver = Receiver::start_tls().await;
+    let (status, endpoint) = app
+        .api(
+            Method::POST,
+            "/v1/webhook-endpoints",
+            Some(json!({ "url": receiver.url })),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    let deliveries = format!(
+        "/v1/webhook-endpoints/{}/deliveries",
+        endpoint["id"].as_str().unwrap()
+    );
+    app.connect("dr-ada", ADA, USER_APP).await;
+
+    // The built-in roots do not know the host's CA: the delivery fails, and says why and what
+    // to change.
+    let services = app.services().clone();
+    services
+        .deliver_step(services.clock.now(), 50)
+        .await
+        .unwrap();
+    assert!(receiver.received.lock().await.is_empty());
+    let (_, log) = app.api(Method::GET, &deliveries, None).await;
+    let failed = &log.as_array().unwrap()[0];
+    assert_eq!(failed["status"], "pending", "{log}");
+    let error = failed["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("UnknownIssuer") && error.contains("outbound.ca_bundle"),
+        "{error}"
+    );
+    assert!(!error.contains(&receiver.url), "{error}");
+
+    // A meetgate told to trust that CA delivers the retry.
+    let trusting = app
+        .env
+        .instance(|c| c.outbound.ca_bundle = private_ca_file("ca.pem"))
+        .await;
+    trusting
+        .services
+        .deliver_step(services.clock.now() + time::Duration::days(1), 50)
+        .await
+        .unwrap();
+    assert_eq!(receiver.types().await, ["connection.connected"]);
+    let (_, log) = app.api(Method::GET, &deliveries, None).await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "delivered"),
+        "{log}"
+    );
+}
+
 /// Points the sandbox app's event subscription at meetgate (Zoom validates it on the spot).
 async fn subscribe(app: &TestApp, client_id: &str) {
     let url =
