@@ -104,7 +104,8 @@ pub struct RunArgs {
     /// Unmeasured seconds before each measurement, at the same load.
     #[arg(long, default_value_t = 1.0)]
     pub warmup_secs: f64,
-    /// Repetitions; targets are interleaved within each repetition.
+    /// Repetitions; targets are interleaved within each repetition, in reverse order every
+    /// other one (an A/B wants an even number).
     #[arg(long, default_value_t = 3)]
     pub reps: u32,
     /// Concurrent closed-loop clients for the saturation throughput.
@@ -112,7 +113,9 @@ pub struct RunArgs {
     pub saturation_concurrency: usize,
     /// A second meetgate binary (an older build, say) measured beside the first in the overhead
     /// scenario, as targets `meetgate-<backend>-b` interleaved with the others in every
-    /// repetition: on a noisy host, an A/B within one run is the comparison that holds.
+    /// repetition: on a noisy host, an A/B within one run is the comparison that holds. Give an
+    /// even `--reps`: the order of the targets flips every repetition, so that each build runs
+    /// first as often as second.
     #[arg(long, value_name = "PATH")]
     pub compare_bin: Option<PathBuf>,
     /// Connected users the overhead load is spread over (per target).

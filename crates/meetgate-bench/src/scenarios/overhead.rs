@@ -221,6 +221,12 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
     let mut binaries = vec![(bin, "")];
     if let Some(other) = &args.compare_bin {
         binaries.push((other.as_path(), "-b"));
+        if args.reps % 2 == 1 {
+            eprintln!(
+                "overhead: --reps {} is odd: one build runs first once more than the other (an even number balances the order)",
+                args.reps
+            );
+        }
     }
     for &backend in &args.backends {
         for &(bin, suffix) in &binaries {
@@ -244,7 +250,16 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
         t.warm = (w.ok_total, w.sent_total);
     }
     for rep in 1..=args.reps {
-        for t in targets.iter_mut() {
+        // Every other repetition runs the targets in reverse order: on this kind of host the
+        // later of two identical builds measured 5-10 % faster at saturation in 8 of 9 pairs
+        // (docs/performance.md, ninth round), so a fixed order would bias an A/B.
+        let order: Vec<usize> = if rep % 2 == 1 {
+            (0..targets.len()).collect()
+        } else {
+            (0..targets.len()).rev().collect()
+        };
+        for &i in &order {
+            let t = &mut targets[i];
             eprintln!(
                 "overhead: rep {rep}/{}, {}: saturation ({} clients)",
                 args.reps, t.name, args.saturation_concurrency
