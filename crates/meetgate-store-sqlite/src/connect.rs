@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "checks without IN lists",
         include_str!("../migrations/0002_checks_without_in_lists.sql"),
     ),
+    (
+        3,
+        "tenant-scoped keys for meetings and idempotency records",
+        include_str!("../migrations/0003_tenant_scoped_keys.sql"),
+    ),
 ];
 
 /// Connection and timeout settings.

@@ -138,7 +138,11 @@ async fn concurrent_migrations_apply_once() {
         })
         .await
         .unwrap();
-    assert_eq!(rows, [(1, 1), (2, 1)], "each migration recorded once");
+    assert_eq!(
+        rows,
+        [(1, 1), (2, 1), (3, 1)],
+        "each migration recorded once"
+    );
     for s in &stores {
         s.close().await;
     }
@@ -367,10 +371,11 @@ async fn a_failed_write_in_a_group_commit_undoes_only_itself() {
     assert_eq!(store.list_tenants().await.unwrap().len(), 150);
 }
 
-/// A database the first release created, with a meeting and a pending delivery, keeps both
-/// through the second migration (which rebuilds those two tables), and its constraints hold.
+/// A database the first release created, with a meeting, a pending delivery and a completed
+/// idempotency record, keeps them through the later migrations (which rebuild those tables), and
+/// its constraints hold.
 #[tokio::test]
-async fn the_second_migration_keeps_meetings_and_deliveries() {
+async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
     use meetgate_store::testsuite::fixtures;
     use sha2::Digest as _;
 
@@ -401,10 +406,11 @@ async fn the_second_migration_keeps_meetings_and_deliveries() {
         .unwrap();
     let meeting = fixtures::meeting_for(&c, None, None);
     let event = fixtures::event(c.tenant.id, "meeting.created");
-    store
-        .insert_meeting(&meeting, Effects::none().event(event))
-        .await
-        .unwrap();
+    fixtures::claim_new_key(&store, c.tenant.id, "key-1", fixtures::now()).await;
+    let mut effects = Effects::none().event(event);
+    effects.idempotency =
+        fixtures::created_completion(c.tenant.id, "key-1", meeting.id, "{\"id\":1}");
+    store.insert_meeting(&meeting, effects).await.unwrap();
     store.close().await;
 
     let store = SqliteStore::connect(&url).await.unwrap();
@@ -420,6 +426,19 @@ async fn the_second_migration_keeps_meetings_and_deliveries() {
         .unwrap();
     assert_eq!(deliveries.len(), 1, "the pending delivery survived");
     assert_eq!(store.stats().await.unwrap().outbox_pending, 1);
+    let replayed = store
+        .claim_idempotency_key(&fixtures::claim(
+            c.tenant.id,
+            "key-1",
+            b"h",
+            fixtures::now(),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&replayed, IdempotencyClaim::Completed(r) if r.resource_id == Some(meeting.id.to_string())),
+        "the completed record survived: {replayed:?}"
+    );
     let refused = store
         .on_writer_for_tests(move |w| {
             w.execute(
@@ -432,6 +451,54 @@ async fn the_second_migration_keeps_meetings_and_deliveries() {
     assert!(
         refused.is_err(),
         "the rewritten CHECK still refuses an unknown kind"
+    );
+    let (tenant, id) = (c.tenant.id.0.to_string(), meeting.id.0.to_string());
+    let (duplicate, indexes, plan) = store
+        .on_writer_for_tests(move |w| {
+            let duplicate = w.execute(
+                "INSERT INTO meetings SELECT * FROM meetings WHERE tenant_id = ?1 AND id = ?2",
+                [&tenant, &id],
+            );
+            let indexes: Vec<String> = w
+                .prepare(
+                    "SELECT name FROM sqlite_schema WHERE type = 'index'
+                     AND tbl_name IN ('meetings', 'idempotency_records') ORDER BY name",
+                )
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan: Vec<String> = w
+                .prepare(
+                    "EXPLAIN QUERY PLAN SELECT * FROM meetings WHERE tenant_id = ?1 AND id = ?2",
+                )
+                .unwrap()
+                .query_map(["t", "m"], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (duplicate, indexes, plan)
+        })
+        .await
+        .unwrap();
+    assert!(duplicate.is_err(), "(tenant_id, id) stays unique");
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("USING INDEX meetings_tenant")),
+        "a meeting is found through its tenant's index: {plan:?}"
+    );
+    // One key index each: no hidden index on `id` beside the tenant-scoped one (third migration).
+    assert_eq!(
+        indexes,
+        [
+            "idempotency_records_expiry",
+            "meetings_connection",
+            "meetings_end_user",
+            "meetings_tenant",
+            "meetings_zoom_id",
+            "sqlite_autoindex_idempotency_records_1",
+        ]
     );
     store.close().await;
 }
