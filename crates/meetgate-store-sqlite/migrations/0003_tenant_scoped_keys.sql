@@ -1,12 +1,14 @@
--- Meetings and idempotency records are found only through their tenant, so each keeps one key
--- index instead of two.
+-- Meetings, idempotency records and outbox events are found only through their tenant, so each
+-- keeps one key index instead of two.
 --
 -- A rowid table whose `id TEXT PRIMARY KEY` is not its rowid carries a hidden index on `id`
--- (`sqlite_autoindex_*`). Every query on these two tables already names the tenant and goes
+-- (`sqlite_autoindex_*`). Every query on these three tables already names the tenant and goes
 -- through `(tenant_id, id)` or `(tenant_id, key)`, so that index only cost a page written per
 -- create (of about 24: docs/performance.md, ninth round). `meetings (tenant_id, id)` becomes
 -- UNIQUE in its place; ids are UUIDv7 made by meetgate, unique across tenants as well. Rebuilt
--- with the documented twelve-step procedure; nothing references either table.
+-- with the documented twelve-step procedure: the runner turns foreign keys off around the
+-- migrations and checks them all before committing, since webhook deliveries reference
+-- outbox events by `(tenant_id, id)`, which stays UNIQUE.
 
 CREATE TABLE meetings_new (
     id TEXT NOT NULL,
@@ -57,3 +59,15 @@ INSERT INTO idempotency_records_new SELECT * FROM idempotency_records;
 DROP TABLE idempotency_records;
 ALTER TABLE idempotency_records_new RENAME TO idempotency_records;
 CREATE INDEX idempotency_records_expiry ON idempotency_records (expires_at);
+
+CREATE TABLE outbox_events_new (
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, id)
+) STRICT;
+INSERT INTO outbox_events_new SELECT * FROM outbox_events;
+DROP TABLE outbox_events;
+ALTER TABLE outbox_events_new RENAME TO outbox_events;

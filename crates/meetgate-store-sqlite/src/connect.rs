@@ -32,7 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         3,
-        "tenant-scoped keys for meetings and idempotency records",
+        "tenant-scoped keys for meetings, idempotency records and outbox events",
         include_str!("../migrations/0003_tenant_scoped_keys.sql"),
     ),
 ];
@@ -241,57 +241,86 @@ fn checksum(sql: &str) -> Vec<u8> {
 /// Applies pending migrations inside one `BEGIN IMMEDIATE` transaction, so that several
 /// processes starting at once apply each migration once: the write lock is held from the first
 /// read of the migrations table to the commit.
+///
+/// Foreign keys are off meanwhile, as SQLite's procedure for rebuilding a table asks: dropping
+/// the old copy of a table that others reference would otherwise delete, or refuse, their rows.
+/// Whatever the migrations did is checked with `PRAGMA foreign_key_check` before the commit.
 pub(crate) async fn migrate(writer: &Worker) -> StoreResult<()> {
     writer
         .run(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+            // The pragma is a no-op inside a transaction, so it goes before BEGIN.
+            c.pragma_update(None, "foreign_keys", false)
                 .map_err(migration_error)?;
-            tx.execute_batch(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version INTEGER PRIMARY KEY,
-                    description TEXT NOT NULL,
-                    checksum BLOB NOT NULL,
-                    applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
-                )",
-            )
-            .map_err(migration_error)?;
-            let applied = query("SELECT version, checksum FROM schema_migrations")
-                .all(&tx)
-                .map_err(migration_error)?;
-            let mut done = std::collections::HashMap::new();
-            for row in &applied {
-                use crate::convert::RowExt;
-                done.insert(row.int("version")?, row.bytes("checksum")?);
-            }
-            for (version, description, sql) in MIGRATIONS {
-                let sum = checksum(sql);
-                match done.get(version) {
-                    Some(applied) if *applied == sum => continue,
-                    Some(_) => {
-                        return Err(StoreError::Migration(format!(
-                            "migration {version} was changed after it was applied"
-                        )));
-                    }
-                    None => {}
-                }
-                tx.execute_batch(sql).map_err(|e| {
-                    StoreError::Migration(format!(
-                        "migration {version}: {}",
-                        one_line(&e.to_string())
-                    ))
-                })?;
-                query("INSERT INTO schema_migrations (version, description, checksum) VALUES (?1, ?2, ?3)")
-                    .bind(*version)
-                    .bind(*description)
-                    .bind(sum)
-                    .run(&tx)
-                    .map_err(migration_error)?;
-            }
-            tx.commit().map_err(migration_error)
+            let applied = apply_migrations(c);
+            let restored = c
+                .pragma_update(None, "foreign_keys", true)
+                .map_err(migration_error);
+            applied.and(restored)
         })
         .await
         .or_store("migration")?
+}
+
+fn apply_migrations(c: &mut rusqlite::Connection) -> StoreResult<()> {
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(migration_error)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            description TEXT NOT NULL,
+            checksum BLOB NOT NULL,
+            applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+        )",
+    )
+    .map_err(migration_error)?;
+    let applied = query("SELECT version, checksum FROM schema_migrations")
+        .all(&tx)
+        .map_err(migration_error)?;
+    let mut done = std::collections::HashMap::new();
+    for row in &applied {
+        use crate::convert::RowExt;
+        done.insert(row.int("version")?, row.bytes("checksum")?);
+    }
+    for (version, description, sql) in MIGRATIONS {
+        let sum = checksum(sql);
+        match done.get(version) {
+            Some(applied) if *applied == sum => continue,
+            Some(_) => {
+                return Err(StoreError::Migration(format!(
+                    "migration {version} was changed after it was applied"
+                )));
+            }
+            None => {}
+        }
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Migration(format!("migration {version}: {}", one_line(&e.to_string())))
+        })?;
+        query("INSERT INTO schema_migrations (version, description, checksum) VALUES (?1, ?2, ?3)")
+            .bind(*version)
+            .bind(*description)
+            .bind(sum)
+            .run(&tx)
+            .map_err(migration_error)?;
+        check_foreign_keys(&tx, *version)?;
+    }
+    tx.commit().map_err(migration_error)
+}
+
+/// Fails if any row references a row that does not exist.
+fn check_foreign_keys(c: &rusqlite::Connection, version: i64) -> StoreResult<()> {
+    let mut statement = c
+        .prepare("PRAGMA foreign_key_check")
+        .map_err(migration_error)?;
+    let mut rows = statement.query([]).map_err(migration_error)?;
+    if let Some(row) = rows.next().map_err(migration_error)? {
+        let table: String = row.get(0).map_err(migration_error)?;
+        let parent: String = row.get(2).map_err(migration_error)?;
+        return Err(StoreError::Migration(format!(
+            "migration {version} left a row of {table} that references no row of {parent}"
+        )));
+    }
+    Ok(())
 }
 
 fn migration_error(e: rusqlite::Error) -> StoreError {
@@ -304,6 +333,26 @@ fn migration_error(e: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_migration_that_leaves_a_dangling_reference_is_named() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE parent (id TEXT PRIMARY KEY);
+             CREATE TABLE child (parent_id TEXT REFERENCES parent (id));
+             INSERT INTO parent VALUES ('p');
+             INSERT INTO child VALUES ('p');",
+        )
+        .unwrap();
+        check_foreign_keys(&c, 7).unwrap();
+        c.execute_batch("PRAGMA foreign_keys = OFF; INSERT INTO child VALUES ('gone')")
+            .unwrap();
+        let err = check_foreign_keys(&c, 7).unwrap_err().to_string();
+        assert!(
+            err.contains("migration 7") && err.contains("child") && err.contains("parent"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn urls() {

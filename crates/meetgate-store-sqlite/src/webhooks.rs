@@ -387,7 +387,7 @@ impl WebhookStore for SqliteStore {
                     w.event_types AS w_event_types, w.description AS w_description,
                     w.created_at AS w_created_at, w.disabled_at AS w_disabled_at
                  FROM webhook_deliveries d
-                 JOIN outbox_events e ON e.id = d.event_id
+                 JOIN outbox_events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
                  JOIN webhook_endpoints w ON w.id = d.endpoint_id
                  WHERE d.id IN (",
             );

@@ -462,7 +462,8 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
             let indexes: Vec<String> = w
                 .prepare(
                     "SELECT name FROM sqlite_schema WHERE type = 'index'
-                     AND tbl_name IN ('meetings', 'idempotency_records') ORDER BY name",
+                     AND tbl_name IN ('meetings', 'idempotency_records', 'outbox_events')
+                     ORDER BY name",
                 )
                 .unwrap()
                 .query_map([], |r| r.get(0))
@@ -488,7 +489,8 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
             .any(|p| p.contains("USING INDEX meetings_tenant")),
         "a meeting is found through its tenant's index: {plan:?}"
     );
-    // One key index each: no hidden index on `id` beside the tenant-scoped one (third migration).
+    // One key index each: no hidden index on `id` beside the tenant-scoped one (third migration;
+    // outbox_events' one left is its UNIQUE (tenant_id, id)).
     assert_eq!(
         indexes,
         [
@@ -498,6 +500,7 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
             "meetings_tenant",
             "meetings_zoom_id",
             "sqlite_autoindex_idempotency_records_1",
+            "sqlite_autoindex_outbox_events_1",
         ]
     );
     store.close().await;
