@@ -422,19 +422,26 @@ impl Config {
                 path.display()
             )));
         }
-        for (n, root) in roots.iter().enumerate() {
-            reqwest::Client::builder()
-                .add_root_certificate(root.clone())
+        let usable = |certs: &[reqwest::Certificate]| {
+            certs
+                .iter()
+                .fold(reqwest::Client::builder(), |b, c| {
+                    b.add_root_certificate(c.clone())
+                })
                 .build()
-                .map_err(|e| {
-                    problem(format!(
-                        "certificate {} of {} cannot be a trusted root: {}",
-                        n + 1,
-                        path.display(),
-                        std::error::Error::source(&e)
-                            .map_or_else(|| e.to_string(), |s| s.to_string())
-                    ))
-                })?;
+        };
+        if let Err(e) = usable(&roots) {
+            // Only now, one at a time, to name the one that cannot be a root.
+            let n = roots
+                .iter()
+                .position(|c| usable(std::slice::from_ref(c)).is_err())
+                .map_or(0, |i| i + 1);
+            let why =
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+            return Err(problem(format!(
+                "certificate {n} of {} cannot be a trusted root: {why}",
+                path.display()
+            )));
         }
         Ok(roots)
     }
@@ -497,6 +504,21 @@ mod tests {
         assert!(key.problem.contains("holds no certificate"), "{key}");
         let readme = with(fixture.join("README.md")).validate().unwrap_err();
         assert!(readme.problem.contains("holds no certificate"), "{readme}");
+        // A PEM block that is no certificate inside, after a good one: its place is named.
+        let bad = std::env::temp_dir().join(format!("meetgate-bad-ca-{}.pem", std::process::id()));
+        let good = std::fs::read_to_string(fixture.join("ca.pem")).unwrap();
+        std::fs::write(
+            &bad,
+            format!("{good}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        )
+        .unwrap();
+        let garbage = with(bad.clone()).validate().unwrap_err();
+        let _ = std::fs::remove_file(&bad);
+        assert!(
+            garbage.problem.contains("certificate 2 of")
+                && garbage.problem.contains("cannot be a trusted root"),
+            "{garbage}"
+        );
     }
 
     #[test]

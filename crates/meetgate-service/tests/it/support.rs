@@ -449,30 +449,30 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let (router, received) = Self::router();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Receiver {
-            url: format!("http://{addr}/hook"),
-            received,
-            _task: task,
-        }
+        Self::serve(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            "http",
+        )
+        .await
     }
 
     /// The same receiver over HTTPS, with a certificate of the test private CA
     /// (`tests/fixtures/private-ca`), which nothing trusts unless told to.
     pub async fn start_tls() -> Receiver {
+        Self::serve(TlsListener::bind().await, "https").await
+    }
+
+    async fn serve<L>(listener: L, scheme: &str) -> Receiver
+    where
+        L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    {
         let (router, received) = Self::router();
-        let listener = TlsListener::bind().await;
-        let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+        let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
         Receiver {
-            url: format!("https://{addr}/hook"),
+            url: format!("{scheme}://{addr}/hook"),
             received,
             _task: task,
         }

@@ -19,14 +19,7 @@ async fn a_host_behind_a_private_ca_gets_webhooks_once_its_ca_is_trusted() {
         return;
     };
     let receiver = Receiver::start_tls().await;
-    let (status, endpoint) = app
-        .api(
-            Method::POST,
-            "/v1/webhook-endpoints",
-            Some(json!({ "url": receiver.url })),
-        )
-        .await;
-    assert_eq!(status, 201, "{endpoint}");
+    let endpoint = add_endpoint(&app, &receiver.url).await;
     let deliveries = format!(
         "/v1/webhook-endpoints/{}/deliveries",
         endpoint["id"].as_str().unwrap()
@@ -70,6 +63,19 @@ async fn a_host_behind_a_private_ca_gets_webhooks_once_its_ca_is_trusted() {
             .all(|d| d["status"] == "delivered"),
         "{log}"
     );
+}
+
+/// Registers a webhook endpoint of the test tenant; answers its view (with the secret).
+async fn add_endpoint(app: &TestApp, url: &str) -> serde_json::Value {
+    let (status, endpoint) = app
+        .api(
+            Method::POST,
+            "/v1/webhook-endpoints",
+            Some(json!({ "url": url })),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    endpoint
 }
 
 /// Points the sandbox app's event subscription at meetgate (Zoom validates it on the spot).
@@ -186,14 +192,7 @@ async fn meeting_started_reaches_the_host_signed(backend: Backend) {
     };
     subscribe(&app, USER_APP).await;
     let receiver = Receiver::start().await;
-    let (status, endpoint) = app
-        .api(
-            Method::POST,
-            "/v1/webhook-endpoints",
-            Some(json!({ "url": receiver.url })),
-        )
-        .await;
-    assert_eq!(status, 201, "{endpoint}");
+    let endpoint = add_endpoint(&app, &receiver.url).await;
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
     app.connect("dr-ada", ADA, USER_APP).await;
     let (_, meeting) = app.create_meeting("dr-ada", json!({})).await;
