@@ -123,6 +123,26 @@ impl ZoomApi {
         .await
     }
 
+    /// The meeting's `start_url` alone: the same call as [`ZoomApi::get_meeting`], but the rest
+    /// of Zoom's answer (a few KB of settings) is skipped instead of built into a value. A host
+    /// start link makes this call on every click.
+    #[tracing::instrument(skip_all, fields(meeting_id))]
+    pub async fn get_start_url(
+        &self,
+        token: &Secret,
+        meeting_id: i64,
+    ) -> Result<Option<String>, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct StartUrl {
+            start_url: Option<String>,
+        }
+        let path = format!("meetings/{meeting_id}");
+        let answer: StartUrl = self
+            .call("meetings.get", Method::GET, &path, token, None::<&()>, &[])
+            .await?;
+        Ok(answer.start_url)
+    }
+
     /// `type` is `scheduled`, `live`, `upcoming` or `previous_meetings`.
     #[tracing::instrument(skip_all, fields(target = ?target))]
     pub async fn list_meetings(

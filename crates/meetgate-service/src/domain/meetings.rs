@@ -1296,16 +1296,16 @@ impl Services {
         let conn = conn.ok_or(Error::NotFound { what: "connection" })?;
         let mut grant = self.grant(conn, ctx.now).await?;
         let zoom_id = meeting.zoom_meeting_id;
-        let zoom = self
+        let start_url = self
             .call_zoom(
                 &mut grant,
                 Operation::GetMeeting,
                 &UserTarget::Me,
                 ctx.now,
-                |api, token| async move { api.get_meeting(&token, zoom_id, None).await },
+                |api, token| async move { api.get_start_url(&token, zoom_id).await },
             )
             .await?;
-        zoom.start_url
+        start_url
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .ok_or_else(|| Error::ZoomUnavailable("Zoom returned no start URL".into()))
     }
