@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// A century: longer retention is a typo, and days past it would overflow a timestamp.
+pub const MAX_RETENTION_DAYS: u64 = 36_500;
+
 /// Every setting, each with a default. Every leaf is present (no `Option`), so that each has an
 /// environment variable: `MEETGATE_` + the dotted path in upper case with `_` for `.`
 /// (`zoom.refresh_margin_secs` is `MEETGATE_ZOOM_REFRESH_MARGIN_SECS`). An empty string means
@@ -102,6 +105,10 @@ pub struct JobsConfig {
     pub webhook_max_attempts: u32,
     /// Keep audit entries this many days (6 years by default, as HIPAA asks of documentation).
     pub audit_retention_days: u64,
+    /// Keep outbound webhook events and their finished deliveries this many days: the delivery
+    /// history the admin pages and the API show. An event with a delivery still being retried
+    /// is kept until the delivery ends.
+    pub event_retention_days: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
@@ -203,6 +210,7 @@ impl Default for JobsConfig {
             idle_interval_ms: 1000,
             webhook_max_attempts: 12,
             audit_retention_days: 6 * 365,
+            event_retention_days: 30,
         }
     }
 }
@@ -401,6 +409,17 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        for (key, days) in [
+            ("jobs.audit_retention_days", self.jobs.audit_retention_days),
+            ("jobs.event_retention_days", self.jobs.event_retention_days),
+        ] {
+            if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be between 1 and {MAX_RETENTION_DAYS} days"),
+                ));
+            }
+        }
         self.outbound_roots()?;
         Ok(())
     }
@@ -482,6 +501,31 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(config.validate().unwrap_err().setting, "listen");
+    }
+
+    #[test]
+    fn retention_is_at_least_a_day_and_at_most_a_century() {
+        let with = |audit: u64, event: u64| Config {
+            jobs: JobsConfig {
+                audit_retention_days: audit,
+                event_retention_days: event,
+                ..JobsConfig::default()
+            },
+            ..Config::default()
+        };
+        with(1, MAX_RETENTION_DAYS).validate().unwrap();
+        // u64::MAX would wrap to a negative age and purge everything.
+        for (config, setting) in [
+            (with(0, 30), "jobs.audit_retention_days"),
+            (with(u64::MAX, 30), "jobs.audit_retention_days"),
+            (with(2190, 0), "jobs.event_retention_days"),
+            (
+                with(2190, MAX_RETENTION_DAYS + 1),
+                "jobs.event_retention_days",
+            ),
+        ] {
+            assert_eq!(config.validate().unwrap_err().setting, setting);
+        }
     }
 
     #[test]

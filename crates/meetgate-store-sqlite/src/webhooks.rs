@@ -485,4 +485,47 @@ impl WebhookStore for SqliteStore {
         .map(delivery)
         .collect()
     }
+
+    /// Events are stored in time order, so rowid order is time order: the scan starts at the
+    /// oldest event and ends at the first one inside retention, instead of reading the table
+    /// through an index on `created_at` that every create would have to write.
+    #[tracing::instrument(skip_all)]
+    async fn purge_events(&self, created_before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let doomed = query(
+                "SELECT e.rowid AS r, e.id FROM outbox_events e
+                 WHERE e.rowid < coalesce((SELECT rowid FROM outbox_events
+                                           WHERE created_at >= $1 ORDER BY rowid LIMIT 1),
+                                          9223372036854775807)
+                   AND e.created_at < $1
+                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                   WHERE d.event_id = e.id AND d.tenant_id = e.tenant_id
+                                     AND d.status = 'pending')
+                 ORDER BY e.rowid LIMIT $2",
+            )
+            .bind(ts(created_before))
+            .bind(i64::from(limit))
+            .all(tx)
+            .or_store("outbox event")?;
+            if doomed.is_empty() {
+                return Ok(0);
+            }
+            let mut deliveries =
+                QueryBuilder::new("DELETE FROM webhook_deliveries WHERE event_id IN (");
+            let mut events = QueryBuilder::new("DELETE FROM outbox_events WHERE rowid IN (");
+            {
+                let (mut d, mut e) = (deliveries.separated(", "), events.separated(", "));
+                for row in &doomed {
+                    d.push_bind(row.text("id")?);
+                    e.push_bind(row.int("r")?);
+                }
+            }
+            deliveries.push(")");
+            events.push(")");
+            deliveries.build().run(tx).or_store("webhook delivery")?;
+            let done = events.build().run(tx).or_store("outbox event")?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
 }

@@ -40,11 +40,16 @@ pub async fn run_round(services: &Services, now: OffsetDateTime) -> Round {
     round
 }
 
+/// Outbox events deleted per transaction: a backlog goes in short transactions, and writes
+/// queued for SQLite's writer go between them.
+const EVENT_PURGE_BATCH: u32 = 500;
+
 /// Deletes what has outlived its use: idempotency records, sessions, authorization attempts,
-/// processed Zoom events, and audit entries past retention.
+/// processed Zoom events, and audit entries and outbound events past retention.
 pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, crate::Error> {
     let store = &services.store;
     let web = &services.config.web;
+    let jobs = &services.config.jobs;
     let mut removed = store.purge_idempotency(now).await?;
     removed += store
         .purge_sessions(
@@ -57,9 +62,22 @@ pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, cr
         .await?;
     removed += store.purge_inbox(now - time::Duration::days(7)).await?;
     removed += store
-        .purge_audit(now - time::Duration::days(services.config.jobs.audit_retention_days as i64))
+        .purge_audit(now - retention(jobs.audit_retention_days))
         .await?;
+    let events_before = now - retention(jobs.event_retention_days);
+    loop {
+        let purged = store.purge_events(events_before, EVENT_PURGE_BATCH).await?;
+        removed += purged;
+        if purged < u64::from(EVENT_PURGE_BATCH) {
+            break;
+        }
+    }
     Ok(removed)
+}
+
+/// `days` is at most `MAX_RETENTION_DAYS` (checked with the configuration).
+fn retention(days: u64) -> time::Duration {
+    time::Duration::days(days.min(crate::config::MAX_RETENTION_DAYS) as i64)
 }
 
 /// Runs rounds until `shutdown` turns true: back to back while there is work, pausing

@@ -9,7 +9,8 @@ use crate::support::*;
 both_backends!(
     deauthorization_deletes_the_tokens_at_once_and_replays_change_nothing,
     meeting_started_reaches_the_host_signed,
-    forged_zoom_webhooks_are_refused
+    forged_zoom_webhooks_are_refused,
+    delivered_events_go_after_retention_and_retried_ones_stay
 );
 
 /// Behaviour of the HTTP client, not of a store: SQLite only.
@@ -306,4 +307,66 @@ async fn forged_zoom_webhooks_are_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 422);
+}
+
+async fn delivered_events_go_after_retention_and_retried_ones_stay(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let up = add_endpoint(&app, &receiver.url).await;
+    // Nothing listens on the discard port: every attempt there fails and is retried.
+    let down = add_endpoint(&app, "http://127.0.0.1:9/hooks").await;
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let services = app.services().clone();
+    let now = services.clock.now();
+    services.deliver_step(now, 50).await.unwrap();
+    assert_eq!(receiver.types().await, ["connection.connected"]);
+    let log_of = |endpoint: &serde_json::Value| {
+        let path = format!(
+            "/v1/webhook-endpoints/{}/deliveries",
+            endpoint["id"].as_str().unwrap()
+        );
+        let app = &app;
+        async move {
+            let (status, log) = app.api(Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{log}");
+            log.as_array().unwrap().clone()
+        }
+    };
+    assert_eq!(log_of(&up).await.len(), 1);
+    assert_eq!(log_of(&down).await[0]["status"], "pending");
+
+    let retention = time::Duration::days(services.config.jobs.event_retention_days as i64);
+    meetgate_service::jobs::cleanup(&services, now + retention - time::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(log_of(&up).await.len(), 1, "inside retention");
+
+    meetgate_service::jobs::cleanup(&services, now + retention + time::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        log_of(&up).await.len(),
+        1,
+        "the event stays while a delivery of it is retried"
+    );
+    assert_eq!(log_of(&down).await[0]["status"], "pending");
+
+    // The endpoint goes away: its pending delivery is dropped, and the next clean-up takes the
+    // event and the finished delivery.
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/v1/webhook-endpoints/{}", down["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    meetgate_service::jobs::cleanup(&services, now + retention + time::Duration::hours(2))
+        .await
+        .unwrap();
+    assert!(log_of(&up).await.is_empty());
+    let events = services.store.list_events(app.tenant, None, 10).await;
+    assert!(events.unwrap().is_empty());
 }

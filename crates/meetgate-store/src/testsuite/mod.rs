@@ -145,6 +145,7 @@ macro_rules! store_tests {
             outbox_fanout_to_matching_endpoints,
             deliveries_claim_and_record,
             deliveries_concurrent_claims,
+            outbox_purge_keeps_pending_and_recent,
             audit_list_filters_and_cursor,
             audit_purge,
             effects_not_written_when_change_fails,

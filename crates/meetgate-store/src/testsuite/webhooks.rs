@@ -670,3 +670,96 @@ pub async fn deliveries_concurrent_claims(store: Arc<dyn Store>) {
     );
     assert_eq!(distinct.len(), 40);
 }
+
+pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {
+    let a = tenant(&store).await;
+    let b = tenant(&store).await;
+    store
+        .create_webhook_endpoint(&endpoint(a.id, &[]), Effects::none())
+        .await
+        .unwrap();
+    let at = now();
+    let cut = at - Duration::days(30);
+    let aged = |tenant: TenantId, days: i64| NewOutboxEvent {
+        created_at: at - Duration::days(days),
+        ..event(tenant, "meeting.created")
+    };
+    // Appended oldest first, as the clock writes them.
+    let (delivered, failed, pending) = (aged(a.id, 60), aged(a.id, 59), aged(a.id, 58));
+    let mut effects = Effects::none()
+        .event(delivered.clone())
+        .event(failed.clone())
+        .event(pending.clone());
+    for days in (40..45).rev() {
+        effects = effects.event(aged(b.id, days));
+    }
+    let (recent_a, recent_b) = (aged(a.id, 1), aged(b.id, 0));
+    effects = effects.event(recent_a.clone()).event(recent_b.clone());
+    store.append_events(effects).await.unwrap();
+
+    let lease = Duration::minutes(1);
+    let jobs = store.claim_deliveries(at, lease, 10).await.unwrap();
+    let delivery_of = |event: &NewOutboxEvent| {
+        jobs.iter()
+            .find(|j| j.event.id == event.id)
+            .map(|j| j.delivery.id)
+            .unwrap()
+    };
+    let done = DeliveryOutcome::Delivered { status_code: 200 };
+    for event in [&delivered, &recent_a] {
+        store
+            .record_delivery(delivery_of(event), &done, at)
+            .await
+            .unwrap();
+    }
+    let give_up = DeliveryOutcome::GiveUp {
+        status_code: Some(500),
+        error: "boom".into(),
+    };
+    store
+        .record_delivery(delivery_of(&failed), &give_up, at)
+        .await
+        .unwrap();
+
+    // 2 finished in tenant a and 5 without deliveries in tenant b are due: 3 + 3 + 1.
+    assert_eq!(store.purge_events(cut, 3).await.unwrap(), 3);
+    assert_eq!(store.purge_events(cut, 3).await.unwrap(), 3);
+    assert_eq!(store.purge_events(cut, 3).await.unwrap(), 1);
+    assert_eq!(store.purge_events(cut, 3).await.unwrap(), 0);
+
+    let ids = |events: Vec<OutboxEvent>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let left_a = ids(store.list_events(a.id, None, 100).await.unwrap());
+    assert_eq!(
+        HashSet::<_>::from_iter(left_a),
+        HashSet::from([pending.id, recent_a.id]),
+        "a pending delivery keeps its event; retention keeps the recent one"
+    );
+    let left_b = ids(store.list_events(b.id, None, 100).await.unwrap());
+    assert_eq!(left_b, vec![recent_b.id]);
+    let deliveries = store.list_deliveries(a.id, None, None, 100).await.unwrap();
+    assert_eq!(
+        HashSet::<_>::from_iter(deliveries.iter().map(|d| d.id)),
+        HashSet::from([delivery_of(&pending), delivery_of(&recent_a)]),
+        "finished deliveries went with their events"
+    );
+
+    // Once its last attempt is recorded, the kept event goes too; the delivery job never
+    // meets a delivery whose event is gone.
+    store
+        .record_delivery(delivery_of(&pending), &done, at)
+        .await
+        .unwrap();
+    assert_eq!(store.purge_events(cut, 3).await.unwrap(), 1);
+    assert_eq!(
+        ids(store.list_events(a.id, None, 100).await.unwrap()),
+        vec![recent_a.id]
+    );
+    assert_eq!(
+        store
+            .purge_events(at + Duration::seconds(1), 10)
+            .await
+            .unwrap(),
+        2,
+        "a cut after everything takes every finished event"
+    );
+}

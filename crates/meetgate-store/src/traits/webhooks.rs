@@ -81,4 +81,9 @@ pub trait WebhookStore: Send + Sync {
         after: Option<DeliveryId>,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>>;
+    /// Deletes up to `limit` outbox events created before `created_before`, with their
+    /// deliveries, in one transaction. An event with a delivery still pending stays,
+    /// so that retention never cuts a retry short. Returns how many events went: call again
+    /// while it returns `limit`.
+    async fn purge_events(&self, created_before: OffsetDateTime, limit: u32) -> StoreResult<u64>;
 }
