@@ -21,6 +21,7 @@ mod oauth;
 mod pages;
 mod ratelimit;
 mod recurrence;
+mod revalidation;
 mod scopes;
 mod secret;
 mod server;
@@ -36,6 +37,7 @@ pub use control::dto::{
     AdvanceClock, Affected, ClockState, Counters, Deauthorize, Delivery, DeliveryAttempt,
     ExpireTokens, FaultInfo, FaultKind, FaultSpec, GrantInfo, JoinParticipant, MeetingEvent,
     NewAccount, NewApp, NewUser, RedirectUris, SandboxMeeting, SetWebhook, Settings, UrlValidation,
+    WebhookEndpoint,
 };
 pub use error::SandboxError;
 pub use secret::Secret;

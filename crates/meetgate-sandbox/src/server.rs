@@ -21,7 +21,8 @@ use crate::oauth::{authorize, revoke, token};
 use crate::pages::{self, account, room};
 use crate::state::SandboxState;
 
-/// Every route of the sandbox. Serve it yourself (e.g. with graceful shutdown) or use [`spawn`].
+/// Every route of the sandbox. Serve it yourself (e.g. with graceful shutdown, and
+/// [`SandboxState::run_revalidation`] beside it) or use [`spawn`].
 pub fn router(state: SandboxState) -> Router {
     let zoom = Router::new()
         .route(
@@ -143,6 +144,7 @@ pub async fn spawn(
         None => default_base(local)?,
     };
     let state = SandboxState::new(config, base)?;
+    tokio::spawn(state.clone().run_revalidation());
     let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

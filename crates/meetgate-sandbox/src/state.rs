@@ -55,11 +55,48 @@ pub struct Session {
     pub expires_at: OffsetDateTime,
 }
 
-/// Whether a registered webhook endpoint passed `endpoint.url_validation`.
+/// Where a registered webhook endpoint stands with `endpoint.url_validation`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndpointStatus {
+    /// Passed when saved; receives events, and is revalidated every 72 hours.
     Validated,
+    /// Failed when saved: no events until it is saved again and passes.
     Failed,
+    /// Failed six revalidations in a row: no events until it is saved again and passes.
+    Disabled,
+}
+
+impl EndpointStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            EndpointStatus::Validated => "validated",
+            EndpointStatus::Failed => "failed",
+            EndpointStatus::Disabled => "disabled",
+        }
+    }
+}
+
+/// An app's webhook endpoint: its status, when it was last validated (or seeded), and how
+/// many revalidations in a row it has failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointCheck {
+    pub status: EndpointStatus,
+    pub checked_at: OffsetDateTime,
+    pub failed_revalidations: u32,
+}
+
+impl EndpointCheck {
+    pub fn new(validated: bool, now: OffsetDateTime) -> Self {
+        Self {
+            status: if validated {
+                EndpointStatus::Validated
+            } else {
+                EndpointStatus::Failed
+            },
+            checked_at: now,
+            failed_revalidations: 0,
+        }
+    }
 }
 
 pub const ZAK_TTL: Duration = Duration::hours(2);
@@ -70,7 +107,7 @@ pub struct Inner {
     pub accounts: BTreeMap<String, Account>,
     pub users: BTreeMap<String, UserRecord>,
     pub apps: BTreeMap<String, App>,
-    pub endpoint_status: HashMap<String, EndpointStatus>,
+    pub endpoint_status: HashMap<String, EndpointCheck>,
     pub oauth: OAuthStore,
     pub meetings: BTreeMap<i64, Meeting>,
     pub zaks: HashMap<String, Zak>,
@@ -115,7 +152,7 @@ impl Inner {
             if app.webhook_url.is_some() {
                 inner
                     .endpoint_status
-                    .insert(app.client_id.clone(), EndpointStatus::Validated);
+                    .insert(app.client_id.clone(), EndpointCheck::new(true, now));
             }
             inner.add_app(app);
         }

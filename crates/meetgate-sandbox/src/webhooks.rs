@@ -15,7 +15,7 @@ use crate::error::SandboxError;
 use crate::ids;
 use crate::meetings::Meeting;
 use crate::secret::Secret;
-use crate::state::{EndpointStatus, Inner, SandboxState, lock};
+use crate::state::{EndpointCheck, EndpointStatus, Inner, SandboxState, lock};
 use crate::timefmt;
 use crate::world::{App, AppType};
 
@@ -250,6 +250,17 @@ impl SandboxState {
     /// Sends `endpoint.url_validation` and checks the answer, as Zoom does when an endpoint is
     /// saved. Events go only to validated endpoints.
     pub(crate) async fn validate_endpoint(&self, app: &App, url: Url) -> UrlValidation {
+        let result = self.send_url_validation(app, url).await;
+        let now = self.now();
+        self.inner().endpoint_status.insert(
+            app.client_id.clone(),
+            EndpointCheck::new(result.validated, now),
+        );
+        result
+    }
+
+    /// One `endpoint.url_validation` request and the verdict on its answer; changes no status.
+    pub(crate) async fn send_url_validation(&self, app: &App, url: Url) -> UrlValidation {
         let plain = ids::token(16);
         let out = Outgoing {
             client_id: app.client_id.clone(),
@@ -297,17 +308,6 @@ impl SandboxState {
         self.webhooks.update(id, |d| {
             d.state = if validated { "delivered" } else { "failed" }.into();
         });
-        {
-            let mut inner = self.inner();
-            inner.endpoint_status.insert(
-                app.client_id.clone(),
-                if validated {
-                    EndpointStatus::Validated
-                } else {
-                    EndpointStatus::Failed
-                },
-            );
-        }
         UrlValidation {
             validated,
             status,
@@ -322,7 +322,8 @@ fn endpoint_of(inner: &Inner, app: &App, event: &str) -> Option<(Url, Secret)> {
     if !app.subscribes_to(event) {
         return None;
     }
-    if inner.endpoint_status.get(&app.client_id) != Some(&EndpointStatus::Validated) {
+    let status = inner.endpoint_status.get(&app.client_id).map(|c| c.status);
+    if status != Some(EndpointStatus::Validated) {
         return None;
     }
     Some((url, app.webhook_secret_token.clone()))

@@ -181,6 +181,12 @@ impl SandboxControl {
         .await
     }
 
+    /// The app's endpoint: validated, failed or disabled, and its next revalidation.
+    pub async fn app_webhook(&self, client_id: &str) -> Result<WebhookEndpoint, ControlError> {
+        self.send::<(), _>(Method::GET, &format!("apps/{client_id}/webhook"), None)
+            .await
+    }
+
     pub async fn remove_app_webhook(&self, client_id: &str) -> Result<(), ControlError> {
         self.send::<(), ()>(Method::DELETE, &format!("apps/{client_id}/webhook"), None)
             .await

@@ -251,6 +251,22 @@ pub struct SetWebhook {
     pub url: Url,
 }
 
+/// An app's webhook endpoint as Zoom sees it: whether it receives events, and when Zoom
+/// revalidates it next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    pub url: Url,
+    /// `validated` (receives events), `failed` (failed when saved) or `disabled` (failed six
+    /// revalidations in a row).
+    pub status: String,
+    /// RFC 3339, sandbox clock: the last validation (or the seed).
+    pub checked_at: String,
+    pub failed_revalidations: u32,
+    /// RFC 3339, sandbox clock; only while `validated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_revalidation_at: Option<String>,
+}
+
 /// Outcome of the `endpoint.url_validation` challenge sent when an endpoint is registered.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UrlValidation {

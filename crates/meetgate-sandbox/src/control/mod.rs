@@ -19,8 +19,9 @@ use crate::ids;
 use crate::lifecycle::WorldEventError;
 use crate::meetings::Meeting;
 use crate::oauth::store::GrantState;
+use crate::revalidation::REVALIDATE_EVERY;
 use crate::secret::Secret;
-use crate::state::{SandboxState, lock};
+use crate::state::{EndpointStatus, SandboxState, lock};
 use crate::timefmt;
 use crate::world::{self, Account, App, Plan, User};
 use dto::*;
@@ -81,7 +82,7 @@ pub fn router() -> Router<SandboxState> {
         .route("/apps/{client_id}/redirect_uris", put(set_redirect_uris))
         .route(
             "/apps/{client_id}/webhook",
-            put(set_webhook).delete(remove_webhook),
+            get(get_webhook).put(set_webhook).delete(remove_webhook),
         )
         .route("/deauthorize", post(deauthorize))
         .route("/tokens/expire", post(expire_tokens))
@@ -219,6 +220,30 @@ async fn set_webhook(
         app.clone()
     };
     Ok(Json(state.validate_endpoint(&app, req.url).await))
+}
+
+async fn get_webhook(
+    State(state): State<SandboxState>,
+    Path(client_id): Path<String>,
+) -> Answer<WebhookEndpoint> {
+    let inner = state.inner();
+    let app = inner
+        .apps
+        .get(&client_id)
+        .ok_or_else(|| not_found(format!("app {client_id} does not exist")))?;
+    let (Some(url), Some(check)) = (&app.webhook_url, inner.endpoint_status.get(&client_id)) else {
+        return Err(not_found(format!(
+            "app {client_id} has no webhook endpoint"
+        )));
+    };
+    Ok(Json(WebhookEndpoint {
+        url: url.clone(),
+        status: check.status.label().to_owned(),
+        checked_at: timefmt::format(check.checked_at),
+        failed_revalidations: check.failed_revalidations,
+        next_revalidation_at: (check.status == EndpointStatus::Validated)
+            .then(|| timefmt::format(check.checked_at + REVALIDATE_EVERY)),
+    }))
 }
 
 async fn remove_webhook(

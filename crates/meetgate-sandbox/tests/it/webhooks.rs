@@ -1,6 +1,6 @@
 //! Webhooks reach a real receiver, signed as documented, with Zoom's retry schedule.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ struct Seen {
 struct Receiver {
     url: Url,
     seen: Arc<Mutex<Vec<Seen>>>,
+    answer_validation_wrong: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -36,7 +37,7 @@ struct RecvState {
     secret: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     fail_events: Arc<AtomicUsize>,
-    answer_validation_wrong: bool,
+    answer_validation_wrong: Arc<AtomicBool>,
     delay: Duration,
 }
 
@@ -63,7 +64,7 @@ async fn receive(State(st): State<RecvState>, headers: HeaderMap, body: Bytes) -
     let v: Value = serde_json::from_slice(&body).expect("JSON body");
     if v["event"] == "endpoint.url_validation" {
         let plain = v["payload"]["plainToken"].as_str().expect("plainToken");
-        let key = if st.answer_validation_wrong {
+        let key = if st.answer_validation_wrong.load(Ordering::SeqCst) {
             "wrong"
         } else {
             st.secret.as_str()
@@ -88,11 +89,12 @@ async fn receive(State(st): State<RecvState>, headers: HeaderMap, body: Bytes) -
 
 async fn receiver(fail_events: usize, answer_validation_wrong: bool, delay: Duration) -> Receiver {
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let answer_validation_wrong = Arc::new(AtomicBool::new(answer_validation_wrong));
     let st = RecvState {
         secret: SECRET.into(),
         seen: seen.clone(),
         fail_events: Arc::new(AtomicUsize::new(fail_events)),
-        answer_validation_wrong,
+        answer_validation_wrong: answer_validation_wrong.clone(),
         delay,
     };
     let app = axum::Router::new()
@@ -106,6 +108,7 @@ async fn receiver(fail_events: usize, answer_validation_wrong: bool, delay: Dura
     Receiver {
         url: Url::parse(&format!("http://{addr}/zoom/webhooks")).expect("url"),
         seen,
+        answer_validation_wrong,
     }
 }
 
@@ -519,4 +522,126 @@ async fn endpoints_failing_url_validation_get_no_events() {
         .await
         .expect("start");
     assert!(ev.deliveries.is_empty());
+}
+
+/// Waits until the receiver has seen `n` validation requests.
+async fn validations_seen(r: &Receiver, n: usize) {
+    for _ in 0..400 {
+        if r.named("endpoint.url_validation").len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the receiver never saw {n} url_validation requests");
+}
+
+#[tokio::test]
+async fn endpoints_are_revalidated_every_72_hours_and_disabled_after_six_failures() {
+    let s = start().await;
+    let r = receiver(0, false, Duration::ZERO).await;
+    assert!(
+        s.ctl
+            .set_app_webhook(USER_APP.0, &r.url)
+            .await
+            .expect("set")
+            .validated
+    );
+    let saved = s.ctl.app_webhook(USER_APP.0).await.expect("endpoint");
+    assert_eq!(saved.status, "validated");
+    assert_eq!(saved.failed_revalidations, 0);
+    let next = saved.next_revalidation_at.clone().expect("next");
+    let day = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    assert_eq!(
+        day(&next) - day(&saved.checked_at),
+        time::Duration::hours(72)
+    );
+
+    // Not before its time.
+    s.ctl
+        .advance_clock(Duration::from_secs(71 * 3600))
+        .await
+        .expect("advance");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(r.named("endpoint.url_validation").len(), 1);
+
+    // Due: revalidated once, however far the clock jumped, and it passes.
+    s.ctl
+        .advance_clock(Duration::from_secs(30 * 24 * 3600))
+        .await
+        .expect("advance");
+    validations_seen(&r, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(r.named("endpoint.url_validation").len(), 2);
+    let (body, seen) = r
+        .named("endpoint.url_validation")
+        .pop()
+        .expect("revalidation");
+    assert!(verify(SECRET, &seen), "revalidation is signed");
+    assert!(body["payload"]["plainToken"].is_string());
+    let passed = s.ctl.app_webhook(USER_APP.0).await.expect("endpoint");
+    assert_eq!(passed.status, "validated");
+    assert!(day(&passed.checked_at) > day(&saved.checked_at));
+
+    // Failing from now on: five failures keep the subscription, the sixth disables it.
+    r.answer_validation_wrong.store(true, Ordering::SeqCst);
+    for failures in 1..=6u32 {
+        s.ctl
+            .advance_clock(Duration::from_secs(72 * 3600))
+            .await
+            .expect("advance");
+        validations_seen(&r, 2 + failures as usize).await;
+        let mut endpoint = s.ctl.app_webhook(USER_APP.0).await.expect("endpoint");
+        for _ in 0..100 {
+            if endpoint.failed_revalidations == failures {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            endpoint = s.ctl.app_webhook(USER_APP.0).await.expect("endpoint");
+        }
+        assert_eq!(endpoint.failed_revalidations, failures);
+        // Tokens live an hour of sandbox time: a fresh grant for each 72-hour step.
+        let t = s.user_tokens(USER_APP, ADA).await;
+        let m = s.create_meeting(&t.access, "me", json!({})).await;
+        let started = s
+            .ctl
+            .start_meeting(m["id"].as_i64().expect("id"))
+            .await
+            .expect("start");
+        if failures < 6 {
+            assert_eq!(endpoint.status, "validated");
+            assert_eq!(
+                started.deliveries.len(),
+                1,
+                "still subscribed after {failures}"
+            );
+        } else {
+            assert_eq!(endpoint.status, "disabled");
+            assert!(endpoint.next_revalidation_at.is_none());
+            assert!(started.deliveries.is_empty(), "no events once disabled");
+        }
+    }
+
+    // A disabled endpoint is not revalidated; saving it again (and passing) brings it back.
+    s.ctl
+        .advance_clock(Duration::from_secs(72 * 3600))
+        .await
+        .expect("advance");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(r.named("endpoint.url_validation").len(), 8);
+    r.answer_validation_wrong.store(false, Ordering::SeqCst);
+    assert!(
+        s.ctl
+            .set_app_webhook(USER_APP.0, &r.url)
+            .await
+            .expect("set")
+            .validated
+    );
+    let back = s.ctl.app_webhook(USER_APP.0).await.expect("endpoint");
+    assert_eq!(
+        (back.status.as_str(), back.failed_revalidations),
+        ("validated", 0)
+    );
 }
