@@ -3,7 +3,7 @@ use meetgate_store::models::{
 };
 use meetgate_store::{
     ConnectionId, Effects, EndUserId, MeetingId, MeetingStore, OffsetDateTime, SealedValue,
-    StoreResult, TenantId,
+    StoreResult, TenantId, ZoomAppId,
 };
 
 use crate::SqliteStore;
@@ -188,13 +188,22 @@ impl MeetingStore for SqliteStore {
             .collect()
     }
 
-    async fn find_meetings_by_zoom_id(&self, zoom_meeting_id: i64) -> StoreResult<Vec<Meeting>> {
+    async fn find_meetings_by_zoom_id(
+        &self,
+        zoom_app: ZoomAppId,
+        zoom_meeting_id: i64,
+    ) -> StoreResult<Vec<Meeting>> {
         query(concat!(
             "SELECT ",
             meeting_cols!(),
-            " FROM meetings WHERE zoom_meeting_id = $1 ORDER BY id"
+            " FROM meetings m WHERE zoom_meeting_id = $1
+              AND EXISTS (SELECT 1 FROM connections c
+                          WHERE c.tenant_id = m.tenant_id AND c.id = m.connection_id
+                            AND c.zoom_app_id = $2)
+              ORDER BY id"
         ))
         .bind(zoom_meeting_id)
+        .bind(id(zoom_app.0))
         .fetch_all_now(&self.reader)
         .await
         .or_store("meeting")?

@@ -31,7 +31,9 @@ struct Envelope {
     payload: Value,
 }
 
-fn event_time(envelope: &Envelope, fallback: OffsetDateTime) -> OffsetDateTime {
+/// When Zoom says the event happened, but no later than it arrived: a status change applies
+/// only if it is newer than the last one, so a time ahead would freeze the meeting's status.
+fn event_time(envelope: &Envelope, received: OffsetDateTime) -> OffsetDateTime {
     let millis = match &envelope.event_ts {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.parse().ok(),
@@ -39,7 +41,8 @@ fn event_time(envelope: &Envelope, fallback: OffsetDateTime) -> OffsetDateTime {
     };
     millis
         .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok())
-        .unwrap_or(fallback)
+        .unwrap_or(received)
+        .min(received)
 }
 
 impl Services {
@@ -186,7 +189,11 @@ impl Services {
             "meeting.participant_joined" => {
                 // Forwarded without the participant's name or email (health data).
                 if let Some(zoom_id) = zoom_meeting_id(&envelope.payload) {
-                    for meeting in self.store.find_meetings_by_zoom_id(zoom_id).await? {
+                    for meeting in self
+                        .store
+                        .find_meetings_by_zoom_id(item.zoom_app_id, zoom_id)
+                        .await?
+                    {
                         effects = effects.event(event_for(
                             meeting.tenant_id,
                             "meeting.participant_joined",
@@ -272,7 +279,11 @@ impl Services {
         let Some(zoom_id) = zoom_meeting_id(payload) else {
             return Ok(());
         };
-        for meeting in self.store.find_meetings_by_zoom_id(zoom_id).await? {
+        for meeting in self
+            .store
+            .find_meetings_by_zoom_id(item.zoom_app_id, zoom_id)
+            .await?
+        {
             let ctx = Ctx::system(meeting.tenant_id, ActorKind::Zoom, item.event_at)
                 .with_request_id(request_id);
             let event_type = if status == MeetingStatus::Started {

@@ -844,7 +844,11 @@ impl Services {
                     && same_topic
                     && same_start
                     && recent
-                    && self.store.find_meetings_by_zoom_id(m.id).await?.is_empty()
+                    && self
+                        .store
+                        .find_meetings_by_zoom_id(grant.app.id, m.id)
+                        .await?
+                        .is_empty()
                 {
                     // The list omits fields (join_url, password): read the meeting itself.
                     let full = self

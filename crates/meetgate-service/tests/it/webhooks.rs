@@ -10,7 +10,8 @@ both_backends!(
     deauthorization_deletes_the_tokens_at_once_and_replays_change_nothing,
     meeting_started_reaches_the_host_signed,
     forged_zoom_webhooks_are_refused,
-    delivered_events_go_after_retention_and_retried_ones_stay
+    delivered_events_go_after_retention_and_retried_ones_stay,
+    a_zoom_app_speaks_only_for_its_own_meetings
 );
 
 /// Behaviour of the HTTP client, not of a store: SQLite only.
@@ -369,4 +370,68 @@ async fn delivered_events_go_after_retention_and_retried_ones_stay(backend: Back
     assert!(log_of(&up).await.is_empty());
     let events = services.store.list_events(app.tenant, None, 10).await;
     assert!(events.unwrap().is_empty());
+}
+
+/// A webhook signed with one app's secret token (which a tenant that registered that app
+/// knows) must not touch meetings made through another app, in this tenant or any other.
+async fn a_zoom_app_speaks_only_for_its_own_meetings(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, meeting) = app.create_meeting("dr-ada", json!({})).await;
+    assert_eq!(status, 201, "{meeting}");
+    let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
+    let zoom_id = meeting["zoom_meeting_id"].as_i64().unwrap().to_string();
+    let post = |client_id: &'static str, event: &'static str, event_ts: i64| {
+        let (app, zoom_id) = (&app, zoom_id.clone());
+        async move {
+            let secret = app
+                .env
+                .world
+                .apps
+                .iter()
+                .find(|a| a.client_id == client_id)
+                .unwrap()
+                .webhook_secret_token
+                .expose()
+                .to_owned();
+            let body = serde_json::to_vec(&json!({
+                "event": event,
+                "event_ts": event_ts,
+                "payload": {"account_id": "x", "object": {"id": zoom_id, "type": 1}},
+            }))
+            .unwrap();
+            let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+            let response = app
+                .http
+                .post(app.url(&format!("/zoom/webhooks/{}", app.apps[client_id])))
+                .header("x-zm-request-timestamp", &ts)
+                .header(
+                    "x-zm-signature",
+                    meetgate_zoom::sign_webhook(secret.as_bytes(), &ts, &body),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 204, "{client_id} {event}");
+        }
+    };
+    let status_now = || async { app.api(Method::GET, &path, None).await.1["status"].clone() };
+    let now_ms = || (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+
+    post(ADMIN_APP, "meeting.ended", now_ms()).await;
+    assert_eq!(
+        status_now().await,
+        "waiting",
+        "another app's webhook changed nothing"
+    );
+
+    // Its own app: a start dated a thousand years ahead counts as arriving now, so the end
+    // that follows still applies.
+    post(USER_APP, "meeting.started", 32_503_680_000_000).await;
+    assert_eq!(status_now().await, "started");
+    post(USER_APP, "meeting.ended", now_ms()).await;
+    assert_eq!(status_now().await, "ended");
 }

@@ -115,12 +115,39 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
-    let by_zoom = store
-        .find_meetings_by_zoom_id(new.zoom_meeting_id)
+    // The same Zoom id recorded in another tenant through another app: each app's webhooks
+    // find only their own.
+    let elsewhere = connected(&store).await;
+    let theirs = store
+        .insert_meeting(
+            &NewMeeting {
+                zoom_meeting_id: new.zoom_meeting_id,
+                ..meeting_for(&elsewhere, None, None)
+            },
+            Effects::none(),
+        )
         .await
         .unwrap();
-    assert_eq!(by_zoom.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m.id]);
-    assert!(store.find_meetings_by_zoom_id(1).await.unwrap().is_empty());
+    let by_zoom = |app: ZoomAppId, zoom_id: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .find_meetings_by_zoom_id(app, zoom_id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(by_zoom(c.app.id, new.zoom_meeting_id).await, vec![m.id]);
+    assert_eq!(
+        by_zoom(elsewhere.app.id, new.zoom_meeting_id).await,
+        vec![theirs.id]
+    );
+    assert!(by_zoom(c.app.id, 1).await.is_empty());
+    let unrelated = zoom_app(&store, None).await;
+    assert!(by_zoom(unrelated.id, new.zoom_meeting_id).await.is_empty());
 
     let update = MeetingUpdate {
         start_time: Some(start + Duration::hours(2)),

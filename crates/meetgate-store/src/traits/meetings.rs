@@ -1,5 +1,5 @@
 use crate::models::{Connection, Meeting, MeetingQuery, MeetingStatus, MeetingUpdate, NewMeeting};
-use crate::{ConnectionId, Effects, MeetingId, OffsetDateTime, StoreResult, TenantId};
+use crate::{ConnectionId, Effects, MeetingId, OffsetDateTime, StoreResult, TenantId, ZoomAppId};
 
 #[async_trait::async_trait]
 pub trait MeetingStore: Send + Sync {
@@ -18,9 +18,15 @@ pub trait MeetingStore: Send + Sync {
         tenant: TenantId,
         query: &MeetingQuery,
     ) -> StoreResult<Vec<Meeting>>;
-    /// Not tenant-scoped: Zoom's webhooks name the meeting by Zoom's id; the caller routes the
-    /// event to each owning tenant.
-    async fn find_meetings_by_zoom_id(&self, zoom_meeting_id: i64) -> StoreResult<Vec<Meeting>>;
+    /// Meetings with Zoom's id made through a connection of Zoom app `zoom_app`, in any tenant.
+    /// Not tenant-scoped: Zoom's webhooks name the meeting by Zoom's id, and the caller routes
+    /// the event to each owning tenant. Scoped to the app: a webhook verified with one app's
+    /// secret speaks only for that app's meetings, never for another tenant's app.
+    async fn find_meetings_by_zoom_id(
+        &self,
+        zoom_app: ZoomAppId,
+        zoom_meeting_id: i64,
+    ) -> StoreResult<Vec<Meeting>>;
     async fn update_meeting(
         &self,
         tenant: TenantId,
