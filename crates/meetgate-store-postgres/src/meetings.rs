@@ -337,7 +337,7 @@ impl MeetingStore for PgStore {
     ) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE meetings SET details = $3, updated_at = $4
-             WHERE tenant_id = $1 AND connection_id = $2",
+             WHERE tenant_id = $1 AND connection_id = $2 AND details <> $3",
         )
         .bind(id(tenant.0))
         .bind(id(connection.0))

@@ -322,7 +322,7 @@ impl MeetingStore for SqliteStore {
     ) -> StoreResult<u64> {
         let done = query(
             "UPDATE meetings SET details = $3, updated_at = $4
-             WHERE tenant_id = $1 AND connection_id = $2",
+             WHERE tenant_id = $1 AND connection_id = $2 AND details <> $3",
         )
         .bind(id(tenant.0))
         .bind(id(connection.0))

@@ -232,6 +232,9 @@ impl Services {
                 && conn.access_token.is_none()
                 && conn.refresh_token.is_none();
             if already {
+                // Ended by an earlier attempt whose purge may have failed: purging again is
+                // harmless, and the retry must not skip it.
+                self.purge_meetings_of(conn.tenant_id, conn.id, now).await?;
                 continue;
             }
             let effects = Effects::none()

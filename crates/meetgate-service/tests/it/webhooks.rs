@@ -11,7 +11,8 @@ both_backends!(
     meeting_started_reaches_the_host_signed,
     forged_zoom_webhooks_are_refused,
     delivered_events_go_after_retention_and_retried_ones_stay,
-    a_zoom_app_speaks_only_for_its_own_meetings
+    a_zoom_app_speaks_only_for_its_own_meetings,
+    a_deauthorization_retried_after_a_failed_purge_still_purges
 );
 
 /// Behaviour of the HTTP client, not of a store: SQLite only.
@@ -434,4 +435,47 @@ async fn a_zoom_app_speaks_only_for_its_own_meetings(backend: Backend) {
     assert_eq!(status_now().await, "started");
     post(USER_APP, "meeting.ended", now_ms()).await;
     assert_eq!(status_now().await, "ended");
+}
+
+async fn a_deauthorization_retried_after_a_failed_purge_still_purges(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    subscribe(&app, USER_APP).await;
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, meeting) = app
+        .create_meeting("dr-ada", json!({ "topic": "Private" }))
+        .await;
+    assert_eq!(status, 201, "{meeting}");
+    let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
+
+    // An earlier attempt ended the connection, then failed before it purged the meetings.
+    let store = app.services().store.clone();
+    let conns = store
+        .list_connections(app.tenant, None, None, 10)
+        .await
+        .unwrap();
+    let ended = store
+        .end_connection(
+            app.tenant,
+            conns[0].id,
+            meetgate_store::models::ConnectionState::Revoked,
+            "the user removed the app in Zoom (app_deauthorized)",
+            true,
+            app.services().clock.now(),
+            meetgate_store::Effects::none(),
+        )
+        .await
+        .unwrap();
+    assert!(ended.is_some());
+    assert_eq!(
+        app.api(Method::GET, &path, None).await.1["topic"],
+        "Private"
+    );
+
+    app.env.control().deauthorize(ADA, USER_APP).await.unwrap();
+    eventually("the retry purges the meeting's details", || async {
+        app.api(Method::GET, &path, None).await.1["topic"].is_null()
+    })
+    .await;
 }

@@ -531,6 +531,24 @@ pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
         store.get_meeting(t, m3.id).await.unwrap().unwrap().details,
         m3.details
     );
+    // Purging again (a retried deauthorization) leaves purged rows as they are.
+    let later = at + Duration::minutes(1);
+    assert_eq!(
+        store
+            .purge_meeting_details(t, c.connection.id, &blank, later)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .get_meeting(t, m1.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .updated_at,
+        at
+    );
 }
 
 /// A meeting and everything its creation writes land together: the audit entry, the event, its

@@ -53,8 +53,9 @@ pub trait ConnectionStore: Send + Sync {
     ) -> StoreResult<Connection>;
 
     /// Moves a connection out of `connected`, deleting its tokens (and, with `purge_zoom_data`,
-    /// the Zoom user's email and meeting details), bumping the version so that a refresh in
-    /// flight cannot write tokens back. Returns the updated row, or `None` if not found.
+    /// the Zoom user's email; meeting details go with `purge_meeting_details`), bumping the
+    /// version so that a refresh in flight cannot write tokens back. Returns the updated row, or
+    /// `None` if not found.
     #[allow(clippy::too_many_arguments)]
     async fn end_connection(
         &self,

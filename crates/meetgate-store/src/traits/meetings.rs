@@ -52,7 +52,8 @@ pub trait MeetingStore: Send + Sync {
         effects: Effects,
     ) -> StoreResult<bool>;
     /// Deauthorization: forgets what Zoom told us about the meetings of a connection (details
-    /// replaced by `replacement`, typically an empty sealed document).
+    /// replaced by `replacement`, typically an empty sealed document). Rows that already hold
+    /// `replacement` are left alone, so a retry rewrites nothing. Returns the rows changed.
     async fn purge_meeting_details(
         &self,
         tenant: TenantId,
