@@ -38,7 +38,8 @@ pub struct NewConnectSession {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConnectSessionView {
     pub id: ConnectSessionId,
-    /// Send the user's browser here.
+    /// Send the user's browser here. It works until `expires_at` and until it has connected
+    /// Zoom once; a denied or failed attempt may be retried with it.
     pub connect_url: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
@@ -185,6 +186,13 @@ impl Services {
         if session.expires_at <= now {
             return Err(Error::Forbidden(
                 "this connect link has expired; ask the application for a new one".into(),
+            ));
+        }
+        // Used once: whoever sees the link later (browser history, a shared screen) must not
+        // connect the user to another Zoom account with it.
+        if session.completed_at.is_some() {
+            return Err(Error::Forbidden(
+                "this connect link was already used to connect Zoom; ask the application for a new one if you need to connect again".into(),
             ));
         }
         let app = self

@@ -9,7 +9,8 @@ both_backends!(
     connect_flow_stores_the_grant_and_returns_to_the_host,
     bad_state_is_refused_before_any_token_request,
     denial_returns_with_an_error_code,
-    same_zoom_user_elsewhere_supersedes_the_older_connection
+    same_zoom_user_elsewhere_supersedes_the_older_connection,
+    a_connect_link_connects_once
 );
 
 async fn connect_flow_stores_the_grant_and_returns_to_the_host(backend: Backend) {
@@ -213,4 +214,34 @@ async fn same_zoom_user_elsewhere_supersedes_the_older_connection(backend: Backe
             .contains("/connect/"),
         "{problem}"
     );
+}
+
+async fn a_connect_link_connects_once(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let trip = app.begin_connect("dr-ada", USER_APP).await;
+    let callback = app
+        .env
+        .control()
+        .authorize_headless(&trip.authorize_url, ADA, PASSWORD)
+        .await
+        .unwrap();
+    let back = app.finish_connect(&callback, Some(&trip.cookie)).await;
+    assert_eq!(
+        query(&back, "meetgate_status").as_deref(),
+        Some("connected")
+    );
+
+    // Someone who finds the link afterwards cannot connect the user to their own Zoom account.
+    for url in [trip.connect_url.clone(), format!("{}/go", trip.connect_url)] {
+        let page = app.http.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 403, "{url}");
+        let text = page.text().await.unwrap();
+        assert!(text.contains("already used"), "{text}");
+    }
+    let (_, conn) = app
+        .api(Method::GET, "/v1/users/dr-ada/connection", None)
+        .await;
+    assert_eq!(conn["zoom_email"], ADA);
 }

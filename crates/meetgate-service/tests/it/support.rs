@@ -368,6 +368,7 @@ impl TestApp {
             .expect("pair")
             .to_owned();
         ConnectTrip {
+            connect_url,
             authorize_url,
             cookie,
         }
@@ -412,6 +413,7 @@ impl TestApp {
 }
 
 pub struct ConnectTrip {
+    pub connect_url: String,
     pub authorize_url: Url,
     pub cookie: String,
 }
