@@ -177,20 +177,31 @@ impl WebhookStore for PgStore {
         item: InboxItemId,
         now: OffsetDateTime,
         effects: Effects,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE zoom_inbox SET processed_at = $2, last_error = NULL WHERE id = $1")
+        let done = sqlx::query(
+            "UPDATE zoom_inbox SET processed_at = $2, last_error = NULL
+             WHERE id = $1 AND processed_at IS NULL",
+        )
+        .bind(id(item.0))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .or_store("inbox item")?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT 1 FROM zoom_inbox WHERE id = $1")
                 .bind(id(item.0))
-                .bind(ts(now))
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .or_store("inbox item")?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "inbox item" });
+            return match exists {
+                Some(_) => Ok(false),
+                None => Err(StoreError::NotFound { what: "inbox item" }),
+            };
         }
         effects::write(&mut tx, &effects).await?;
-        tx.commit().await.or_store("transaction")
+        tx.commit().await.or_store("transaction")?;
+        Ok(true)
     }
 
     #[tracing::instrument(skip_all, fields(inbox_item = %item))]

@@ -164,19 +164,28 @@ impl WebhookStore for SqliteStore {
         item: InboxItemId,
         now: OffsetDateTime,
         effects: Effects,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.write(move |tx| {
-            let done =
-                query("UPDATE zoom_inbox SET processed_at = $2, last_error = NULL WHERE id = $1")
-                    .bind(id(item.0))
-                    .bind(ts(now))
-                    .run(tx)
-                    .or_store("inbox item")?;
+            let done = query(
+                "UPDATE zoom_inbox SET processed_at = $2, last_error = NULL
+                 WHERE id = $1 AND processed_at IS NULL",
+            )
+            .bind(id(item.0))
+            .bind(ts(now))
+            .run(tx)
+            .or_store("inbox item")?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound { what: "inbox item" });
+                let exists = query("SELECT 1 AS one FROM zoom_inbox WHERE id = $1")
+                    .bind(id(item.0))
+                    .optional(tx)
+                    .or_store("inbox item")?;
+                return match exists {
+                    Some(_) => Ok(false),
+                    None => Err(StoreError::NotFound { what: "inbox item" }),
+                };
             }
             effects::write(tx, &effects)?;
-            Ok(())
+            Ok(true)
         })
         .await
     }

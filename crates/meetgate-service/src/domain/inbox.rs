@@ -45,6 +45,9 @@ fn event_time(envelope: &Envelope, received: OffsetDateTime) -> OffsetDateTime {
         .min(received)
 }
 
+/// How long a worker holds an inbox item before another may take it.
+const INBOX_LEASE: time::Duration = time::Duration::minutes(2);
+
 impl Services {
     /// Handles one webhook delivery for app `app_id`. The signature is checked over the raw
     /// body, in constant time, against the current and the next secret, before anything is
@@ -116,7 +119,8 @@ impl Services {
             received_at: now,
             processed_at: None,
             attempts: 0,
-            next_attempt_at: now,
+            // Processed inline below; the job takes it only if this process dies first.
+            next_attempt_at: now + INBOX_LEASE,
             last_error: None,
         };
         if !self.store.insert_inbox_item(&item).await? {
@@ -141,7 +145,7 @@ impl Services {
     pub async fn inbox_step(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
         let items = self
             .store
-            .claim_inbox_items(now, time::Duration::minutes(2), limit)
+            .claim_inbox_items(now, INBOX_LEASE, limit)
             .await?;
         let count = items.len();
         for item in items {
@@ -205,6 +209,7 @@ impl Services {
             }
             _ => {}
         }
+        // False: another worker got there first and wrote the effects.
         self.store.finish_inbox_item(item.id, now, effects).await?;
         Ok(())
     }

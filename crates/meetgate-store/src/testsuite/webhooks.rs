@@ -63,15 +63,33 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(again[0].last_error.as_deref(), Some("zoom api 503"));
 
     let done_at = retry_at + Duration::seconds(1);
-    store
-        .finish_inbox_item(
-            item.id,
-            done_at,
-            Effects::none().audit(audit(Some(t.id), "inbox.processed")),
-        )
-        .await
-        .unwrap();
+    assert!(
+        store
+            .finish_inbox_item(
+                item.id,
+                done_at,
+                Effects::none().audit(audit(Some(t.id), "inbox.processed")),
+            )
+            .await
+            .unwrap()
+    );
     assert_eq!(audit_actions(&store, Some(t.id), "inbox.").await.len(), 1);
+    // A second worker that processed the same item finishes nothing and writes nothing.
+    assert!(
+        !store
+            .finish_inbox_item(
+                item.id,
+                done_at + Duration::seconds(1),
+                Effects::none().audit(audit(Some(t.id), "inbox.twice")),
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        audit_actions(&store, Some(t.id), "inbox.twice")
+            .await
+            .is_empty()
+    );
     assert!(
         store
             .claim_inbox_items(done_at + Duration::days(1), lease, 10)

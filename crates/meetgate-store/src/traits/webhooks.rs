@@ -18,13 +18,14 @@ pub trait WebhookStore: Send + Sync {
         lease: time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<InboxItem>>;
-    /// Marks an item processed, with `effects` in the same transaction.
+    /// Marks an item processed, with `effects` in the same transaction. False, with nothing
+    /// written, when another worker processed it first.
     async fn finish_inbox_item(
         &self,
         id: InboxItemId,
         now: OffsetDateTime,
         effects: Effects,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     async fn fail_inbox_item(
         &self,
         id: InboxItemId,
