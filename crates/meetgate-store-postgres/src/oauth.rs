@@ -353,4 +353,17 @@ impl OAuthStore for PgStore {
             .or_store("oauth attempt")?;
         Ok(done.rows_affected())
     }
+
+    async fn purge_connect_sessions(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM connect_sessions s WHERE expires_at < $1
+               AND NOT EXISTS (SELECT 1 FROM oauth_attempts a
+                               WHERE a.tenant_id = s.tenant_id AND a.connect_session_id = s.id)",
+        )
+        .bind(ts(before))
+        .execute(&self.pool)
+        .await
+        .or_store("connect session")?;
+        Ok(done.rows_affected())
+    }
 }

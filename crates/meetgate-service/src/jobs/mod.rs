@@ -44,8 +44,9 @@ pub async fn run_round(services: &Services, now: OffsetDateTime) -> Round {
 /// queued for SQLite's writer go between them.
 const EVENT_PURGE_BATCH: u32 = 500;
 
-/// Deletes what has outlived its use: idempotency records, sessions, authorization attempts,
-/// processed Zoom events, and audit entries and outbound events past retention.
+/// Deletes what has outlived its use: idempotency records, sessions, connect links and their
+/// authorization attempts, processed Zoom events, and audit entries and outbound events past
+/// retention.
 pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, crate::Error> {
     let store = &services.store;
     let web = &services.config.web;
@@ -59,6 +60,9 @@ pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, cr
         .await?;
     removed += store
         .purge_oauth_attempts(now - time::Duration::days(1))
+        .await?;
+    removed += store
+        .purge_connect_sessions(now - time::Duration::days(1))
         .await?;
     removed += store.purge_inbox(now - time::Duration::days(7)).await?;
     removed += store

@@ -39,6 +39,15 @@ pub async fn purges_remove_only_old_rows(store: Arc<dyn Store>) {
         .unwrap();
     let recent = attempt_for(&cs, at);
     store.create_oauth_attempt(&recent).await.unwrap();
+    // Expired connect links: one with nothing left goes, one with a live attempt stays.
+    let expired_link = connect_session_for(t, c.end_user.id, c.app.id, old);
+    store.create_connect_session(&expired_link).await.unwrap();
+    let expired_in_use = connect_session_for(t, c.end_user.id, c.app.id, old);
+    store.create_connect_session(&expired_in_use).await.unwrap();
+    store
+        .create_oauth_attempt(&attempt_for(&expired_in_use, at))
+        .await
+        .unwrap();
 
     let mut processed_old = inbox_item(c.app.id, old);
     processed_old.processed_at = Some(old);
@@ -76,6 +85,13 @@ pub async fn purges_remove_only_old_rows(store: Arc<dyn Store>) {
     assert_eq!(store.purge_sessions(at, cut).await.unwrap(), 1);
     assert!(store.get_session(&live.id_hash).await.unwrap().is_some());
     assert_eq!(store.purge_oauth_attempts(cut).await.unwrap(), 1);
+    assert_eq!(store.purge_connect_sessions(cut).await.unwrap(), 1);
+    let found = |s: &ConnectSession| {
+        let (store, hash) = (store.clone(), s.token_hash.clone());
+        async move { store.find_connect_session(&hash).await.unwrap().is_some() }
+    };
+    assert!(!found(&expired_link).await);
+    assert!(found(&expired_in_use).await && found(&cs).await);
     assert!(matches!(
         store
             .consume_oauth_attempt(&recent.state_hash, at)
@@ -95,6 +111,7 @@ pub async fn purges_remove_only_old_rows(store: Arc<dyn Store>) {
     // Purging again finds nothing.
     assert_eq!(store.purge_sessions(at, cut).await.unwrap(), 0);
     assert_eq!(store.purge_oauth_attempts(cut).await.unwrap(), 0);
+    assert_eq!(store.purge_connect_sessions(cut).await.unwrap(), 0);
     assert_eq!(store.purge_inbox(cut).await.unwrap(), 0);
     assert_eq!(store.purge_idempotency(at).await.unwrap(), 0);
     assert_eq!(store.purge_audit(cut).await.unwrap(), 0);

@@ -38,4 +38,7 @@ pub trait OAuthStore: Send + Sync {
         now: OffsetDateTime,
     ) -> StoreResult<StateLookup>;
     async fn purge_oauth_attempts(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Deletes connect sessions that expired before `before` and have no authorization attempt
+    /// left (purge the attempts first).
+    async fn purge_connect_sessions(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
