@@ -397,30 +397,136 @@ impl Config {
                 "must be at least 2",
             ));
         }
-        if self.zoom.max_concurrent_refreshes == 0 {
-            return Err(ConfigError::new(
+        self.check_ranges()?;
+        self.outbound_roots()?;
+        Ok(())
+    }
+
+    /// Numbers that become durations or counts: out of range they would overflow a time,
+    /// wrap to a negative age, or quietly break the service.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        let (z, w, j, h) = (&self.zoom, &self.web, &self.jobs, &self.http);
+        let days = i128::from(MAX_RETENTION_DAYS);
+        let ranges: [(&'static str, i128, i128, i128, &str); 15] = [
+            (
+                "zoom.refresh_margin_secs",
+                z.refresh_margin_secs.into(),
+                0,
+                3000,
+                "Zoom's access tokens live an hour: a margin close to that refreshes on every request",
+            ),
+            (
+                "zoom.idle_refresh_days",
+                z.idle_refresh_days.into(),
+                1,
+                80,
+                "Zoom's refresh tokens die after 90 days unused",
+            ),
+            (
+                "zoom.connect_timeout_secs",
+                z.connect_timeout_secs.into(),
+                1,
+                300,
+                "",
+            ),
+            (
+                "zoom.request_timeout_secs",
+                z.request_timeout_secs.into(),
+                1,
+                300,
+                "",
+            ),
+            (
                 "zoom.max_concurrent_refreshes",
-                "must be at least 1",
-            ));
-        }
-        if self.web.session_idle_minutes == 0 {
-            return Err(ConfigError::new(
+                z.max_concurrent_refreshes.into(),
+                1,
+                10_000,
+                "",
+            ),
+            (
+                "zoom.webhook_tolerance_secs",
+                z.webhook_tolerance_secs.into(),
+                1,
+                3600,
+                "",
+            ),
+            (
                 "web.session_idle_minutes",
-                "must be at least 1",
-            ));
-        }
-        for (key, days) in [
-            ("jobs.audit_retention_days", self.jobs.audit_retention_days),
-            ("jobs.event_retention_days", self.jobs.event_retention_days),
-        ] {
-            if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+                w.session_idle_minutes.into(),
+                1,
+                7 * 24 * 60,
+                "",
+            ),
+            (
+                "web.session_max_hours",
+                w.session_max_hours.into(),
+                1,
+                366 * 24,
+                "",
+            ),
+            (
+                "web.signin_attempts_per_15_min",
+                w.signin_attempts_per_15_min.into(),
+                1,
+                10_000,
+                "",
+            ),
+            (
+                "jobs.idle_interval_ms",
+                j.idle_interval_ms.into(),
+                10,
+                3_600_000,
+                "",
+            ),
+            (
+                "jobs.webhook_max_attempts",
+                j.webhook_max_attempts.into(),
+                1,
+                100,
+                "",
+            ),
+            (
+                "jobs.audit_retention_days",
+                j.audit_retention_days.into(),
+                1,
+                days,
+                "",
+            ),
+            (
+                "jobs.event_retention_days",
+                j.event_retention_days.into(),
+                1,
+                days,
+                "",
+            ),
+            (
+                "http.request_timeout_secs",
+                h.request_timeout_secs.into(),
+                1,
+                3600,
+                "",
+            ),
+            (
+                "http.shutdown_grace_secs",
+                h.shutdown_grace_secs.into(),
+                0,
+                3600,
+                "",
+            ),
+        ];
+        for (key, value, min, max, why) in ranges {
+            if !(min..=max).contains(&value) {
+                let why = if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({why})")
+                };
                 return Err(ConfigError::new(
                     key,
-                    format!("must be between 1 and {MAX_RETENTION_DAYS} days"),
+                    format!("is {value}; it must be between {min} and {max}{why}"),
                 ));
             }
         }
-        self.outbound_roots()?;
         Ok(())
     }
 
@@ -526,6 +632,36 @@ mod tests {
         ] {
             assert_eq!(config.validate().unwrap_err().setting, setting);
         }
+    }
+
+    #[test]
+    fn durations_and_counts_out_of_range_are_named_with_the_reason() {
+        let mut config = Config::default();
+        config.zoom.refresh_margin_secs = 3600;
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.setting, "zoom.refresh_margin_secs");
+        assert!(err.problem.contains("refreshes on every request"), "{err}");
+        let mut config = Config::default();
+        config.web.session_idle_minutes = u64::MAX;
+        assert_eq!(
+            config.validate().unwrap_err().setting,
+            "web.session_idle_minutes"
+        );
+        let mut config = Config::default();
+        config.zoom.webhook_tolerance_secs = -5;
+        assert_eq!(
+            config.validate().unwrap_err().setting,
+            "zoom.webhook_tolerance_secs"
+        );
+        let mut config = Config::default();
+        config.zoom.idle_refresh_days = 90;
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .problem
+                .contains("90 days unused")
+        );
     }
 
     #[test]

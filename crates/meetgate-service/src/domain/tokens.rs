@@ -184,7 +184,9 @@ impl Services {
                 &row,
                 tokens.access_token.expose(),
             )?,
-            access_expires_at: now + Duration::seconds(tokens.expires_in.max(60)),
+            // Zoom says 3599; a token endpoint that says something absurd must not overflow
+            // the time or keep a token for ever.
+            access_expires_at: now + Duration::seconds(tokens.expires_in.clamp(60, 86_400)),
             refresh_token: tokens
                 .refresh_token
                 .as_ref()
