@@ -66,7 +66,7 @@ pub enum Error {
     #[error("Zoom did not answer properly: {0}")]
     ZoomUnavailable(String),
     #[error(
-        "Zoom may have created the meeting, but its answer was lost; retry with the same Idempotency-Key to reconcile"
+        "Zoom may have created the meeting, but meetgate could not confirm or record it; retry with the same Idempotency-Key to reconcile"
     )]
     ZoomOutcomeUnknown,
     #[error("the Zoom app is misconfigured: {0}")]

@@ -768,8 +768,46 @@ impl Services {
             }
         };
         let claim = claimed.as_ref().map(|c| (c.key, c.record_id));
-        self.record_created(ctx, external_id, input, &validated, &grant, &zoom, claim)
+        let recorded = self
+            .record_created(ctx, external_id, input, &validated, &grant, &zoom, claim)
+            .await;
+        match recorded {
+            Err(e) => Err(self.unrecorded(ctx, &mut grant, zoom.id, e).await),
+            done => done,
+        }
+    }
+
+    /// Zoom created the meeting but meetgate could not record it (the database failed, or a
+    /// retry took the key over meanwhile). Undo it at Zoom, so that the error leaves nothing
+    /// behind and a retry creates one meeting; if Zoom cannot undo it either, the meeting may
+    /// exist, and the key stays claimed so that a retry adopts it instead of making another.
+    async fn unrecorded(&self, ctx: &Ctx, grant: &mut Grant, zoom_id: i64, error: Error) -> Error {
+        // A commit whose answer was lost did record it: then a retry replays it, and it stays.
+        let recorded = self
+            .store
+            .find_meetings_by_zoom_id(grant.app.id, zoom_id)
             .await
+            .is_ok_and(|found| !found.is_empty());
+        if recorded {
+            return error;
+        }
+        tracing::warn!(error = %error, zoom_meeting_id = zoom_id, "recording a created meeting failed; deleting it at Zoom");
+        let undone = self
+            .call_zoom(
+                grant,
+                Operation::DeleteMeeting,
+                &UserTarget::Me,
+                ctx.now,
+                |api, token| async move { api.delete_meeting(&token, zoom_id, None).await },
+            )
+            .await;
+        match undone {
+            Ok(()) | Err(Error::NotFound { .. }) => error,
+            Err(e) => {
+                tracing::warn!(error = %e, zoom_meeting_id = zoom_id, "deleting an unrecorded meeting at Zoom failed; a retry with the same key adopts it");
+                Error::ZoomOutcomeUnknown
+            }
+        }
     }
 
     async fn send_create(

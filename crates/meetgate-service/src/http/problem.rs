@@ -129,8 +129,8 @@ pub const PROBLEM_TYPES: &[(&str, u16, &str, &str)] = &[
     (
         "zoom-outcome-unknown",
         503,
-        "Zoom's answer was lost",
-        "Zoom may have created the meeting. Retry with the same Idempotency-Key; meetgate reconciles instead of creating twice.",
+        "The meeting may exist at Zoom",
+        "Zoom's answer was lost, or Zoom made the meeting but meetgate could neither record it nor undo it. Retry with the same Idempotency-Key; meetgate reconciles instead of creating twice.",
     ),
     (
         "app-misconfigured",

@@ -546,3 +546,67 @@ async fn tenants_cannot_see_each_other(backend: Backend) {
     let (_, list) = get("/v1/users/dr-ada/meetings?window=all".into()).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
 }
+
+/// The database refuses the meeting after Zoom made it: meetgate undoes it at Zoom, so the
+/// failed request leaves nothing behind and the retry makes exactly one meeting. SQLite only:
+/// the undoing is domain code, and a trigger is the simplest way to make the write fail.
+#[tokio::test]
+async fn a_meeting_the_database_refuses_is_undone_at_zoom() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let side = meetgate_store_sqlite::SqliteStore::connect(&app.env.database_url)
+        .await
+        .unwrap();
+    let refuse = |on: bool| {
+        let side = &side;
+        async move {
+            let sql = if on {
+                "CREATE TRIGGER refuse_meetings BEFORE INSERT ON meetings \
+                 BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
+            } else {
+                "DROP TRIGGER refuse_meetings"
+            };
+            side.on_writer_for_tests(move |c| c.execute_batch(sql).unwrap())
+                .await
+                .unwrap();
+        }
+    };
+    let body = json!({ "topic": "Refused once" });
+    let path = "/v1/users/dr-ada/meetings";
+    refuse(true).await;
+    let (status, problem) = app
+        .api_on(
+            &app.main,
+            Method::POST,
+            path,
+            Some(body.clone()),
+            Some("k-refused"),
+        )
+        .await;
+    assert!(status >= 500, "{status} {problem}");
+    assert!(problem["type"].is_string(), "{problem}");
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert!(
+        at_zoom.len() == 1 && at_zoom[0].deleted,
+        "made, then undone at Zoom: {at_zoom:?}"
+    );
+
+    refuse(false).await;
+    let (status, meeting) = app
+        .api_on(&app.main, Method::POST, path, Some(body), Some("k-refused"))
+        .await;
+    assert_eq!(status, 201, "{meeting}");
+    let live: Vec<_> = app
+        .env
+        .control()
+        .meetings_of(ADA)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.deleted)
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].id, meeting["zoom_meeting_id"].as_i64().unwrap());
+}
