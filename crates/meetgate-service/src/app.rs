@@ -164,6 +164,12 @@ impl App {
         if let Some(jobs) = jobs {
             let _ = tokio::time::timeout(Duration::from_secs(5), jobs).await;
         }
+        // A refresh cut off between Zoom's answer and the store's write loses the rotated
+        // token, and with it the grant: let those in flight finish (Zoom's timeout bounds them).
+        let zoom_timeout = Duration::from_secs(services.config.zoom.request_timeout_secs);
+        if !services.drain_refreshes(zoom_timeout * 2).await {
+            tracing::warn!("token refreshes were still running at shutdown");
+        }
         services.store.close().await;
         result
     }

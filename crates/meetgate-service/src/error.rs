@@ -73,6 +73,8 @@ pub enum Error {
     AppMisconfigured(String),
     #[error("too many attempts; try again later")]
     TooManyAttempts,
+    #[error("meetgate is shutting down; retry shortly")]
+    ShuttingDown,
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("vault: {0}")]

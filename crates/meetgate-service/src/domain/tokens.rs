@@ -21,6 +21,7 @@ use crate::{Error, Result};
 
 pub(crate) struct RefreshCoordinator {
     permits: Semaphore,
+    max_concurrent: u32,
     locks: KeyedLocks<ConnectionId, LastRefresh>,
 }
 
@@ -40,8 +41,10 @@ impl std::fmt::Debug for RefreshCoordinator {
 
 impl RefreshCoordinator {
     pub fn new(max_concurrent: u32) -> Self {
+        let max_concurrent = max_concurrent.max(1);
         Self {
-            permits: Semaphore::new(max_concurrent.max(1) as usize),
+            permits: Semaphore::new(max_concurrent as usize),
+            max_concurrent,
             locks: KeyedLocks::new(),
         }
     }
@@ -271,24 +274,45 @@ impl Services {
                 return Ok(reused);
             }
         }
-        let _permit = self
-            .refresh
-            .permits
-            .acquire()
+        // From here the refresh may reach Zoom, which rotates the refresh token on every use.
+        // It runs as a task of its own: a caller that goes away (a client hanging up, a
+        // request timeout) must not drop it between Zoom's answer and the store's write, which
+        // would lose the rotated token and with it the grant.
+        let (this, seen, app) = (self.clone(), seen.clone(), app.clone());
+        self.to_completion(Box::pin(async move {
+            let _permit = this
+                .refresh
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| Error::ShuttingDown)?;
+            let mut lock = this.store.lock_for_refresh(seen.id).await?;
+            let outcome = this
+                .refresh_locked(lock.as_mut(), &seen, &app, force, now)
+                .await;
+            // Releasing returns the database connection; if that fails, dropping the lock
+            // closes it.
+            let _ = lock.release().await;
+            // A failure leaves nothing to share: those queued behind go to the store and see
+            // why.
+            *local = outcome
+                .as_ref()
+                .ok()
+                .map(|(conn, token)| (conn.clone(), token.clone()));
+            outcome
+        }))
+        .await
+    }
+
+    /// Waits up to `timeout` for the refreshes in flight to store what Zoom answered, and lets
+    /// no new one start: at shutdown, before the store closes.
+    pub async fn drain_refreshes(&self, timeout: std::time::Duration) -> bool {
+        let all = self.refresh.max_concurrent;
+        let drained = tokio::time::timeout(timeout, self.refresh.permits.acquire_many(all))
             .await
-            .map_err(Error::internal)?;
-        let mut lock = self.store.lock_for_refresh(seen.id).await?;
-        let outcome = self
-            .refresh_locked(lock.as_mut(), seen, app, force, now)
-            .await;
-        // Releasing returns the database connection; if that fails, dropping the lock closes it.
-        let _ = lock.release().await;
-        // A failure leaves nothing to share: those queued behind go to the store and see why.
-        *local = outcome
-            .as_ref()
-            .ok()
-            .map(|(conn, token)| (conn.clone(), token.clone()));
-        outcome
+            .is_ok_and(|permits| permits.map(|p| p.forget()).is_ok());
+        self.refresh.permits.close();
+        drained
     }
 
     /// The connection and its token if, since `seen`, another holder of the lock left a fresh

@@ -220,6 +220,7 @@ impl From<&Error> for Problem {
             Error::AppMisconfigured(m) => Problem::new("app-misconfigured", m.clone()),
             Error::TooManyAttempts => Problem { retry_after: Some("60".into()), ..Problem::new("too-many-attempts", error.to_string()) },
             Error::Store(StoreError::Unavailable(_)) => Problem { retry_after: Some("5".into()), ..Problem::new("service-unavailable", "the database is unavailable; retry shortly") },
+            Error::ShuttingDown => Problem { retry_after: Some("5".into()), ..Problem::new("service-unavailable", error.to_string()) },
             Error::Store(StoreError::Conflict { what }) => Problem::new("conflict", format!("{what} already exists")),
             Error::Store(StoreError::NotFound { what }) => Problem::new("not-found", format!("{what} not found")),
             // Internals are logged with the request id; the body says only that it happened.

@@ -12,7 +12,8 @@ both_backends!(
     fifty_concurrent_requests_on_an_expired_token_refresh_once,
     a_lost_rotation_needs_reauth_once_and_spares_others,
     swapped_ciphertexts_fail_instead_of_using_the_other_token,
-    background_job_keeps_idle_grants_alive
+    background_job_keeps_idle_grants_alive,
+    a_start_link_dropped_mid_refresh_still_stores_the_rotated_token
 );
 
 /// Moves both clocks past the access token's hour.
@@ -258,4 +259,111 @@ async fn three_replicas_on_postgres_refresh_once() {
     let counters = app.counters().await;
     assert_eq!(refreshes(&counters), 1, "{counters:?}");
     assert_eq!(invalid_grants(&counters), 0);
+}
+
+/// Zoom rotates the refresh token on every use: a refresh cut off between Zoom's answer and the
+/// store's write would kill the grant. A clinician who closes the tab while the start link
+/// waits for Zoom must not cut it off.
+async fn a_start_link_dropped_mid_refresh_still_stores_the_rotated_token(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("clinician", ADA, USER_APP).await;
+    let (status, meeting) = app.create_meeting("clinician", json!({})).await;
+    assert_eq!(status, 201, "{meeting}");
+    let start_link = meeting["start_link"].as_str().unwrap().to_owned();
+    expire_tokens(&app).await;
+    app.env.control().reset_counters().await.unwrap();
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::Latency { ms: 700 })
+                .on("oauth.token")
+                .times(1),
+        )
+        .await
+        .unwrap();
+
+    let hasty = app
+        .http
+        .get(&start_link)
+        .timeout(Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(hasty.unwrap_err().is_timeout(), "the browser gave up first");
+    let store = app.services().store.clone();
+    let tenant = app.tenant;
+    eventually("the refresh finishes and is stored", || {
+        let store = store.clone();
+        async move {
+            let conns = store
+                .list_connections(tenant, None, None, 10)
+                .await
+                .unwrap();
+            conns[0].last_refreshed_at.is_some() && conns[0].refresh_started_at.is_none()
+        }
+    })
+    .await;
+    let counters = app.counters().await;
+    assert_eq!(refreshes(&counters), 1, "{counters:?}");
+
+    // The next click uses the stored token.
+    let again = app.http.get(&start_link).send().await.unwrap();
+    assert!(again.status().is_redirection(), "{}", again.status());
+    let counters = app.counters().await;
+    assert_eq!(refreshes(&counters), 1, "{counters:?}");
+    assert_eq!(invalid_grants(&counters), 0);
+    let (_, conn) = app
+        .api(Method::GET, "/v1/users/clinician/connection", None)
+        .await;
+    assert_eq!(conn["state"], "connected");
+}
+
+/// At shutdown the store closes only after the refreshes in flight stored what Zoom answered,
+/// and no refresh starts after that. Domain code: SQLite only.
+#[tokio::test]
+async fn shutdown_waits_for_refreshes_in_flight_and_starts_none() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.connect("clinician", ADA, USER_APP).await;
+    expire_tokens(&app).await;
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::Latency { ms: 700 })
+                .on("oauth.token")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let app = std::sync::Arc::new(app);
+    let create = {
+        let app = app.clone();
+        tokio::spawn(async move { app.create_meeting("clinician", json!({})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let services = app.services();
+    assert!(services.drain_refreshes(Duration::from_secs(10)).await);
+    let conns = services
+        .store
+        .list_connections(app.tenant, None, None, 10)
+        .await
+        .unwrap();
+    assert!(
+        conns[0].last_refreshed_at.is_some() && conns[0].refresh_started_at.is_none(),
+        "stored before the drain returned"
+    );
+    let (status, body) = create.await.unwrap();
+    assert_eq!(status, 201, "{body}");
+
+    expire_tokens(&app).await;
+    let (status, problem) = app.create_meeting("clinician", json!({})).await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "/problems/service-unavailable");
+    assert_eq!(
+        refreshes(&app.counters().await),
+        1,
+        "no refresh after the drain"
+    );
 }

@@ -221,6 +221,7 @@ pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, 
             "Zoom is not set up correctly for your clinic. Please tell your administrator (Admin, Zoom).".into(),
         ),
         Error::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait 15 minutes and try again.".into()),
+        Error::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "meetgate is restarting. Try again in a few seconds.".into()),
         Error::Store(meetgate_store::StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "meetgate's database is not answering right now. Try again in a minute.".into())
         }
