@@ -142,7 +142,7 @@ meetings = [
 deletable = [api("POST", "/v1/users/st-ada/meetings", {"type": "instant"}) for _ in range(3)]
 occurrences = [o["occurrence_id"] for m in meetings for o in (m.get("occurrences") or [])][:3]
 endpoints = [
-    api("POST", "/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/meetgate-events", "event_types": ["meeting.created"]}),
+    api("POST", "/v1/webhook-endpoints", {"url": "https://events.example/meetgate-events", "event_types": ["meeting.created"]}),
     api("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example/meetgate", "description": "deletable"}),
 ]
 # An event, so that the first endpoint has deliveries to list.

@@ -137,6 +137,10 @@ pub struct OutboundConfig {
     /// apps), besides the public roots built in: a host app behind a private CA, or an egress
     /// proxy that inspects TLS. Empty: the built-in roots only.
     pub ca_bundle: PathBuf,
+    /// Let webhook endpoints point to loopback, private and other non-public addresses. Off by
+    /// default: an endpoint URL comes from a tenant, and must not reach into meetgate's own
+    /// network. Turn it on for a host app on the same private network, or for development.
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for Config {
@@ -667,7 +671,10 @@ mod tests {
     #[test]
     fn the_outbound_ca_bundle_is_read_and_checked() {
         let with = |path: PathBuf| Config {
-            outbound: OutboundConfig { ca_bundle: path },
+            outbound: OutboundConfig {
+                ca_bundle: path,
+                ..OutboundConfig::default()
+            },
             ..Config::default()
         };
         let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/private-ca");

@@ -25,6 +25,11 @@ impl Default for HttpConfig {
 /// The one HTTP client for Zoom. It never follows redirects: a token endpoint that answers 302
 /// would otherwise make us send a client secret or a code somewhere else (an SSRF).
 pub fn build_http_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest::Error> {
+    http_client_builder(config).build()
+}
+
+/// The builder behind [`build_http_client`], for a client that needs more (a DNS resolver).
+pub fn http_client_builder(config: &HttpConfig) -> reqwest::ClientBuilder {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
@@ -34,7 +39,7 @@ pub fn build_http_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest
     for root in &config.extra_roots {
         builder = builder.add_root_certificate(root.clone());
     }
-    builder.build()
+    builder
 }
 
 /// What went wrong with a request that got no answer, for logs, problem details and delivery

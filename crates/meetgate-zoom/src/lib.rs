@@ -17,7 +17,7 @@ mod webhook;
 
 pub use api::{UserTarget, ZoomApi, ZoomUser};
 pub use api_error::{ApiError, ApiErrorKind, FieldError};
-pub use http::{HttpConfig, build_http_client, transport_error_text};
+pub use http::{HttpConfig, build_http_client, http_client_builder, transport_error_text};
 pub use meetings::{
     MeetingList, MeetingRequest, MeetingUpdateRequest, ZoomMeeting, ZoomMeetingType, ZoomOccurrence,
 };

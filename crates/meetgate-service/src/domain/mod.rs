@@ -7,6 +7,7 @@ mod connect;
 mod connections;
 mod context;
 mod doctor;
+pub mod egress;
 mod idempotent;
 pub mod inbox;
 mod invitations;
@@ -121,11 +122,14 @@ impl Services {
         };
         let zoom_http =
             meetgate_zoom::build_http_client(&http_config).map_err(crate::Error::internal)?;
-        let hooks_http = meetgate_zoom::build_http_client(&meetgate_zoom::HttpConfig {
+        let mut hooks = meetgate_zoom::http_client_builder(&meetgate_zoom::HttpConfig {
             request_timeout: std::time::Duration::from_secs(10),
             ..http_config
-        })
-        .map_err(crate::Error::internal)?;
+        });
+        if !config.outbound.allow_private_webhooks {
+            hooks = hooks.dns_resolver2(egress::PublicOnlyResolver);
+        }
+        let hooks_http = hooks.build().map_err(crate::Error::internal)?;
         let refresh = Arc::new(tokens::RefreshCoordinator::new(
             config.zoom.max_concurrent_refreshes,
         ));

@@ -137,6 +137,11 @@ impl Services {
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(Error::validation("url", "must be an http(s) URL"));
         }
+        if !self.config.outbound.allow_private_webhooks
+            && let Some(why) = super::egress::refuse_private_target(&url).await
+        {
+            return Err(Error::validation("url", why));
+        }
         for t in &new.event_types {
             if !EVENT_TYPES.contains(&t.as_str()) {
                 return Err(Error::validation(
@@ -281,6 +286,17 @@ impl Services {
                 };
             }
         };
+        // Names are checked by the client's resolver; an address in the URL never reaches it.
+        if !self.config.outbound.allow_private_webhooks
+            && let Ok(url) = url::Url::parse(&endpoint.url)
+            && let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = url.host()
+            && let Some(why) = super::egress::refuse_private_target(&url).await
+        {
+            return DeliveryOutcome::GiveUp {
+                status_code: None,
+                error: format!("the endpoint URL {why}"),
+            };
+        }
         let body = serde_json::to_vec(&event.payload).unwrap_or_default();
         let msg_id = msg_id(event);
         let ts = now.unix_timestamp();

@@ -1,3 +1,4 @@
+use meetgate_sandbox::SandboxConfig;
 use meetgate_service::domain::outbox::standard_webhook_signature;
 use meetgate_store::SealedColumn;
 use reqwest::Method;
@@ -478,4 +479,91 @@ async fn a_deauthorization_retried_after_a_failed_purge_still_purges(backend: Ba
         app.api(Method::GET, &path, None).await.1["topic"].is_null()
     })
     .await;
+}
+
+/// An endpoint URL comes from a tenant: by default it may not point into meetgate's network.
+/// Backend-independent: SQLite only.
+#[tokio::test]
+async fn webhook_endpoints_inside_meetgates_network_are_refused() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, SandboxConfig::default(), |c| {
+        c.outbound.allow_private_webhooks = false
+    })
+    .await
+    else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    for url in [
+        receiver.url.as_str(),
+        by_name.as_str(),
+        "http://169.254.169.254/latest",
+    ] {
+        let (status, problem) = app
+            .api(
+                Method::POST,
+                "/v1/webhook-endpoints",
+                Some(json!({ "url": url })),
+            )
+            .await;
+        assert_eq!(status, 422, "{url}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "url", "{problem}");
+        let detail = problem.to_string();
+        assert!(
+            detail.contains("outbound.allow_private_webhooks"),
+            "{detail}"
+        );
+    }
+
+    // Endpoints saved while the setting was on (or whose name has since moved inside) get
+    // nothing once it is off: an address fails for good, a name is refused at each attempt.
+    let lenient = app
+        .env
+        .instance(|c| c.outbound.allow_private_webhooks = true)
+        .await;
+    let mut ids = Vec::new();
+    for url in [receiver.url.as_str(), by_name.as_str()] {
+        let (status, endpoint) = app
+            .api_on(
+                &lenient,
+                Method::POST,
+                "/v1/webhook-endpoints",
+                Some(json!({ "url": url })),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{endpoint}");
+        ids.push(endpoint["id"].as_str().unwrap().to_owned());
+    }
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let services = app.services().clone();
+    services
+        .deliver_step(services.clock.now(), 50)
+        .await
+        .unwrap();
+    assert!(
+        receiver.received.lock().await.is_empty(),
+        "nothing reached loopback"
+    );
+    let delivery = |id: &str| {
+        let (app, path) = (&app, format!("/v1/webhook-endpoints/{id}/deliveries"));
+        async move { app.api(Method::GET, &path, None).await.1[0].clone() }
+    };
+    let by_address = delivery(&ids[0]).await;
+    assert_eq!(by_address["status"], "failed", "{by_address}");
+    assert!(
+        by_address["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("outbound.allow_private_webhooks")
+    );
+    let by_name = delivery(&ids[1]).await;
+    assert_eq!(by_name["status"], "pending", "{by_name}");
+    assert!(
+        by_name["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("resolves only to private"),
+        "{by_name}"
+    );
 }

@@ -83,6 +83,8 @@ pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
         None => format!("sqlite://{}", demo_dir.join("meetgate.db").display()),
     };
     config.vault.key_file = demo_dir.join("vault.key");
+    // The demo runs on one machine: a webhook receiver to try it with listens there too.
+    config.outbound.allow_private_webhooks = true;
     let listener = App::bind(addr).await?;
     let app = App::build(config, Clock::system()).await?;
     let services = app.services.clone();
