@@ -59,8 +59,11 @@ impl Services {
             request_hash: sha256(&serde_json::to_vec(request).map_err(Error::internal)?),
             now: ctx.now,
             expires_at: ctx.now + time::Duration::hours(24),
+            // Longer than the longest path a holder may still be on: the Zoom call, a refresh
+            // after Zoom's 124 and the call again, then reconciling a lost answer (a list and
+            // a read). Taken over sooner, a live attempt and its retry would both act.
             stale_after: time::Duration::seconds(
-                self.config.zoom.request_timeout_secs as i64 * 2 + 5,
+                self.config.zoom.request_timeout_secs as i64 * 5 + 5,
             ),
             recovery,
         })

@@ -522,17 +522,33 @@ impl Services {
             .claim_due_refreshes(now, Duration::minutes(5), limit)
             .await?;
         let count = due.len();
+        // Side by side (the refresh permits bound the calls to Zoom): one after the other, a
+        // Zoom that hangs would hold the step, and every job behind it, for minutes.
+        let mut refreshes = tokio::task::JoinSet::new();
         for (tenant, id) in due {
-            let Some(conn) = self.store.get_connection(tenant, id).await? else {
-                continue;
-            };
-            let Ok(app) = self.usable_app(tenant, conn.zoom_app_id, now).await else {
-                continue;
-            };
-            if let Err(e) = self.refresh(&conn, &app, true, now).await {
-                tracing::info!(connection = %id, error = %e, "background refresh did not succeed");
+            let this = self.clone();
+            refreshes.spawn(async move {
+                let Some(conn) = this.store.get_connection(tenant, id).await? else {
+                    return Ok(());
+                };
+                let Ok(app) = this.usable_app(tenant, conn.zoom_app_id, now).await else {
+                    return Ok(());
+                };
+                if let Err(e) = this.refresh(&conn, &app, true, now).await {
+                    tracing::info!(connection = %id, error = %e, "background refresh did not succeed");
+                }
+                Ok::<_, Error>(())
+            });
+        }
+        let mut failed = None;
+        while let Some(done) = refreshes.join_next().await {
+            if let Ok(Err(e)) = done {
+                failed = Some(e);
             }
         }
-        Ok(count)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(count),
+        }
     }
 }

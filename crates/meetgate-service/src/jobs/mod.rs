@@ -22,18 +22,21 @@ impl Round {
     }
 }
 
-/// One round of every job that has work due at `now`.
-pub async fn run_round(services: &Services, now: OffsetDateTime) -> Round {
+/// One round of every job that has work due. Each step reads the clock when it starts: a slow
+/// step (Zoom hanging) must not leave the next one with an old time, which would date its
+/// webhooks too early for their receivers and shorten the leases it takes.
+pub async fn run_round(services: &Services) -> Round {
+    let clock = &services.clock;
     let mut round = Round::default();
-    match services.inbox_step(now, 100).await {
+    match services.inbox_step(clock.now(), 100).await {
         Ok(n) => round.inbox = n,
         Err(e) => tracing::warn!(error = %e, "inbox step failed"),
     }
-    match services.refresh_due_step(now, 50).await {
+    match services.refresh_due_step(clock.now(), 50).await {
         Ok(n) => round.refreshed = n,
         Err(e) => tracing::warn!(error = %e, "refresh step failed"),
     }
-    match services.deliver_step(now, 50).await {
+    match services.deliver_step(clock.now(), 50).await {
         Ok(n) => round.delivered = n,
         Err(e) => tracing::warn!(error = %e, "delivery step failed"),
     }
@@ -93,8 +96,8 @@ pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             break;
         }
+        let round = run_round(&services).await;
         let now = services.clock.now();
-        let round = run_round(&services, now).await;
         if last_cleanup.is_none_or(|t| now - t > time::Duration::hours(1)) {
             last_cleanup = Some(now);
             if let Err(e) = cleanup(&services, now).await {

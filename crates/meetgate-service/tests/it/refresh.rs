@@ -367,3 +367,52 @@ async fn shutdown_waits_for_refreshes_in_flight_and_starts_none() {
         "no refresh after the drain"
     );
 }
+
+/// The background step refreshes due grants side by side: one held at Zoom does not keep the
+/// others waiting. Domain code: SQLite only.
+#[tokio::test]
+async fn a_grant_held_at_zoom_does_not_hold_the_other_background_refreshes() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    for (user, email) in [("a", ADA), ("b", GRACE)] {
+        app.connect(user, email, USER_APP).await;
+    }
+    let month = Duration::from_secs(31 * 24 * 3600);
+    app.services().clock.advance(month);
+    app.env.control().advance_clock(month).await.unwrap();
+    app.env.control().reset_counters().await.unwrap();
+    // The first token call is held for longer than the test waits for the other one (2 s),
+    // and shorter than meetgate's timeout (5 s in tests).
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::Latency { ms: 4500 })
+                .on("oauth.token")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let services = app.services().clone();
+    let step = tokio::spawn(async move {
+        services
+            .refresh_due_step(services.clock.now(), 10)
+            .await
+            .unwrap()
+    });
+    let mut other_done = false;
+    for _ in 0..40 {
+        if refreshes(&app.counters().await) == 1 {
+            other_done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        other_done,
+        "the other grant was refreshed while the first was held"
+    );
+    assert!(!step.is_finished(), "the held refresh is still at Zoom");
+    assert_eq!(step.await.unwrap(), 2);
+    assert_eq!(refreshes(&app.counters().await), 2);
+}
