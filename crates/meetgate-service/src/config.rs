@@ -411,112 +411,23 @@ impl Config {
     fn check_ranges(&self) -> Result<(), ConfigError> {
         let (z, w, j, h) = (&self.zoom, &self.web, &self.jobs, &self.http);
         let days = i128::from(MAX_RETENTION_DAYS);
+        #[rustfmt::skip]
         let ranges: [(&'static str, i128, i128, i128, &str); 15] = [
-            (
-                "zoom.refresh_margin_secs",
-                z.refresh_margin_secs.into(),
-                0,
-                3000,
-                "Zoom's access tokens live an hour: a margin close to that refreshes on every request",
-            ),
-            (
-                "zoom.idle_refresh_days",
-                z.idle_refresh_days.into(),
-                1,
-                80,
-                "Zoom's refresh tokens die after 90 days unused",
-            ),
-            (
-                "zoom.connect_timeout_secs",
-                z.connect_timeout_secs.into(),
-                1,
-                300,
-                "",
-            ),
-            (
-                "zoom.request_timeout_secs",
-                z.request_timeout_secs.into(),
-                1,
-                300,
-                "",
-            ),
-            (
-                "zoom.max_concurrent_refreshes",
-                z.max_concurrent_refreshes.into(),
-                1,
-                10_000,
-                "",
-            ),
-            (
-                "zoom.webhook_tolerance_secs",
-                z.webhook_tolerance_secs.into(),
-                1,
-                3600,
-                "",
-            ),
-            (
-                "web.session_idle_minutes",
-                w.session_idle_minutes.into(),
-                1,
-                7 * 24 * 60,
-                "",
-            ),
-            (
-                "web.session_max_hours",
-                w.session_max_hours.into(),
-                1,
-                366 * 24,
-                "",
-            ),
-            (
-                "web.signin_attempts_per_15_min",
-                w.signin_attempts_per_15_min.into(),
-                1,
-                10_000,
-                "",
-            ),
-            (
-                "jobs.idle_interval_ms",
-                j.idle_interval_ms.into(),
-                10,
-                3_600_000,
-                "",
-            ),
-            (
-                "jobs.webhook_max_attempts",
-                j.webhook_max_attempts.into(),
-                1,
-                100,
-                "",
-            ),
-            (
-                "jobs.audit_retention_days",
-                j.audit_retention_days.into(),
-                1,
-                days,
-                "",
-            ),
-            (
-                "jobs.event_retention_days",
-                j.event_retention_days.into(),
-                1,
-                days,
-                "",
-            ),
-            (
-                "http.request_timeout_secs",
-                h.request_timeout_secs.into(),
-                1,
-                3600,
-                "",
-            ),
-            (
-                "http.shutdown_grace_secs",
-                h.shutdown_grace_secs.into(),
-                0,
-                3600,
-                "",
-            ),
+            ("zoom.refresh_margin_secs", z.refresh_margin_secs.into(), 0, 3000, "Zoom's access tokens live an hour: a margin close to that refreshes on every request"),
+            ("zoom.idle_refresh_days", z.idle_refresh_days.into(), 1, 80, "Zoom's refresh tokens die after 90 days unused"),
+            ("zoom.connect_timeout_secs", z.connect_timeout_secs.into(), 1, 300, ""),
+            ("zoom.request_timeout_secs", z.request_timeout_secs.into(), 1, 300, ""),
+            ("zoom.max_concurrent_refreshes", z.max_concurrent_refreshes.into(), 1, 10_000, ""),
+            ("zoom.webhook_tolerance_secs", z.webhook_tolerance_secs.into(), 1, 3600, ""),
+            ("web.session_idle_minutes", w.session_idle_minutes.into(), 1, 7 * 24 * 60, ""),
+            ("web.session_max_hours", w.session_max_hours.into(), 1, 366 * 24, ""),
+            ("web.signin_attempts_per_15_min", w.signin_attempts_per_15_min.into(), 1, 10_000, ""),
+            ("jobs.idle_interval_ms", j.idle_interval_ms.into(), 10, 3_600_000, ""),
+            ("jobs.webhook_max_attempts", j.webhook_max_attempts.into(), 1, 100, ""),
+            ("jobs.audit_retention_days", j.audit_retention_days.into(), 1, days, ""),
+            ("jobs.event_retention_days", j.event_retention_days.into(), 1, days, ""),
+            ("http.request_timeout_secs", h.request_timeout_secs.into(), 1, 3600, ""),
+            ("http.shutdown_grace_secs", h.shutdown_grace_secs.into(), 0, 3600, ""),
         ];
         for (key, value, min, max, why) in ranges {
             if !(min..=max).contains(&value) {
@@ -640,32 +551,38 @@ mod tests {
 
     #[test]
     fn durations_and_counts_out_of_range_are_named_with_the_reason() {
-        let mut config = Config::default();
-        config.zoom.refresh_margin_secs = 3600;
-        let err = config.validate().unwrap_err();
-        assert_eq!(err.setting, "zoom.refresh_margin_secs");
-        assert!(err.problem.contains("refreshes on every request"), "{err}");
-        let mut config = Config::default();
-        config.web.session_idle_minutes = u64::MAX;
-        assert_eq!(
-            config.validate().unwrap_err().setting,
-            "web.session_idle_minutes"
-        );
-        let mut config = Config::default();
-        config.zoom.webhook_tolerance_secs = -5;
-        assert_eq!(
-            config.validate().unwrap_err().setting,
-            "zoom.webhook_tolerance_secs"
-        );
-        let mut config = Config::default();
-        config.zoom.idle_refresh_days = 90;
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .problem
-                .contains("90 days unused")
-        );
+        let refused = |change: fn(&mut Config)| {
+            let mut config = Config::default();
+            change(&mut config);
+            config.validate().unwrap_err()
+        };
+        let cases: [(fn(&mut Config), &str, &str); 4] = [
+            (
+                |c| c.zoom.refresh_margin_secs = 3600,
+                "zoom.refresh_margin_secs",
+                "refreshes on every request",
+            ),
+            (
+                |c| c.web.session_idle_minutes = u64::MAX,
+                "web.session_idle_minutes",
+                "between 1 and",
+            ),
+            (
+                |c| c.zoom.webhook_tolerance_secs = -5,
+                "zoom.webhook_tolerance_secs",
+                "is -5",
+            ),
+            (
+                |c| c.zoom.idle_refresh_days = 90,
+                "zoom.idle_refresh_days",
+                "90 days unused",
+            ),
+        ];
+        for (change, setting, says) in cases {
+            let err = refused(change);
+            assert_eq!(err.setting, setting);
+            assert!(err.problem.contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -130,6 +130,16 @@ impl Receiver {
     }
 }
 
+/// Points the user-managed app's endpoint at `r`, which passes the validation.
+async fn subscribe(s: &Sbx, r: &Receiver) {
+    let validation = s
+        .ctl
+        .set_app_webhook(USER_APP.0, &r.url)
+        .await
+        .expect("webhook");
+    assert!(validation.validated, "{validation:?}");
+}
+
 async fn delivered(s: &Sbx, ids: &[u64]) -> Vec<Delivery> {
     let mut out = Vec::new();
     for id in ids {
@@ -165,12 +175,7 @@ async fn wait_state(s: &Sbx, id: u64, state: &str, attempts: usize) -> Delivery 
 async fn signed_events_reach_the_receiver() {
     let s = start().await;
     let r = receiver(0, false, Duration::ZERO).await;
-    let v = s
-        .ctl
-        .set_app_webhook(USER_APP.0, &r.url)
-        .await
-        .expect("webhook");
-    assert!(v.validated, "{v:?}");
+    subscribe(&s, &r).await;
     let validation = r.named("endpoint.url_validation");
     assert_eq!(validation.len(), 1);
     assert!(
@@ -258,13 +263,7 @@ async fn signed_events_reach_the_receiver() {
 async fn deauthorization_sends_app_deauthorized_and_kills_tokens() {
     let s = start().await;
     let r = receiver(0, false, Duration::ZERO).await;
-    assert!(
-        s.ctl
-            .set_app_webhook(USER_APP.0, &r.url)
-            .await
-            .expect("webhook")
-            .validated
-    );
+    subscribe(&s, &r).await;
     let t = s.user_tokens(USER_APP, ADA).await;
     let affected = s
         .ctl
@@ -307,13 +306,7 @@ async fn deauthorization_sends_app_deauthorized_and_kills_tokens() {
 async fn removing_the_app_on_the_account_page_deauthorizes_it() {
     let s = start().await;
     let r = receiver(0, false, Duration::ZERO).await;
-    assert!(
-        s.ctl
-            .set_app_webhook(USER_APP.0, &r.url)
-            .await
-            .expect("webhook")
-            .validated
-    );
+    subscribe(&s, &r).await;
     let t = s.user_tokens(USER_APP, GRACE).await;
 
     let page = s
@@ -388,13 +381,7 @@ async fn removing_the_app_on_the_account_page_deauthorizes_it() {
 async fn failed_deliveries_follow_zooms_retry_schedule() {
     let s = start().await;
     let r = receiver(2, false, Duration::ZERO).await;
-    assert!(
-        s.ctl
-            .set_app_webhook(USER_APP.0, &r.url)
-            .await
-            .expect("webhook")
-            .validated
-    );
+    subscribe(&s, &r).await;
     let t = s.user_tokens(USER_APP, ADA).await;
     let m = s.create_meeting(&t.access, "me", json!({})).await;
     let ev = s
@@ -444,13 +431,7 @@ async fn retries_give_up_after_three_and_compression_speeds_them_up() {
     })
     .await;
     let r = receiver(10, false, Duration::ZERO).await;
-    assert!(
-        s.ctl
-            .set_app_webhook(USER_APP.0, &r.url)
-            .await
-            .expect("webhook")
-            .validated
-    );
+    subscribe(&s, &r).await;
     let t = s.user_tokens(USER_APP, ADA).await;
     let m = s.create_meeting(&t.access, "me", json!({})).await;
     let ev = s
@@ -475,13 +456,7 @@ async fn a_slow_endpoint_times_out_after_three_seconds() {
     })
     .await;
     let r = receiver(0, false, Duration::from_millis(3500)).await;
-    assert!(
-        s.ctl
-            .set_app_webhook(USER_APP.0, &r.url)
-            .await
-            .expect("webhook")
-            .validated
-    );
+    subscribe(&s, &r).await;
     let t = s.user_tokens(USER_APP, ADA).await;
     let m = s.create_meeting(&t.access, "me", json!({})).await;
     let ev = s
@@ -539,13 +514,7 @@ async fn validations_seen(r: &Receiver, n: usize) {
 async fn endpoints_are_revalidated_every_72_hours_and_disabled_after_six_failures() {
     let s = start().await;
     let r = receiver(0, false, Duration::ZERO).await;
-    assert!(
-        s.ctl
-            .set_app_webhook(USER_APP.0, &r.url)
-            .await
-            .expect("set")
-            .validated
-    );
+    subscribe(&s, &r).await;
     let saved = s.ctl.app_webhook(USER_APP.0).await.expect("endpoint");
     assert_eq!(saved.status, "validated");
     assert_eq!(saved.failed_revalidations, 0);
@@ -632,13 +601,7 @@ async fn endpoints_are_revalidated_every_72_hours_and_disabled_after_six_failure
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(r.named("endpoint.url_validation").len(), 8);
     r.answer_validation_wrong.store(false, Ordering::SeqCst);
-    assert!(
-        s.ctl
-            .set_app_webhook(USER_APP.0, &r.url)
-            .await
-            .expect("set")
-            .validated
-    );
+    subscribe(&s, &r).await;
     let back = s.ctl.app_webhook(USER_APP.0).await.expect("endpoint");
     assert_eq!(
         (back.status.as_str(), back.failed_revalidations),

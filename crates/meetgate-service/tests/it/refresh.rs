@@ -16,6 +16,19 @@ both_backends!(
     a_start_link_dropped_mid_refresh_still_stores_the_rotated_token
 );
 
+/// Zoom's token endpoint answers the next call `ms` late.
+async fn hold_next_token_call(app: &TestApp, ms: u64) {
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::Latency { ms })
+                .on("oauth.token")
+                .times(1),
+        )
+        .await
+        .unwrap();
+}
+
 /// Moves both clocks past the access token's hour.
 async fn expire_tokens(app: &TestApp) {
     app.services().clock.advance(Duration::from_secs(3700));
@@ -274,15 +287,7 @@ async fn a_start_link_dropped_mid_refresh_still_stores_the_rotated_token(backend
     let start_link = meeting["start_link"].as_str().unwrap().to_owned();
     expire_tokens(&app).await;
     app.env.control().reset_counters().await.unwrap();
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::Latency { ms: 700 })
-                .on("oauth.token")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    hold_next_token_call(&app, 700).await;
 
     let hasty = app
         .http
@@ -328,15 +333,7 @@ async fn shutdown_waits_for_refreshes_in_flight_and_starts_none() {
     };
     app.connect("clinician", ADA, USER_APP).await;
     expire_tokens(&app).await;
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::Latency { ms: 700 })
-                .on("oauth.token")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    hold_next_token_call(&app, 700).await;
     let app = std::sync::Arc::new(app);
     let create = {
         let app = app.clone();
@@ -384,15 +381,7 @@ async fn a_grant_held_at_zoom_does_not_hold_the_other_background_refreshes() {
     app.env.control().reset_counters().await.unwrap();
     // The first token call is held for longer than the test waits for the other one (2 s),
     // and shorter than meetgate's timeout (5 s in tests).
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::Latency { ms: 4500 })
-                .on("oauth.token")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    hold_next_token_call(&app, 4500).await;
     let services = app.services().clone();
     let step = tokio::spawn(async move {
         services
