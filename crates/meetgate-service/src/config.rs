@@ -551,12 +551,13 @@ mod tests {
 
     #[test]
     fn durations_and_counts_out_of_range_are_named_with_the_reason() {
-        let refused = |change: fn(&mut Config)| {
+        type Change = fn(&mut Config);
+        let refused = |change: Change| {
             let mut config = Config::default();
             change(&mut config);
             config.validate().unwrap_err()
         };
-        let cases: [(fn(&mut Config), &str, &str); 4] = [
+        let cases: [(Change, &str, &str); 4] = [
             (
                 |c| c.zoom.refresh_margin_secs = 3600,
                 "zoom.refresh_margin_secs",
