@@ -87,6 +87,20 @@ fn retention(days: u64) -> time::Duration {
     time::Duration::days(days.min(crate::config::MAX_RETENTION_DAYS) as i64)
 }
 
+/// Runs `work` as a task of its own: a panic in it (a bug) is logged and answers `None`,
+/// instead of ending every background job of the process without a word.
+async fn supervised<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    match tokio::spawn(work).await {
+        Ok(done) => Some(done),
+        Err(e) => {
+            tracing::error!(error = %e, "a background job panicked; the next round runs as usual");
+            None
+        }
+    }
+}
+
 /// Runs rounds until `shutdown` turns true: back to back while there is work, pausing
 /// `jobs.idle_interval_ms` when there is none; clean-up once an hour.
 pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
@@ -96,11 +110,15 @@ pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             break;
         }
-        let round = run_round(&services).await;
+        let this = services.clone();
+        let round = supervised(async move { run_round(&this).await })
+            .await
+            .unwrap_or_default();
         let now = services.clock.now();
         if last_cleanup.is_none_or(|t| now - t > time::Duration::hours(1)) {
             last_cleanup = Some(now);
-            if let Err(e) = cleanup(&services, now).await {
+            let this = services.clone();
+            if let Some(Err(e)) = supervised(async move { cleanup(&this, now).await }).await {
                 tracing::warn!(error = %e, "clean-up failed");
             }
         }
@@ -112,4 +130,23 @@ pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
         }
     }
     tracing::info!("background jobs stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::supervised;
+
+    #[tokio::test]
+    async fn a_panicking_round_is_reported_and_the_next_one_runs() {
+        assert_eq!(supervised(async { 7 }).await, Some(7));
+        let panicked = supervised(async {
+            if true {
+                panic!("a bug in a step");
+            }
+            7
+        })
+        .await;
+        assert_eq!(panicked, None);
+        assert_eq!(supervised(async { 8 }).await, Some(8));
+    }
 }
