@@ -49,7 +49,8 @@ pub struct WebhookEndpointView {
     pub created_at: OffsetDateTime,
     /// Only in the answer to a create: `whsec_...`, for verifying signatures.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub secret: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -86,7 +87,7 @@ impl From<Delivery> for DeliveryView {
     }
 }
 
-fn view(endpoint: &WebhookEndpoint, secret: Option<String>) -> WebhookEndpointView {
+fn view(endpoint: &WebhookEndpoint, secret: Option<Secret>) -> WebhookEndpointView {
     WebhookEndpointView {
         id: endpoint.id,
         url: endpoint.url.clone(),
@@ -177,7 +178,7 @@ impl Services {
         self.store
             .create_webhook_endpoint(&endpoint, effects)
             .await?;
-        Ok(view(&endpoint, Some(secret)))
+        Ok(view(&endpoint, Some(Secret::new(secret))))
     }
 
     pub async fn list_webhook_endpoints(&self, ctx: &Ctx) -> Result<Vec<WebhookEndpointView>> {
@@ -363,6 +364,30 @@ fn msg_id(event: &OutboxEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_endpoints_secret_is_in_its_json_and_never_in_debug() {
+        let endpoint = WebhookEndpoint {
+            id: WebhookEndpointId::new(),
+            tenant_id: meetgate_store::TenantId::new(),
+            url: "https://host.example/hooks".into(),
+            secret: meetgate_store::SealedValue(Vec::new()),
+            event_types: Vec::new(),
+            description: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            disabled_at: None,
+        };
+        let shown = view(&endpoint, Some(Secret::new("whsec_c2VjcmV0LXZhbHVl")));
+        assert!(!format!("{shown:?}").contains("whsec_"));
+        let json = serde_json::to_value(&shown).unwrap();
+        assert_eq!(json["secret"], "whsec_c2VjcmV0LXZhbHVl");
+        assert!(
+            serde_json::to_value(view(&endpoint, None))
+                .unwrap()
+                .get("secret")
+                .is_none()
+        );
+    }
 
     #[test]
     fn standard_webhooks_reference_vector() {

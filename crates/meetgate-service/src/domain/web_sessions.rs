@@ -80,18 +80,19 @@ pub struct MemberSession {
     /// The member as an end user of their tenant (`member:{id}`).
     pub external_id: String,
     pub tenant_name: String,
-    csrf_token: String,
+    csrf_token: Secret,
 }
 
 impl MemberSession {
     /// The token every form of this session carries.
     pub fn csrf_token(&self) -> &str {
-        &self.csrf_token
+        self.csrf_token.expose()
     }
 
     /// Whether a form's token is this session's, compared in constant time.
     pub fn csrf_matches(&self, presented: Option<&str>) -> bool {
-        presented.is_some_and(|p| constant_time_eq(p.as_bytes(), self.csrf_token.as_bytes()))
+        presented
+            .is_some_and(|p| constant_time_eq(p.as_bytes(), self.csrf_token.expose().as_bytes()))
     }
 }
 
@@ -257,7 +258,7 @@ impl Services {
             ctx,
             member: view,
             tenant_name,
-            csrf_token: session.csrf_token,
+            csrf_token: Secret::new(session.csrf_token),
         })))
     }
 

@@ -10,6 +10,8 @@ use meetgate_store::models::MemberRole;
 use meetgate_store::{ApiKeyId, MemberId, WebhookEndpointId};
 use serde::{Deserialize, Serialize};
 
+use crate::secrets::Secret;
+
 use super::session::{Admin, AdminForm, Fields};
 use super::{Flash, app_page, describe, error_page, see_other};
 use crate::Error;
@@ -242,7 +244,7 @@ pub async fn set_role(
 #[derive(Debug, Serialize)]
 struct CreatedKey {
     label: String,
-    secret: String,
+    secret: Secret,
 }
 
 async fn render_keys(
@@ -305,7 +307,7 @@ pub async fn create_api_key(State(services): State<Services>, form: AdminForm) -
         Ok(created) => {
             let shown = CreatedKey {
                 label: created.view.label.clone(),
-                secret: created.secret.expose().to_owned(),
+                secret: created.secret.clone(),
             };
             render_keys(&services, session, StatusCode::CREATED, None, Some(shown)).await
         }
@@ -371,7 +373,7 @@ pub struct WebhooksQuery {
 #[derive(Debug, Serialize)]
 struct CreatedSecret {
     url: String,
-    secret: String,
+    secret: Secret,
 }
 
 async fn render_webhooks(
