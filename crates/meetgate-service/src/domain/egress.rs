@@ -74,16 +74,51 @@ pub async fn refuse_private_target(url: &Url) -> Option<String> {
 }
 
 /// The system resolver, keeping only public addresses: what the webhook client connects with.
+/// The egress proxy's own name (from `HTTPS_PROXY` and the like, which reqwest honours) is
+/// resolved as it is: a proxy usually sits on a private address, and through it the proxy
+/// decides what is reachable.
 #[derive(Debug, Default)]
-pub struct PublicOnlyResolver;
+pub struct PublicOnlyResolver {
+    proxies: Vec<String>,
+}
+
+impl PublicOnlyResolver {
+    pub fn new(proxies: Vec<String>) -> Self {
+        Self { proxies }
+    }
+}
+
+/// The host names of the proxies reqwest takes from the environment.
+pub fn proxy_hosts_from_env() -> Vec<String> {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .filter_map(|var| std::env::var(var).ok())
+    .filter_map(|value| {
+        let with_scheme = if value.contains("://") {
+            value
+        } else {
+            format!("http://{value}")
+        };
+        Url::parse(&with_scheme).ok()?.host_str().map(str::to_owned)
+    })
+    .collect()
+}
 
 impl Resolve for PublicOnlyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
+        let is_proxy = self.proxies.iter().any(|p| p.eq_ignore_ascii_case(&host));
         Box::pin(async move {
             let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
-                .filter(|a| is_public(a.ip()))
+                .filter(|a| is_proxy || is_public(a.ip()))
                 .collect();
             if public.is_empty() {
                 return Err(format!(
@@ -155,10 +190,15 @@ mod tests {
 
     #[tokio::test]
     async fn the_resolver_refuses_names_that_point_inside() {
-        let refused = PublicOnlyResolver
+        let refused = PublicOnlyResolver::default()
             .resolve("localhost".parse().unwrap())
             .await;
         let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains("outbound.allow_private_webhooks"), "{error}");
+        // The egress proxy itself may be private: through it, the proxy decides.
+        let proxy = PublicOnlyResolver::new(vec!["LOCALHOST".into()])
+            .resolve("localhost".parse().unwrap())
+            .await;
+        assert!(proxy.is_ok_and(|mut addrs| addrs.next().is_some()));
     }
 }

@@ -127,7 +127,9 @@ impl Services {
             ..http_config
         });
         if !config.outbound.allow_private_webhooks {
-            hooks = hooks.dns_resolver2(egress::PublicOnlyResolver);
+            hooks = hooks.dns_resolver2(egress::PublicOnlyResolver::new(
+                egress::proxy_hosts_from_env(),
+            ));
         }
         let hooks_http = hooks.build().map_err(crate::Error::internal)?;
         let refresh = Arc::new(tokens::RefreshCoordinator::new(
