@@ -2,7 +2,6 @@ use meetgate_store::AuditEventId;
 use meetgate_store::models::{AuditEvent, AuditQuery};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::{Ctx, Services};
 use crate::{Error, Result};
@@ -72,10 +71,9 @@ fn time_param(field: &str, value: &Option<String>) -> Result<Option<OffsetDateTi
     value
         .as_deref()
         .filter(|v| !v.is_empty())
-        .map(|v| {
-            OffsetDateTime::parse(v, &Rfc3339)
-                .map_err(|_| Error::validation(field, "must be an RFC 3339 date-time"))
-        })
+        // Range-checked in UTC too: a valid local time can fall outside what the database
+        // stores once converted, and the driver panics on it.
+        .map(|v| super::meetings::parse_time(field, v))
         .transpose()
 }
 

@@ -169,7 +169,7 @@ fn topic_fingerprint(topic: Option<&str>) -> String {
 /// duration, a link's grace period or an offset can never overflow.
 const LAST_YEAR: i32 = 3000;
 
-fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
+pub(crate) fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
     let parsed = OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
         Error::validation(
             field,

@@ -52,6 +52,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(from_fn::<_, (Request,)>(bare_errors_as_problems))
         .map_response(IntoResponse::into_response)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_as_problem))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(config.http.max_body_bytes))
         .map_request(|request: axum::http::Request<Limited<Body>>| request.map(Body::new))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -60,6 +61,22 @@ pub fn apply(router: Router, config: &Config) -> Router {
         ))
         .layer(from_fn::<_, (Request,)>(super::health::record_metrics));
     router.layer(stack)
+}
+
+/// A panic in a handler (a bug) still gets an answer: the internal-error problem, logged with
+/// the request's span. Without this the connection would just close.
+fn panic_as_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %what, "a request handler panicked");
+    super::problem::Problem::new(
+        "internal",
+        "an internal error occurred; the request id identifies it in meetgate's logs",
+    )
+    .into_response()
 }
 
 /// The body limit and the request timeout answer before any handler runs, with a plain-text 413
@@ -114,4 +131,45 @@ async fn sanitize_request_id(
         request.headers_mut().insert(X_REQUEST_ID, value);
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt as _;
+
+    use crate::config::Config;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_problem_with_its_request_id() {
+        async fn buggy() -> &'static str {
+            panic!("a bug in a handler")
+        }
+        let app = super::apply(
+            axum::Router::new().route("/boom", axum::routing::get(buggy)),
+            &Config::default(),
+        );
+        let response = app
+            .oneshot(
+                Request::get("/boom")
+                    .header("x-request-id", "req-42")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert_eq!(response.headers()["x-request-id"], "req-42");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["type"], "/problems/internal");
+        assert!(!problem.to_string().contains("a bug in a handler"));
+    }
 }

@@ -128,6 +128,17 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
     let (status, body) = app.api(Method::PUT, "/v1/connect-sessions", None).await;
     assert_eq!(status, 405);
     assert_eq!(body["type"], "/problems/method-not-allowed");
+    // A local time that is year 10000 in UTC: refused, not handed to the database (whose
+    // driver panicked on it).
+    let (status, body) = app
+        .api(
+            Method::GET,
+            "/v1/audit-events?since=9999-12-31T23:59:59-23:59",
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "since", "{body}");
     // Every problem type's URI explains itself.
     let page = app
         .http
