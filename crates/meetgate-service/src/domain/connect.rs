@@ -345,15 +345,29 @@ impl Services {
         };
         let mut ctx = Ctx::system(attempt.tenant_id, ActorKind::Zoom, now);
         ctx.request_id = request_id;
-        match self
-            .exchange_and_store(&ctx, &attempt, &Secret::new(code))
-            .await
-        {
-            Ok(can_create) => {
-                let _ = self
+        // Once the code is sent, Zoom has issued tokens (and, on a reconnect, replaced the
+        // grant meetgate holds): the exchange and the store's write run to the end even if the
+        // browser or the request timeout gives up, or the tokens would be lost.
+        let (this, task_ctx, task_attempt, code) = (
+            self.clone(),
+            ctx.clone(),
+            attempt.clone(),
+            Secret::new(code),
+        );
+        let exchanged = self
+            .to_completion(Box::pin(async move {
+                let can_create = this
+                    .exchange_and_store(&task_ctx, &task_attempt, &code)
+                    .await?;
+                let _ = this
                     .store
-                    .complete_connect_session(attempt.connect_session_id, now)
+                    .complete_connect_session(task_attempt.connect_session_id, now)
                     .await;
+                Ok(can_create)
+            }))
+            .await;
+        match exchanged {
+            Ok(can_create) => {
                 let url = if can_create {
                     back("connected", None)
                 } else {

@@ -10,7 +10,8 @@ both_backends!(
     bad_state_is_refused_before_any_token_request,
     denial_returns_with_an_error_code,
     same_zoom_user_elsewhere_supersedes_the_older_connection,
-    a_connect_link_connects_once
+    a_connect_link_connects_once,
+    a_browser_that_gives_up_on_the_callback_still_gets_connected
 );
 
 async fn connect_flow_stores_the_grant_and_returns_to_the_host(backend: Backend) {
@@ -244,4 +245,43 @@ async fn a_connect_link_connects_once(backend: Backend) {
         .api(Method::GET, "/v1/users/dr-ada/connection", None)
         .await;
     assert_eq!(conn["zoom_email"], ADA);
+}
+
+/// Zoom has issued the tokens once the code is exchanged: a browser that gives up while meetgate
+/// waits for Zoom must not lose them.
+async fn a_browser_that_gives_up_on_the_callback_still_gets_connected(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let trip = app.begin_connect("dr-ada", USER_APP).await;
+    let callback = app
+        .env
+        .control()
+        .authorize_headless(&trip.authorize_url, ADA, PASSWORD)
+        .await
+        .unwrap();
+    app.env
+        .control()
+        .set_fault(
+            meetgate_sandbox::FaultSpec::new(meetgate_sandbox::FaultKind::Latency { ms: 700 })
+                .on("oauth.token")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let hasty = app
+        .http
+        .get(callback.as_str())
+        .header(reqwest::header::COOKIE, &trip.cookie)
+        .timeout(std::time::Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(hasty.unwrap_err().is_timeout(), "the browser gave up first");
+    eventually("the grant is stored", || async {
+        let (status, conn) = app
+            .api(Method::GET, "/v1/users/dr-ada/connection", None)
+            .await;
+        status == 200 && conn["state"] == "connected"
+    })
+    .await;
 }
