@@ -111,6 +111,16 @@ impl Services {
         new: NewConnectSession,
     ) -> Result<ConnectSessionView> {
         let user = check_connect_user(&new.user)?;
+        let email = new
+            .email
+            .as_deref()
+            .map(|e| super::members::normalize_email("email", e))
+            .transpose()?;
+        let name = new
+            .name
+            .as_deref()
+            .map(super::members::check_name)
+            .transpose()?;
         let app = match new.zoom_app_id {
             Some(id) => self.usable_app(ctx.tenant(), id, ctx.now).await?,
             None => self.default_app(ctx.tenant()).await?,
@@ -126,8 +136,8 @@ impl Services {
             .upsert_end_user(
                 ctx.tenant(),
                 user,
-                new.email.as_deref(),
-                new.name.as_deref(),
+                email.as_deref(),
+                name.as_deref(),
                 ctx.now,
             )
             .await?;

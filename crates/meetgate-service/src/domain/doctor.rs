@@ -161,6 +161,7 @@ impl Services {
         external_id: &str,
         host: Option<&str>,
     ) -> Result<Diagnosis> {
+        super::meetings::check_host(host)?;
         let (conn, app) = self.connection_of(ctx, external_id).await?;
         let granted_str = conn.scopes.clone();
         let granted = scopes::parse(&granted_str);

@@ -210,6 +210,34 @@ fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
     }
 }
 
+/// `host` becomes a path segment of a Zoom URL: only `me`, a Zoom user id or an email, so that
+/// no value (`..`, a slash) can point the call at another of Zoom's endpoints.
+pub(crate) fn check_host(value: Option<&str>) -> Result<()> {
+    let Some(host) = value.map(str::trim).filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    let user_id = host.len() <= 64
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let email = host.len() <= 254
+        && host.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !host.contains(['/', '\\', '?', '#', '%'])
+                && !host.chars().any(|c| c.is_whitespace() || c.is_control())
+        });
+    if user_id || email {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "host",
+            "must be a Zoom user id or the user's email address",
+        ))
+    }
+}
+
 fn check_password(value: &Option<String>) -> Result<()> {
     if let Some(p) = value {
         let ok = !p.is_empty()
@@ -373,6 +401,7 @@ fn validate_create(
     check_len("topic", &input.topic, 200)?;
     check_len("client_label", &input.client_label, 200)?;
     check_len("agenda", &input.agenda, 2000)?;
+    check_host(input.host.as_deref())?;
     check_password(&input.password)?;
     check_timezone(&input.timezone)?;
     check_duration(input.duration)?;

@@ -139,6 +139,22 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "since", "{body}");
+    // What a connect session stores about the user is checked like a member's.
+    for (extra, field) in [
+        (serde_json::json!({ "email": "x\u{7}" }), "email"),
+        (serde_json::json!({ "name": "n".repeat(500) }), "name"),
+    ] {
+        let mut request = serde_json::json!({ "user": "u-1", "return_url": app.url("/done") });
+        request
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, body) = app
+            .api(Method::POST, "/v1/connect-sessions", Some(request))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
     // Every problem type's URI explains itself.
     let page = app
         .http

@@ -317,6 +317,9 @@ async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {
         (json!({ "type": "weekly" }), "type"),
         (json!({ "password": "way-too-long-password" }), "password"),
         (json!({ "duration": 0 }), "duration"),
+        // A path segment of Zoom's URL: `..` would point the call at another endpoint.
+        (json!({ "host": ".." }), "host"),
+        (json!({ "host": "users/../token" }), "host"),
         (
             json!({ "type": "recurring", "recurrence": { "type": "weekly" } }),
             "recurrence.weekly_days",
