@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::RequestId;
@@ -52,13 +52,23 @@ pub async fn metrics(render: MetricsRender) -> Response {
         .into_response()
 }
 
-pub async fn not_found(rid: RequestId) -> Response {
+pub async fn not_found(rid: RequestId, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    if super::layers::is_page_request(uri.path(), &headers) {
+        return super::layers::page_for_status(StatusCode::NOT_FOUND);
+    }
     Problem::new("not-found", "no such route")
         .with_request_id(rid.0)
         .into_response()
 }
 
-pub async fn method_not_allowed(rid: RequestId) -> Response {
+pub async fn method_not_allowed(
+    rid: RequestId,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if super::layers::is_page_request(uri.path(), &headers) {
+        return super::layers::page_for_status(StatusCode::METHOD_NOT_ALLOWED);
+    }
     Problem::new("method-not-allowed", "this route does not take this method")
         .with_request_id(rid.0)
         .into_response()

@@ -92,12 +92,17 @@ async fn bare_errors_as_problems(
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let page = is_page_request(request.uri().path(), request.headers());
     let response = next.run(request).await;
     let bare = !response.headers().contains_key(header::CONTENT_TYPE)
         || response
             .headers()
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if page && bare && (response.status().is_client_error() || response.status().is_server_error())
+    {
+        return page_for_status(response.status());
+    }
     let problem = match response.status() {
         StatusCode::PAYLOAD_TOO_LARGE if bare => super::problem::Problem::new(
             "payload-too-large",
@@ -110,6 +115,55 @@ async fn bare_errors_as_problems(
         _ => return response,
     };
     problem.with_request_id(request_id).into_response()
+}
+
+/// Whether a person's browser asked for a page (not the API, Zoom's webhooks or the probes):
+/// then an error is a page with a sentence, not a problem document.
+pub(super) fn is_page_request(path: &str, headers: &axum::http::HeaderMap) -> bool {
+    let machine = [
+        "/v1/",
+        "/zoom/",
+        "/openapi.json",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
+        || path == "/v1";
+    !machine
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// The page for an error that no handler put into words: a malformed address, no such page,
+/// a body too large, a request stopped by the timeout.
+pub(super) fn page_for_status(status: axum::http::StatusCode) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let (title, message) = match status {
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+            ("Not found", "There is no page at this address.")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Too large",
+            "What you sent is larger than meetgate accepts.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "That took too long",
+            "meetgate stopped waiting, most likely for Zoom. Reload the dashboard to see what happened before you try again.",
+        ),
+        s if s.is_client_error() => (
+            "That address is not valid",
+            "Part of the address could not be read. Go back and try again, or start from the dashboard.",
+        ),
+        _ => (
+            "Something went wrong",
+            "Something went wrong on our side. Please try again.",
+        ),
+    };
+    super::templates::message_page(status, title, message)
 }
 
 /// A client-chosen request id ends up in logs and bodies: keep it short and plain, or replace it.

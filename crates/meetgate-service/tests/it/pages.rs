@@ -1546,3 +1546,42 @@ async fn admin_pages_work_for_admins_only(backend: Backend) {
         filtered.body
     );
 }
+
+/// Errors that no handler put into words (no such page, an address that cannot be read) are a
+/// page with a sentence for a browser, and stay problem documents for a program.
+#[tokio::test]
+async fn errors_without_words_are_pages_for_browsers() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let get = |path: &'static str, html: bool| {
+        let request = app.http.get(app.url(path));
+        let request = if html {
+            request.header("accept", "text/html,application/xhtml+xml")
+        } else {
+            request
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let kind = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (status, kind, response.text().await.unwrap())
+        }
+    };
+    for (path, status, says) in [
+        ("/app/nowhere", 404, "There is no page at this address."),
+        ("/signin?next=a&next=b", 400, "could not be read"),
+    ] {
+        let (got, kind, body) = get(path, true).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        assert!(body.contains(says), "{path}: {body}");
+    }
+    let (status, kind, _) = get("/app/nowhere", false).await;
+    assert_eq!((status, kind.as_str()), (404, "application/problem+json"));
+    let (status, kind, _) = get("/v1/nowhere", true).await;
+    assert_eq!((status, kind.as_str()), (404, "application/problem+json"));
+}
