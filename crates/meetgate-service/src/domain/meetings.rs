@@ -200,12 +200,23 @@ fn zoom_time(t: OffsetDateTime) -> String {
     )
 }
 
+/// At most `max` characters, and no control characters but line breaks and tabs (which an
+/// agenda may hold): what is stored here is shown on pages and sent to Zoom.
 fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
     match value {
         Some(v) if v.chars().count() > max => Err(Error::validation(
             field,
             format!("must be at most {max} characters"),
         )),
+        Some(v)
+            if v.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        {
+            Err(Error::validation(
+                field,
+                "must not contain control characters",
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -254,13 +265,16 @@ fn check_password(value: &Option<String>) -> Result<()> {
     Ok(())
 }
 
+/// A name of the bundled time zone database (the pages offer the same list): a made-up name
+/// that only looks right would reach Zoom and come back as Zoom's error.
 fn check_timezone(value: &Option<String>) -> Result<()> {
     if let Some(tz) = value {
         let ok = !tz.is_empty()
             && tz.len() <= 64
             && tz
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b));
+                .all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b))
+            && jiff::tz::TimeZone::get(tz).is_ok();
         if !ok {
             return Err(Error::validation(
                 "timezone",

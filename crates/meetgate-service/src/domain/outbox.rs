@@ -133,6 +133,17 @@ impl Services {
         ctx: &Ctx,
         new: NewWebhookEndpoint,
     ) -> Result<WebhookEndpointView> {
+        if new.url.len() > 2048 {
+            return Err(Error::validation("url", "must be at most 2048 characters"));
+        }
+        if let Some(d) = &new.description
+            && (d.chars().count() > 200 || d.chars().any(char::is_control))
+        {
+            return Err(Error::validation(
+                "description",
+                "must be at most 200 characters, without control characters",
+            ));
+        }
         let url =
             url::Url::parse(&new.url).map_err(|_| Error::validation("url", "is not a URL"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {

@@ -139,6 +139,16 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "since", "{body}");
+    // A webhook endpoint's description is shown on the admin pages: bounded and printable.
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/v1/webhook-endpoints",
+            Some(serde_json::json!({ "url": "https://events.example/hook", "description": "d".repeat(300) })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "description", "{body}");
     // What a connect session stores about the user is checked like a member's.
     for (extra, field) in [
         (serde_json::json!({ "email": "x\u{7}" }), "email"),

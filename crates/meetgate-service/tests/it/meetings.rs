@@ -320,6 +320,8 @@ async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {
         // A path segment of Zoom's URL: `..` would point the call at another endpoint.
         (json!({ "host": ".." }), "host"),
         (json!({ "host": "users/../token" }), "host"),
+        (json!({ "timezone": "Foo/Bar" }), "timezone"),
+        (json!({ "topic": "bell\u{7}" }), "topic"),
         (
             json!({ "type": "recurring", "recurrence": { "type": "weekly" } }),
             "recurrence.weekly_days",
