@@ -1351,6 +1351,12 @@ impl Services {
             .await;
         match sent {
             Ok(_) | Err(Error::NotFound { .. }) => {}
+            // Deleting what is already gone is done: an occurrence this meeting had, which Zoom
+            // no longer knows, was deleted, by an attempt whose answer was lost (a retry with
+            // the same key lands here) or in Zoom itself.
+            Err(Error::ZoomRejected(z))
+                if z.zoom_code == Some(3000)
+                    && occurrence_id.is_some_and(|o| self.had_occurrence(&meeting, o)) => {}
             Err(e) => return Err(e),
         }
         let effects = Effects::none()
@@ -1366,6 +1372,20 @@ impl Services {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Whether Zoom listed `occurrence_id` among the meeting's occurrences when meetgate last
+    /// stored them.
+    fn had_occurrence(&self, meeting: &Meeting, occurrence_id: &str) -> bool {
+        self.open_details(meeting)
+            .ok()
+            .and_then(|d| d.occurrences)
+            .is_some_and(|o| {
+                o.as_array().is_some_and(|all| {
+                    all.iter()
+                        .any(|o| o["occurrence_id"].as_str() == Some(occurrence_id))
+                })
+            })
     }
 
     /// A start URL fetched from Zoom now (Zoom's expire after 2 hours, so none is stored).

@@ -15,6 +15,7 @@ both_backends!(
     lost_create_answer_is_reconciled_not_retried,
     a_client_that_hangs_up_still_gets_its_meeting_recorded,
     updates_and_deletes_honour_idempotency_keys,
+    a_lost_answer_to_an_occurrence_delete_is_done_on_retry,
     tenants_cannot_see_each_other
 );
 
@@ -614,4 +615,57 @@ async fn a_meeting_the_database_refuses_is_undone_at_zoom() {
         .collect();
     assert_eq!(live.len(), 1, "{live:?}");
     assert_eq!(live[0].id, meeting["zoom_meeting_id"].as_i64().unwrap());
+}
+
+/// Zoom deletes the occurrence but its answer is lost: the retry with the same key finds it gone
+/// and reports the delete done (once), instead of Zoom's "Invalid occurrence_id".
+async fn a_lost_answer_to_an_occurrence_delete_is_done_on_retry(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        meetgate_sandbox::SandboxConfig {
+            rate_limits: false,
+            ..Default::default()
+        },
+        |c| c.zoom.request_timeout_secs = 1,
+    )
+    .await
+    else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, recurring) = app
+        .create_meeting("dr-ada", json!({ "type": "recurring", "topic": "Weekly", "start_time": "2030-01-16T15:00:00Z", "duration": 30, "recurrence": { "type": "weekly", "weekly_days": [4], "end_times": 4 } }))
+        .await;
+    assert_eq!(status, 201, "{recurring}");
+    let occurrence = recurring["occurrences"][1]["occurrence_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "/v1/meetings/{}?occurrence_id={occurrence}",
+        recurring["id"].as_str().unwrap()
+    );
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 })
+                .on("meetings.delete")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let (status, lost) = app
+        .api_on(&app.main, Method::DELETE, &path, None, Some("del-1"))
+        .await;
+    assert_eq!(status, 502, "{lost}");
+    let (status, retried) = app
+        .api_on(&app.main, Method::DELETE, &path, None, Some("del-1"))
+        .await;
+    assert_eq!(status, 204, "{retried}");
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(at_zoom[0].occurrences, 3, "one of four deleted, once");
+    let (_, audit) = app
+        .api(Method::GET, "/v1/audit-events?action=meeting.deleted", None)
+        .await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 1, "{audit}");
 }
