@@ -42,7 +42,19 @@ impl SandboxState {
     /// Revalidates every validated endpoint due at `now`, one after the other.
     async fn revalidate_due(&self, now: OffsetDateTime) {
         let due: Vec<_> = {
-            let inner = self.inner();
+            let mut inner = self.inner();
+            // A status without an app and URL behind it would stay due for ever and spin the
+            // loop: it goes (saving an endpoint and removing one keep them together anyway).
+            let apps = &inner.apps;
+            let orphans: Vec<String> = inner
+                .endpoint_status
+                .keys()
+                .filter(|id| apps.get(*id).is_none_or(|a| a.webhook_url.is_none()))
+                .cloned()
+                .collect();
+            for id in orphans {
+                inner.endpoint_status.remove(&id);
+            }
             inner
                 .endpoint_status
                 .iter()
