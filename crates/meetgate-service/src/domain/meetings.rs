@@ -835,17 +835,8 @@ impl Services {
             return error;
         }
         tracing::warn!(error = %error, zoom_meeting_id = zoom_id, "recording a created meeting failed; deleting it at Zoom");
-        let undone = self
-            .call_zoom(
-                grant,
-                Operation::DeleteMeeting,
-                &UserTarget::Me,
-                ctx.now,
-                |api, token| async move { api.delete_meeting(&token, zoom_id, None).await },
-            )
-            .await;
-        match undone {
-            Ok(()) | Err(Error::NotFound { .. }) => error,
+        match self.delete_at_zoom(grant, zoom_id, None, ctx.now).await {
+            Ok(()) => error,
             Err(e) => {
                 tracing::warn!(error = %e, zoom_meeting_id = zoom_id, "deleting an unrecorded meeting at Zoom failed; a retry with the same key adopts it");
                 Error::ZoomOutcomeUnknown
@@ -1344,13 +1335,11 @@ impl Services {
             .ok_or(Error::NotFound { what: "connection" })?;
         let mut grant = self.grant(conn, ctx.now).await?;
         let zoom_id = meeting.zoom_meeting_id;
-        let sent = self
-            .call_zoom(&mut grant, Operation::DeleteMeeting, &UserTarget::Me, ctx.now, |api, token| async move {
-                api.delete_meeting(&token, zoom_id, occurrence_id).await
-            })
-            .await;
-        match sent {
-            Ok(_) | Err(Error::NotFound { .. }) => {}
+        match self
+            .delete_at_zoom(&mut grant, zoom_id, occurrence_id, ctx.now)
+            .await
+        {
+            Ok(()) => {}
             // Deleting what is already gone is done: an occurrence this meeting had, which Zoom
             // no longer knows, was deleted, by an attempt whose answer was lost (a retry with
             // the same key lands here) or in Zoom itself.
@@ -1372,6 +1361,25 @@ impl Services {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Deletes a meeting (or one occurrence) at Zoom; one Zoom no longer has counts as deleted.
+    async fn delete_at_zoom(
+        &self,
+        grant: &mut Grant,
+        zoom_id: i64,
+        occurrence_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let sent = self
+            .call_zoom(grant, Operation::DeleteMeeting, &UserTarget::Me, now, |api, token| async move {
+                api.delete_meeting(&token, zoom_id, occurrence_id).await
+            })
+            .await;
+        match sent {
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether Zoom listed `occurrence_id` among the meeting's occurrences when meetgate last

@@ -83,13 +83,7 @@ async fn bad_state_is_refused_before_any_token_request(backend: Backend) {
     let token_requests = |c: &meetgate_sandbox::Counters| c.token_requests.values().sum::<u64>();
 
     // Forged: a state meetgate never issued.
-    let trip = app.begin_connect("u1", USER_APP).await;
-    let callback = app
-        .env
-        .control()
-        .authorize_headless(&trip.authorize_url, ADA, PASSWORD)
-        .await
-        .unwrap();
+    let (trip, callback) = app.consent("u1", ADA, USER_APP).await;
     let mut forged = callback.clone();
     let code = query(&callback, "code").unwrap();
     forged.set_query(Some(&format!("code={code}&state=forged-state-value")));
@@ -121,13 +115,7 @@ async fn bad_state_is_refused_before_any_token_request(backend: Backend) {
     // cannot be used twice.
     let refused = app.finish_connect(&callback, Some(&trip.cookie)).await;
     assert_eq!(query(&refused, "status").as_deref(), Some("400"));
-    let trip = app.begin_connect("u1", USER_APP).await;
-    let callback = app
-        .env
-        .control()
-        .authorize_headless(&trip.authorize_url, ADA, PASSWORD)
-        .await
-        .unwrap();
+    let (trip, callback) = app.consent("u1", ADA, USER_APP).await;
     let ok = app.finish_connect(&callback, Some(&trip.cookie)).await;
     assert_eq!(query(&ok, "meetgate_status").as_deref(), Some("connected"));
     assert_eq!(token_requests(&app.counters().await), 1);
@@ -135,13 +123,7 @@ async fn bad_state_is_refused_before_any_token_request(backend: Backend) {
     assert_eq!(query(&refused, "status").as_deref(), Some("400"));
 
     // Expired: the user took longer than ten minutes.
-    let trip = app.begin_connect("u2", USER_APP).await;
-    let callback = app
-        .env
-        .control()
-        .authorize_headless(&trip.authorize_url, GRACE, PASSWORD)
-        .await
-        .unwrap();
+    let (trip, callback) = app.consent("u2", GRACE, USER_APP).await;
     app.services()
         .clock
         .advance(std::time::Duration::from_secs(11 * 60));
@@ -221,13 +203,7 @@ async fn a_connect_link_connects_once(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let trip = app.begin_connect("dr-ada", USER_APP).await;
-    let callback = app
-        .env
-        .control()
-        .authorize_headless(&trip.authorize_url, ADA, PASSWORD)
-        .await
-        .unwrap();
+    let (trip, callback) = app.consent("dr-ada", ADA, USER_APP).await;
     let back = app.finish_connect(&callback, Some(&trip.cookie)).await;
     assert_eq!(
         query(&back, "meetgate_status").as_deref(),
@@ -253,13 +229,7 @@ async fn a_browser_that_gives_up_on_the_callback_still_gets_connected(backend: B
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let trip = app.begin_connect("dr-ada", USER_APP).await;
-    let callback = app
-        .env
-        .control()
-        .authorize_headless(&trip.authorize_url, ADA, PASSWORD)
-        .await
-        .unwrap();
+    let (trip, callback) = app.consent("dr-ada", ADA, USER_APP).await;
     app.env
         .control()
         .set_fault(

@@ -358,16 +358,7 @@ async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {
 }
 
 async fn lost_create_answer_is_reconciled_not_retried(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(
-        backend,
-        meetgate_sandbox::SandboxConfig {
-            rate_limits: false,
-            ..Default::default()
-        },
-        |c| c.zoom.request_timeout_secs = 1,
-    )
-    .await
-    else {
+    let Some(app) = TestApp::spawn_impatient(backend).await else {
         return;
     };
     app.connect("dr-ada", ADA, USER_APP).await;
@@ -620,16 +611,7 @@ async fn a_meeting_the_database_refuses_is_undone_at_zoom() {
 /// Zoom deletes the occurrence but its answer is lost: the retry with the same key finds it gone
 /// and reports the delete done (once), instead of Zoom's "Invalid occurrence_id".
 async fn a_lost_answer_to_an_occurrence_delete_is_done_on_retry(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(
-        backend,
-        meetgate_sandbox::SandboxConfig {
-            rate_limits: false,
-            ..Default::default()
-        },
-        |c| c.zoom.request_timeout_secs = 1,
-    )
-    .await
-    else {
+    let Some(app) = TestApp::spawn_impatient(backend).await else {
         return;
     };
     app.connect("dr-ada", ADA, USER_APP).await;

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use meetgate_sandbox::{FaultKind, FaultSpec, SandboxConfig};
+use meetgate_sandbox::{FaultKind, FaultSpec};
 use meetgate_store::SealedColumn;
 use reqwest::Method;
 use serde_json::json;
@@ -67,16 +67,7 @@ async fn fifty_concurrent_requests_on_an_expired_token_refresh_once(backend: Bac
 }
 
 async fn a_lost_rotation_needs_reauth_once_and_spares_others(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(
-        backend,
-        SandboxConfig {
-            rate_limits: false,
-            ..SandboxConfig::default()
-        },
-        |c| c.zoom.request_timeout_secs = 1,
-    )
-    .await
-    else {
+    let Some(app) = TestApp::spawn_impatient(backend).await else {
         return;
     };
     app.connect("lost", ADA, USER_APP).await;

@@ -210,6 +210,20 @@ impl TestApp {
         .await
     }
 
+    /// Like [`TestApp::spawn`], with meetgate giving up on Zoom after 1 s: for tests that hold
+    /// Zoom's answer longer.
+    pub async fn spawn_impatient(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(
+            backend,
+            SandboxConfig {
+                rate_limits: false,
+                ..SandboxConfig::default()
+            },
+            |c| c.zoom.request_timeout_secs = 1,
+        )
+        .await
+    }
+
     pub async fn spawn_with(
         backend: Backend,
         sandbox: SandboxConfig,
@@ -323,6 +337,12 @@ impl TestApp {
     /// Runs the connect flow the way a browser would, signing in at the sandbox as
     /// `zoom_email`. Returns where meetgate finally sent the browser.
     pub async fn connect(&self, user: &str, zoom_email: &str, app: &str) -> Url {
+        let (trip, callback) = self.consent(user, zoom_email, app).await;
+        self.finish_connect(&callback, Some(&trip.cookie)).await
+    }
+
+    /// The connect flow up to Zoom's redirect back: the trip, and the callback URL to deliver.
+    pub async fn consent(&self, user: &str, zoom_email: &str, app: &str) -> (ConnectTrip, Url) {
         let trip = self.begin_connect(user, app).await;
         let callback = self
             .env
@@ -330,7 +350,7 @@ impl TestApp {
             .authorize_headless(&trip.authorize_url, zoom_email, PASSWORD)
             .await
             .expect("consent");
-        self.finish_connect(&callback, Some(&trip.cookie)).await
+        (trip, callback)
     }
 
     pub async fn begin_connect(&self, user: &str, app: &str) -> ConnectTrip {
