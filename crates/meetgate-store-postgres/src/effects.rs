@@ -114,10 +114,12 @@ pub(crate) fn push_ctes(
         .push(", resource_id = ")
         .push_bind(c.resource_id.clone())
         .push(" WHERE tenant_id = ")
-        .push_bind(id(c.tenant_id.0))
+        .push_bind(id(c.held.tenant_id.0))
         .push(" AND key = ")
-        .push_bind(c.key.clone())
-        .push(" AND state = 'in_progress' RETURNING 1)");
+        .push_bind(c.held.key.clone())
+        .push(" AND state = 'in_progress' AND holder = ")
+        .push_bind(id(c.held.holder))
+        .push(" RETURNING 1)");
     "(SELECT count(*) FROM completed)"
 }
 
@@ -127,7 +129,10 @@ pub(crate) fn check_completed(effects: &Effects, row: &sqlx::postgres::PgRow) ->
     if let Some(c) = &effects.idempotency
         && completed == 0
     {
-        tracing::warn!(tenant = %c.tenant_id, "idempotency completion found no in-progress record");
+        tracing::warn!(
+            tenant = %c.held.tenant_id,
+            "idempotency completion found no record in progress under its claim"
+        );
     }
     Ok(())
 }
@@ -215,7 +220,7 @@ pub(crate) async fn insert_events(
 }
 
 /// Completes an in-progress record. A record that is gone (released, expired and purged) or was
-/// completed by a request that took it over is left alone: failing the change that carried the
+/// taken over by another request is left alone: failing the change that carried the
 /// completion would lose work that already happened outside the database.
 pub(crate) async fn complete_idempotency(
     conn: &mut PgConnection,
@@ -224,18 +229,22 @@ pub(crate) async fn complete_idempotency(
     let done = sqlx::query(
         "UPDATE idempotency_records
          SET state = 'completed', response_status = $3, response_body = $4, resource_id = $5
-         WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress'",
+         WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress' AND holder = $6",
     )
-    .bind(id(c.tenant_id.0))
-    .bind(&c.key)
+    .bind(id(c.held.tenant_id.0))
+    .bind(&c.held.key)
     .bind(i32::from(c.response_status))
     .bind(&c.response_body.0)
     .bind(&c.resource_id)
+    .bind(id(c.held.holder))
     .execute(&mut *conn)
     .await
     .or_store("idempotency record")?;
     if done.rows_affected() == 0 {
-        tracing::warn!(tenant = %c.tenant_id, "idempotency completion found no in-progress record");
+        tracing::warn!(
+            tenant = %c.held.tenant_id,
+            "idempotency completion found no record in progress under its claim"
+        );
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 use meetgate_store::models::{IdempotencyClaim, IdempotencyRecord, NewIdempotencyClaim};
 use meetgate_store::{
-    CompleteIdempotency, IdempotencyStore, OffsetDateTime, StoreError, StoreResult, TenantId,
+    CompleteIdempotency, HeldKey, IdempotencyStore, OffsetDateTime, StoreError, StoreResult,
+    TenantId,
 };
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -43,9 +44,10 @@ impl PgStore {
     async fn try_claim(&self, c: &NewIdempotencyClaim) -> StoreResult<Option<IdempotencyClaim>> {
         let claimed = sqlx::query(concat!(
             "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state, created_at,
-                locked_at, expires_at, recovery)
-             VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $8)
+                locked_at, expires_at, recovery, holder)
+             VALUES ($1, $2, $3, $4, 'in_progress', $5, $5, $6, $8, $1)
              ON CONFLICT (tenant_id, key) DO UPDATE SET
+                holder = excluded.holder,
                 id = CASE WHEN idempotency_records.expires_at <= $5
                      THEN excluded.id ELSE idempotency_records.id END,
                 request_hash = excluded.request_hash,
@@ -124,22 +126,22 @@ impl IdempotencyStore for PgStore {
         ))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    #[tracing::instrument(skip_all, fields(tenant = %held.tenant_id))]
     async fn note_idempotency_progress(
         &self,
-        tenant: TenantId,
-        key: &str,
+        held: &HeldKey,
         recovery: &Value,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE idempotency_records SET recovery = $3, locked_at = $4
-             WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress'",
+             WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress' AND holder = $5",
         )
-        .bind(id(tenant.0))
-        .bind(key)
+        .bind(id(held.tenant_id.0))
+        .bind(&held.key)
         .bind(json(recovery))
         .bind(ts(now))
+        .bind(id(held.holder))
         .execute(&self.pool)
         .await
         .or_store("idempotency record")?;
@@ -151,20 +153,21 @@ impl IdempotencyStore for PgStore {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %completion.tenant_id))]
+    #[tracing::instrument(skip_all, fields(tenant = %completion.held.tenant_id))]
     async fn complete_idempotency(&self, completion: &CompleteIdempotency) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await.or_store("idempotency record")?;
         effects::complete_idempotency(&mut conn, completion).await
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    async fn release_idempotency_key(&self, tenant: TenantId, key: &str) -> StoreResult<()> {
+    #[tracing::instrument(skip_all, fields(tenant = %held.tenant_id))]
+    async fn release_idempotency_key(&self, held: &HeldKey) -> StoreResult<()> {
         sqlx::query(
             "DELETE FROM idempotency_records
-             WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress'",
+             WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress' AND holder = $3",
         )
-        .bind(id(tenant.0))
-        .bind(key)
+        .bind(id(held.tenant_id.0))
+        .bind(&held.key)
+        .bind(id(held.holder))
         .execute(&self.pool)
         .await
         .or_store("idempotency record")?;

@@ -261,28 +261,6 @@ impl OAuthStore for PgStore {
         .transpose()
     }
 
-    /// Keeps the first completion time when called again.
-    async fn complete_connect_session(
-        &self,
-        sid: ConnectSessionId,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE connect_sessions SET completed_at = coalesce(completed_at, $2) WHERE id = $1",
-        )
-        .bind(id(sid.0))
-        .bind(ts(now))
-        .execute(&self.pool)
-        .await
-        .or_store("connect session")?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "connect session",
-            });
-        }
-        Ok(())
-    }
-
     async fn create_oauth_attempt(&self, a: &OAuthAttempt) -> StoreResult<()> {
         sqlx::query(concat!(
             "INSERT INTO oauth_attempts (",

@@ -228,6 +228,26 @@ impl WebhookStore for PgStore {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn abandon_inbox_item(
+        &self,
+        item: InboxItemId,
+        error: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE zoom_inbox SET processed_at = $3, last_error = $2
+             WHERE id = $1 AND processed_at IS NULL",
+        )
+        .bind(id(item.0))
+        .bind(format!("abandoned: {error}"))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .or_store("inbox item")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn purge_inbox(&self, processed_before: OffsetDateTime) -> StoreResult<u64> {
         let done = sqlx::query(
             "DELETE FROM zoom_inbox WHERE processed_at IS NOT NULL AND processed_at < $1",

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tenant-scoped keys for meetings, idempotency records and outbox events",
         include_str!("../migrations/0003_tenant_scoped_keys.sql"),
     ),
+    (
+        4,
+        "the claim that holds an idempotency key",
+        include_str!("../migrations/0004_idempotency_holder.sql"),
+    ),
 ];
 
 /// Connection and timeout settings.

@@ -261,6 +261,22 @@ impl ConnectionStore for SqliteStore {
                 qb.push(")");
                 qb.build().run(tx).or_store("connection")?;
             }
+            if let Some(session) = grant.connect_session {
+                let used = query(
+                    "UPDATE connect_sessions SET completed_at = coalesce(completed_at, $2)
+                     WHERE id = $1 AND tenant_id = $3 AND end_user_id = $4",
+                )
+                .bind(id(session.0))
+                .bind(ts(grant.now))
+                .bind(id(grant.tenant_id.0))
+                .bind(id(grant.end_user_id.0))
+                .run(tx)
+                .or_store("connect session")?;
+                if used.rows_affected() == 0 {
+                    // Purged meanwhile: the grant matters more than marking a gone link.
+                    tracing::warn!(session = %session, "the grant's connect link is gone");
+                }
+            }
 
             effects::write(tx, &effects)?;
             Ok(saved)

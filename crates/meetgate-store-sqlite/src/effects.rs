@@ -123,23 +123,27 @@ pub(crate) fn insert_events(conn: &Connection, events: &[NewOutboxEvent]) -> Sto
 }
 
 /// Completes an in-progress record. A record that is gone (released, expired and purged) or was
-/// completed by a request that took it over is left alone: failing the change that carried the
+/// taken over by another request is left alone: failing the change that carried the
 /// completion would lose work that already happened outside the database.
 pub(crate) fn complete_idempotency(conn: &Connection, c: &CompleteIdempotency) -> StoreResult<()> {
     let done = query(
         "UPDATE idempotency_records
          SET state = 'completed', response_status = $3, response_body = $4, resource_id = $5
-         WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress'",
+         WHERE tenant_id = $1 AND key = $2 AND state = 'in_progress' AND holder = $6",
     )
-    .bind(id(c.tenant_id.0))
-    .bind(&c.key)
+    .bind(id(c.held.tenant_id.0))
+    .bind(&c.held.key)
     .bind(i64::from(c.response_status))
     .bind(&c.response_body.0)
     .bind(&c.resource_id)
+    .bind(id(c.held.holder))
     .run(conn)
     .or_store("idempotency record")?;
     if done.rows_affected() == 0 {
-        tracing::warn!(tenant = %c.tenant_id, "idempotency completion found no in-progress record");
+        tracing::warn!(
+            tenant = %c.held.tenant_id,
+            "idempotency completion found no record in progress under its claim"
+        );
     }
     Ok(())
 }

@@ -65,11 +65,20 @@ pub struct NewOutboxEvent {
     pub created_at: OffsetDateTime,
 }
 
+/// An idempotency key as held by one claim. A claim taken over (its holder presumed dead) gets a
+/// new holder, so the earlier holder's late release, note or completion changes nothing.
+#[derive(Debug, Clone)]
+pub struct HeldKey {
+    pub tenant_id: TenantId,
+    pub key: String,
+    /// The id of the [`crate::models::NewIdempotencyClaim`] that holds the key.
+    pub holder: uuid::Uuid,
+}
+
 /// Finishes an idempotency record with the response that was sent.
 #[derive(Debug, Clone)]
 pub struct CompleteIdempotency {
-    pub tenant_id: TenantId,
-    pub key: String,
+    pub held: HeldKey,
     pub response_status: u16,
     pub response_body: SealedValue,
     pub resource_id: Option<String>,

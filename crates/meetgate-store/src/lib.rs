@@ -18,7 +18,7 @@ mod sealed;
 pub mod testsuite;
 mod traits;
 
-pub use effects::{CompleteIdempotency, Effects, NewAuditEvent, NewOutboxEvent};
+pub use effects::{CompleteIdempotency, Effects, HeldKey, NewAuditEvent, NewOutboxEvent};
 pub use error::{StoreError, StoreResult};
 pub use ids::*;
 pub use sealed::{SealedColumn, SealedValue};

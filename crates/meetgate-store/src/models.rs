@@ -357,6 +357,9 @@ pub struct NewGrant {
     pub refresh_token: Option<SealedValue>,
     pub next_refresh_at: Option<OffsetDateTime>,
     pub now: OffsetDateTime,
+    /// The connect link this grant came through, marked used in the grant's own transaction:
+    /// a link that connected can never connect again, even if meetgate stops right after.
+    pub connect_session: Option<ConnectSessionId>,
 }
 
 /// Tokens from a successful refresh.

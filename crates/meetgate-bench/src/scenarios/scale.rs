@@ -303,6 +303,7 @@ async fn seed(
                     now + time::Duration::days(30) + time::Duration::seconds((i % 86_400) as i64),
                 ),
                 now,
+                connect_session: None,
             };
             store.save_grant(&grant, &[], Effects::none()).await?;
             Ok(())

@@ -366,14 +366,8 @@ impl Services {
         );
         let exchanged = self
             .to_completion(Box::pin(async move {
-                let can_create = this
-                    .exchange_and_store(&task_ctx, &task_attempt, &code)
-                    .await?;
-                let _ = this
-                    .store
-                    .complete_connect_session(task_attempt.connect_session_id, now)
-                    .await;
-                Ok(can_create)
+                this.exchange_and_store(&task_ctx, &task_attempt, &code)
+                    .await
             }))
             .await;
         match exchanged {
@@ -541,6 +535,7 @@ impl Services {
             refresh_token: sealed.refresh_token,
             next_refresh_at: sealed.next_refresh_at,
             now: ctx.now,
+            connect_session: Some(attempt.connect_session_id),
         };
         let supersede_ids: Vec<_> = supersede.iter().map(|c| c.id).collect();
         self.store

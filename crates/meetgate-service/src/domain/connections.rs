@@ -180,6 +180,7 @@ impl Services {
             refresh_token: None,
             next_refresh_at: sealed.next_refresh_at,
             now: ctx.now,
+            connect_session: None,
         };
         let effects = Effects::none()
             .audit(ctx.audit("connection.connected", "connection", Some(id.to_string()), "success", serde_json::json!({ "zoom_user_id": user.id, "server_to_server": true })))

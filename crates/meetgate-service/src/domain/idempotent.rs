@@ -4,7 +4,7 @@
 //! a key whose holder died mid-way is simply run again.
 
 use meetgate_store::models::{IdempotencyClaim, NewIdempotencyClaim};
-use meetgate_store::{CompleteIdempotency, SealedColumn};
+use meetgate_store::{CompleteIdempotency, HeldKey, SealedColumn};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ pub enum Keyed<T> {
 /// A key claimed for this request, to be completed in the same write as the operation.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimedKey {
-    key: String,
+    held: HeldKey,
     record_id: uuid::Uuid,
 }
 
@@ -85,7 +85,11 @@ impl Services {
         match self.store.claim_idempotency_key(&claim).await? {
             IdempotencyClaim::Claimed(record) | IdempotencyClaim::Recovered(record) => {
                 Ok(KeyState::Run(Some(ClaimedKey {
-                    key: key.to_owned(),
+                    held: HeldKey {
+                        tenant_id: claim.tenant_id,
+                        key: claim.key,
+                        holder: claim.id,
+                    },
                     record_id: record.id,
                 })))
             }
@@ -121,7 +125,7 @@ impl Services {
             KeyState::Run(claimed) => claimed,
         };
         let result = work(claimed.clone()).await;
-        self.release_key_after(ctx, claimed.as_ref(), &result).await;
+        self.release_key_after(claimed.as_ref(), &result).await;
         result.map(Keyed::Fresh)
     }
 
@@ -138,8 +142,7 @@ impl Services {
             return Ok(None);
         };
         Ok(Some(CompleteIdempotency {
-            tenant_id: ctx.tenant(),
-            key: claimed.key.clone(),
+            held: claimed.held.clone(),
             response_status: status,
             response_body: self.vault.seal(
                 SealedColumn::IdempotencyResponse,
@@ -152,19 +155,11 @@ impl Services {
     }
 
     /// Lets the client retry with the same key after a failure, unless Zoom may have acted.
-    async fn release_key_after<T>(
-        &self,
-        ctx: &Ctx,
-        claimed: Option<&ClaimedKey>,
-        result: &Result<T>,
-    ) {
+    async fn release_key_after<T>(&self, claimed: Option<&ClaimedKey>, result: &Result<T>) {
         if let (Err(e), Some(claimed)) = (result, claimed)
             && !matches!(e, Error::ZoomOutcomeUnknown)
         {
-            let _ = self
-                .store
-                .release_idempotency_key(ctx.tenant(), &claimed.key)
-                .await;
+            let _ = self.store.release_idempotency_key(&claimed.held).await;
         }
     }
 }

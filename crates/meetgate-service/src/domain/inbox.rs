@@ -48,6 +48,18 @@ fn event_time(envelope: &Envelope, received: OffsetDateTime) -> OffsetDateTime {
 /// How long a worker holds an inbox item before another may take it.
 const INBOX_LEASE: time::Duration = time::Duration::minutes(2);
 
+/// How long a failing event is retried before it is abandoned. Three days of retries (about 40
+/// attempts once the back-off reaches two hours) outlast any outage meetgate recovers from on
+/// its own; a meeting's start or end that old is history, not news.
+pub const INBOX_GIVE_UP_AFTER: time::Duration = time::Duration::days(3);
+
+/// Whether a failing `item` is abandoned instead of retried. A deauthorization never is: giving
+/// up would keep the data Zoom told meetgate to delete, so it stays due (and logs an error at
+/// every attempt) until an operator mends what makes it fail.
+fn abandons(item: &InboxItem, now: OffsetDateTime) -> bool {
+    item.event_type != "app_deauthorized" && now - item.received_at >= INBOX_GIVE_UP_AFTER
+}
+
 impl Services {
     /// Handles one webhook delivery for app `app_id`. The signature is checked over the raw
     /// body, in constant time, against the current and the next secret, before anything is
@@ -149,13 +161,26 @@ impl Services {
             .await?;
         let count = items.len();
         for item in items {
-            if let Err(e) = self.process_inbox_item(&item, None, now).await {
-                let delay = time::Duration::seconds(30 * (1 << item.attempts.clamp(0, 8)) as i64);
+            let Err(e) = self.process_inbox_item(&item, None, now).await else {
+                continue;
+            };
+            if abandons(&item, now) {
+                tracing::error!(error = %e, event = %item.event_type, item = %item.id, attempts = item.attempts, "abandoning a Zoom event that kept failing");
+                metrics::counter!("meetgate_zoom_events_abandoned_total").increment(1);
                 let _ = self
                     .store
-                    .fail_inbox_item(item.id, &e.to_string(), now + delay)
+                    .abandon_inbox_item(item.id, &e.to_string(), now)
                     .await;
+                continue;
             }
+            if now - item.received_at >= INBOX_GIVE_UP_AFTER {
+                tracing::error!(error = %e, item = %item.id, attempts = item.attempts, "a Zoom deauthorization keeps failing; the user's data stays until it succeeds");
+            }
+            let delay = time::Duration::seconds(30 * (1 << item.attempts.clamp(0, 8)) as i64);
+            let _ = self
+                .store
+                .fail_inbox_item(item.id, &e.to_string(), now + delay)
+                .await;
         }
         Ok(count)
     }

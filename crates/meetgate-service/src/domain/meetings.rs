@@ -7,7 +7,7 @@ use meetgate_store::models::{
     AppType, IdempotencyClaim, Meeting, MeetingKind, MeetingQuery, MeetingUpdate, MeetingWindow,
     NewMeeting,
 };
-use meetgate_store::{CompleteIdempotency, Effects, MeetingId, SealedColumn};
+use meetgate_store::{CompleteIdempotency, Effects, HeldKey, MeetingId, SealedColumn};
 use meetgate_zoom::scopes::Operation;
 use meetgate_zoom::{
     ApiError, ApiErrorKind, MeetingRequest, Secret, UserTarget, ZoomApi, ZoomMeeting,
@@ -145,8 +145,8 @@ struct CreatePlan {
 
 /// An idempotency key this request holds. `recovered`: the key was taken over from an attempt
 /// that died, with that attempt's note (if it left a readable one).
-struct Claimed<'a> {
-    key: &'a str,
+struct Claimed {
+    held: HeldKey,
     record_id: uuid::Uuid,
     recovered: Option<Option<CreateRecovery>>,
 }
@@ -679,6 +679,11 @@ impl Services {
             Err(_) => None,
         };
         let claim = self.new_claim(ctx, &key, &(external_id, input), note)?;
+        let held = HeldKey {
+            tenant_id: claim.tenant_id,
+            key: key.clone(),
+            holder: claim.id,
+        };
         let (record_id, recovered) = match self.store.claim_idempotency_key(&claim).await? {
             IdempotencyClaim::Claimed(record) => (record.id, None),
             IdempotencyClaim::InProgress => return Err(Error::IdempotencyInProgress),
@@ -695,7 +700,7 @@ impl Services {
         let result = match plan {
             Ok(plan) => {
                 let claimed = Claimed {
-                    key: &key,
+                    held: held.clone(),
                     record_id,
                     recovered,
                 };
@@ -708,7 +713,7 @@ impl Services {
             && !matches!(e, Error::ZoomOutcomeUnknown)
         {
             // Nothing was created: let the client retry with the same key.
-            let _ = self.store.release_idempotency_key(ctx.tenant(), &key).await;
+            let _ = self.store.release_idempotency_key(&held).await;
         }
         result
     }
@@ -772,7 +777,7 @@ impl Services {
         input: &CreateMeeting,
         validated: Validated,
         plan: CreatePlan,
-        claimed: Option<Claimed<'_>>,
+        claimed: Option<Claimed>,
     ) -> Result<MeetingCreated> {
         let CreatePlan {
             mut grant,
@@ -796,7 +801,7 @@ impl Services {
                 if let Some(c) = claimed.as_ref().filter(|c| c.recovered.is_some()) {
                     let note = serde_json::to_value(&recovery).map_err(Error::internal)?;
                     self.store
-                        .note_idempotency_progress(ctx.tenant(), c.key, &note, ctx.now)
+                        .note_idempotency_progress(&c.held, &note, ctx.now)
                         .await?;
                 }
                 self.send_create(
@@ -804,13 +809,13 @@ impl Services {
                     &mut grant,
                     &target,
                     &validated,
-                    claimed.as_ref().map(|c| c.key),
+                    claimed.as_ref().map(|c| c.held.key.as_str()),
                     &recovery,
                 )
                 .await?
             }
         };
-        let claim = claimed.as_ref().map(|c| (c.key, c.record_id));
+        let claim = claimed.as_ref().map(|c| (&c.held, c.record_id));
         let recorded = self
             .record_created(ctx, external_id, input, &validated, &grant, &zoom, claim)
             .await;
@@ -948,9 +953,9 @@ impl Services {
         validated: &Validated,
         grant: &Grant,
         zoom: &ZoomMeeting,
-        claim: Option<(&str, uuid::Uuid)>,
+        claim: Option<(&HeldKey, uuid::Uuid)>,
     ) -> Result<MeetingCreated> {
-        let key = claim.map(|c| c.0);
+        let key = claim.map(|c| c.0.key.as_str());
         let id = MeetingId::new();
         let details = details_from(
             zoom,
@@ -996,9 +1001,8 @@ impl Services {
         let view = self.meeting_view_of(&as_row, details, external_id, ctx.now);
         let body = serde_json::value::to_raw_value(&view).map_err(Error::internal)?;
         let completion = match claim {
-            Some((key, record_id)) => Some(CompleteIdempotency {
-                tenant_id: ctx.tenant(),
-                key: key.to_owned(),
+            Some((held, record_id)) => Some(CompleteIdempotency {
+                held: held.clone(),
                 response_status: 201,
                 response_body: self.vault.seal(
                     SealedColumn::IdempotencyResponse,

@@ -161,5 +161,5 @@ impl Services {
 }
 
 pub use audit_log::{AuditEventView, AuditFilter, AuditPage};
-pub use inbox::WebhookReply;
+pub use inbox::{INBOX_GIVE_UP_AFTER, WebhookReply};
 pub use outbox::{DeliveryView, NewWebhookEndpoint, WebhookEndpointView};

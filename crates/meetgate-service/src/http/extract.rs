@@ -103,7 +103,8 @@ fn nul_in_json(value: &serde_json::Value, path: &str) -> Option<String> {
     }
 }
 
-/// `Json<T>` whose rejections are problems (`malformed-body`, `payload-too-large`), and which
+/// `Json<T>` whose rejections are problems (`malformed-body`, `payload-too-large`,
+/// `unsupported-media-type`), and which
 /// refuses strings holding U+0000 (`validation`).
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
@@ -122,10 +123,10 @@ where
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let reject = |status: axum::http::StatusCode, text: String| {
-            let slug = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                "payload-too-large"
-            } else {
-                "malformed-body"
+            let slug = match status {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+                _ => "malformed-body",
             };
             super::problem::Problem::new(slug, text).with_request_id(rid.clone())
         };

@@ -73,6 +73,12 @@ pub const PROBLEM_TYPES: &[(&str, u16, &str, &str)] = &[
         "The body is not the JSON this endpoint takes.",
     ),
     (
+        "unsupported-media-type",
+        415,
+        "Unsupported media type",
+        "Send the body as JSON with `Content-Type: application/json`.",
+    ),
+    (
         "payload-too-large",
         413,
         "Request body too large",

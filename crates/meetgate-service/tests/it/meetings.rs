@@ -339,6 +339,22 @@ async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {
         .await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["type"], "/problems/malformed-body");
+    // Good JSON under another content type is refused as such, not as malformed.
+    let sent_as_text = app
+        .http
+        .post(format!("{}/v1/users/dr-ada/meetings", app.main.base))
+        .bearer_auth(&app.api_key)
+        .header("content-type", "text/plain")
+        .body(r#"{"topic":"plain"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent_as_text.status(), 415);
+    let problem: Value = sent_as_text.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "/problems/unsupported-media-type",
+        "{problem}"
+    );
     let (status, problem) = app.create_meeting("nobody", json!({})).await;
     assert_eq!(status, 409);
     assert_eq!(problem["type"], "/problems/not-connected");

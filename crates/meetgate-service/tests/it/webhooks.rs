@@ -13,7 +13,8 @@ both_backends!(
     forged_zoom_webhooks_are_refused,
     delivered_events_go_after_retention_and_retried_ones_stay,
     a_zoom_app_speaks_only_for_its_own_meetings,
-    a_deauthorization_retried_after_a_failed_purge_still_purges
+    a_deauthorization_retried_after_a_failed_purge_still_purges,
+    an_event_that_keeps_failing_is_abandoned_unless_it_is_a_deauthorization
 );
 
 /// Behaviour of the HTTP client, not of a store: SQLite only.
@@ -565,5 +566,68 @@ async fn webhook_endpoints_inside_meetgates_network_are_refused() {
             .unwrap()
             .contains("resolves only to private"),
         "{by_name}"
+    );
+}
+
+/// An event that cannot be processed (here: a payload no key opens) is retried for three days,
+/// then abandoned and purged with the processed ones; a deauthorization is never abandoned.
+async fn an_event_that_keeps_failing_is_abandoned_unless_it_is_a_deauthorization(backend: Backend) {
+    use meetgate_service::domain::INBOX_GIVE_UP_AFTER;
+    use meetgate_store::models::InboxItem;
+
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let services = app.services().clone();
+    let now = services.clock.now();
+    let poison = |event: &str, received_at: time::OffsetDateTime| InboxItem {
+        id: meetgate_store::InboxItemId::new(),
+        zoom_app_id: app.apps[USER_APP],
+        dedup_key: format!("poison:{}", uuid::Uuid::new_v4()),
+        event_type: event.into(),
+        payload: meetgate_store::SealedValue(b"sealed by a key nobody has".to_vec()),
+        event_at: received_at,
+        received_at,
+        processed_at: None,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+    };
+    let long_ago = now - INBOX_GIVE_UP_AFTER - time::Duration::hours(1);
+    let old_end = poison("meeting.ended", long_ago);
+    let old_deauth = poison("app_deauthorized", long_ago);
+    let recent_end = poison("meeting.ended", now - time::Duration::hours(1));
+    for item in [&old_end, &old_deauth, &recent_end] {
+        assert!(services.store.insert_inbox_item(item).await.unwrap());
+    }
+    assert_eq!(services.inbox_step(now, 10).await.unwrap(), 3);
+
+    let due_later: Vec<_> = services
+        .store
+        .claim_inbox_items(
+            now + time::Duration::days(1),
+            time::Duration::minutes(1),
+            10,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.id, i.last_error.is_some()))
+        .collect();
+    assert_eq!(
+        due_later.len(),
+        2,
+        "the old meeting event is given up, the rest retried: {due_later:?}"
+    );
+    assert!(due_later.contains(&(old_deauth.id, true)));
+    assert!(due_later.contains(&(recent_end.id, true)));
+    assert_eq!(
+        services
+            .store
+            .purge_inbox(now + time::Duration::days(8))
+            .await
+            .unwrap(),
+        1,
+        "the abandoned event is purged with the processed ones"
     );
 }

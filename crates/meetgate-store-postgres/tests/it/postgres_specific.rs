@@ -65,6 +65,7 @@ async fn connection_in(store: &PgStore) -> ConnectionId {
         refresh_token: Some(SealedValue(vec![3])),
         next_refresh_at: None,
         now: at,
+        connect_session: None,
     };
     store
         .save_grant(&grant, &[], Effects::none())
@@ -125,7 +126,7 @@ async fn concurrent_migrations_apply_once() {
         .fetch_all(stores[0].pool_for_tests())
         .await
         .unwrap();
-    assert_eq!(rows.len(), 1);
+    assert_eq!(rows.len(), 2, "both migrations applied");
     for row in &rows {
         assert_eq!(row.get::<i64, _>("n"), 1, "each migration applied once");
         assert!(row.get::<bool, _>("ok"));

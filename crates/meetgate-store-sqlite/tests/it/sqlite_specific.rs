@@ -140,7 +140,7 @@ async fn concurrent_migrations_apply_once() {
         .unwrap();
     assert_eq!(
         rows,
-        [(1, 1), (2, 1), (3, 1)],
+        [(1, 1), (2, 1), (3, 1), (4, 1)],
         "each migration recorded once"
     );
     for s in &stores {
@@ -398,7 +398,8 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
         .unwrap();
     }
     let url = dir.url("up.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    let first_release = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    let store: Arc<dyn Store> = first_release.clone();
     let c = fixtures::connected(&store).await;
     store
         .create_webhook_endpoint(&fixtures::endpoint(c.tenant.id, &[]), Effects::none())
@@ -406,11 +407,36 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
         .unwrap();
     let meeting = fixtures::meeting_for(&c, None, None);
     let event = fixtures::event(c.tenant.id, "meeting.created");
-    fixtures::claim_new_key(&store, c.tenant.id, "key-1", fixtures::now()).await;
-    let mut effects = Effects::none().event(event);
-    effects.idempotency =
-        fixtures::created_completion(c.tenant.id, "key-1", meeting.id, "{\"id\":1}");
-    store.insert_meeting(&meeting, effects).await.unwrap();
+    store
+        .insert_meeting(&meeting, Effects::none().event(event))
+        .await
+        .unwrap();
+    // The completed record as the first release wrote it (today's claims also name a holder,
+    // a column the first release does not have).
+    let micros = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1000) as i64;
+    let (now, expires) = (
+        micros(fixtures::now()),
+        micros(fixtures::now() + time::Duration::hours(24)),
+    );
+    let (tenant, resource) = (c.tenant.id.0.to_string(), meeting.id.to_string());
+    first_release
+        .on_writer_for_tests(move |w| {
+            w.execute(
+                "INSERT INTO idempotency_records (id, tenant_id, key, request_hash, state,
+                    response_status, response_body, resource_id, created_at, locked_at, expires_at)
+                 VALUES (?1, ?2, 'key-1', X'68', 'completed', 201, X'00', ?3, ?4, ?4, ?5)",
+                rusqlite::params![
+                    uuid::Uuid::now_v7().to_string(),
+                    tenant,
+                    resource,
+                    now,
+                    expires
+                ],
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
     store.close().await;
 
     let store = SqliteStore::connect(&url).await.unwrap();

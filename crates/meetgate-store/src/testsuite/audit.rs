@@ -209,17 +209,13 @@ pub async fn effects_not_written_when_change_fails(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let key = unique("idem");
-    store
-        .claim_idempotency_key(&claim(t, &key, b"h", now()))
-        .await
-        .unwrap();
+    let held = claim_new_key(&store, t, &key, now()).await;
     let fx = || {
         Effects::none()
             .audit(audit(Some(t), "doomed.change"))
             .event(event(t, "doomed.change"))
             .idempotency(Some(CompleteIdempotency {
-                tenant_id: t,
-                key: key.clone(),
+                held: held.clone(),
                 response_status: 201,
                 response_body: sealed("x"),
                 resource_id: None,

@@ -100,6 +100,7 @@ pub fn grant(
         refresh_token: Some(sealed("refresh-1")),
         next_refresh_at: Some(at + Duration::minutes(50)),
         now: at,
+        connect_session: None,
     }
 }
 
@@ -238,27 +239,33 @@ pub async fn claim_new_key(
     tenant: TenantId,
     key: &str,
     at: OffsetDateTime,
-) {
-    let claimed = store
-        .claim_idempotency_key(&claim(tenant, key, b"h", at))
-        .await
-        .expect("claim");
+) -> HeldKey {
+    let new = claim(tenant, key, b"h", at);
+    let claimed = store.claim_idempotency_key(&new).await.expect("claim");
     assert!(
         matches!(claimed, IdempotencyClaim::Claimed(_)),
         "{claimed:?}"
     );
+    held(&new)
 }
 
-/// The completion a meeting create writes for idempotency key `key`: 201 with `body`.
+/// The key as held by `claim`.
+pub fn held(claim: &NewIdempotencyClaim) -> HeldKey {
+    HeldKey {
+        tenant_id: claim.tenant_id,
+        key: claim.key.clone(),
+        holder: claim.id,
+    }
+}
+
+/// The completion a meeting create writes for the key `held`: 201 with `body`.
 pub fn created_completion(
-    tenant: TenantId,
-    key: &str,
+    held: &HeldKey,
     meeting: MeetingId,
     body: &str,
 ) -> Option<CompleteIdempotency> {
     Some(CompleteIdempotency {
-        tenant_id: tenant,
-        key: key.to_owned(),
+        held: held.clone(),
         response_status: 201,
         response_body: sealed(body),
         resource_id: Some(meeting.to_string()),

@@ -7,10 +7,9 @@ use super::fixtures::*;
 use crate::models::*;
 use crate::*;
 
-fn completion(tenant: TenantId, key: &str, status: u16) -> CompleteIdempotency {
+fn completion(held: &HeldKey, status: u16) -> CompleteIdempotency {
     CompleteIdempotency {
-        tenant_id: tenant,
-        key: key.into(),
+        held: held.clone(),
         response_status: status,
         response_body: sealed("response"),
         resource_id: Some("mtg_1".into()),
@@ -64,18 +63,23 @@ pub async fn idempotency_claim_flow(store: Arc<dyn Store>) {
         other => panic!("expected Claimed, got {other:?}"),
     }
 
+    let held_a = held(&first);
     store
-        .note_idempotency_progress(a.id, &key, &json!({"zoom_call": "started"}), soon)
+        .note_idempotency_progress(&held_a, &json!({"zoom_call": "started"}), soon)
         .await
         .unwrap();
+    let no_such_key = HeldKey {
+        key: "no-such-key".into(),
+        ..held_a.clone()
+    };
     let e = store
-        .note_idempotency_progress(a.id, "no-such-key", &json!({}), soon)
+        .note_idempotency_progress(&no_such_key, &json!({}), soon)
         .await
         .unwrap_err();
     assert!(is_not_found(&e), "{e:?}");
 
     store
-        .complete_idempotency(&completion(a.id, &key, 201))
+        .complete_idempotency(&completion(&held_a, 201))
         .await
         .unwrap();
     match store
@@ -103,10 +107,10 @@ pub async fn idempotency_claim_flow(store: Arc<dyn Store>) {
     ));
     // Neither a second completion nor a release touches a completed record.
     store
-        .complete_idempotency(&completion(a.id, &key, 500))
+        .complete_idempotency(&completion(&held_a, 500))
         .await
         .unwrap();
-    store.release_idempotency_key(a.id, &key).await.unwrap();
+    store.release_idempotency_key(&held_a).await.unwrap();
     match store
         .claim_idempotency_key(&claim(a.id, &key, b"hash-1", soon))
         .await
@@ -126,14 +130,16 @@ pub async fn idempotency_claim_flow(store: Arc<dyn Store>) {
 
     // Releasing an in-progress claim frees the key for a retry.
     let key2 = unique("key");
+    let second = claim(a.id, &key2, b"h", at);
     assert!(matches!(
-        store
-            .claim_idempotency_key(&claim(a.id, &key2, b"h", at))
-            .await
-            .unwrap(),
+        store.claim_idempotency_key(&second).await.unwrap(),
         IdempotencyClaim::Claimed(_)
     ));
-    store.release_idempotency_key(b.id, &key2).await.unwrap(); // another tenant: no effect
+    let elsewhere = HeldKey {
+        tenant_id: b.id,
+        ..held(&second)
+    };
+    store.release_idempotency_key(&elsewhere).await.unwrap(); // another tenant: no effect
     assert!(matches!(
         store
             .claim_idempotency_key(&claim(a.id, &key2, b"h", at))
@@ -141,7 +147,7 @@ pub async fn idempotency_claim_flow(store: Arc<dyn Store>) {
             .unwrap(),
         IdempotencyClaim::InProgress
     ));
-    store.release_idempotency_key(a.id, &key2).await.unwrap();
+    store.release_idempotency_key(&held(&second)).await.unwrap();
     assert!(matches!(
         store
             .claim_idempotency_key(&claim(a.id, &key2, b"other", at))
@@ -164,7 +170,7 @@ pub async fn idempotency_expired_and_purged(store: Arc<dyn Store>) {
         IdempotencyClaim::Claimed(_)
     ));
     store
-        .complete_idempotency(&completion(a.id, &key, 200))
+        .complete_idempotency(&completion(&held(&short), 200))
         .await
         .unwrap();
 
@@ -253,7 +259,7 @@ pub async fn idempotency_stale_takeover(store: Arc<dyn Store>) {
     store.claim_idempotency_key(&first).await.unwrap();
     let recovery = json!({"zoom_create_started_at": "t0", "topic_hash": "abc"});
     store
-        .note_idempotency_progress(a.id, &key, &recovery, t0 + Duration::seconds(5))
+        .note_idempotency_progress(&held(&first), &recovery, t0 + Duration::seconds(5))
         .await
         .unwrap();
 
@@ -274,11 +280,8 @@ pub async fn idempotency_stale_takeover(store: Arc<dyn Store>) {
         IdempotencyClaim::Mismatch
     ));
     let t1 = t0 + Duration::minutes(1);
-    match store
-        .claim_idempotency_key(&claim(a.id, &key, b"h", t1))
-        .await
-        .unwrap()
-    {
+    let taker = claim(a.id, &key, b"h", t1);
+    match store.claim_idempotency_key(&taker).await.unwrap() {
         IdempotencyClaim::Recovered(rec) => {
             assert_eq!(rec.id, first.id, "the taken-over record keeps its id");
             assert_eq!(rec.recovery, Some(recovery.clone()));
@@ -289,13 +292,59 @@ pub async fn idempotency_stale_takeover(store: Arc<dyn Store>) {
         other => panic!("expected Recovered, got {other:?}"),
     }
     // The new owner holds it now.
-    assert!(matches!(
-        store
-            .claim_idempotency_key(&claim(a.id, &key, b"h", t1 + Duration::seconds(1)))
-            .await
-            .unwrap(),
-        IdempotencyClaim::InProgress
-    ));
+    let in_progress = |at| {
+        let store = store.clone();
+        let key = key.clone();
+        async move {
+            matches!(
+                store
+                    .claim_idempotency_key(&claim(a.id, &key, b"h", at))
+                    .await
+                    .unwrap(),
+                IdempotencyClaim::InProgress
+            )
+        }
+    };
+    assert!(in_progress(t1 + Duration::seconds(1)).await);
+
+    // The first holder, alive after all, can no longer note, release or complete the key: a
+    // late failure of the first attempt must not free the key its successor is working under.
+    let late = t1 + Duration::seconds(2);
+    let e = store
+        .note_idempotency_progress(&held(&first), &json!({}), late)
+        .await
+        .unwrap_err();
+    assert!(is_not_found(&e), "{e:?}");
+    store.release_idempotency_key(&held(&first)).await.unwrap();
+    assert!(in_progress(late).await, "the successor's claim survives");
+    store
+        .complete_idempotency(&completion(&held(&first), 500))
+        .await
+        .unwrap();
+    assert!(
+        in_progress(late).await,
+        "the first holder's answer is not stored"
+    );
+    // The successor completes it.
+    store
+        .note_idempotency_progress(&held(&taker), &json!({"step": 2}), late)
+        .await
+        .unwrap();
+    store
+        .complete_idempotency(&completion(&held(&taker), 201))
+        .await
+        .unwrap();
+    match store
+        .claim_idempotency_key(&claim(a.id, &key, b"h", late))
+        .await
+        .unwrap()
+    {
+        IdempotencyClaim::Completed(rec) => {
+            assert_eq!(rec.response_status, Some(201));
+            assert_eq!(rec.recovery, Some(json!({"step": 2})));
+        }
+        other => panic!("expected Completed, got {other:?}"),
+    }
 }
 
 pub async fn idempotency_concurrent_takeover(store: Arc<dyn Store>) {
@@ -339,10 +388,8 @@ pub async fn idempotency_completed_through_effects(store: Arc<dyn Store>) {
     let t = c.tenant.id;
     let key = unique("key");
     let at = now();
-    store
-        .claim_idempotency_key(&claim(t, &key, b"create", at))
-        .await
-        .unwrap();
+    let create = claim(t, &key, b"create", at);
+    store.claim_idempotency_key(&create).await.unwrap();
     let new = NewMeeting {
         idempotency_key: Some(key.clone()),
         ..meeting_for(&c, None, None)
@@ -350,7 +397,7 @@ pub async fn idempotency_completed_through_effects(store: Arc<dyn Store>) {
     let m = store
         .insert_meeting(
             &new,
-            Effects::none().idempotency(created_completion(t, &key, new.id, "meeting json")),
+            Effects::none().idempotency(created_completion(&held(&create), new.id, "meeting json")),
         )
         .await
         .unwrap();

@@ -49,18 +49,14 @@ pub async fn sealed_cells_every_column(store: Arc<dyn Store>) {
     store.create_oauth_attempt(&attempt).await.unwrap();
     let meeting = new_meeting(&store, &c, None, None).await;
     let key = unique("key");
-    let claimed = match store
-        .claim_idempotency_key(&claim(t, &key, b"h", at))
-        .await
-        .unwrap()
-    {
+    let new_claim = claim(t, &key, b"h", at);
+    let claimed = match store.claim_idempotency_key(&new_claim).await.unwrap() {
         IdempotencyClaim::Claimed(rec) => rec,
         other => panic!("{other:?}"),
     };
     store
         .complete_idempotency(&CompleteIdempotency {
-            tenant_id: t,
-            key: key.clone(),
+            held: held(&new_claim),
             response_status: 200,
             response_body: sealed("response"),
             resource_id: None,

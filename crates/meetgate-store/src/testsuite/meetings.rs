@@ -575,7 +575,7 @@ pub async fn insert_meeting_writes_its_effects(store: Arc<dyn Store>) {
         .unwrap();
     let key = unique("idem");
     let at = now();
-    claim_new_key(&store, t, &key, at).await;
+    let held = claim_new_key(&store, t, &key, at).await;
     let new = NewMeeting {
         idempotency_key: Some(key.clone()),
         ..meeting_for(&c, None, None)
@@ -587,7 +587,7 @@ pub async fn insert_meeting_writes_its_effects(store: Arc<dyn Store>) {
             Effects::none()
                 .audit(audit(Some(t), "meeting.created"))
                 .event(created.clone())
-                .idempotency(created_completion(t, &key, new.id, "body")),
+                .idempotency(created_completion(&held, new.id, "body")),
         )
         .await
         .unwrap();
@@ -664,7 +664,7 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
     store.insert_meeting(&first, Effects::none()).await.unwrap();
     let at = now();
     let key = unique("idem");
-    claim_new_key(&store, t, &key, at).await;
+    let held = claim_new_key(&store, t, &key, at).await;
     let dup = NewMeeting {
         id: first.id,
         ..meeting_for(&c, None, None)
@@ -675,7 +675,7 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
             Effects::none()
                 .audit(audit(Some(t), "meeting.created"))
                 .event(event(t, "meeting.created"))
-                .idempotency(created_completion(t, &key, first.id, "body")),
+                .idempotency(created_completion(&held, first.id, "body")),
         )
         .await
         .unwrap_err();

@@ -240,10 +240,8 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
     store.create_connect_session(&cs).await.unwrap();
     let meeting = new_meeting(&store, &c, Some(at + Duration::hours(1)), Some(30)).await;
     let idem = unique("idem");
-    store
-        .claim_idempotency_key(&claim(a, &idem, b"h", at))
-        .await
-        .unwrap();
+    let idem_claim = claim(a, &idem, b"h", at);
+    store.claim_idempotency_key(&idem_claim).await.unwrap();
     let ep = endpoint(a, &[]);
     store
         .create_webhook_endpoint(&ep, Effects::none())
@@ -438,17 +436,21 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
             .unwrap(),
         0
     );
+    // a's key and a's holder, under tenant b.
+    let held_as_b = HeldKey {
+        tenant_id: b,
+        ..held(&idem_claim)
+    };
     assert!(is_not_found(
         &store
-            .note_idempotency_progress(b, &idem, &json!({}), at)
+            .note_idempotency_progress(&held_as_b, &json!({}), at)
             .await
             .unwrap_err()
     ));
-    store.release_idempotency_key(b, &idem).await.unwrap();
+    store.release_idempotency_key(&held_as_b).await.unwrap();
     store
         .complete_idempotency(&CompleteIdempotency {
-            tenant_id: b,
-            key: idem.clone(),
+            held: held_as_b,
             response_status: 200,
             response_body: sealed("x"),
             resource_id: None,

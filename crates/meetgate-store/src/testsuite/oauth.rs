@@ -262,20 +262,14 @@ pub async fn connect_sessions_lifecycle(store: Arc<dyn Store>) {
             .is_none()
     );
 
+    // The grant it brings marks it used, in the grant's own transaction.
     let done = at + Duration::minutes(2);
-    store.complete_connect_session(s.id, done).await.unwrap();
-    assert_eq!(
-        store
-            .get_connect_session(a.id, s.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .completed_at,
-        Some(done)
-    );
-    // Completing again keeps the first time.
-    store
-        .complete_connect_session(s.id, done + Duration::minutes(1))
+    let through_link = |at| NewGrant {
+        connect_session: Some(s.id),
+        ..grant(a.id, user.id, app.id, "zu-link", at)
+    };
+    let saved = store
+        .save_grant(&through_link(done), &[], Effects::none())
         .await
         .unwrap();
     assert_eq!(
@@ -287,11 +281,67 @@ pub async fn connect_sessions_lifecycle(store: Arc<dyn Store>) {
             .completed_at,
         Some(done)
     );
-    let err = store
-        .complete_connect_session(ConnectSessionId::new(), done)
+    // A reconnect through the same link keeps the first time.
+    store
+        .save_grant(
+            &NewGrant {
+                id: saved.id,
+                ..through_link(done + Duration::minutes(1))
+            },
+            &[],
+            Effects::none(),
+        )
         .await
-        .unwrap_err();
-    assert!(is_not_found(&err), "{err:?}");
+        .unwrap();
+    assert_eq!(
+        store
+            .get_connect_session(a.id, s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_at,
+        Some(done)
+    );
+    // A link that is gone does not stop the grant: the tokens matter more.
+    let gone = NewGrant {
+        connect_session: Some(ConnectSessionId::new()),
+        ..grant(
+            a.id,
+            end_user(&store, a.id).await.id,
+            app.id,
+            "zu-gone",
+            done,
+        )
+    };
+    store.save_grant(&gone, &[], Effects::none()).await.unwrap();
+    // Nor does a grant through another tenant's or user's link mark that link.
+    let b_user = end_user(&store, b.id).await;
+    let b_app = zoom_app(&store, Some(b.id)).await;
+    let b_link = connect_session_for(b.id, b_user.id, b_app.id, at);
+    store.create_connect_session(&b_link).await.unwrap();
+    let other = NewGrant {
+        connect_session: Some(b_link.id),
+        ..grant(
+            a.id,
+            end_user(&store, a.id).await.id,
+            app.id,
+            "zu-other",
+            done,
+        )
+    };
+    store
+        .save_grant(&other, &[], Effects::none())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_connect_session(b.id, b_link.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_at
+            .is_none()
+    );
 
     // A session must name an end user of its own tenant.
     let other_user = end_user(&store, b.id).await;

@@ -125,6 +125,38 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
             .unwrap_err()
     ));
 
+    // An abandoned item is no longer claimed, and is purged with the processed ones.
+    let poison = inbox_item(app.id, at);
+    store.insert_inbox_item(&poison).await.unwrap();
+    assert!(
+        store
+            .abandon_inbox_item(poison.id, "payload unreadable", done_at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .abandon_inbox_item(poison.id, "again", done_at)
+            .await
+            .unwrap(),
+        "abandoned once"
+    );
+    assert!(
+        !store
+            .abandon_inbox_item(item.id, "processed already", done_at)
+            .await
+            .unwrap(),
+        "a processed item is not abandoned"
+    );
+    assert!(
+        store
+            .claim_inbox_items(at + Duration::days(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an abandoned item is not claimed"
+    );
+
     // Items come back oldest event first; the limit is honoured.
     let newer = inbox_item(app.id, at - Duration::seconds(1));
     let older = inbox_item(app.id, at - Duration::seconds(3));
@@ -151,7 +183,8 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
             .purge_inbox(done_at + Duration::seconds(1))
             .await
             .unwrap(),
-        1
+        2,
+        "the processed item and the abandoned one"
     );
     assert_eq!(
         store

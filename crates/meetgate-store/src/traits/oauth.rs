@@ -23,11 +23,6 @@ pub trait OAuthStore: Send + Sync {
         tenant: TenantId,
         id: ConnectSessionId,
     ) -> StoreResult<Option<ConnectSession>>;
-    async fn complete_connect_session(
-        &self,
-        id: ConnectSessionId,
-        now: OffsetDateTime,
-    ) -> StoreResult<()>;
 
     async fn create_oauth_attempt(&self, attempt: &OAuthAttempt) -> StoreResult<()>;
     /// Finds the attempt by `state` and marks it consumed in one step: single use even when two

@@ -32,6 +32,15 @@ pub trait WebhookStore: Send + Sync {
         error: &str,
         next_attempt_at: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// Gives up on an item that kept failing: marks it processed at `now` with `error`, so that
+    /// it is not tried again and goes with the processed items. False, with nothing written,
+    /// when it was processed meanwhile.
+    async fn abandon_inbox_item(
+        &self,
+        id: InboxItemId,
+        error: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
     async fn purge_inbox(&self, processed_before: OffsetDateTime) -> StoreResult<u64>;
 
     async fn create_webhook_endpoint(

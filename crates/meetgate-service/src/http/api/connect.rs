@@ -15,6 +15,7 @@ use crate::http::problem::{ApiError, Problem, WithRequestId};
         (status = 201, body = ConnectSessionView),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "malformed JSON body"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "the body is not sent as `application/json`"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such Zoom app (zoom_app_id)"),
         (status = 422, body = Problem, content_type = "application/problem+json"),

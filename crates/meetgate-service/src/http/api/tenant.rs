@@ -25,6 +25,7 @@ pub async fn get_settings(
         (status = 200, body = TenantSettings),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "malformed JSON body"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "body too large"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "the body is not sent as `application/json`"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
