@@ -490,8 +490,12 @@ impl Meeting {
         o
     }
 
-    /// Which list a meeting belongs to for `GET /users/{userId}/meetings?type=..`.
+    /// Which list a meeting belongs to for `GET /users/{userId}/meetings?type=..`. Instant
+    /// meetings are in none: Zoom's list "does not return information about instant meetings".
     pub fn in_list(&self, list: ListType, now: OffsetDateTime) -> bool {
+        if self.meeting_type == 1 {
+            return false;
+        }
         match list {
             ListType::Scheduled => true,
             ListType::Live => self.status == Status::Started,

@@ -250,6 +250,12 @@ pub async fn update(
             let Some(mut meeting) = meeting.cloned() else {
                 return Err(ApiError::meeting_not_found(&raw_id));
             };
+            if meeting.status == Status::Started {
+                return Err(ApiError::bad_request(
+                    3000,
+                    "You cannot update or delete meetings that have started using this method.",
+                ));
+            }
             let body = validate::parse_body(&body)?;
             let occurrence = param(&params, "occurrence_id");
             let mode = if occurrence.is_some() {

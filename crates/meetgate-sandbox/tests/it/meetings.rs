@@ -276,6 +276,12 @@ async fn list_types_follow_meeting_state() {
             json!({"start_time": "2031-02-02T10:00:00Z"}),
         )
         .await;
+    // Zoom's list leaves instant meetings out, started or not.
+    let instant = s.create_meeting(&t.access, "me", json!({"type": 1})).await;
+    s.ctl
+        .start_meeting(instant["id"].as_i64().expect("id"))
+        .await
+        .expect("start");
     let a_id = a["id"].as_i64().expect("id");
     s.ctl.start_meeting(a_id).await.expect("start");
     let (_, live) = s
@@ -283,6 +289,20 @@ async fn list_types_follow_meeting_state() {
         .await;
     assert_eq!(live["total_records"], 1);
     assert_eq!(live["meetings"][0]["id"], a_id);
+    let (status, err) = s
+        .api(
+            Method::PATCH,
+            &format!("meetings/{a_id}"),
+            &t.access,
+            Some(json!({"topic": "moved"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a meeting in progress cannot be updated"
+    );
+    assert_eq!(err["code"], 3000);
     let (status, err) = s
         .api(Method::DELETE, &format!("meetings/{a_id}"), &t.access, None)
         .await;
@@ -311,6 +331,18 @@ async fn list_types_follow_meeting_state() {
         )
         .await;
     assert_eq!(upcoming["total_records"], 2);
+    let (_, scheduled) = s
+        .api(
+            Method::GET,
+            "users/me/meetings?type=scheduled",
+            &t.access,
+            None,
+        )
+        .await;
+    assert_eq!(
+        scheduled["total_records"], 2,
+        "no instant meeting: {scheduled}"
+    );
 }
 
 #[tokio::test]

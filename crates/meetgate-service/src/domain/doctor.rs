@@ -129,6 +129,14 @@ impl Services {
                 "The connected Zoom user is not this meeting's host. Use the host's own connection, or an admin-managed app connected by an admin of the host's account.".into(),
                 Vec::new(),
             ),
+            // Zoom answers 3000 to a change of a meeting in progress, too.
+            ApiErrorKind::MeetingForbidden if op == Operation::UpdateMeeting => problem(
+                format!(
+                    "Zoom refused to change the meeting: \"{}\". Zoom does not change a meeting while it is in progress: change it after it ends. Otherwise check the occurrence id, and that the meeting's host is the connected user.",
+                    error.message
+                ),
+                Vec::new(),
+            ),
             ApiErrorKind::MeetingForbidden => problem(
                 format!(
                     "Zoom refused this request on the meeting: \"{}\". Check what the request names (an occurrence id, another user to schedule for); if the meeting belongs to another user or account, act through a connection of its host.",

@@ -169,6 +169,9 @@ fn topic_fingerprint(topic: Option<&str>) -> String {
 /// duration, a link's grace period or an offset can never overflow.
 const LAST_YEAR: i32 = 3000;
 
+/// Zoom's meeting type for an instant meeting.
+const INSTANT: u8 = 1;
+
 pub(crate) fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
     let parsed = OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
         Error::validation(
@@ -858,20 +861,25 @@ impl Services {
         key: Option<&str>,
         recovery: &CreateRecovery,
     ) -> Result<ZoomMeeting> {
-        let request = &validated.request;
         let sent = self
-            .call_zoom(
-                grant,
-                Operation::CreateMeeting,
-                target,
-                ctx.now,
-                |api, token| {
-                    let target = target.clone();
-                    async move { api.create_meeting(&token, &target, request).await }
-                },
-            )
+            .create_at_zoom(grant, target, &validated.request, ctx.now)
             .await;
         match sent {
+            Err(Error::ZoomUnavailable(reason))
+                if key.is_some() && recovery.zoom_type == INSTANT =>
+            {
+                // Zoom's list leaves instant meetings out, so a lost answer cannot be looked
+                // up. An instant meeting whose link nobody received is never started: make
+                // another rather than keep the caller waiting for the claim to go stale.
+                tracing::warn!(%reason, "instant meeting create outcome unknown; creating another");
+                match self
+                    .create_at_zoom(grant, target, &validated.request, ctx.now)
+                    .await
+                {
+                    Err(Error::ZoomUnavailable(_)) => Err(Error::ZoomOutcomeUnknown),
+                    other => other,
+                }
+            }
             Err(Error::ZoomUnavailable(reason)) if key.is_some() => {
                 // Zoom's create is not idempotent and a lost answer means "unknown", not
                 // "failed". Look once; if the meeting is not there (yet), leave the key in
@@ -889,8 +897,29 @@ impl Services {
         }
     }
 
+    async fn create_at_zoom(
+        &self,
+        grant: &mut Grant,
+        target: &UserTarget,
+        request: &MeetingRequest,
+        now: OffsetDateTime,
+    ) -> Result<ZoomMeeting> {
+        self.call_zoom(
+            grant,
+            Operation::CreateMeeting,
+            target,
+            now,
+            |api, token| {
+                let target = target.clone();
+                async move { api.create_meeting(&token, &target, request).await }
+            },
+        )
+        .await
+    }
+
     /// Looks for a meeting Zoom created for an interrupted request: same type, topic and start
-    /// time, created since the request began, and not already recorded by meetgate.
+    /// time, created since the request began, and not already recorded by meetgate. Never finds
+    /// an instant meeting: Zoom does not list them.
     async fn find_created_at_zoom(
         &self,
         grant: &mut Grant,
@@ -898,6 +927,9 @@ impl Services {
         prior: &CreateRecovery,
         now: OffsetDateTime,
     ) -> Result<Option<ZoomMeeting>> {
+        if prior.zoom_type == INSTANT {
+            return Ok(None);
+        }
         for list_type in ["live", "upcoming", "scheduled"] {
             let page = self
                 .call_zoom(grant, Operation::ListMeetings, target, now, |api, token| {
