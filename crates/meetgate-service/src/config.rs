@@ -90,7 +90,8 @@ pub struct WebConfig {
     pub secure_cookies: String,
     /// Failed sign-ins allowed per email and per client address in 15 minutes.
     pub signin_attempts_per_15_min: u32,
-    /// Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy in front of meetgate.
+    /// Trust `X-Forwarded-For` from a reverse proxy in front of meetgate: the sign-in limiter
+    /// then counts by the client address it names. (The scheme always comes from `public_url`.)
     pub trust_proxy_headers: bool,
 }
 

@@ -9,7 +9,12 @@ use meetgate_service::config::Config;
 use toml::Value;
 
 /// Variables that are not settings but are still meetgate's.
-const OTHER_VARIABLES: &[&str] = &["MEETGATE_CONFIG", "MEETGATE_TEST_POSTGRES_URL"];
+const OTHER_VARIABLES: &[&str] = &[
+    "MEETGATE_CONFIG",
+    "MEETGATE_TEST_POSTGRES_URL",
+    // `meetgate member add` reads the new member's password from it.
+    "MEETGATE_MEMBER_PASSWORD",
+];
 
 /// Flags that override settings, as `(dotted path, value)`.
 pub type Overrides = Vec<(&'static str, Value)>;

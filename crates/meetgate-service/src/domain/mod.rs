@@ -8,6 +8,7 @@ mod connections;
 mod context;
 mod doctor;
 pub mod egress;
+mod gauges;
 mod idempotent;
 pub mod inbox;
 mod invitations;

@@ -41,7 +41,9 @@ pub async fn openapi(json: Arc<String>) -> Response {
         .into_response()
 }
 
-pub async fn metrics(render: MetricsRender) -> Response {
+/// The exposition, with the store's gauges read first.
+pub async fn metrics(services: Services, render: MetricsRender) -> Response {
+    services.publish_gauges(services.clock.now()).await;
     (
         [(
             header::CONTENT_TYPE,

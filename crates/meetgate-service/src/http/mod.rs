@@ -13,6 +13,7 @@ pub mod templates;
 mod zoom_webhooks;
 
 use axum::Router;
+use axum::extract::State;
 use axum::routing::{get, post};
 
 use crate::domain::Services;
@@ -38,7 +39,10 @@ pub fn router(services: Services, metrics: Option<health::MetricsRender>) -> Rou
         .route("/static/app.css", get(templates::stylesheet))
         .route("/static/app.js", get(templates::script));
     if let Some(render) = metrics {
-        app = app.route("/metrics", get(move || health::metrics(render.clone())));
+        app = app.route(
+            "/metrics",
+            get(move |State(services): State<Services>| health::metrics(services, render.clone())),
+        );
     }
     let config = services.config.clone();
     layers::apply(
@@ -54,8 +58,11 @@ pub use health::MetricsRender;
 /// A router serving only `/metrics`, for a separate metrics address.
 pub type MetricsRouter = Router;
 
-pub fn metrics_router(render: MetricsRender) -> MetricsRouter {
-    Router::new().route("/metrics", get(move || health::metrics(render.clone())))
+pub fn metrics_router(render: MetricsRender, services: Services) -> MetricsRouter {
+    Router::new().route(
+        "/metrics",
+        get(move || health::metrics(services.clone(), render.clone())),
+    )
 }
 
 pub async fn serve_metrics(

@@ -202,6 +202,11 @@ async fn one_run_shows_in_metrics_audit_export_and_logs() {
             r#"meetgate_zoom_requests_total{endpoint="meetings.create",outcome="ok"}"#,
             5.0,
         ),
+        // Read from the store at the scrape: the one connection ended with the deauthorization.
+        (r#"meetgate_connections{state="connected"}"#, 0.0),
+        (r#"meetgate_connections{state="revoked"}"#, 1.0),
+        ("meetgate_zoom_events_pending", 0.0),
+        ("meetgate_zoom_events_lag_seconds", 0.0),
     ] {
         assert_eq!(
             metric(&metrics, series),
@@ -209,6 +214,12 @@ async fn one_run_shows_in_metrics_audit_export_and_logs() {
             "{series} in\n{metrics}"
         );
     }
+    assert!(
+        metric(&metrics, "meetgate_webhook_deliveries_pending").is_some()
+            && metric(&metrics, r#"meetgate_db_pool_connections{state="idle"}"#)
+                .is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
     assert!(
         !metrics.contains("Jane Roe") && !metrics.contains(&key),
         "no patient data or secret in a label"
