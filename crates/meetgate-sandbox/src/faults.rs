@@ -60,7 +60,9 @@ impl Faults {
             return Err("probability must be within 0.0..=1.0".into());
         }
         match &spec.kind {
-            FaultKind::Status { status } | FaultKind::Xml { status }
+            FaultKind::Status { status }
+            | FaultKind::Xml { status }
+            | FaultKind::ZoomError { status, .. }
                 if StatusCode::from_u16(*status).is_err() =>
             {
                 return Err(format!("invalid HTTP status {status}"));
@@ -186,6 +188,20 @@ fn faulted(kind: &FaultKind, endpoint: Endpoint) -> Response {
         FaultKind::ErrorInOk { code, message } => {
             let body = serde_json::json!({"code": code, "message": message});
             json(StatusCode::OK, &body.to_string())
+        }
+        FaultKind::ZoomError {
+            status,
+            code,
+            error,
+            message,
+        } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+            let body = if endpoint.is_oauth() {
+                serde_json::json!({"reason": message, "error": error.as_deref().unwrap_or("server_error")})
+            } else {
+                serde_json::json!({"code": code.unwrap_or(i64::from(status.as_u16())), "message": message})
+            };
+            json(status, &body.to_string())
         }
         FaultKind::TokenOutage => (
             StatusCode::SERVICE_UNAVAILABLE,

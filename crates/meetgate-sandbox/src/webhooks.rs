@@ -217,7 +217,10 @@ impl SandboxState {
             Ok(resp) => {
                 let status = resp.status();
                 let bytes = resp.bytes().await.map(|b| b.to_vec()).ok();
-                let outcome = if status.is_success() {
+                // Zoom wants 200 or 204; any other answer, 2xx included, is not a delivery.
+                let outcome = if status == reqwest::StatusCode::OK
+                    || status == reqwest::StatusCode::NO_CONTENT
+                {
                     AttemptOutcome::Delivered
                 } else if status.is_server_error() {
                     AttemptOutcome::Retry

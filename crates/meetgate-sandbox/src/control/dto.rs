@@ -159,6 +159,20 @@ pub enum FaultKind {
     Xml { status: u16 },
     /// Answer HTTP 200 whose JSON body is an error envelope.
     ErrorInOk { code: i64, message: String },
+    /// Answer Zoom's own error with this status: `{"code", "message"}` on the REST API,
+    /// `{"reason": message, "error"}` on the token endpoint. For the forms Zoom sends that the
+    /// sandbox does not choose by itself (4711 with HTTP 400 for a missing scope,
+    /// `invalid_request` with HTTP 401 for a dead refresh token, 3007, ...).
+    ZoomError {
+        status: u16,
+        /// Zoom's numeric code (REST API).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i64>,
+        /// The OAuth error (token endpoint); `server_error` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        message: String,
+    },
     /// Do the work, then hold the response for `hold_ms` before sending it: a client with a
     /// shorter timeout sees a timeout although the work is done.
     TimeoutAfterWork { hold_ms: u64 },

@@ -45,7 +45,8 @@ fn error_redirect(
     }
 }
 
-fn valid_challenge(c: &str) -> bool {
+/// 43 to 128 characters of `[A-Za-z0-9-._~]`: a PKCE challenge, and a verifier (RFC 7636 §4.1).
+pub(crate) fn valid_challenge(c: &str) -> bool {
     (43..=128).contains(&c.len())
         && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))

@@ -10,7 +10,7 @@ use crate::world::App;
 
 fn invalid_client() -> TokenError {
     TokenError {
-        status: 401,
+        status: 400,
         error: "invalid_client",
         reason: "Invalid client_id or client_secret".into(),
         grant_key: None,

@@ -281,6 +281,12 @@ impl OAuthStore {
         }
         match (&entry.pkce, verifier) {
             (None, None) => {}
+            (Some(_), Some(v)) if !super::authorize::valid_challenge(v) => {
+                return Err(TokenError::invalid_grant(
+                    "Invalid code_verifier: 43 to 128 characters of A-Z, a-z, 0-9, -._~",
+                    Some(key),
+                ));
+            }
             (Some(pkce), Some(v)) if pkce.verify(v) => {}
             (Some(_), Some(_)) => {
                 return Err(TokenError::invalid_grant(

@@ -186,10 +186,11 @@ fn exchange(
     }
 }
 
+/// Zoom's 4705: the grant type is not one this app type may use.
 fn unauthorized_client() -> TokenError {
     TokenError {
         status: 400,
-        error: "unauthorized_client",
+        error: "unsupported_grant_type",
         reason: "The app type does not allow this grant type".into(),
         grant_key: None,
     }

@@ -69,6 +69,11 @@ pub fn client() -> reqwest::Client {
 }
 
 pub fn pkce_pair(seed: &str) -> (String, String) {
+    // Only RFC 7636's characters: an email's `@` would make it no verifier at all.
+    let seed = seed.replace(
+        |c: char| !(c.is_ascii_alphanumeric() || "-._~".contains(c)),
+        "-",
+    );
     let verifier = format!("verifier-{seed}-{}", "x".repeat(40));
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)

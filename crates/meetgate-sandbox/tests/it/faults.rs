@@ -128,6 +128,32 @@ async fn next_n_calls_and_body_faults() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["code"], 124);
 
+    // Zoom's other form of a missing scope, as given.
+    s.ctl
+        .set_fault(
+            FaultSpec::new(FaultKind::ZoomError {
+                status: 400,
+                code: Some(4711),
+                error: None,
+                message: "Invalid access token, does not contain scopes:[meeting:write].".into(),
+            })
+            .on("meetings.create")
+            .times(1),
+        )
+        .await
+        .expect("fault");
+    let (status, body) = s
+        .api(
+            Method::POST,
+            "users/me/meetings",
+            &t.access,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 4711);
+    assert!(body["message"].as_str().unwrap().contains("meeting:write"));
+
     s.ctl
         .set_fault(
             FaultSpec::new(FaultKind::RateLimited)

@@ -9,8 +9,11 @@ use oauth2::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 
 use crate::common::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 #[tokio::test]
 async fn full_flow_with_the_oauth2_crate() {
@@ -283,6 +286,19 @@ async fn pkce_is_verified_s256_and_plain() {
     let (status, _) = s.exchange(USER_APP, &code, &verifier).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // A verifier that matches its challenge but is too short to be one (RFC 7636 §4.1).
+    let short = "only-20-characters-x";
+    let code = s
+        .code(
+            USER_APP.0,
+            ADA,
+            Some(&URL_SAFE_NO_PAD.encode(Sha256::digest(short.as_bytes()))),
+        )
+        .await;
+    let (status, err) = s.exchange(USER_APP, &code, short).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "invalid_grant", "{err}");
+
     // Missing verifier when a challenge was sent.
     let code = s.code(USER_APP.0, ADA, Some(&challenge)).await;
     let (status, err) = s
@@ -477,7 +493,7 @@ async fn token_endpoint_errors() {
             &[("grant_type", "refresh_token"), ("refresh_token", "x")],
         )
         .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["error"], "invalid_client");
     let resp = s
         .http
@@ -493,7 +509,7 @@ async fn token_endpoint_errors() {
         .expect("token");
     assert_eq!(
         resp.status(),
-        StatusCode::UNAUTHORIZED,
+        StatusCode::BAD_REQUEST,
         "credentials in the body are refused"
     );
     let (status, err) = s
@@ -522,7 +538,10 @@ async fn token_endpoint_errors() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(err["error"], "unauthorized_client");
+    assert_eq!(
+        err["error"], "unsupported_grant_type",
+        "4705: not for this app type"
+    );
     let (status, err) = s
         .token_request(
             S2S_APP,

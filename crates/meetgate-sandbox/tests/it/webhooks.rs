@@ -84,6 +84,9 @@ async fn receive(State(st): State<RecvState>, headers: HeaderMap, body: Bytes) -
     {
         return AxStatus::INTERNAL_SERVER_ERROR.into_response();
     }
+    if v["payload"]["object"]["topic"] == "Answers 202" {
+        return AxStatus::ACCEPTED.into_response();
+    }
     AxStatus::OK.into_response()
 }
 
@@ -257,6 +260,19 @@ async fn signed_events_reach_the_receiver() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(r.named("meeting.started").len(), 2);
+
+    // Zoom counts only 200 and 204 as delivered: a 202 is a final failure, not retried.
+    let odd = s
+        .create_meeting(&t.access, "me", json!({"topic": "Answers 202"}))
+        .await;
+    let started = s
+        .ctl
+        .start_meeting(odd["id"].as_i64().expect("id"))
+        .await
+        .expect("start");
+    let d = wait_state(&s, started.deliveries[0], "failed", 1).await;
+    assert_eq!(d.attempts.len(), 1);
+    assert_eq!(d.attempts[0].status, Some(202));
 }
 
 #[tokio::test]

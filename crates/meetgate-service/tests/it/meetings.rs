@@ -15,6 +15,7 @@ both_backends!(
     lost_create_answer_is_reconciled_not_retried,
     a_lost_answer_to_an_instant_create_makes_another,
     a_meeting_in_progress_cannot_be_changed_and_says_why,
+    zooms_other_missing_scope_answer_gets_the_same_fix,
     a_client_that_hangs_up_still_gets_its_meeting_recorded,
     updates_and_deletes_honour_idempotency_keys,
     a_lost_answer_to_an_occurrence_delete_is_done_on_retry,
@@ -733,4 +734,40 @@ async fn a_lost_answer_to_an_occurrence_delete_is_done_on_retry(backend: Backend
         .api(Method::GET, "/v1/audit-events?action=meeting.deleted", None)
         .await;
     assert_eq!(audit["data"].as_array().unwrap().len(), 1, "{audit}");
+}
+
+/// Zoom answers a missing scope with 4700 and HTTP 401, or with 4711 and HTTP 400 (ZOOM.md:
+/// CONFLICT). The sandbox sends the first by itself; the second, sent here as a fault, gets the
+/// same answer: which scope, and what to change. No refresh is tried for it.
+async fn zooms_other_missing_scope_answer_gets_the_same_fix(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::ZoomError {
+                status: 400,
+                code: Some(4711),
+                error: None,
+                message: "Invalid access token, does not contain scopes:[meeting:write].".into(),
+            })
+            .on("meetings.create")
+            .times(1),
+        )
+        .await
+        .unwrap();
+    app.env.control().reset_counters().await.unwrap();
+    let (status, problem) = app.create_meeting("dr-ada", json!({})).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/zoom-rejected");
+    assert_eq!(problem["zoom_code"], 4711);
+    let required = problem["required_scopes"].as_array().unwrap();
+    assert!(required.iter().any(|s| s == "meeting:write"), "{problem}");
+    assert!(
+        problem["fix"].as_str().unwrap().contains("connect again"),
+        "{problem}"
+    );
+    assert_eq!(app.counters().await.calls("oauth.token", 200), 0);
 }

@@ -13,7 +13,8 @@ both_backends!(
     a_lost_rotation_needs_reauth_once_and_spares_others,
     swapped_ciphertexts_fail_instead_of_using_the_other_token,
     background_job_keeps_idle_grants_alive,
-    a_start_link_dropped_mid_refresh_still_stores_the_rotated_token
+    a_start_link_dropped_mid_refresh_still_stores_the_rotated_token,
+    zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth
 );
 
 /// Zoom's token endpoint answers the next call `ms` late.
@@ -395,4 +396,33 @@ async fn a_grant_held_at_zoom_does_not_hold_the_other_background_refreshes() {
     assert!(!step.is_finished(), "the held refresh is still at Zoom");
     assert_eq!(step.await.unwrap(), 2);
     assert_eq!(refreshes(&app.counters().await), 2);
+}
+
+/// Zoom has also answered a dead refresh token with `invalid_request` and HTTP 401 (ZOOM.md:
+/// CONFLICT): that too ends the grant, instead of counting as an outage.
+async fn zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("ada", ADA, USER_APP).await;
+    expire_tokens(&app).await;
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::ZoomError {
+                status: 401,
+                code: None,
+                error: Some("invalid_request".into()),
+                message: "Invalid Token!".into(),
+            })
+            .on("oauth.token")
+            .times(1),
+        )
+        .await
+        .unwrap();
+    let (status, problem) = app.create_meeting("ada", json!({})).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "/problems/needs-reauth");
+    let (_, conn) = app.api(Method::GET, "/v1/users/ada/connection", None).await;
+    assert_eq!(conn["state"], "needs_reauth");
 }
