@@ -14,6 +14,9 @@ use crate::secrets::{Secret, constant_time_eq, random_token, sha256};
 use crate::{Error, Result};
 
 const LIMIT_WINDOW: Duration = Duration::minutes(15);
+/// An address stands for everyone behind it (a clinic's NAT, a VPN): it may fail this many times
+/// the per-email limit before its sign-ins are refused.
+const ADDRESS_LIMIT_FACTOR: u32 = 5;
 /// Past this many tracked keys, forgotten entries are swept so an attacker cycling through
 /// addresses cannot grow the map without bound.
 const SWEEP_ABOVE: usize = 10_000;
@@ -31,28 +34,29 @@ pub(crate) struct SignInLimiter {
 }
 
 impl SignInLimiter {
-    fn blocked(&self, keys: &[String], limit: u32, now: OffsetDateTime) -> bool {
+    /// Whether any key has reached its limit of failures in the window.
+    fn blocked(&self, keys: &[(String, u32)], now: OffsetDateTime) -> bool {
         let Ok(mut map) = self.failures.lock() else {
             return false;
         };
-        keys.iter().any(|key| {
+        keys.iter().any(|(key, limit)| {
             map.get_mut(key).is_some_and(|times| {
                 while times.front().is_some_and(|t| *t <= now - LIMIT_WINDOW) {
                     times.pop_front();
                 }
-                times.len() >= limit as usize
+                times.len() >= *limit as usize
             })
         })
     }
 
-    fn record_failure(&self, keys: &[String], now: OffsetDateTime) {
+    fn record_failure(&self, keys: &[(String, u32)], now: OffsetDateTime) {
         let Ok(mut map) = self.failures.lock() else {
             return;
         };
         if map.len() > SWEEP_ABOVE {
             map.retain(|_, times| times.back().is_some_and(|t| *t > now - LIMIT_WINDOW));
         }
-        for key in keys {
+        for (key, _) in keys {
             map.entry(key.clone()).or_default().push_back(now);
         }
     }
@@ -111,7 +115,9 @@ pub enum SessionState {
 
 impl Services {
     /// Checks an email and password and starts a session. Refused without checking the password
-    /// once the email or the client address has too many recent failures. Unknown emails, wrong
+    /// once the email, or the client address, has too many recent failures (an address, which
+    /// may stand for a whole clinic, five times as many as an email). `client` is `None` when
+    /// the address does not identify the client (a reverse proxy's own). Unknown emails, wrong
     /// passwords and disabled members fail alike and take as long.
     pub async fn sign_in(
         &self,
@@ -122,14 +128,15 @@ impl Services {
         now: OffsetDateTime,
     ) -> Result<SignedIn> {
         let email = normalize_email("email", email).map_err(|_| Error::Unauthenticated)?;
-        let mut keys = vec![format!("email:{email}")];
+        let limit = self.config.web.signin_attempts_per_15_min;
+        let mut keys = vec![(format!("email:{email}"), limit)];
         if let Some(client) = client {
-            keys.push(format!("addr:{client}"));
+            keys.push((
+                format!("addr:{client}"),
+                limit.saturating_mul(ADDRESS_LIMIT_FACTOR),
+            ));
         }
-        if self
-            .signins
-            .blocked(&keys, self.config.web.signin_attempts_per_15_min, now)
-        {
+        if self.signins.blocked(&keys, now) {
             metrics::counter!("meetgate_signins_total", "outcome" => "rate_limited").increment(1);
             return Err(Error::TooManyAttempts);
         }
@@ -163,7 +170,7 @@ impl Services {
                 return Err(Error::Unauthenticated);
             }
         };
-        self.signins.forget(&keys[0]);
+        self.signins.forget(&keys[0].0);
         metrics::counter!("meetgate_signins_total", "outcome" => "signed_in").increment(1);
         let view = MemberView::from(&member);
         let ctx = Ctx::for_member(

@@ -77,8 +77,21 @@ impl Page {
 
 impl Browser {
     fn new(base: &str) -> Self {
+        Self::with_headers(base, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser whose requests reach meetgate through a reverse proxy that names it
+    /// `X-Forwarded-For: address`.
+    fn behind_proxy(base: &str, address: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().unwrap());
+        Self::with_headers(base, headers)
+    }
+
+    fn with_headers(base: &str, headers: reqwest::header::HeaderMap) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
             .build()
             .unwrap();
         Self {
@@ -462,12 +475,16 @@ fn member_id(body: &str, name: &str) -> String {
 }
 
 async fn sign_in_is_rate_limited_per_email_and_per_address(backend: Backend) {
-    let Some(app) = spawn_with_members(backend, |c| c.web.signin_attempts_per_15_min = 3).await
+    let Some(app) = spawn_with_members(backend, |c| {
+        c.web.signin_attempts_per_15_min = 3;
+        c.web.trust_proxy_headers = true;
+    })
+    .await
     else {
         return;
     };
     let clock = &app.services().clock;
-    let browser = Browser::new(&app.main.base);
+    let browser = Browser::behind_proxy(&app.main.base, "203.0.113.7");
     for _ in 0..3 {
         assert_eq!(
             browser.sign_in(CLINICIAN, "wrong password!").await.status,
@@ -491,11 +508,13 @@ async fn sign_in_is_rate_limited_per_email_and_per_address(backend: Backend) {
         "fifteen minutes later it works"
     );
 
-    // Per address: failures spread over several emails still count for the one client.
+    // Per address: failures spread over many emails count for the one client, which may fail
+    // five times the per-email limit (an address can stand for a whole clinic).
     clock.advance(Duration::from_secs(16 * 60));
-    for email in ["a@clinic.example", "b@clinic.example", "c@clinic.example"] {
+    for i in 0..15 {
+        let email = format!("guess{i}@clinic.example");
         assert_eq!(
-            browser.sign_in(email, "guess guess guess").await.status,
+            browser.sign_in(&email, "guess guess guess").await.status,
             401
         );
     }
@@ -504,6 +523,25 @@ async fn sign_in_is_rate_limited_per_email_and_per_address(backend: Backend) {
         429,
         "the address is limited, whoever it signs in as"
     );
+    let colleague = Browser::behind_proxy(&app.main.base, "198.51.100.20");
+    assert_eq!(
+        colleague.sign_in(ADMIN, SECRET).await.status,
+        303,
+        "another address is not"
+    );
+
+    // A loopback peer that names no client is a proxy on the same host: everyone's address,
+    // so a stranger's failures through it must not lock the clinic out.
+    clock.advance(Duration::from_secs(16 * 60));
+    let via_proxy = Browser::new(&app.main.base);
+    for i in 0..20 {
+        let email = format!("stranger{i}@clinic.example");
+        assert_eq!(
+            via_proxy.sign_in(&email, "guess guess guess").await.status,
+            401
+        );
+    }
+    assert_eq!(via_proxy.sign_in(ADMIN, SECRET).await.status, 303);
 }
 
 async fn forms_without_the_csrf_token_are_refused(backend: Backend) {

@@ -85,7 +85,9 @@ pub(super) fn clear_session_cookie(services: &Services, mut response: Response) 
 }
 
 /// The client's address for the sign-in rate limit: the peer, or the first `X-Forwarded-For`
-/// entry when `web.trust_proxy_headers` says a proxy in front sets it.
+/// entry when `web.trust_proxy_headers` says a proxy in front sets it. A loopback peer without
+/// that is a reverse proxy on the same host, whose address is everyone's: `None`, so that a
+/// stranger's failures cannot lock the whole clinic out (the per-email limit still holds).
 pub(super) fn client_address(
     services: &Services,
     parts_headers: &HeaderMap,
@@ -102,7 +104,8 @@ pub(super) fn client_address(
             return Some(forwarded.to_owned());
         }
     }
-    peer.map(|p| p.ip().to_string())
+    peer.filter(|p| !p.ip().is_loopback())
+        .map(|p| p.ip().to_string())
 }
 
 /// The peer address, when the server was started with connect info.
