@@ -297,16 +297,34 @@ mod tests {
     #[test]
     fn the_limiter_forgets_after_fifteen_minutes() {
         let limiter = SignInLimiter::default();
-        let keys = vec!["email:a@b.example".to_owned()];
+        let keys = vec![("email:a@b.example".to_owned(), 3)];
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
         for _ in 0..3 {
-            assert!(!limiter.blocked(&keys, 3, t0));
+            assert!(!limiter.blocked(&keys, t0));
             limiter.record_failure(&keys, t0);
         }
-        assert!(limiter.blocked(&keys, 3, t0 + Duration::minutes(14)));
-        assert!(!limiter.blocked(&keys, 3, t0 + Duration::minutes(15)));
+        assert!(limiter.blocked(&keys, t0 + Duration::minutes(14)));
+        assert!(!limiter.blocked(&keys, t0 + Duration::minutes(15)));
         limiter.record_failure(&keys, t0);
-        limiter.forget(&keys[0]);
-        assert!(!limiter.blocked(&keys, 1, t0));
+        limiter.forget(&keys[0].0);
+        assert!(!limiter.blocked(&[("email:a@b.example".to_owned(), 1)], t0));
+    }
+
+    #[test]
+    fn each_key_has_its_own_limit() {
+        let limiter = SignInLimiter::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let address = ("addr:203.0.113.7".to_owned(), 5);
+        for i in 0..4 {
+            let keys = [(format!("email:{i}@b.example"), 1), address.clone()];
+            limiter.record_failure(&keys, t0);
+        }
+        assert!(
+            !limiter.blocked(std::slice::from_ref(&address), t0),
+            "4 of 5"
+        );
+        assert!(limiter.blocked(&[("email:0@b.example".to_owned(), 1)], t0));
+        limiter.record_failure(std::slice::from_ref(&address), t0);
+        assert!(limiter.blocked(std::slice::from_ref(&address), t0));
     }
 }
