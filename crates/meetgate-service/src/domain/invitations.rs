@@ -74,9 +74,14 @@ impl Services {
     ) -> Result<CreatedInvitation> {
         require_admin(ctx)?;
         let email = normalize_email("email", email)?;
-        if self.store.find_member_by_email(&email).await?.is_some() {
+        // Only this clinic's own members are named: whether an address belongs to another
+        // clinic is not this admin's to learn. Such an invitation is made as usual, and its
+        // acceptance tells the person themselves to sign in instead.
+        if let Some(existing) = self.store.find_member_by_email(&email).await?
+            && existing.tenant_id == ctx.tenant()
+        {
             return Err(Error::Conflict(format!(
-                "{email} is already a member of a clinic on this meetgate"
+                "{email} is already a member of your clinic"
             )));
         }
         let token = random_token(32);

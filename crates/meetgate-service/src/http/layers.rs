@@ -94,12 +94,15 @@ async fn bare_errors_as_problems(
         .map(str::to_owned);
     let page = is_page_request(request.uri().path(), request.headers());
     let response = next.run(request).await;
-    let bare = !response.headers().contains_key(header::CONTENT_TYPE)
-        || response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
-    if page && bare && (response.status().is_client_error() || response.status().is_server_error())
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let bare = content_type.is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    // A problem document reaching a page request comes from no page handler (a panic caught
+    // below): a person gets a sentence instead.
+    let problem_doc =
+        content_type.is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if page
+        && (bare || problem_doc)
+        && (response.status().is_client_error() || response.status().is_server_error())
     {
         return page_for_status(response.status());
     }
@@ -225,5 +228,33 @@ mod tests {
         let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(problem["type"], "/problems/internal");
         assert!(!problem.to_string().contains("a bug in a handler"));
+
+        // A person's browser gets a page with a sentence instead.
+        let app = super::apply(
+            axum::Router::new().route("/app/boom", axum::routing::get(buggy)),
+            &Config::default(),
+        );
+        let response = app
+            .oneshot(
+                Request::get("/app/boom")
+                    .header(header::ACCEPT, "text/html,application/xhtml+xml")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let page = String::from_utf8_lossy(&body);
+        assert!(page.contains("Something went wrong"), "{page}");
+        assert!(!page.contains("a bug in a handler"));
     }
 }

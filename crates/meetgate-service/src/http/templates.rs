@@ -57,7 +57,21 @@ pub fn render(name: &str, ctx: minijinja::Value) -> Result<String, Problem> {
 
 /// A page that says one thing to a person, with a status.
 pub fn message_page(status: axum::http::StatusCode, title: &str, message: &str) -> Response {
-    match render("message.html", minijinja::context! { title, message }) {
+    message_page_back(status, title, message, None)
+}
+
+/// The same for a member of the web app, with the way back to the dashboard.
+pub fn member_message_page(status: axum::http::StatusCode, title: &str, message: &str) -> Response {
+    message_page_back(status, title, message, Some("/app"))
+}
+
+fn message_page_back(
+    status: axum::http::StatusCode,
+    title: &str,
+    message: &str,
+    back: Option<&str>,
+) -> Response {
+    match render("message.html", minijinja::context! { title, message, back }) {
         Ok(html) => {
             let mut response = (status, axum::response::Html(html)).into_response();
             response

@@ -794,7 +794,10 @@ async fn an_invitation_works_once(backend: Backend) {
             && listed.body.contains("pending")
     );
 
+    // The invitee's browser was signed in as someone else before.
     let invitee = Browser::new(&app.main.base);
+    invitee.signed_in(CLINICIAN).await;
+    let earlier_session = invitee.cookie("mg_session").unwrap();
     let page = invitee.get(&link).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
@@ -847,6 +850,17 @@ async fn an_invitation_works_once(backend: Backend) {
         .await;
     assert_eq!(accepted.status, 303, "{}", accepted.body);
     assert_eq!(accepted.location.as_deref(), Some("/app?done=welcome"));
+    let stale = Browser::new(&app.main.base);
+    stale
+        .cookies
+        .lock()
+        .unwrap()
+        .insert("mg_session".into(), earlier_session);
+    assert_eq!(
+        stale.get("/app").await.status,
+        303,
+        "the browser's earlier session ended on the server"
+    );
     let welcome = invitee.get("/app?done=welcome").await;
     assert!(
         welcome.body.contains("Hello, Dr. New") && welcome.body.contains("Welcome to meetgate"),
@@ -881,6 +895,25 @@ async fn an_invitation_works_once(backend: Backend) {
             .await
             .status,
         303
+    );
+
+    // Inviting a member of this clinic again says so (a member of another clinic is not named:
+    // that is not this admin's to learn).
+    let twice = admin
+        .post(
+            "/admin/invitations",
+            &[
+                ("csrf", &members.csrf()),
+                ("email", "new.doc@clinic.example"),
+                ("role", "clinician"),
+            ],
+        )
+        .await;
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    assert!(
+        twice.body.contains("already a member of your clinic"),
+        "{}",
+        twice.body
     );
 
     // A made-up link and an expired one read as such.
@@ -1035,6 +1068,18 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
         meeting.body.contains(&start_link),
         "the page offers the start link"
     );
+    let title = meeting
+        .body
+        .split("<title>")
+        .nth(1)
+        .unwrap()
+        .split("</title>")
+        .next()
+        .unwrap();
+    assert!(
+        !title.contains("Jane Doe"),
+        "a client's name stays out of the title (history, tabs, shared screens): {title}"
+    );
     let id = page_path
         .trim_start_matches("/app/meetings/")
         .split('?')
@@ -1104,6 +1149,17 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
         "{}",
         bad.body
     );
+    // What was typed is still there to correct; the date field starts at yesterday in UTC,
+    // which west of UTC is still "today" in the evening.
+    assert!(
+        bad.body.contains(r#"value="2020-01-01""#)
+            && bad.body.contains(r#"value="10:00""#)
+            && bad.body.contains(r#"value="Europe/Berlin""#),
+        "{}",
+        bad.body
+    );
+    let yesterday = (app.services().clock.now() - time::Duration::days(1)).date();
+    assert!(dashboard.body.contains(&format!(r#"min="{yesterday}""#)));
     let tomorrow = (app.services().clock.now() + time::Duration::days(1))
         .date()
         .to_string();

@@ -113,10 +113,7 @@ pub async fn signin(
         .await
     {
         Ok(signed_in) => {
-            // A fresh cookie at every sign-in; any previous session of this browser ends.
-            if let Some(old) = session_cookie_value(&services, &form.headers) {
-                let _ = services.sign_out(&old, None).await;
-            }
+            end_previous_session(&services, &form.headers).await;
             with_session_cookie(&services, see_other(&next), signed_in.cookie.expose())
         }
         Err(e) => {
@@ -206,11 +203,14 @@ pub async fn accept_invitation(
         .accept_invitation(&token, &name, password, rid.0.clone(), now)
         .await
     {
-        Ok(signed_in) => with_session_cookie(
-            &services,
-            see_other("/app?done=welcome"),
-            signed_in.cookie.expose(),
-        ),
+        Ok(signed_in) => {
+            end_previous_session(&services, &form.headers).await;
+            with_session_cookie(
+                &services,
+                see_other("/app?done=welcome"),
+                signed_in.cookie.expose(),
+            )
+        }
         Err(e @ Error::Validation { .. }) => {
             let (status, text) = describe(&e, rid.0.as_deref());
             invitation_form_again(&services, &token, &form, &name, text, status).await
@@ -263,5 +263,12 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/app", "{bad}");
         }
         assert_eq!(safe_next(None), "/app");
+    }
+}
+
+/// A fresh cookie at every sign-in: any session this browser held before ends on the server too.
+async fn end_previous_session(services: &Services, headers: &axum::http::HeaderMap) {
+    if let Some(old) = session_cookie_value(services, headers) {
+        let _ = services.sign_out(&old, None).await;
     }
 }

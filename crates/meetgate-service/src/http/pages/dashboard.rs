@@ -103,6 +103,42 @@ pub(super) async fn render_dashboard(
     status: StatusCode,
     flash: Option<Flash>,
 ) -> Response {
+    render_dashboard_typed(services, session, status, flash, ScheduleTyped::default()).await
+}
+
+/// What the clinician typed into the schedule form, shown again when it is refused.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct ScheduleTyped {
+    pub client_label: String,
+    pub date: String,
+    pub time: String,
+    pub duration: u32,
+    pub timezone: String,
+    pub weekly: bool,
+    pub occurrences: String,
+}
+
+impl Default for ScheduleTyped {
+    fn default() -> Self {
+        Self {
+            client_label: String::new(),
+            date: String::new(),
+            time: String::new(),
+            duration: 50,
+            timezone: String::new(),
+            weekly: false,
+            occurrences: "6".into(),
+        }
+    }
+}
+
+pub(super) async fn render_dashboard_typed(
+    services: &Services,
+    session: &MemberSession,
+    status: StatusCode,
+    flash: Option<Flash>,
+    typed: ScheduleTyped,
+) -> Response {
     let ctx = &session.ctx;
     let rid = ctx.request_id.as_deref();
     let connection = match services.member_connection(ctx, &session.external_id).await {
@@ -133,7 +169,7 @@ pub(super) async fn render_dashboard(
         Ok(rows) => rows,
         Err(e) => return error_page(&e, rid),
     };
-    let today = ctx.now.date().to_string();
+    let earliest_date = earliest_date(ctx.now);
     app_page(
         session,
         status,
@@ -147,7 +183,8 @@ pub(super) async fn render_dashboard(
             upcoming,
             past,
             timezones => time_zone_names(),
-            today,
+            earliest_date,
+            typed,
             // A fresh key per rendered form: a double click or a resent form creates one meeting.
             instant_key => random_token(16),
             schedule_key => random_token(16),
@@ -224,4 +261,11 @@ pub async fn disconnect(State(services): State<Services>, form: MemberForm) -> R
             render_dashboard(&services, session, status, Some(Flash::error(text))).await
         }
     }
+}
+
+/// The earliest date the date fields offer: yesterday in UTC, since the browser compares it with
+/// the clinician's local date, which west of UTC is still yesterday in the evening. The server
+/// refuses times in the past anyway.
+pub(super) fn earliest_date(now: time::OffsetDateTime) -> String {
+    (now - time::Duration::days(1)).date().to_string()
 }

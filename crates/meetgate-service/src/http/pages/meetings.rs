@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::dashboard::render_dashboard;
+use super::dashboard::{ScheduleTyped, render_dashboard, render_dashboard_typed};
 use super::session::{Fields, Member, MemberForm};
 use super::{Flash, app_page, describe, error_page, no_store, see_other};
 use crate::Error;
@@ -160,7 +160,17 @@ pub async fn schedule(State(services): State<Services>, form: MemberForm) -> Res
         },
         Err(e) => {
             let (status, text) = describe(&e, session.ctx.request_id.as_deref());
-            render_dashboard(&services, session, status, Some(Flash::error(text))).await
+            let typed = ScheduleTyped {
+                client_label: f.optional("client_label").unwrap_or_default(),
+                date: f.text("date"),
+                time: f.text("time"),
+                duration: f.text("duration").parse().unwrap_or(50),
+                timezone: f.text("timezone"),
+                weekly: f.checked("weekly"),
+                occurrences: f.text("occurrences"),
+            };
+            render_dashboard_typed(&services, session, status, Some(Flash::error(text)), typed)
+                .await
         }
     }
 }
@@ -256,7 +266,7 @@ async fn render_meeting(
             time,
             timezone => meeting.timezone.clone().unwrap_or_else(|| "UTC".into()),
             timezones => time_zone_names(),
-            today => session.ctx.now.date().to_string(),
+            earliest_date => super::dashboard::earliest_date(session.ctx.now),
         },
     )
 }

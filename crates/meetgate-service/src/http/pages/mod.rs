@@ -19,7 +19,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 
-use super::templates::{message_page, render};
+use super::templates::{member_message_page, message_page, render};
 use crate::Error;
 use crate::domain::{MemberSession, Services};
 
@@ -141,7 +141,7 @@ pub(super) fn app_page(
 pub(super) fn html(status: StatusCode, template: &str, ctx: minijinja::Value) -> Response {
     match render(template, ctx) {
         Ok(body) => no_store((status, Html(body)).into_response()),
-        Err(problem) => no_store(message_page(
+        Err(problem) => no_store(member_message_page(
             StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "Something went wrong",
             "This page could not be shown. Please try again; if it keeps happening, tell your administrator.",
@@ -252,7 +252,7 @@ fn sentence(message: &str) -> String {
 /// A page that only says something went wrong, for errors with no form to go back to.
 pub(super) fn error_page(error: &Error, request_id: Option<&str>) -> Response {
     let (status, text) = describe(error, request_id);
-    no_store(message_page(status, "That did not work", &text))
+    no_store(member_message_page(status, "That did not work", &text))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::{error_page, no_store, see_other, wants_json};
 use crate::domain::{MemberSession, Services, SessionState};
 use crate::http::extract::RequestId;
 use crate::http::oauth::cookie;
-use crate::http::templates::message_page;
+use crate::http::templates::member_message_page;
 use crate::secrets::{constant_time_eq, random_token};
 
 const SESSION_COOKIE: &str = "mg_session";
@@ -188,7 +188,7 @@ async fn session_of(
 }
 
 fn forbidden_for_clinicians() -> Response {
-    no_store(message_page(
+    no_store(member_message_page(
         StatusCode::FORBIDDEN,
         "For administrators only",
         "This page is for the administrators of your clinic. Ask one of them if you need something changed here.",
@@ -263,7 +263,7 @@ impl NulInForm {
                     .into_response(),
             );
         }
-        no_store(message_page(
+        no_store(member_message_page(
             StatusCode::BAD_REQUEST,
             "Form refused",
             Self::TEXT,
@@ -339,7 +339,11 @@ fn csrf_refused(json: bool) -> Response {
                 .into_response(),
         );
     }
-    no_store(message_page(StatusCode::FORBIDDEN, "Form refused", TEXT))
+    no_store(member_message_page(
+        StatusCode::FORBIDDEN,
+        "Form refused",
+        TEXT,
+    ))
 }
 
 async fn read_body(req: Request, services: &Services) -> Result<(Parts, Bytes), Response> {
@@ -347,7 +351,7 @@ async fn read_body(req: Request, services: &Services) -> Result<(Parts, Bytes), 
     let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), services)
         .await
         .map_err(|_| {
-            no_store(message_page(
+            no_store(member_message_page(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Form too large",
                 "This form sent more than meetgate accepts. Shorten it and try again.",
@@ -459,7 +463,7 @@ impl FromRequest<Services> for AnonymousForm {
         let expected = cookie(&parts.headers, form_cookie_name(services));
         let ok = matches!((expected.as_deref(), fields.get(CSRF_FIELD)), (Some(e), Some(p)) if !e.is_empty() && constant_time_eq(e.as_bytes(), p.as_bytes()));
         if !ok {
-            return Err(no_store(message_page(
+            return Err(no_store(member_message_page(
                 StatusCode::FORBIDDEN,
                 "Form refused",
                 "This form could not be accepted because its security token is missing or does not match this browser. Reload the page and try again (meetgate needs cookies to sign you in).",
