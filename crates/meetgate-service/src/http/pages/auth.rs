@@ -240,6 +240,13 @@ async fn invitation_form_again(
     }
 }
 
+/// A fresh cookie at every sign-in: any session this browser held before ends on the server too.
+async fn end_previous_session(services: &Services, headers: &axum::http::HeaderMap) {
+    if let Some(old) = session_cookie_value(services, headers) {
+        let _ = services.sign_out(&old, None).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;
@@ -263,12 +270,5 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/app", "{bad}");
         }
         assert_eq!(safe_next(None), "/app");
-    }
-}
-
-/// A fresh cookie at every sign-in: any session this browser held before ends on the server too.
-async fn end_previous_session(services: &Services, headers: &axum::http::HeaderMap) {
-    if let Some(old) = session_cookie_value(services, headers) {
-        let _ = services.sign_out(&old, None).await;
     }
 }
