@@ -257,6 +257,11 @@ impl Services {
             .find_connections_by_zoom_user(item.zoom_app_id, user_id)
             .await?
         {
+            if conn.connected_at.is_some_and(|at| at > item.event_at) {
+                // Connected again since the user removed the app (this is a late retry): the
+                // new grant is not the one Zoom ended.
+                continue;
+            }
             let ctx = Ctx::system(conn.tenant_id, ActorKind::Zoom, now).with_request_id(request_id);
             let already = conn.state == ConnectionState::Revoked
                 && conn.access_token.is_none()

@@ -284,6 +284,13 @@ impl Services {
             event,
             endpoint,
         } = job;
+        if endpoint.disabled_at.is_some() {
+            // Deleted while this delivery was being fanned out.
+            return DeliveryOutcome::GiveUp {
+                status_code: None,
+                error: "the endpoint was deleted".into(),
+            };
+        }
         let secret = match self.vault.open_string(
             SealedColumn::WebhookEndpointSecret,
             Some(endpoint.tenant_id),
@@ -329,7 +336,8 @@ impl Services {
             .body(body)
             .send()
             .await;
-        let attempts = delivery.attempts + 1;
+        // The claim counted this attempt already.
+        let attempts = delivery.attempts;
         let (status_code, error) = match sent {
             Ok(response) if response.status().is_success() => {
                 metrics::counter!("meetgate_webhook_deliveries_total", "outcome" => "delivered")

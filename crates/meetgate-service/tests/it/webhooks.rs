@@ -14,7 +14,9 @@ both_backends!(
     delivered_events_go_after_retention_and_retried_ones_stay,
     a_zoom_app_speaks_only_for_its_own_meetings,
     a_deauthorization_retried_after_a_failed_purge_still_purges,
-    an_event_that_keeps_failing_is_abandoned_unless_it_is_a_deauthorization
+    an_event_that_keeps_failing_is_abandoned_unless_it_is_a_deauthorization,
+    a_late_deauthorization_spares_a_grant_made_after_it,
+    a_delivery_is_tried_exactly_webhook_max_attempts_times
 );
 
 /// Behaviour of the HTTP client, not of a store: SQLite only.
@@ -630,4 +632,88 @@ async fn an_event_that_keeps_failing_is_abandoned_unless_it_is_a_deauthorization
         1,
         "the abandoned event is purged with the processed ones"
     );
+}
+
+/// A deauthorization retried after the user connected again (its first attempts failed) ends
+/// nothing: the grant Zoom ended is not the one meetgate now holds.
+async fn a_late_deauthorization_spares_a_grant_made_after_it(backend: Backend) {
+    use meetgate_store::models::InboxItem;
+
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let services = app.services().clone();
+    let conn = services
+        .store
+        .list_connections(app.tenant, None, None, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    let removed_at = conn.connected_at.unwrap() - time::Duration::minutes(5);
+    let body = json!({
+        "event": "app_deauthorized",
+        "event_ts": removed_at.unix_timestamp() * 1000,
+        "payload": { "user_id": conn.zoom_user_id, "account_id": conn.zoom_account_id },
+    })
+    .to_string();
+    let id = meetgate_store::InboxItemId::new();
+    let now = services.clock.now();
+    let item = InboxItem {
+        id,
+        zoom_app_id: app.apps[USER_APP],
+        dedup_key: format!("late:{id}"),
+        event_type: "app_deauthorized".into(),
+        payload: services
+            .vault
+            .seal(
+                meetgate_store::SealedColumn::InboxPayload,
+                None,
+                &id.to_string(),
+                body.as_bytes(),
+            )
+            .unwrap(),
+        event_at: removed_at,
+        received_at: removed_at,
+        processed_at: None,
+        attempts: 3,
+        next_attempt_at: now,
+        last_error: Some("an earlier attempt failed".into()),
+    };
+    assert!(services.store.insert_inbox_item(&item).await.unwrap());
+    assert_eq!(services.inbox_step(now, 10).await.unwrap(), 1);
+    let (_, connection) = app
+        .api(Method::GET, "/v1/users/dr-ada/connection", None)
+        .await;
+    assert_eq!(connection["state"], "connected", "{connection}");
+    let (status, meeting) = app.create_meeting("dr-ada", json!({})).await;
+    assert_eq!(status, 201, "{meeting}");
+}
+
+/// `jobs.webhook_max_attempts` is the number of sends, not one fewer.
+async fn a_delivery_is_tried_exactly_webhook_max_attempts_times(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, SandboxConfig::default(), |c| {
+        c.jobs.webhook_max_attempts = 3
+    })
+    .await
+    else {
+        return;
+    };
+    // Nothing listens on the discard port: every send fails.
+    let down = add_endpoint(&app, "http://127.0.0.1:9/hooks").await;
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let services = app.services().clone();
+    let mut now = services.clock.now();
+    for _ in 0..6 {
+        services.deliver_step(now, 50).await.unwrap();
+        // Past the longest back-off with its jitter.
+        now += time::Duration::hours(15);
+    }
+    let path = format!(
+        "/v1/webhook-endpoints/{}/deliveries",
+        down["id"].as_str().unwrap()
+    );
+    let (_, log) = app.api(Method::GET, &path, None).await;
+    assert_eq!(log[0]["status"], "failed", "{log}");
+    assert_eq!(log[0]["attempts"], 3, "{log}");
 }
