@@ -393,6 +393,54 @@ impl PeopleStore for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn reset_password_with_invitation(
+        &self,
+        inv: InvitationId,
+        tenant: TenantId,
+        member: MemberId,
+        password_hash: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<bool> {
+        let password_hash = password_hash.to_owned();
+        self.write(move |tx| {
+            let used = query(
+                "UPDATE invitations SET used_at = $3
+                 WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL",
+            )
+            .bind(id(inv.0))
+            .bind(id(tenant.0))
+            .bind(ts(now))
+            .run(tx)
+            .or_store("invitation")?;
+            if used.rows_affected() == 0 {
+                return Ok(false);
+            }
+            let set = query(
+                "UPDATE members SET password_hash = $3
+                 WHERE tenant_id = $1 AND id = $2 AND disabled_at IS NULL",
+            )
+            .bind(id(tenant.0))
+            .bind(id(member.0))
+            .bind(&password_hash)
+            .run(tx)
+            .or_store("member")?;
+            if set.rows_affected() == 0 {
+                // Rolls the invitation's use back with it.
+                return Err(meetgate_store::StoreError::NotFound { what: "member" });
+            }
+            query("DELETE FROM web_sessions WHERE tenant_id = $1 AND member_id = $2")
+                .bind(id(tenant.0))
+                .bind(id(member.0))
+                .run(tx)
+                .or_store("web session")?;
+            effects::write(tx, &effects)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn upsert_end_user(
         &self,
         tenant: TenantId,

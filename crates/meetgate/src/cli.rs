@@ -219,6 +219,16 @@ pub enum MemberCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Print a single-use link (valid 24 hours) with which a member who forgot their password
+    /// chooses a new one; their sessions end when they do.
+    ResetPassword {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]

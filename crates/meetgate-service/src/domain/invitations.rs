@@ -1,5 +1,9 @@
 //! Invitations: an admin invites a clinician (or another admin) by email; the link carries a
 //! random token stored only as its hash, works once, and expires after seven days.
+//!
+//! A password reset is an invitation for someone who is already a member of the clinic: an admin
+//! makes the link (it expires after a day), and whoever opens it chooses a new password; the
+//! member's sessions end.
 
 use meetgate_store::models::{Invitation, Member, MemberRole};
 use meetgate_store::{Effects, InvitationId, MemberId};
@@ -15,6 +19,7 @@ use crate::secrets::{Secret, random_token, sha256};
 use crate::{Error, Result};
 
 const INVITATION_TTL: Duration = Duration::days(7);
+const PASSWORD_RESET_TTL: Duration = Duration::days(1);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InvitationView {
@@ -62,6 +67,8 @@ pub struct OpenInvitation {
     pub email: String,
     pub role: String,
     pub tenant_name: String,
+    /// A password reset for an existing member (no name to choose).
+    pub reset: bool,
 }
 
 impl Services {
@@ -81,7 +88,7 @@ impl Services {
             && existing.tenant_id == ctx.tenant()
         {
             return Err(Error::Conflict(format!(
-                "{email} is already a member of your clinic"
+                "{email} is already a member of your clinic (to let them choose a new password, make a password reset link on their row)"
             )));
         }
         let token = random_token(32);
@@ -113,6 +120,63 @@ impl Services {
             view: InvitationView::new(&invitation, ctx.now),
             link: Secret::new(self.link(&format!("/invitations/{token}"))),
         })
+    }
+
+    /// A password reset link for one of the clinic's enabled members, valid a day. Admin only.
+    pub async fn create_password_reset(
+        &self,
+        ctx: &Ctx,
+        member: MemberId,
+    ) -> Result<CreatedInvitation> {
+        require_admin(ctx)?;
+        let member = self
+            .store
+            .get_member(ctx.tenant(), member)
+            .await?
+            .ok_or(Error::NotFound { what: "member" })?;
+        if member.disabled_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "{} is disabled: enable them first",
+                member.email
+            )));
+        }
+        let token = random_token(32);
+        let invitation = Invitation {
+            id: InvitationId::new(),
+            tenant_id: ctx.tenant(),
+            email: member.email.clone(),
+            role: member.role,
+            token_hash: sha256(token.as_bytes()),
+            created_by: ctx
+                .actor
+                .id
+                .as_deref()
+                .and_then(|id| id.parse::<MemberId>().ok()),
+            created_at: ctx.now,
+            expires_at: ctx.now + PASSWORD_RESET_TTL,
+            used_at: None,
+        };
+        let effects = Effects::none().audit(ctx.audit(
+            "member.password_reset_created",
+            "member",
+            Some(member.id.to_string()),
+            "success",
+            serde_json::json!({ "invitation_id": invitation.id }),
+        ));
+        self.store.create_invitation(&invitation, effects).await?;
+        Ok(CreatedInvitation {
+            view: InvitationView::new(&invitation, ctx.now),
+            link: Secret::new(self.link(&format!("/invitations/{token}"))),
+        })
+    }
+
+    /// The member an invitation resets the password of: one of its own clinic with its email.
+    async fn member_to_reset(&self, invitation: &Invitation) -> Result<Option<Member>> {
+        Ok(self
+            .store
+            .find_member_by_email(&invitation.email)
+            .await?
+            .filter(|m| m.tenant_id == invitation.tenant_id))
     }
 
     /// The tenant's invitations, oldest first. Admin only.
@@ -156,10 +220,12 @@ impl Services {
             .get_tenant(invitation.tenant_id)
             .await?
             .ok_or(Error::NotFound { what: "invitation" })?;
+        let reset = self.member_to_reset(&invitation).await?.is_some();
         Ok(OpenInvitation {
             email: invitation.email,
             role: invitation.role.as_str().to_owned(),
             tenant_name: tenant.name,
+            reset,
         })
     }
 
@@ -174,6 +240,11 @@ impl Services {
         now: OffsetDateTime,
     ) -> Result<SignedIn> {
         let invitation = self.usable_invitation(token, now).await?;
+        if let Some(existing) = self.member_to_reset(&invitation).await? {
+            return self
+                .reset_password(&invitation, existing, password, request_id, now)
+                .await;
+        }
         let name = check_name(name)?;
         check_new_password(password)?;
         let member = Member {
@@ -219,6 +290,61 @@ impl Services {
         Ok(SignedIn {
             cookie,
             member: view,
+            password_reset: false,
+        })
+    }
+
+    /// The second half of a password reset: the new password, the old sessions ended, and the
+    /// member signed in here.
+    async fn reset_password(
+        &self,
+        invitation: &Invitation,
+        member: Member,
+        password: &str,
+        request_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<SignedIn> {
+        check_new_password(password)?;
+        let view = MemberView::from(&member);
+        let ctx = Ctx::for_member(
+            member.tenant_id,
+            member.id.to_string(),
+            view.is_admin,
+            request_id,
+            now,
+        );
+        let effects = Effects::none().audit(ctx.audit(
+            "member.password_reset",
+            "member",
+            Some(member.id.to_string()),
+            "success",
+            serde_json::json!({ "invitation_id": invitation.id }),
+        ));
+        let reset = self
+            .store
+            .reset_password_with_invitation(
+                invitation.id,
+                member.tenant_id,
+                member.id,
+                &hash_password(password).await?,
+                now,
+                effects,
+            )
+            .await
+            .map_err(|e| match e {
+                meetgate_store::StoreError::NotFound { .. } => {
+                    Error::Forbidden("this account is disabled; ask your administrator".into())
+                }
+                other => Error::Store(other),
+            })?;
+        if !reset {
+            return Err(Error::Forbidden("this link was already used; sign in instead, or ask your administrator for a new one".into()));
+        }
+        let cookie = self.start_session(&ctx, member.id).await?;
+        Ok(SignedIn {
+            cookie,
+            member: view,
+            password_reset: true,
         })
     }
 }

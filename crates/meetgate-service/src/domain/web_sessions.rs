@@ -74,6 +74,8 @@ impl SignInLimiter {
 pub struct SignedIn {
     pub cookie: Secret,
     pub member: MemberView,
+    /// Signed in by choosing a new password through a reset link.
+    pub password_reset: bool,
 }
 
 /// A live session: the member's context and what the pages need about them.
@@ -194,6 +196,7 @@ impl Services {
         Ok(SignedIn {
             cookie,
             member: view,
+            password_reset: false,
         })
     }
 

@@ -24,6 +24,7 @@ both_backends!(
     nul_characters_in_forms_and_addresses_are_refused_with_a_page,
     idle_and_old_sessions_are_signed_out,
     an_invitation_works_once,
+    a_forgotten_password_is_reset_with_a_link_from_an_admin,
     cookies_are_secure_and_host_only_behind_https,
     a_clinician_connects_zoom_and_runs_meetings_from_the_pages,
     a_superseded_connection_says_why_and_offers_reconnect,
@@ -1678,4 +1679,88 @@ async fn errors_without_words_are_pages_for_browsers() {
     assert_eq!((status, kind.as_str()), (404, "application/problem+json"));
     let (status, kind, _) = get("/v1/nowhere", true).await;
     assert_eq!((status, kind.as_str()), (404, "application/problem+json"));
+}
+
+async fn a_forgotten_password_is_reset_with_a_link_from_an_admin(backend: Backend) {
+    let Some(app) = spawn_with_members(backend, |_| {}).await else {
+        return;
+    };
+    // The clinician is signed in somewhere (a shared computer, say) and forgot the password.
+    let elsewhere = Browser::new(&app.main.base);
+    elsewhere.signed_in(CLINICIAN).await;
+
+    let admin = Browser::new(&app.main.base);
+    admin.signed_in(ADMIN).await;
+    let members = admin.get("/admin/members").await;
+    let id = member_id(&members.body, CLINICIAN);
+    let created = admin
+        .post(
+            &format!("/admin/members/{id}/password-reset"),
+            &[("csrf", &members.csrf())],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(
+        created
+            .body
+            .contains("Password reset link for clinician@clinic.example"),
+        "{}",
+        created.body
+    );
+    let start = created.body.find(&app.url("/invitations/")).unwrap();
+    let link = created.body[start..].split('<').next().unwrap().to_owned();
+
+    let clinician = Browser::new(&app.main.base);
+    let page = clinician.get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Choose a new password") && !page.body.contains(r#"name="name""#),
+        "{}",
+        page.body
+    );
+    let new_password = "a brand new long password";
+    let saved = clinician
+        .post(
+            &link,
+            &[
+                ("csrf", &page.csrf()),
+                ("password", new_password),
+                ("password_again", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(saved.location.as_deref(), Some("/app?done=password"));
+    let dashboard = clinician.get("/app?done=password").await;
+    assert!(
+        dashboard.body.contains("Your new password is set"),
+        "{}",
+        dashboard.body
+    );
+
+    assert_eq!(
+        elsewhere.get("/app").await.status,
+        303,
+        "the other browser was signed out"
+    );
+    assert_eq!(
+        Browser::new(&app.main.base)
+            .sign_in(CLINICIAN, SECRET)
+            .await
+            .status,
+        401,
+        "the old password is gone"
+    );
+    assert_eq!(
+        Browser::new(&app.main.base)
+            .sign_in(CLINICIAN, new_password)
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        clinician.get(&link).await.status,
+        403,
+        "the link works once"
+    );
 }

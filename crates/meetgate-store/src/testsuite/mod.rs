@@ -107,6 +107,7 @@ macro_rules! store_tests {
             members_lifecycle,
             sessions_lifecycle,
             invitations_lifecycle,
+            password_reset_through_an_invitation,
             end_users_upsert,
             zoom_apps_lifecycle,
             connect_sessions_lifecycle,

@@ -540,3 +540,99 @@ pub async fn end_users_upsert(store: Arc<dyn Store>) {
     ids.dedup();
     assert_eq!(ids.len(), 1, "one row for one external id");
 }
+
+pub async fn password_reset_through_an_invitation(store: Arc<dyn Store>) {
+    let a = tenant(&store).await;
+    let b = tenant(&store).await;
+    let doc = member(a.id, &format!("{}@example.test", unique("doc")));
+    store.create_member(&doc, Effects::none()).await.unwrap();
+    let at = now();
+    let signed_in = session(a.id, doc.id, at);
+    store.create_session(&signed_in).await.unwrap();
+    let reset = Invitation {
+        email: doc.email.clone(),
+        ..invitation(a.id, None)
+    };
+    store
+        .create_invitation(&reset, Effects::none())
+        .await
+        .unwrap();
+
+    // Another tenant's member, or a disabled one, changes nothing and spends nothing.
+    let other = member(b.id, &format!("{}@example.test", unique("other")));
+    store.create_member(&other, Effects::none()).await.unwrap();
+    let err = store
+        .reset_password_with_invitation(reset.id, a.id, other.id, "new-hash", at, Effects::none())
+        .await
+        .unwrap_err();
+    assert!(is_not_found(&err), "{err:?}");
+    let unused = store
+        .find_invitation(&reset.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        unused.used_at.is_none(),
+        "the failed reset did not use the link up"
+    );
+    assert!(
+        !store
+            .reset_password_with_invitation(
+                reset.id,
+                b.id,
+                other.id,
+                "new-hash",
+                at,
+                Effects::none()
+            )
+            .await
+            .unwrap(),
+        "a link of tenant a does nothing in tenant b"
+    );
+
+    assert!(
+        store
+            .reset_password_with_invitation(
+                reset.id,
+                a.id,
+                doc.id,
+                "new-hash",
+                at,
+                Effects::none().audit(audit(Some(a.id), "member.password_reset")),
+            )
+            .await
+            .unwrap()
+    );
+    let changed = store.get_member(a.id, doc.id).await.unwrap().unwrap();
+    assert_eq!(changed.password_hash, "new-hash");
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "member.password_reset")
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .get_session(&signed_in.id_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "the member's sessions ended"
+    );
+    // Once only.
+    assert!(
+        !store
+            .reset_password_with_invitation(reset.id, a.id, doc.id, "again", at, Effects::none())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_member(a.id, doc.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "new-hash"
+    );
+}

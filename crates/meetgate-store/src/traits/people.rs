@@ -59,6 +59,19 @@ pub trait PeopleStore: Send + Sync {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<bool>;
+    /// A password reset link (an invitation for an existing member): uses the invitation up,
+    /// sets `member`'s password and ends the member's sessions, atomically. False when the
+    /// invitation was already used (or does not exist); `NotFound`, with nothing changed, when
+    /// `member` is not an enabled member of `tenant`.
+    async fn reset_password_with_invitation(
+        &self,
+        id: InvitationId,
+        tenant: TenantId,
+        member: MemberId,
+        password_hash: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<bool>;
 
     /// Creates the end user or updates its email and name; the same `external_id` always maps to
     /// the same row.

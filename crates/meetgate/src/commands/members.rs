@@ -72,6 +72,33 @@ pub async fn run(cmd: MemberCommand, app: &App) -> anyhow::Result<()> {
                 );
             }
         }
+        MemberCommand::ResetPassword {
+            tenant,
+            email,
+            output,
+        } => {
+            let ctx = operator_ctx(app, &tenant).await?;
+            let wanted = email.trim().to_lowercase();
+            let member = services
+                .list_members(&ctx)
+                .await?
+                .into_iter()
+                .find(|m| m.email == wanted)
+                .with_context(|| format!("no member of this tenant has the email {email}"))?;
+            let created = services.create_password_reset(&ctx, member.id).await?;
+            if output.json {
+                print_json(&serde_json::json!({
+                    "invitation": created.view,
+                    "link": created.link.expose(),
+                }))?;
+            } else {
+                println!("{}", created.link.expose());
+                println!(
+                    "\nSend this link to {} only: it works once, for 24 hours, and lets its holder choose a new password for this account.",
+                    member.email
+                );
+            }
+        }
         MemberCommand::List { tenant, output } => {
             let ctx = operator_ctx(app, &tenant).await?;
             let members = services.list_members(&ctx).await?;

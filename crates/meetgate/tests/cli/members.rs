@@ -130,7 +130,38 @@ fn members_are_added_listed_refused_twice_and_invited() {
     let link: url::Url = invited["link"].as_str().unwrap().parse().unwrap();
     assert!(link.path().starts_with("/invitations/"));
 
-    // The link opens the invitation page of a running meetgate.
+    // A member who forgot their password gets a reset link the same way.
+    let reset = json_of(&run(
+        &dir,
+        &[
+            "member",
+            "reset-password",
+            "--tenant",
+            &slug,
+            "--email",
+            "BOSS@oak.example",
+            "--json",
+        ],
+        &[],
+    ));
+    let reset_link: url::Url = reset["link"].as_str().unwrap().parse().unwrap();
+    assert!(reset_link.path().starts_with("/invitations/"));
+    let unknown = run(
+        &dir,
+        &[
+            "member",
+            "reset-password",
+            "--tenant",
+            &slug,
+            "--email",
+            "nobody@oak.example",
+        ],
+        &[],
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no member of this tenant"));
+
+    // The links open their pages on a running meetgate.
     let port = free_port();
     let mut server = serve(&dir, port);
     wait_ready(port, &mut server);
@@ -142,9 +173,22 @@ fn members_are_added_listed_refused_twice_and_invited() {
         ),
     )
     .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
     assert_eq!(page.0, 200, "{}", page.1);
     assert!(page.1.contains("c@oak.example"));
+    let reset_page = http(
+        port,
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            reset_link.path()
+        ),
+    )
+    .unwrap();
+    assert!(
+        reset_page.1.contains("Choose a new password") && reset_page.1.contains("boss@oak.example"),
+        "{}",
+        reset_page.1
+    );
+    let _ = server.kill();
+    let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -64,6 +64,8 @@ struct MemberRow {
 struct CreatedLink {
     email: String,
     link: String,
+    /// A password reset link, not an invitation.
+    reset: bool,
 }
 
 async fn render_members(
@@ -160,6 +162,7 @@ pub async fn invite(State(services): State<Services>, form: AdminForm) -> Respon
             let link = CreatedLink {
                 email: created.view.email.clone(),
                 link: created.link.expose().to_owned(),
+                reset: false,
             };
             render_members(&services, session, StatusCode::CREATED, None, Some(link)).await
         }
@@ -220,6 +223,32 @@ pub async fn enable_member(
         "enabled",
     )
     .await
+}
+
+pub async fn password_reset(
+    State(services): State<Services>,
+    Path(raw): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let session = &form.session;
+    let created = match raw.parse::<MemberId>() {
+        Ok(id) => services.create_password_reset(&session.ctx, id).await,
+        Err(_) => Err(Error::NotFound { what: "member" }),
+    };
+    match created {
+        Ok(created) => {
+            let link = CreatedLink {
+                email: created.view.email.clone(),
+                link: created.link.expose().to_owned(),
+                reset: true,
+            };
+            render_members(&services, session, StatusCode::CREATED, None, Some(link)).await
+        }
+        Err(e) => {
+            let (status, flash) = failure(session, &e);
+            render_members(&services, session, status, flash, None).await
+        }
+    }
 }
 
 pub async fn set_role(

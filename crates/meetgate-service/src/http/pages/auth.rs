@@ -205,11 +205,12 @@ pub async fn accept_invitation(
     {
         Ok(signed_in) => {
             end_previous_session(&services, &form.headers).await;
-            with_session_cookie(
-                &services,
-                see_other("/app?done=welcome"),
-                signed_in.cookie.expose(),
-            )
+            let done = if signed_in.password_reset {
+                "/app?done=password"
+            } else {
+                "/app?done=welcome"
+            };
+            with_session_cookie(&services, see_other(done), signed_in.cookie.expose())
         }
         Err(e @ Error::Validation { .. }) => {
             let (status, text) = describe(&e, rid.0.as_deref());

@@ -67,6 +67,9 @@ fn flash_from(q: &DashboardQuery) -> Option<Flash> {
     }
     let text = match q.done.as_deref()? {
         "welcome" => "Welcome to meetgate. Connect your Zoom account to start meetings.",
+        "password" => {
+            "Your new password is set. Any other browser signed in as you was signed out."
+        }
         "disconnected" => {
             "Zoom is disconnected. meetgate deleted its access; connect again whenever you need it."
         }

@@ -47,6 +47,10 @@ pub fn router() -> Router<Services> {
         .route("/admin/members/{id}/disable", post(admin::disable_member))
         .route("/admin/members/{id}/enable", post(admin::enable_member))
         .route("/admin/members/{id}/role", post(admin::set_role))
+        .route(
+            "/admin/members/{id}/password-reset",
+            post(admin::password_reset),
+        )
         .route("/admin/invitations", post(admin::invite))
         .route(
             "/admin/api-keys",
