@@ -3,3 +3,12 @@
 -- claim still holds. Records in progress before this migration have none; they complete as
 -- before only through a takeover once stale.
 ALTER TABLE idempotency_records ADD COLUMN holder uuid;
+
+-- Fails the statement it is evaluated in, with SQLSTATE MG001 and `what` as the message: a
+-- statement that commits on its own (a meeting with its effects, written as one statement of
+-- data-modifying CTEs) uses it to refuse the whole change when a row it depends on moved on.
+CREATE FUNCTION meetgate_refuse(what text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'MG001', MESSAGE = what;
+END
+$$;

@@ -1,6 +1,8 @@
 //! Writing an [`Effects`] value inside the caller's transaction.
 
-use meetgate_store::{CompleteIdempotency, Effects, NewAuditEvent, NewOutboxEvent, StoreResult};
+use meetgate_store::{
+    CompleteIdempotency, Effects, NewAuditEvent, NewOutboxEvent, StoreError, StoreResult,
+};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::convert::{id, json, opt_id, ts};
@@ -123,16 +125,12 @@ pub(crate) fn push_ctes(
     "(SELECT count(*) FROM completed)"
 }
 
-/// Warns when the idempotency completion of a [`push_ctes`] statement found no record.
+/// Fails when the idempotency completion of a [`push_ctes`] statement found no record held by
+/// its claim; inside a transaction, the caller's error rolls it back.
 pub(crate) fn check_completed(effects: &Effects, row: &sqlx::postgres::PgRow) -> StoreResult<()> {
     let completed: i64 = row.try_get("completed").or_store("idempotency record")?;
-    if let Some(c) = &effects.idempotency
-        && completed == 0
-    {
-        tracing::warn!(
-            tenant = %c.held.tenant_id,
-            "idempotency completion found no record in progress under its claim"
-        );
+    if effects.idempotency.is_some() && completed == 0 {
+        return Err(lost_claim());
     }
     Ok(())
 }
@@ -219,9 +217,9 @@ pub(crate) async fn insert_events(
     Ok(())
 }
 
-/// Completes an in-progress record. A record that is gone (released, expired and purged) or was
-/// taken over by another request is left alone: failing the change that carried the
-/// completion would lose work that already happened outside the database.
+/// Completes an in-progress record held by the completion's claim. A record that is gone
+/// (released, expired and purged) or was taken over by another request fails the change it
+/// comes with (`Precondition`): the successor records the outcome, once.
 pub(crate) async fn complete_idempotency(
     conn: &mut PgConnection,
     c: &CompleteIdempotency,
@@ -241,10 +239,19 @@ pub(crate) async fn complete_idempotency(
     .await
     .or_store("idempotency record")?;
     if done.rows_affected() == 0 {
-        tracing::warn!(
-            tenant = %c.held.tenant_id,
-            "idempotency completion found no record in progress under its claim"
-        );
+        return Err(lost_claim());
     }
     Ok(())
+}
+
+fn lost_claim() -> StoreError {
+    StoreError::Precondition {
+        what: "idempotency record",
+    }
+}
+
+/// SQL that fails the whole statement with `Precondition` (see the migration that defines
+/// `meetgate_refuse`) unless `condition` holds, for statements that commit on their own.
+pub(crate) fn refuse_unless(condition: &str, what: &'static str) -> String {
+    format!("CASE WHEN {condition} THEN true ELSE meetgate_refuse('{what}') END")
 }

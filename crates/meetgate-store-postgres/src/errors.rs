@@ -14,6 +14,15 @@ pub(crate) fn map_sqlx(e: sqlx::Error, what: &'static str) -> StoreError {
                 };
             }
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if code == REFUSED {
+                return StoreError::Precondition {
+                    what: if db.message() == "connection" {
+                        "connection"
+                    } else {
+                        "idempotency record"
+                    },
+                };
+            }
             // Class 08 (connection exception), 53 (insufficient resources), 57P0x (shutdown,
             // cannot connect now): the server is going away or overloaded; retry later.
             if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
@@ -37,6 +46,9 @@ pub(crate) fn map_sqlx(e: sqlx::Error, what: &'static str) -> StoreError {
         e => StoreError::Database(one_line(&e.to_string())),
     }
 }
+
+/// The SQLSTATE `meetgate_refuse` raises (migration 2).
+const REFUSED: &str = "MG001";
 
 /// Error messages end up in logs and one-line CLI output.
 pub(crate) fn one_line(s: &str) -> String {

@@ -96,6 +96,18 @@ impl MeetingStore for PgStore {
     async fn insert_meeting(&self, m: &NewMeeting, effects: Effects) -> StoreResult<Meeting> {
         if !effects::fit_one_statement(&effects) {
             let mut tx = self.begin_write().await?;
+            let connected = sqlx::query(
+                "SELECT 1 FROM connections WHERE tenant_id = $1 AND id = $2
+                 AND state = 'connected' FOR SHARE",
+            )
+            .bind(id(m.tenant_id.0))
+            .bind(id(m.connection_id.0))
+            .fetch_optional(&mut *tx)
+            .await
+            .or_store("connection")?;
+            if connected.is_none() {
+                return Err(meetgate_store::StoreError::Precondition { what: "connection" });
+            }
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_insert(&mut qb, m);
             let row = qb.build().fetch_one(&mut *tx).await.or_store("meeting")?;
@@ -107,15 +119,35 @@ impl MeetingStore for PgStore {
         // The usual case: the meeting and its effects in one statement, one round trip where a
         // transaction took four (BEGIN, the meeting, the effects, COMMIT). A statement is atomic
         // on its own; see `effects::push_ctes`.
-        let mut qb = QueryBuilder::<Postgres>::new("WITH m AS (");
+        // The connection's row is share-locked for the statement: a deauthorization ending it
+        // waits, or has ended it and purged its meetings' details, and then this one is refused
+        // rather than bring details back. A completion of an idempotency key that another
+        // request took over refuses it too. The refusal fails the statement, so nothing stays.
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "WITH conn AS (SELECT 1 FROM connections WHERE tenant_id = ",
+        );
+        qb.push_bind(id(m.tenant_id.0))
+            .push(" AND id = ")
+            .push_bind(id(m.connection_id.0))
+            .push(" AND state = 'connected' FOR SHARE), m AS (");
         push_insert(&mut qb, m);
         qb.push(")");
         let completed = effects::push_ctes(&mut qb, &effects, false);
         qb.push(" SELECT m.*, ")
             .push(completed)
-            .push(" AS completed FROM m");
+            .push(" AS completed, ")
+            .push(effects::refuse_unless(
+                "EXISTS (SELECT 1 FROM conn)",
+                "connection",
+            ));
+        if effects.idempotency.is_some() {
+            qb.push(" AND ").push(effects::refuse_unless(
+                &format!("{completed} > 0"),
+                "idempotency record",
+            ));
+        }
+        qb.push(" AS allowed FROM m");
         let row = qb.build().fetch_one(&self.pool).await.or_store("meeting")?;
-        effects::check_completed(&effects, &row)?;
         meeting(&row)
     }
 

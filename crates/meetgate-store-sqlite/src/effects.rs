@@ -122,9 +122,9 @@ pub(crate) fn insert_events(conn: &Connection, events: &[NewOutboxEvent]) -> Sto
     Ok(())
 }
 
-/// Completes an in-progress record. A record that is gone (released, expired and purged) or was
-/// taken over by another request is left alone: failing the change that carried the
-/// completion would lose work that already happened outside the database.
+/// Completes an in-progress record held by the completion's claim. A record that is gone
+/// (released, expired and purged) or was taken over by another request fails the change it
+/// comes with (`Precondition`): the successor records the outcome, once.
 pub(crate) fn complete_idempotency(conn: &Connection, c: &CompleteIdempotency) -> StoreResult<()> {
     let done = query(
         "UPDATE idempotency_records
@@ -140,10 +140,9 @@ pub(crate) fn complete_idempotency(conn: &Connection, c: &CompleteIdempotency) -
     .run(conn)
     .or_store("idempotency record")?;
     if done.rows_affected() == 0 {
-        tracing::warn!(
-            tenant = %c.held.tenant_id,
-            "idempotency completion found no record in progress under its claim"
-        );
+        return Err(meetgate_store::StoreError::Precondition {
+            what: "idempotency record",
+        });
     }
     Ok(())
 }

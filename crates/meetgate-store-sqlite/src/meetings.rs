@@ -59,6 +59,18 @@ impl MeetingStore for SqliteStore {
     async fn insert_meeting(&self, m: &NewMeeting, effects: Effects) -> StoreResult<Meeting> {
         let m = m.to_owned();
         self.write(move |tx| {
+            // A deauthorization that ended the connection meanwhile has purged its meetings'
+            // details: this one must not bring them back.
+            let connected = query(
+                "SELECT 1 FROM connections WHERE tenant_id = $1 AND id = $2 AND state = 'connected'",
+            )
+            .bind(id(m.tenant_id.0))
+            .bind(id(m.connection_id.0))
+            .optional(tx)
+            .or_store("connection")?;
+            if connected.is_none() {
+                return Err(meetgate_store::StoreError::Precondition { what: "connection" });
+            }
             query(
                 "INSERT INTO meetings (id, tenant_id, end_user_id, connection_id, zoom_meeting_id,
                     host_zoom_user_id, kind, status, start_time, duration_minutes, timezone, details,

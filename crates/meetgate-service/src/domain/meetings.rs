@@ -845,6 +845,8 @@ impl Services {
         tracing::warn!(error = %error, zoom_meeting_id = zoom_id, "recording a created meeting failed; deleting it at Zoom");
         match self.delete_at_zoom(grant, zoom_id, None, ctx.now).await {
             Ok(()) => error,
+            // The connection ended: there is nothing to adopt it into, and its tokens are gone.
+            Err(_) if matches!(error, Error::NeedsReauth { .. }) => error,
             Err(e) => {
                 tracing::warn!(error = %e, zoom_meeting_id = zoom_id, "deleting an unrecorded meeting at Zoom failed; a retry with the same key adopts it");
                 Error::ZoomOutcomeUnknown
@@ -1050,7 +1052,21 @@ impl Services {
             .audit(ctx.audit("meeting.created", "meeting", Some(id.to_string()), "success", json!({ "zoom_meeting_id": zoom.id, "type": validated.kind.as_str() })))
             .event(ctx.event("meeting.created", json!({ "meeting_id": id, "user": external_id, "zoom_meeting_id": zoom.id, "type": validated.kind.as_str(), "start_time": view.start_time.and_then(|t| t.format(&Rfc3339).ok()) })))
             .idempotency(completion);
-        self.store.insert_meeting(&new, effects).await?;
+        self.store
+            .insert_meeting(&new, effects)
+            .await
+            .map_err(|e| match e {
+                meetgate_store::StoreError::Precondition { what: "connection" } => {
+                    Error::NeedsReauth {
+                        state: "revoked",
+                        reason: "the connection ended (the user removed the app in Zoom, or it was disconnected) while the meeting was being created".into(),
+                        connect_url: None,
+                    }
+                }
+                // Another request with this key took it over: it records the outcome.
+                meetgate_store::StoreError::Precondition { .. } => Error::IdempotencyInProgress,
+                other => Error::from(other),
+            })?;
         metrics::counter!("meetgate_meetings_created_total").increment(1);
         Ok(MeetingCreated {
             status: 201,

@@ -16,7 +16,8 @@ both_backends!(
     a_deauthorization_retried_after_a_failed_purge_still_purges,
     an_event_that_keeps_failing_is_abandoned_unless_it_is_a_deauthorization,
     a_late_deauthorization_spares_a_grant_made_after_it,
-    a_delivery_is_tried_exactly_webhook_max_attempts_times
+    a_delivery_is_tried_exactly_webhook_max_attempts_times,
+    a_deauthorization_during_a_create_leaves_no_meeting_behind
 );
 
 /// Behaviour of the HTTP client, not of a store: SQLite only.
@@ -716,4 +717,37 @@ async fn a_delivery_is_tried_exactly_webhook_max_attempts_times(backend: Backend
     let (_, log) = app.api(Method::GET, &path, None).await;
     assert_eq!(log[0]["status"], "failed", "{log}");
     assert_eq!(log[0]["attempts"], 3, "{log}");
+}
+
+/// The user removes the app in Zoom while meetgate waits for Zoom to create a meeting: the
+/// deauthorization purges what meetgate holds, and the create must not add to it afterwards.
+async fn a_deauthorization_during_a_create_leaves_no_meeting_behind(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    subscribe(&app, USER_APP).await;
+    app.connect("dr-ada", ADA, USER_APP).await;
+    app.env
+        .control()
+        .set_fault(
+            meetgate_sandbox::FaultSpec::new(meetgate_sandbox::FaultKind::TimeoutAfterWork {
+                hold_ms: 1500,
+            })
+            .on("meetings.create")
+            .times(1),
+        )
+        .await
+        .unwrap();
+    let create = app.create_meeting("dr-ada", json!({ "topic": "Private" }));
+    let deauthorize = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.env.control().deauthorize(ADA, USER_APP).await.unwrap();
+    };
+    let ((status, problem), ()) = tokio::join!(create, deauthorize);
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "/problems/needs-reauth", "{problem}");
+    let (_, listed) = app
+        .api(Method::GET, "/v1/users/dr-ada/meetings", None)
+        .await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "{listed}");
 }

@@ -318,6 +318,10 @@ pub fn is_conflict(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict { .. })
 }
 
+pub fn is_precondition(e: &StoreError, what: &str) -> bool {
+    matches!(e, StoreError::Precondition { what: w } if *w == what)
+}
+
 pub fn is_version_conflict(e: &StoreError) -> bool {
     matches!(e, StoreError::VersionConflict { .. })
 }

@@ -105,11 +105,12 @@ pub async fn idempotency_claim_flow(store: Arc<dyn Store>) {
             .unwrap(),
         IdempotencyClaim::Mismatch
     ));
-    // Neither a second completion nor a release touches a completed record.
-    store
+    // Neither a second completion (refused) nor a release touches a completed record.
+    let e = store
         .complete_idempotency(&completion(&held_a, 500))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(is_precondition(&e, "idempotency record"), "{e:?}");
     store.release_idempotency_key(&held_a).await.unwrap();
     match store
         .claim_idempotency_key(&claim(a.id, &key, b"hash-1", soon))
@@ -317,10 +318,11 @@ pub async fn idempotency_stale_takeover(store: Arc<dyn Store>) {
     assert!(is_not_found(&e), "{e:?}");
     store.release_idempotency_key(&held(&first)).await.unwrap();
     assert!(in_progress(late).await, "the successor's claim survives");
-    store
+    let e = store
         .complete_idempotency(&completion(&held(&first), 500))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(is_precondition(&e, "idempotency record"), "{e:?}");
     assert!(
         in_progress(late).await,
         "the first holder's answer is not stored"

@@ -718,3 +718,106 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
     assert!(store.insert_meeting(&cross, Effects::none()).await.is_err());
     assert!(store.get_meeting(t, cross.id).await.unwrap().is_none());
 }
+
+/// A meeting is refused whole, with its effects, when its connection ended meanwhile (a
+/// deauthorization purged the connection's meetings: this one must not bring details back) or
+/// when another request took its idempotency key over (that one records the outcome).
+pub async fn insert_meeting_refused_after_its_connection_ended_or_its_key_moved(
+    store: Arc<dyn Store>,
+) {
+    let c = connected(&store).await;
+    let t = c.tenant.id;
+    store
+        .create_webhook_endpoint(&endpoint(t, &[]), Effects::none())
+        .await
+        .unwrap();
+    let at = now();
+    let fx = |held: &HeldKey, id: MeetingId| {
+        Effects::none()
+            .audit(audit(Some(t), "meeting.created"))
+            .event(event(t, "meeting.created"))
+            .idempotency(created_completion(held, id, "body"))
+    };
+    let assert_nothing_written = |store: Arc<dyn Store>, id: MeetingId| async move {
+        assert!(store.get_meeting(t, id).await.unwrap().is_none());
+        assert!(audit_actions(&store, Some(t), "meeting.").await.is_empty());
+        assert!(events(&store, t).await.is_empty());
+        assert!(
+            store
+                .list_deliveries(t, None, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    };
+
+    // The key taken over by a later request.
+    let key = unique("idem");
+    let first = claim(t, &key, b"h", at);
+    store.claim_idempotency_key(&first).await.unwrap();
+    let later = at + Duration::minutes(10);
+    let taker = claim(t, &key, b"h", later);
+    assert!(matches!(
+        store.claim_idempotency_key(&taker).await.unwrap(),
+        IdempotencyClaim::Recovered(_)
+    ));
+    let late = meeting_for(&c, None, None);
+    let e = store
+        .insert_meeting(&late, fx(&held(&first), late.id))
+        .await
+        .unwrap_err();
+    assert!(is_precondition(&e, "idempotency record"), "{e:?}");
+    assert_nothing_written(store.clone(), late.id).await;
+    let recorded = meeting_for(&c, None, None);
+    store
+        .insert_meeting(&recorded, fx(&held(&taker), recorded.id))
+        .await
+        .unwrap();
+    store
+        .mark_meeting_deleted(t, recorded.id, later, Effects::none())
+        .await
+        .unwrap();
+
+    // The connection ended.
+    let other = connected(&store).await;
+    let t2 = other.tenant.id;
+    store
+        .end_connection(
+            t2,
+            other.connection.id,
+            ConnectionState::Revoked,
+            "removed in Zoom",
+            true,
+            at,
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    let key2 = unique("idem");
+    let held2 = claim_new_key(&store, t2, &key2, at).await;
+    let orphan = meeting_for(&other, None, None);
+    let e = store
+        .insert_meeting(
+            &orphan,
+            Effects::none()
+                .audit(audit(Some(t2), "meeting.created"))
+                .event(event(t2, "meeting.created"))
+                .idempotency(created_completion(&held2, orphan.id, "body")),
+        )
+        .await
+        .unwrap_err();
+    assert!(is_precondition(&e, "connection"), "{e:?}");
+    assert!(store.get_meeting(t2, orphan.id).await.unwrap().is_none());
+    assert!(audit_actions(&store, Some(t2), "meeting.").await.is_empty());
+    assert!(events(&store, t2).await.is_empty());
+    assert!(
+        matches!(
+            store
+                .claim_idempotency_key(&claim(t2, &key2, b"h", at))
+                .await
+                .unwrap(),
+            IdempotencyClaim::InProgress
+        ),
+        "the key was not completed"
+    );
+}

@@ -456,7 +456,7 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
             resource_id: None,
         })
         .await
-        .unwrap();
+        .unwrap_err();
     assert!(
         !store
             .delete_webhook_endpoint(b, ep.id, at, fx())

@@ -133,6 +133,7 @@ macro_rules! store_tests {
             list_meetings_windows_and_paging,
             purge_meeting_details_scoped,
             insert_meeting_conflict_rolls_back,
+            insert_meeting_refused_after_its_connection_ended_or_its_key_moved,
             insert_meeting_writes_its_effects,
             idempotency_claim_flow,
             idempotency_expired_and_purged,
