@@ -1221,6 +1221,37 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
             .body
             .contains("10:15")
     );
+    // While it runs, Zoom refuses to move it, and the page says so in a clinician's words.
+    let zoom_id = app
+        .services()
+        .store
+        .get_meeting(app.tenant, sam.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .zoom_meeting_id;
+    app.env.control().start_meeting(zoom_id).await.unwrap();
+    let refused = browser
+        .post(
+            &format!("/app/meetings/{sam}/reschedule"),
+            &[
+                ("csrf", &page.csrf()),
+                ("date", &tomorrow),
+                ("time", "11:00"),
+                ("duration", "30"),
+                ("timezone", "America/New_York"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("A meeting in progress cannot be changed until it ends."),
+        "{}",
+        refused.body
+    );
+    app.env.control().end_meeting(zoom_id).await.unwrap();
     let cancelled = browser
         .post(
             &format!("/app/meetings/{sam}/cancel"),

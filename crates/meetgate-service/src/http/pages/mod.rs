@@ -189,6 +189,30 @@ fn field_label(field: &str) -> &str {
     }
 }
 
+/// Zoom's refusal in a clinician's words: the API's `fix` speaks to the developers of a host app
+/// (scopes, `host`, app types), which a clinician cannot act on.
+fn zoom_refusal(z: &crate::error::ZoomProblem, request_id: Option<&str>) -> String {
+    if !z.required_scopes.is_empty() {
+        return format!(
+            "Your Zoom connection does not allow this: the clinic's Zoom app lacks the permission {}. Ask your administrator to add it in Zoom, then use Reconnect Zoom.",
+            z.required_scopes.join(" or ")
+        );
+    }
+    if z.zoom_code == Some(3000) {
+        return format!(
+            "Zoom refused to change this meeting ({}). A meeting in progress cannot be changed until it ends.",
+            z.zoom_message.trim_end_matches('.')
+        );
+    }
+    let reference = request_id
+        .map(|id| format!(" If it keeps happening, give your administrator this reference: {id}."))
+        .unwrap_or_default();
+    format!(
+        "Zoom refused: {}.{reference}",
+        z.zoom_message.trim_end_matches('.')
+    )
+}
+
 /// A domain error as a sentence for a person, and the status of the page that shows it.
 pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, String) {
     super::problem::log_error(error);
@@ -207,7 +231,7 @@ pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, 
         }
         Error::NotConnected { .. } => (StatusCode::CONFLICT, "Connect your Zoom account first (Connect Zoom, above).".into()),
         Error::NeedsReauth { reason, .. } => (StatusCode::CONFLICT, format!("Your Zoom connection must be renewed ({reason}). Use Reconnect Zoom.")),
-        Error::ZoomRejected(z) => (StatusCode::UNPROCESSABLE_ENTITY, format!("Zoom refused: {}", sentence(&z.fix))),
+        Error::ZoomRejected(z) => (StatusCode::UNPROCESSABLE_ENTITY, zoom_refusal(z, request_id)),
         Error::ZoomRateLimited { limit_type, .. } => (
             StatusCode::TOO_MANY_REQUESTS,
             match limit_type.as_deref() {
@@ -226,6 +250,10 @@ pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, 
         ),
         Error::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait 15 minutes and try again.".into()),
         Error::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "meetgate is restarting. Try again in a few seconds.".into()),
+        Error::Store(meetgate_store::StoreError::Precondition { .. }) => (
+            StatusCode::CONFLICT,
+            "Something changed while this was being done, and nothing was saved. Reload the page and try again.".into(),
+        ),
         Error::Store(meetgate_store::StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "meetgate's database is not answering right now. Try again in a minute.".into())
         }
