@@ -270,6 +270,20 @@ impl MeetingStore for PgStore {
         effects: Effects,
     ) -> StoreResult<Option<Meeting>> {
         let mut tx = self.begin_write().await?;
+        // As for a new meeting: a connection ended meanwhile had its meetings purged.
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT c.state FROM meetings m JOIN connections c
+                ON c.tenant_id = m.tenant_id AND c.id = m.connection_id
+             WHERE m.tenant_id = $1 AND m.id = $2 FOR SHARE OF c",
+        )
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .fetch_optional(&mut *tx)
+        .await
+        .or_store("connection")?;
+        if state.as_deref().is_some_and(|s| s != "connected") {
+            return Err(meetgate_store::StoreError::Precondition { what: "connection" });
+        }
         let row = sqlx::query(concat!(
             "UPDATE meetings SET start_time = $3, duration_minutes = $4, timezone = $5,
                 details = $6, updated_at = $7

@@ -235,6 +235,21 @@ impl MeetingStore for SqliteStore {
     ) -> StoreResult<Option<Meeting>> {
         let u = u.to_owned();
         self.write(move |tx| {
+            // As for a new meeting: a connection ended meanwhile had its meetings purged.
+            let state = query(
+                "SELECT c.state AS state FROM meetings m JOIN connections c
+                    ON c.tenant_id = m.tenant_id AND c.id = m.connection_id
+                 WHERE m.tenant_id = $1 AND m.id = $2",
+            )
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .optional(tx)
+            .or_store("connection")?;
+            if let Some(row) = state
+                && row.text("state")? != "connected"
+            {
+                return Err(meetgate_store::StoreError::Precondition { what: "connection" });
+            }
             let row = query(concat!(
                 "UPDATE meetings SET start_time = $3, duration_minutes = $4, timezone = $5,
                     details = $6, updated_at = $7

@@ -1326,7 +1326,17 @@ impl Services {
             .idempotency(self.complete_key(ctx, claimed, 200, &body, id.to_string())?);
         self.store
             .update_meeting(ctx.tenant(), id, &update, effects)
-            .await?
+            .await
+            .map_err(|e| match e {
+                meetgate_store::StoreError::Precondition { what: "connection" } => {
+                    Error::NeedsReauth {
+                        state: "revoked",
+                        reason: "the connection ended while the meeting was being changed".into(),
+                        connect_url: None,
+                    }
+                }
+                other => Error::from(other),
+            })?
             .ok_or(Error::NotFound { what: "meeting" })?;
         Ok(view)
     }

@@ -778,9 +778,10 @@ pub async fn insert_meeting_refused_after_its_connection_ended_or_its_key_moved(
         .await
         .unwrap();
 
-    // The connection ended.
+    // The connection ended: neither a new meeting nor a change to an earlier one is written.
     let other = connected(&store).await;
     let t2 = other.tenant.id;
+    let earlier = new_meeting(&store, &other, None, None).await;
     store
         .end_connection(
             t2,
@@ -808,6 +809,32 @@ pub async fn insert_meeting_refused_after_its_connection_ended_or_its_key_moved(
         .unwrap_err();
     assert!(is_precondition(&e, "connection"), "{e:?}");
     assert!(store.get_meeting(t2, orphan.id).await.unwrap().is_none());
+    let change = MeetingUpdate {
+        start_time: None,
+        duration_minutes: Some(30),
+        timezone: None,
+        details: sealed("details brought back"),
+        now: at,
+    };
+    let e = store
+        .update_meeting(
+            t2,
+            earlier.id,
+            &change,
+            Effects::none().audit(audit(Some(t2), "meeting.updated")),
+        )
+        .await
+        .unwrap_err();
+    assert!(is_precondition(&e, "connection"), "{e:?}");
+    assert_eq!(
+        store
+            .get_meeting(t2, earlier.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .details,
+        earlier.details
+    );
     assert!(audit_actions(&store, Some(t2), "meeting.").await.is_empty());
     assert!(events(&store, t2).await.is_empty());
     assert!(
