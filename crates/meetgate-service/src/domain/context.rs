@@ -65,6 +65,21 @@ impl Ctx {
         }
     }
 
+    /// A member acting with the role stored for them.
+    pub(crate) fn of_member(
+        member: &meetgate_store::models::Member,
+        request_id: Option<String>,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self::for_member(
+            member.tenant_id,
+            member.id.to_string(),
+            member.role == meetgate_store::models::MemberRole::Admin,
+            request_id,
+            now,
+        )
+    }
+
     pub(crate) fn for_member(
         tenant: TenantId,
         member_id: String,

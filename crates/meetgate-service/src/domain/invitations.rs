@@ -71,6 +71,33 @@ pub struct OpenInvitation {
     pub reset: bool,
 }
 
+/// An invitation made by `ctx`'s admin, valid `ttl`, and the token of its link (stored only as
+/// its hash).
+fn new_invitation(
+    ctx: &Ctx,
+    email: String,
+    role: MemberRole,
+    ttl: Duration,
+) -> (Invitation, String) {
+    let token = random_token(32);
+    let invitation = Invitation {
+        id: InvitationId::new(),
+        tenant_id: ctx.tenant(),
+        email,
+        role,
+        token_hash: sha256(token.as_bytes()),
+        created_by: ctx
+            .actor
+            .id
+            .as_deref()
+            .and_then(|id| id.parse::<MemberId>().ok()),
+        created_at: ctx.now,
+        expires_at: ctx.now + ttl,
+        used_at: None,
+    };
+    (invitation, token)
+}
+
 impl Services {
     /// Invites `email` as `role`. Admin only.
     pub async fn invite_member(
@@ -91,22 +118,7 @@ impl Services {
                 "{email} is already a member of your clinic (to let them choose a new password, make a password reset link on their row)"
             )));
         }
-        let token = random_token(32);
-        let invitation = Invitation {
-            id: InvitationId::new(),
-            tenant_id: ctx.tenant(),
-            email,
-            role,
-            token_hash: sha256(token.as_bytes()),
-            created_by: ctx
-                .actor
-                .id
-                .as_deref()
-                .and_then(|id| id.parse::<MemberId>().ok()),
-            created_at: ctx.now,
-            expires_at: ctx.now + INVITATION_TTL,
-            used_at: None,
-        };
+        let (invitation, token) = new_invitation(ctx, email, role, INVITATION_TTL);
         // The email is personal data of staff, not of patients: it may sit in the audit log.
         let effects = Effects::none().audit(ctx.audit(
             "invitation.created",
@@ -140,22 +152,8 @@ impl Services {
                 member.email
             )));
         }
-        let token = random_token(32);
-        let invitation = Invitation {
-            id: InvitationId::new(),
-            tenant_id: ctx.tenant(),
-            email: member.email.clone(),
-            role: member.role,
-            token_hash: sha256(token.as_bytes()),
-            created_by: ctx
-                .actor
-                .id
-                .as_deref()
-                .and_then(|id| id.parse::<MemberId>().ok()),
-            created_at: ctx.now,
-            expires_at: ctx.now + PASSWORD_RESET_TTL,
-            used_at: None,
-        };
+        let (invitation, token) =
+            new_invitation(ctx, member.email.clone(), member.role, PASSWORD_RESET_TTL);
         let effects = Effects::none().audit(ctx.audit(
             "member.password_reset_created",
             "member",
@@ -258,13 +256,7 @@ impl Services {
             disabled_at: None,
         };
         let view = MemberView::from(&member);
-        let ctx = Ctx::for_member(
-            member.tenant_id,
-            member.id.to_string(),
-            view.is_admin,
-            request_id,
-            now,
-        );
+        let ctx = Ctx::of_member(&member, request_id, now);
         let effects = Effects::none().audit(ctx.audit(
             "invitation.accepted",
             "member",
@@ -306,13 +298,7 @@ impl Services {
     ) -> Result<SignedIn> {
         check_new_password(password)?;
         let view = MemberView::from(&member);
-        let ctx = Ctx::for_member(
-            member.tenant_id,
-            member.id.to_string(),
-            view.is_admin,
-            request_id,
-            now,
-        );
+        let ctx = Ctx::of_member(&member, request_id, now);
         let effects = Effects::none().audit(ctx.audit(
             "member.password_reset",
             "member",

@@ -175,13 +175,7 @@ impl Services {
         self.signins.forget(&keys[0].0);
         metrics::counter!("meetgate_signins_total", "outcome" => "signed_in").increment(1);
         let view = MemberView::from(&member);
-        let ctx = Ctx::for_member(
-            member.tenant_id,
-            member.id.to_string(),
-            view.is_admin,
-            request_id,
-            now,
-        );
+        let ctx = Ctx::of_member(&member, request_id, now);
         let cookie = self.start_session(&ctx, member.id).await?;
         let _ = self
             .store
@@ -255,13 +249,7 @@ impl Services {
             self.store.touch_session(&hash, now).await?;
         }
         let view = MemberView::from(&member);
-        let ctx = Ctx::for_member(
-            member.tenant_id,
-            member.id.to_string(),
-            view.is_admin,
-            request_id,
-            now,
-        );
+        let ctx = Ctx::of_member(&member, request_id, now);
         let tenant_name = self.tenant(&ctx).await?.name;
         Ok(SessionState::Active(Box::new(MemberSession {
             external_id: member_external_id(member.id),
