@@ -16,6 +16,27 @@ fn role(value: &str) -> anyhow::Result<MemberRole> {
         .map_err(|_| anyhow::anyhow!("--role must be `admin` or `clinician`, not {value:?}"))
 }
 
+/// An invitation's or reset's link, the only time it is shown, with what it lets its holder do.
+fn print_link(
+    created: &meetgate_service::domain::CreatedInvitation,
+    json: bool,
+    what_it_does: &str,
+) -> anyhow::Result<()> {
+    if json {
+        print_json(&serde_json::json!({
+            "invitation": created.view,
+            "link": created.link.expose(),
+        }))?;
+    } else {
+        println!("{}", created.link.expose());
+        println!(
+            "\nSend this link to {} only: {what_it_does}.",
+            created.view.email
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(cmd: MemberCommand, app: &App) -> anyhow::Result<()> {
     let services = &app.services;
     match cmd {
@@ -27,18 +48,11 @@ pub async fn run(cmd: MemberCommand, app: &App) -> anyhow::Result<()> {
         } => {
             let ctx = operator_ctx(app, &tenant).await?;
             let created = services.invite_member(&ctx, &email, role(&r)?).await?;
-            if output.json {
-                print_json(&serde_json::json!({
-                    "invitation": created.view,
-                    "link": created.link.expose(),
-                }))?;
-            } else {
-                println!("{}", created.link.expose());
-                println!(
-                    "\nSend this link to {} only: it works once and lets its holder choose a password.",
-                    created.view.email
-                );
-            }
+            print_link(
+                &created,
+                output.json,
+                "it works once and lets its holder choose a password",
+            )?;
         }
         MemberCommand::Add {
             tenant,
@@ -86,18 +100,11 @@ pub async fn run(cmd: MemberCommand, app: &App) -> anyhow::Result<()> {
                 .find(|m| m.email == wanted)
                 .with_context(|| format!("no member of this tenant has the email {email}"))?;
             let created = services.create_password_reset(&ctx, member.id).await?;
-            if output.json {
-                print_json(&serde_json::json!({
-                    "invitation": created.view,
-                    "link": created.link.expose(),
-                }))?;
-            } else {
-                println!("{}", created.link.expose());
-                println!(
-                    "\nSend this link to {} only: it works once, for 24 hours, and lets its holder choose a new password for this account.",
-                    member.email
-                );
-            }
+            print_link(
+                &created,
+                output.json,
+                "it works once, for 24 hours, and lets its holder choose a new password for this account",
+            )?;
         }
         MemberCommand::List { tenant, output } => {
             let ctx = operator_ctx(app, &tenant).await?;
