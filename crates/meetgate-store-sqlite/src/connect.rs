@@ -37,8 +37,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         4,
-        "the claim that holds an idempotency key",
-        include_str!("../migrations/0004_idempotency_holder.sql"),
+        "the claim that holds an idempotency key; password reset links",
+        include_str!("../migrations/0004_claim_holders_and_password_resets.sql"),
     ),
 ];
 

@@ -24,7 +24,8 @@ macro_rules! session_cols {
 
 macro_rules! invitation_cols {
     () => {
-        "id, tenant_id, email, role, token_hash, created_by, created_at, expires_at, used_at"
+        "id, tenant_id, email, role, token_hash, created_by, created_at, expires_at, used_at, \
+         resets_member"
     };
 }
 
@@ -70,6 +71,7 @@ fn invitation(row: &Row) -> StoreResult<Invitation> {
         created_at: row.time("created_at")?,
         expires_at: row.time("expires_at")?,
         used_at: row.opt_time("used_at")?,
+        resets_member: row.opt_uuid("resets_member")?.map(MemberId),
     })
 }
 
@@ -313,7 +315,7 @@ impl PeopleStore for SqliteStore {
             query(concat!(
                 "INSERT INTO invitations (",
                 invitation_cols!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ))
             .bind(id(inv.id.0))
             .bind(id(inv.tenant_id.0))
@@ -324,6 +326,7 @@ impl PeopleStore for SqliteStore {
             .bind(ts(inv.created_at))
             .bind(ts(inv.expires_at))
             .bind(opt_ts(inv.used_at))
+            .bind(opt_id(inv.resets_member.map(|m| m.0)))
             .run(tx)
             .or_store("invitation")?;
             effects::write(tx, &effects)?;
@@ -406,11 +409,12 @@ impl PeopleStore for SqliteStore {
         self.write(move |tx| {
             let used = query(
                 "UPDATE invitations SET used_at = $3
-                 WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL",
+                 WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND resets_member = $4",
             )
             .bind(id(inv.0))
             .bind(id(tenant.0))
             .bind(ts(now))
+            .bind(id(member.0))
             .run(tx)
             .or_store("invitation")?;
             if used.rows_affected() == 0 {

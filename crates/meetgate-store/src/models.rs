@@ -192,6 +192,8 @@ pub struct Invitation {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
+    /// The member whose password this link resets; `None` for an invitation to join.
+    pub resets_member: Option<MemberId>,
 }
 
 impl std::fmt::Debug for Invitation {

@@ -78,6 +78,7 @@ fn new_invitation(
     email: String,
     role: MemberRole,
     ttl: Duration,
+    resets_member: Option<MemberId>,
 ) -> (Invitation, String) {
     let token = random_token(32);
     let invitation = Invitation {
@@ -94,6 +95,7 @@ fn new_invitation(
         created_at: ctx.now,
         expires_at: ctx.now + ttl,
         used_at: None,
+        resets_member,
     };
     (invitation, token)
 }
@@ -118,7 +120,7 @@ impl Services {
                 "{email} is already a member of your clinic (to let them choose a new password, make a password reset link on their row)"
             )));
         }
-        let (invitation, token) = new_invitation(ctx, email, role, INVITATION_TTL);
+        let (invitation, token) = new_invitation(ctx, email, role, INVITATION_TTL, None);
         // The email is personal data of staff, not of patients: it may sit in the audit log.
         let effects = Effects::none().audit(ctx.audit(
             "invitation.created",
@@ -152,8 +154,13 @@ impl Services {
                 member.email
             )));
         }
-        let (invitation, token) =
-            new_invitation(ctx, member.email.clone(), member.role, PASSWORD_RESET_TTL);
+        let (invitation, token) = new_invitation(
+            ctx,
+            member.email.clone(),
+            member.role,
+            PASSWORD_RESET_TTL,
+            Some(member.id),
+        );
         let effects = Effects::none().audit(ctx.audit(
             "member.password_reset_created",
             "member",
@@ -168,13 +175,17 @@ impl Services {
         })
     }
 
-    /// The member an invitation resets the password of: one of its own clinic with its email.
+    /// The member a link made as a password reset is for. An invitation to join resets nothing,
+    /// even when its address has become a member's since.
     async fn member_to_reset(&self, invitation: &Invitation) -> Result<Option<Member>> {
+        let Some(id) = invitation.resets_member else {
+            return Ok(None);
+        };
         Ok(self
             .store
-            .find_member_by_email(&invitation.email)
+            .get_member(invitation.tenant_id, id)
             .await?
-            .filter(|m| m.tenant_id == invitation.tenant_id))
+            .filter(|m| m.email == invitation.email))
     }
 
     /// The tenant's invitations, oldest first. Admin only.

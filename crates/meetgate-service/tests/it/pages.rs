@@ -1794,4 +1794,68 @@ async fn a_forgotten_password_is_reset_with_a_link_from_an_admin(backend: Backen
         403,
         "the link works once"
     );
+
+    // Two invitations to one address: once the first made a member, the second is still an
+    // invitation to join, not a way into that member's account.
+    let invite = |csrf: String| {
+        let admin = &admin;
+        async move {
+            let made = admin
+                .post(
+                    "/admin/invitations",
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("email", "twice@clinic.example"),
+                        ("role", "clinician"),
+                    ],
+                )
+                .await;
+            assert_eq!(made.status, 201, "{}", made.body);
+            let start = made.body.find("/invitations/").unwrap();
+            made.body[start..].split('<').next().unwrap().to_owned()
+        }
+    };
+    let first = invite(members.csrf()).await;
+    let second = invite(members.csrf()).await;
+    let joiner = Browser::new(&app.main.base);
+    let page = joiner.get(&first).await;
+    let joined = joiner
+        .post(
+            &first,
+            &[
+                ("csrf", &page.csrf()),
+                ("name", "Twice"),
+                ("password", SECRET),
+                ("password_again", SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let stranger = Browser::new(&app.main.base);
+    let page = stranger.get(&second).await;
+    assert!(
+        !page.body.contains("Choose a new password"),
+        "{}",
+        page.body
+    );
+    let taken = stranger
+        .post(
+            &second,
+            &[
+                ("csrf", &page.csrf()),
+                ("name", "Mallory"),
+                ("password", "mallory's own password"),
+                ("password_again", "mallory's own password"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    assert_eq!(
+        Browser::new(&app.main.base)
+            .sign_in("twice@clinic.example", SECRET)
+            .await
+            .status,
+        303,
+        "the member's password is unchanged"
+    );
 }

@@ -231,6 +231,7 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
         created_at: at,
         expires_at: at + Duration::days(1),
         used_at: None,
+        resets_member: None,
     };
     store
         .create_invitation(&inv, Effects::none())

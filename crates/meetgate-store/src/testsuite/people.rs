@@ -276,6 +276,7 @@ fn invitation(tenant: TenantId, by: Option<MemberId>) -> Invitation {
         created_at: at,
         expires_at: at + Duration::days(7),
         used_at: None,
+        resets_member: None,
     }
 }
 
@@ -551,23 +552,70 @@ pub async fn password_reset_through_an_invitation(store: Arc<dyn Store>) {
     store.create_session(&signed_in).await.unwrap();
     let reset = Invitation {
         email: doc.email.clone(),
+        resets_member: Some(doc.id),
         ..invitation(a.id, None)
     };
     store
         .create_invitation(&reset, Effects::none())
         .await
         .unwrap();
-
-    // Another tenant's member, or a disabled one, changes nothing and spends nothing.
-    let other = member(b.id, &format!("{}@example.test", unique("other")));
-    store.create_member(&other, Effects::none()).await.unwrap();
-    let err = store
-        .reset_password_with_invitation(reset.id, a.id, other.id, "new-hash", at, Effects::none())
+    assert_eq!(
+        store
+            .find_invitation(&reset.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .resets_member,
+        Some(doc.id)
+    );
+    // An invitation to join, to the same address, resets nothing.
+    let plain = Invitation {
+        email: doc.email.clone(),
+        ..invitation(a.id, None)
+    };
+    store
+        .create_invitation(&plain, Effects::none())
         .await
-        .unwrap_err();
+        .unwrap();
+    let at_once = |inv: InvitationId, member: MemberId| {
+        let store = store.clone();
+        async move {
+            store
+                .reset_password_with_invitation(inv, a.id, member, "new-hash", at, Effects::none())
+                .await
+        }
+    };
+    assert!(!at_once(plain.id, doc.id).await.unwrap());
+
+    // A link made for one member resets no other; a disabled member's link spends nothing.
+    let colleague = member(a.id, &format!("{}@example.test", unique("colleague")));
+    store
+        .create_member(&colleague, Effects::none())
+        .await
+        .unwrap();
+    assert!(!at_once(reset.id, colleague.id).await.unwrap());
+    let disabled = member(a.id, &format!("{}@example.test", unique("disabled")));
+    store
+        .create_member(&disabled, Effects::none())
+        .await
+        .unwrap();
+    store
+        .set_member_disabled(a.id, disabled.id, Some(at), Effects::none())
+        .await
+        .unwrap();
+    let for_disabled = Invitation {
+        email: disabled.email.clone(),
+        resets_member: Some(disabled.id),
+        ..invitation(a.id, None)
+    };
+    store
+        .create_invitation(&for_disabled, Effects::none())
+        .await
+        .unwrap();
+    let err = at_once(for_disabled.id, disabled.id).await.unwrap_err();
     assert!(is_not_found(&err), "{err:?}");
     let unused = store
-        .find_invitation(&reset.token_hash)
+        .find_invitation(&for_disabled.token_hash)
         .await
         .unwrap()
         .unwrap();
@@ -575,6 +623,8 @@ pub async fn password_reset_through_an_invitation(store: Arc<dyn Store>) {
         unused.used_at.is_none(),
         "the failed reset did not use the link up"
     );
+    let other = member(b.id, &format!("{}@example.test", unique("other")));
+    store.create_member(&other, Effects::none()).await.unwrap();
     assert!(
         !store
             .reset_password_with_invitation(

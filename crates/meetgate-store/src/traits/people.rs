@@ -59,10 +59,10 @@ pub trait PeopleStore: Send + Sync {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<bool>;
-    /// A password reset link (an invitation for an existing member): uses the invitation up,
-    /// sets `member`'s password and ends the member's sessions, atomically. False when the
-    /// invitation was already used (or does not exist); `NotFound`, with nothing changed, when
-    /// `member` is not an enabled member of `tenant`.
+    /// A password reset link (an invitation made to reset `member`'s password): uses the
+    /// invitation up, sets the password and ends the member's sessions, atomically. False when
+    /// the invitation was already used, does not exist, or was not made to reset `member`;
+    /// `NotFound`, with nothing changed, when `member` is not an enabled member of `tenant`.
     async fn reset_password_with_invitation(
         &self,
         id: InvitationId,
