@@ -15,13 +15,15 @@ pub(crate) fn map_sqlx(e: sqlx::Error, what: &'static str) -> StoreError {
             }
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             if code == REFUSED {
-                return StoreError::Precondition {
-                    what: if db.message() == "connection" {
-                        "connection"
-                    } else {
-                        "idempotency record"
-                    },
-                };
+                match db.message() {
+                    "connection" => return StoreError::Precondition { what: "connection" },
+                    "idempotency record" => {
+                        return StoreError::Precondition {
+                            what: "idempotency record",
+                        };
+                    }
+                    _ => {}
+                }
             }
             // Class 08 (connection exception), 53 (insufficient resources), 57P0x (shutdown,
             // cannot connect now): the server is going away or overloaded; retry later.

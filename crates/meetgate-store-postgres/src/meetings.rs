@@ -98,7 +98,7 @@ impl MeetingStore for PgStore {
             let mut tx = self.begin_write().await?;
             let connected = sqlx::query(
                 "SELECT 1 FROM connections WHERE tenant_id = $1 AND id = $2
-                 AND state = 'connected' FOR SHARE",
+                 AND state <> 'revoked' FOR SHARE",
             )
             .bind(id(m.tenant_id.0))
             .bind(id(m.connection_id.0))
@@ -129,17 +129,14 @@ impl MeetingStore for PgStore {
         qb.push_bind(id(m.tenant_id.0))
             .push(" AND id = ")
             .push_bind(id(m.connection_id.0))
-            .push(" AND state = 'connected' FOR SHARE), m AS (");
+            .push(" AND state <> 'revoked' FOR SHARE), m AS (");
         push_insert(&mut qb, m);
         qb.push(")");
         let completed = effects::push_ctes(&mut qb, &effects, false);
-        qb.push(" SELECT m.*, ")
-            .push(completed)
-            .push(" AS completed, ")
-            .push(effects::refuse_unless(
-                "EXISTS (SELECT 1 FROM conn)",
-                "connection",
-            ));
+        qb.push(" SELECT m.*, ").push(effects::refuse_unless(
+            "EXISTS (SELECT 1 FROM conn)",
+            "connection",
+        ));
         if effects.idempotency.is_some() {
             qb.push(" AND ").push(effects::refuse_unless(
                 &format!("{completed} > 0"),
@@ -281,7 +278,7 @@ impl MeetingStore for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .or_store("connection")?;
-        if state.as_deref().is_some_and(|s| s != "connected") {
+        if state.as_deref() == Some("revoked") {
             return Err(meetgate_store::StoreError::Precondition { what: "connection" });
         }
         let row = sqlx::query(concat!(

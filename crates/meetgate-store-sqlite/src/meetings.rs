@@ -59,10 +59,10 @@ impl MeetingStore for SqliteStore {
     async fn insert_meeting(&self, m: &NewMeeting, effects: Effects) -> StoreResult<Meeting> {
         let m = m.to_owned();
         self.write(move |tx| {
-            // A deauthorization that ended the connection meanwhile has purged its meetings'
-            // details: this one must not bring them back.
+            // A deauthorization or disconnect that revoked the connection meanwhile has purged
+            // (or ended) its meetings: this one must not come back on it.
             let connected = query(
-                "SELECT 1 FROM connections WHERE tenant_id = $1 AND id = $2 AND state = 'connected'",
+                "SELECT 1 FROM connections WHERE tenant_id = $1 AND id = $2 AND state <> 'revoked'",
             )
             .bind(id(m.tenant_id.0))
             .bind(id(m.connection_id.0))
@@ -246,7 +246,7 @@ impl MeetingStore for SqliteStore {
             .optional(tx)
             .or_store("connection")?;
             if let Some(row) = state
-                && row.text("state")? != "connected"
+                && row.text("state")? == "revoked"
             {
                 return Err(meetgate_store::StoreError::Precondition { what: "connection" });
             }

@@ -75,6 +75,17 @@ pub struct HeldKey {
     pub holder: uuid::Uuid,
 }
 
+impl HeldKey {
+    /// The key as `claim` holds it once claimed.
+    pub fn of(claim: &crate::models::NewIdempotencyClaim) -> Self {
+        Self {
+            tenant_id: claim.tenant_id,
+            key: claim.key.clone(),
+            holder: claim.id,
+        }
+    }
+}
+
 /// Finishes an idempotency record with the response that was sent.
 #[derive(Debug, Clone)]
 pub struct CompleteIdempotency {

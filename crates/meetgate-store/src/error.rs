@@ -7,8 +7,8 @@ pub enum StoreError {
     /// A compare-and-swap lost: the row changed since it was read.
     #[error("{what} was changed concurrently")]
     VersionConflict { what: &'static str },
-    /// A row the change depends on is no longer as the caller found it (the connection ended, the
-    /// idempotency key was taken over by another request): nothing was written.
+    /// A row the change depends on is no longer as the caller found it (the connection was
+    /// revoked, the idempotency key was taken over by another request): nothing was written.
     #[error("{what} changed while the request ran")]
     Precondition { what: &'static str },
     /// The row referred to does not exist (in this tenant).

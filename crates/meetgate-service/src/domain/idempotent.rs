@@ -85,11 +85,7 @@ impl Services {
         match self.store.claim_idempotency_key(&claim).await? {
             IdempotencyClaim::Claimed(record) | IdempotencyClaim::Recovered(record) => {
                 Ok(KeyState::Run(Some(ClaimedKey {
-                    held: HeldKey {
-                        tenant_id: claim.tenant_id,
-                        key: claim.key,
-                        holder: claim.id,
-                    },
+                    held: HeldKey::of(&claim),
                     record_id: record.id,
                 })))
             }

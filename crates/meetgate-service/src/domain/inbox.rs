@@ -53,11 +53,9 @@ const INBOX_LEASE: time::Duration = time::Duration::minutes(2);
 /// its own; a meeting's start or end that old is history, not news.
 pub const INBOX_GIVE_UP_AFTER: time::Duration = time::Duration::days(3);
 
-/// Whether a failing `item` is abandoned instead of retried. A deauthorization never is: giving
-/// up would keep the data Zoom told meetgate to delete, so it stays due (and logs an error at
-/// every attempt) until an operator mends what makes it fail.
-fn abandons(item: &InboxItem, now: OffsetDateTime) -> bool {
-    item.event_type != "app_deauthorized" && now - item.received_at >= INBOX_GIVE_UP_AFTER
+/// Whether a failing `item` has been retried long enough to be given up.
+fn overdue(item: &InboxItem, now: OffsetDateTime) -> bool {
+    now - item.received_at >= INBOX_GIVE_UP_AFTER
 }
 
 impl Services {
@@ -164,7 +162,11 @@ impl Services {
             let Err(e) = self.process_inbox_item(&item, None, now).await else {
                 continue;
             };
-            if abandons(&item, now) {
+            // A deauthorization is never abandoned: giving up would keep the data Zoom told
+            // meetgate to delete, so it stays due (and logs an error at every attempt) until an
+            // operator mends what makes it fail.
+            let overdue = overdue(&item, now);
+            if overdue && item.event_type != "app_deauthorized" {
                 tracing::error!(error = %e, event = %item.event_type, item = %item.id, attempts = item.attempts, "abandoning a Zoom event that kept failing");
                 metrics::counter!("meetgate_zoom_events_abandoned_total").increment(1);
                 let _ = self
@@ -173,7 +175,7 @@ impl Services {
                     .await;
                 continue;
             }
-            if now - item.received_at >= INBOX_GIVE_UP_AFTER {
+            if overdue {
                 tracing::error!(error = %e, item = %item.id, attempts = item.attempts, "a Zoom deauthorization keeps failing; the user's data stays until it succeeds");
             }
             let delay = time::Duration::seconds(30 * (1 << item.attempts.clamp(0, 8)) as i64);

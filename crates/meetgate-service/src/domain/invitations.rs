@@ -175,6 +175,25 @@ impl Services {
         })
     }
 
+    /// [`Services::create_password_reset`] for the member of `ctx`'s clinic with `email`.
+    pub async fn create_password_reset_for_email(
+        &self,
+        ctx: &Ctx,
+        email: &str,
+    ) -> Result<CreatedInvitation> {
+        require_admin(ctx)?;
+        let email = normalize_email("email", email)?;
+        let member = self
+            .store
+            .find_member_by_email(&email)
+            .await?
+            .filter(|m| m.tenant_id == ctx.tenant())
+            .ok_or(Error::NotFound {
+                what: "member of this clinic with that email",
+            })?;
+        self.create_password_reset(ctx, member.id).await
+    }
+
     /// The member a link made as a password reset is for. An invitation to join resets nothing,
     /// even when its address has become a member's since.
     async fn member_to_reset(&self, invitation: &Invitation) -> Result<Option<Member>> {

@@ -160,6 +160,20 @@ struct CreateRecovery {
     target: String,
 }
 
+/// A meeting's write refused by the store because something moved while Zoom worked.
+fn refused_meeting_write(e: meetgate_store::StoreError) -> Error {
+    match e {
+        meetgate_store::StoreError::Precondition { what: "connection" } => Error::NeedsReauth {
+            state: "revoked",
+            reason: "the connection was revoked (the user removed the app in Zoom, or it was disconnected) while Zoom was being asked".into(),
+            connect_url: None,
+        },
+        // Another request with this key took it over: it records the outcome.
+        meetgate_store::StoreError::Precondition { .. } => Error::IdempotencyInProgress,
+        other => Error::from(other),
+    }
+}
+
 fn topic_fingerprint(topic: Option<&str>) -> String {
     hex::encode(&sha256(topic.unwrap_or_default().as_bytes())[..12])
 }
@@ -169,8 +183,8 @@ fn topic_fingerprint(topic: Option<&str>) -> String {
 /// duration, a link's grace period or an offset can never overflow.
 const LAST_YEAR: i32 = 3000;
 
-/// Zoom's meeting type for an instant meeting.
-const INSTANT: u8 = 1;
+/// Zoom's meeting type for an instant meeting, as the recovery note stores it.
+const INSTANT: u8 = ZoomMeetingType::Instant as u8;
 
 pub(crate) fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
     let parsed = OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
@@ -682,11 +696,7 @@ impl Services {
             Err(_) => None,
         };
         let claim = self.new_claim(ctx, &key, &(external_id, input), note)?;
-        let held = HeldKey {
-            tenant_id: claim.tenant_id,
-            key: key.clone(),
-            holder: claim.id,
-        };
+        let held = HeldKey::of(&claim);
         let (record_id, recovered) = match self.store.claim_idempotency_key(&claim).await? {
             IdempotencyClaim::Claimed(record) => (record.id, None),
             IdempotencyClaim::InProgress => return Err(Error::IdempotencyInProgress),
@@ -1055,18 +1065,7 @@ impl Services {
         self.store
             .insert_meeting(&new, effects)
             .await
-            .map_err(|e| match e {
-                meetgate_store::StoreError::Precondition { what: "connection" } => {
-                    Error::NeedsReauth {
-                        state: "revoked",
-                        reason: "the connection ended (the user removed the app in Zoom, or it was disconnected) while the meeting was being created".into(),
-                        connect_url: None,
-                    }
-                }
-                // Another request with this key took it over: it records the outcome.
-                meetgate_store::StoreError::Precondition { .. } => Error::IdempotencyInProgress,
-                other => Error::from(other),
-            })?;
+            .map_err(refused_meeting_write)?;
         metrics::counter!("meetgate_meetings_created_total").increment(1);
         Ok(MeetingCreated {
             status: 201,
@@ -1327,16 +1326,7 @@ impl Services {
         self.store
             .update_meeting(ctx.tenant(), id, &update, effects)
             .await
-            .map_err(|e| match e {
-                meetgate_store::StoreError::Precondition { what: "connection" } => {
-                    Error::NeedsReauth {
-                        state: "revoked",
-                        reason: "the connection ended while the meeting was being changed".into(),
-                        connect_url: None,
-                    }
-                }
-                other => Error::from(other),
-            })?
+            .map_err(refused_meeting_write)?
             .ok_or(Error::NotFound { what: "meeting" })?;
         Ok(view)
     }

@@ -251,11 +251,7 @@ pub async fn claim_new_key(
 
 /// The key as held by `claim`.
 pub fn held(claim: &NewIdempotencyClaim) -> HeldKey {
-    HeldKey {
-        tenant_id: claim.tenant_id,
-        key: claim.key.clone(),
-        holder: claim.id,
-    }
+    HeldKey::of(claim)
 }
 
 /// The completion a meeting create writes for the key `held`: 201 with `body`.

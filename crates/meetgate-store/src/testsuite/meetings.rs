@@ -719,7 +719,7 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
     assert!(store.get_meeting(t, cross.id).await.unwrap().is_none());
 }
 
-/// A meeting is refused whole, with its effects, when its connection ended meanwhile (a
+/// A meeting is refused whole, with its effects, when its connection was revoked meanwhile (a
 /// deauthorization purged the connection's meetings: this one must not bring details back) or
 /// when another request took its idempotency key over (that one records the outcome).
 pub async fn insert_meeting_refused_after_its_connection_ended_or_its_key_moved(

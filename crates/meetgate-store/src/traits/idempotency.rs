@@ -19,7 +19,7 @@ pub trait IdempotencyStore: Send + Sync {
         now: OffsetDateTime,
     ) -> StoreResult<()>;
     /// Completes a record without any other change (errors that are replayed as they were).
-    /// A record no longer held by the completion's holder is left alone.
+    /// `Precondition`, with nothing written, when the completion's claim no longer holds it.
     async fn complete_idempotency(
         &self,
         completion: &crate::CompleteIdempotency,

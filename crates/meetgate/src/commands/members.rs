@@ -92,14 +92,9 @@ pub async fn run(cmd: MemberCommand, app: &App) -> anyhow::Result<()> {
             output,
         } => {
             let ctx = operator_ctx(app, &tenant).await?;
-            let wanted = email.trim().to_lowercase();
-            let member = services
-                .list_members(&ctx)
-                .await?
-                .into_iter()
-                .find(|m| m.email == wanted)
-                .with_context(|| format!("no member of this tenant has the email {email}"))?;
-            let created = services.create_password_reset(&ctx, member.id).await?;
+            let created = services
+                .create_password_reset_for_email(&ctx, &email)
+                .await?;
             print_link(
                 &created,
                 output.json,

@@ -159,7 +159,9 @@ fn members_are_added_listed_refused_twice_and_invited() {
         &[],
     );
     assert!(!unknown.status.success());
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no member of this tenant"));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("member of this clinic with that email")
+    );
 
     // The links open their pages on a running meetgate.
     let port = free_port();

@@ -104,7 +104,8 @@ pub(super) fn client_address(
             return Some(forwarded.to_owned());
         }
     }
-    peer.filter(|p| !p.ip().is_loopback())
+    // `to_canonical`: a dual-stack listener sees a local proxy as `::ffff:127.0.0.1`.
+    peer.filter(|p| !p.ip().to_canonical().is_loopback())
         .map(|p| p.ip().to_string())
 }
 
