@@ -208,16 +208,18 @@ impl WebhookStore for PgStore {
     async fn fail_inbox_item(
         &self,
         item: InboxItemId,
+        claimed_attempts: i32,
         error: &str,
         next_attempt_at: OffsetDateTime,
     ) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE zoom_inbox SET last_error = $2, next_attempt_at = $3
-             WHERE id = $1 AND processed_at IS NULL",
+             WHERE id = $1 AND processed_at IS NULL AND attempts = $4",
         )
         .bind(id(item.0))
         .bind(error)
         .bind(ts(next_attempt_at))
+        .bind(claimed_attempts)
         .execute(&self.pool)
         .await
         .or_store("inbox item")?;
@@ -449,6 +451,7 @@ impl WebhookStore for PgStore {
     async fn record_delivery(
         &self,
         did: DeliveryId,
+        claimed_attempts: i32,
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -474,7 +477,7 @@ impl WebhookStore for PgStore {
         let done = sqlx::query(
             "UPDATE webhook_deliveries SET status = $2, last_status_code = $3, last_error = $4,
                 next_attempt_at = $5, delivered_at = $6
-             WHERE id = $1",
+             WHERE id = $1 AND status = 'pending' AND attempts = $7",
         )
         .bind(id(did.0))
         .bind(status)
@@ -482,6 +485,7 @@ impl WebhookStore for PgStore {
         .bind(error)
         .bind(opt_ts(next))
         .bind(opt_ts(delivered_at))
+        .bind(claimed_attempts)
         .execute(&self.pool)
         .await
         .or_store("webhook delivery")?;

@@ -194,16 +194,18 @@ impl WebhookStore for SqliteStore {
     async fn fail_inbox_item(
         &self,
         item: InboxItemId,
+        claimed_attempts: i32,
         error: &str,
         next_attempt_at: OffsetDateTime,
     ) -> StoreResult<()> {
         let done = query(
             "UPDATE zoom_inbox SET last_error = $2, next_attempt_at = $3
-             WHERE id = $1 AND processed_at IS NULL",
+             WHERE id = $1 AND processed_at IS NULL AND attempts = $4",
         )
         .bind(id(item.0))
         .bind(error)
         .bind(ts(next_attempt_at))
+        .bind(claimed_attempts)
         .execute(&self.writer)
         .await
         .or_store("inbox item")?;
@@ -446,6 +448,7 @@ impl WebhookStore for SqliteStore {
     async fn record_delivery(
         &self,
         did: DeliveryId,
+        claimed_attempts: i32,
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -471,7 +474,7 @@ impl WebhookStore for SqliteStore {
         let done = query(
             "UPDATE webhook_deliveries SET status = $2, last_status_code = $3, last_error = $4,
                 next_attempt_at = $5, delivered_at = $6
-             WHERE id = $1",
+             WHERE id = $1 AND status = 'pending' AND attempts = $7",
         )
         .bind(id(did.0))
         .bind(status)
@@ -479,6 +482,7 @@ impl WebhookStore for SqliteStore {
         .bind(error)
         .bind(opt_ts(next))
         .bind(opt_ts(delivered_at))
+        .bind(claimed_attempts)
         .execute(&self.writer)
         .await
         .or_store("webhook delivery")?;

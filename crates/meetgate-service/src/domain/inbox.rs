@@ -145,7 +145,12 @@ impl Services {
             tracing::warn!(error = %e, event = %item.event_type, "processing a Zoom event failed; the inbox job will retry");
             let _ = self
                 .store
-                .fail_inbox_item(item.id, &e.to_string(), now + time::Duration::seconds(30))
+                .fail_inbox_item(
+                    item.id,
+                    item.attempts,
+                    &e.to_string(),
+                    now + time::Duration::seconds(30),
+                )
                 .await;
         }
         Ok(WebhookReply::Accepted)
@@ -181,7 +186,7 @@ impl Services {
             let delay = time::Duration::seconds(30 * (1 << item.attempts.clamp(0, 8)) as i64);
             let _ = self
                 .store
-                .fail_inbox_item(item.id, &e.to_string(), now + delay)
+                .fail_inbox_item(item.id, item.attempts, &e.to_string(), now + delay)
                 .await;
         }
         Ok(count)

@@ -261,14 +261,15 @@ impl Services {
                 let outcome = services.deliver(&job, now).await;
                 match services
                     .store
-                    .record_delivery(job.delivery.id, &outcome, now)
+                    .record_delivery(job.delivery.id, job.delivery.attempts, &outcome, now)
                     .await
                 {
                     Ok(()) => {}
-                    // Its endpoint was deleted while it was being sent, which deletes the
-                    // endpoint's pending deliveries: nothing is left to record.
+                    // Its endpoint was deleted while it was being sent (which deletes the
+                    // endpoint's pending deliveries), or this send outlived its lease and another
+                    // worker took the delivery over: that one's result stands.
                     Err(meetgate_store::StoreError::NotFound { .. }) => {
-                        tracing::debug!("a delivery ended after its endpoint was deleted");
+                        tracing::debug!("a delivery ended elsewhere while it was being sent");
                     }
                     Err(e) => tracing::warn!(error = %e, "recording a delivery outcome failed"),
                 }

@@ -47,7 +47,7 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
 
     let retry_at = at + Duration::seconds(30);
     store
-        .fail_inbox_item(item.id, "zoom api 503", retry_at)
+        .fail_inbox_item(item.id, 1, "zoom api 503", retry_at)
         .await
         .unwrap();
     assert!(
@@ -60,6 +60,21 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
     let again = store.claim_inbox_items(retry_at, lease, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
+    // The first worker, back after its lease ran out, cannot shorten the second one's lease.
+    assert!(is_not_found(
+        &store
+            .fail_inbox_item(item.id, 1, "stale", retry_at)
+            .await
+            .unwrap_err()
+    ));
+    assert!(
+        store
+            .claim_inbox_items(retry_at + Duration::seconds(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "still leased to the second worker"
+    );
     assert_eq!(again[0].last_error.as_deref(), Some("zoom api 503"));
 
     let done_at = retry_at + Duration::seconds(1);
@@ -113,14 +128,14 @@ pub async fn inbox_lifecycle(store: Arc<dyn Store>) {
     );
     assert!(is_not_found(
         &store
-            .fail_inbox_item(InboxItemId::new(), "x", at)
+            .fail_inbox_item(InboxItemId::new(), 1, "x", at)
             .await
             .unwrap_err()
     ));
     // A processed item is not failed again.
     assert!(is_not_found(
         &store
-            .fail_inbox_item(item.id, "late", at)
+            .fail_inbox_item(item.id, 2, "late", at)
             .await
             .unwrap_err()
     ));
@@ -313,6 +328,7 @@ pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
     store
         .record_delivery(
             mine[0].id,
+            0,
             &DeliveryOutcome::Delivered { status_code: 200 },
             now(),
         )
@@ -600,6 +616,7 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     store
         .record_delivery(
             job.delivery.id,
+            1,
             &DeliveryOutcome::Retry {
                 status_code: Some(502),
                 error: "bad gateway".into(),
@@ -625,11 +642,27 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     let retried = store.claim_deliveries(retry_at, lease, 10).await.unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].delivery.attempts, 2);
+    // A worker whose lease ran out records nothing over the one that took the delivery over.
+    let stale = store
+        .record_delivery(
+            job.delivery.id,
+            1,
+            &DeliveryOutcome::Retry {
+                status_code: Some(502),
+                error: "stale".into(),
+                next_attempt_at: retry_at,
+            },
+            retry_at,
+        )
+        .await
+        .unwrap_err();
+    assert!(is_not_found(&stale), "{stale:?}");
 
     let delivered_at = retry_at + Duration::seconds(1);
     store
         .record_delivery(
             job.delivery.id,
+            2,
             &DeliveryOutcome::Delivered { status_code: 204 },
             delivered_at,
         )
@@ -638,6 +671,7 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     store
         .record_delivery(
             second[0].delivery.id,
+            1,
             &DeliveryOutcome::GiveUp {
                 status_code: None,
                 error: "dns".into(),
@@ -666,6 +700,7 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     let e = store
         .record_delivery(
             DeliveryId::new(),
+            1,
             &DeliveryOutcome::Delivered { status_code: 200 },
             at,
         )
@@ -759,7 +794,7 @@ pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {
     let done = DeliveryOutcome::Delivered { status_code: 200 };
     for event in [&delivered, &recent_a] {
         store
-            .record_delivery(delivery_of(event), &done, at)
+            .record_delivery(delivery_of(event), 1, &done, at)
             .await
             .unwrap();
     }
@@ -768,7 +803,7 @@ pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {
         error: "boom".into(),
     };
     store
-        .record_delivery(delivery_of(&failed), &give_up, at)
+        .record_delivery(delivery_of(&failed), 1, &give_up, at)
         .await
         .unwrap();
 
@@ -797,7 +832,7 @@ pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {
     // Once its last attempt is recorded, the kept event goes too; the delivery job never
     // meets a delivery whose event is gone.
     store
-        .record_delivery(delivery_of(&pending), &done, at)
+        .record_delivery(delivery_of(&pending), 1, &done, at)
         .await
         .unwrap();
     assert_eq!(store.purge_events(cut, 3).await.unwrap(), 1);

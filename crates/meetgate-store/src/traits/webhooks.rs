@@ -26,9 +26,12 @@ pub trait WebhookStore: Send + Sync {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<bool>;
+    /// Records a failed attempt. `claimed_attempts` is the item's attempt count as claimed:
+    /// `NotFound` when another worker has claimed it since (its lease ran out) or finished it.
     async fn fail_inbox_item(
         &self,
         id: InboxItemId,
+        claimed_attempts: i32,
         error: &str,
         next_attempt_at: OffsetDateTime,
     ) -> StoreResult<()>;
@@ -78,9 +81,13 @@ pub trait WebhookStore: Send + Sync {
         lease: time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryJob>>;
+    /// Records an attempt's outcome. `claimed_attempts` is the delivery's attempt count as
+    /// claimed: `NotFound`, with nothing written, when another worker has claimed it since (its
+    /// lease ran out), it is no longer pending, or it is gone (its endpoint was deleted).
     async fn record_delivery(
         &self,
         id: DeliveryId,
+        claimed_attempts: i32,
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> StoreResult<()>;
