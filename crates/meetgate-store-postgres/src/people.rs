@@ -29,6 +29,14 @@ macro_rules! invitation_cols {
     };
 }
 
+/// Another enabled admin of the clinic than member `$2` of tenant `$1`.
+macro_rules! keeps_an_admin {
+    () => {
+        "EXISTS (SELECT 1 FROM members o WHERE o.tenant_id = $1 AND o.id <> $2 \
+         AND o.role = 'admin' AND o.disabled_at IS NULL)"
+    };
+}
+
 macro_rules! end_user_cols {
     () => {
         "id, tenant_id, external_id, email, name, created_at"
@@ -114,6 +122,46 @@ async fn insert_member(conn: &mut PgConnection, m: &Member) -> StoreResult<()> {
 impl PgStore {
     /// Runs a one-row member update with its effects; false (and nothing written) when the
     /// member is not in the tenant.
+    /// [`Self::update_member`] for a change that could take a clinic's last enabled admin
+    /// away: `query` is conditional on another one remaining, and refused (`Precondition`) when
+    /// none does. The clinic's enabled admins are locked first, so that two admins demoting or
+    /// disabling each other at once cannot both pass: the second re-reads after the first.
+    async fn update_member_keeping_an_admin<'q>(
+        &self,
+        tenant: TenantId,
+        mid: MemberId,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        effects: Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "SELECT id FROM members WHERE tenant_id = $1 AND role = 'admin'
+             AND disabled_at IS NULL ORDER BY id FOR UPDATE",
+        )
+        .bind(id(tenant.0))
+        .fetch_all(&mut *tx)
+        .await
+        .or_store("member")?;
+        let done = query.execute(&mut *tx).await.or_store("member")?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT 1 FROM members WHERE tenant_id = $1 AND id = $2")
+                .bind(id(tenant.0))
+                .bind(id(mid.0))
+                .fetch_optional(&mut *tx)
+                .await
+                .or_store("member")?;
+            return match exists {
+                Some(_) => Err(meetgate_store::StoreError::Precondition {
+                    what: "last administrator",
+                }),
+                None => Ok(false),
+            };
+        }
+        effects::write(&mut tx, &effects).await?;
+        tx.commit().await.or_store("transaction")?;
+        Ok(true)
+    }
+
     async fn update_member<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -194,11 +242,17 @@ impl PeopleStore for PgStore {
         role: MemberRole,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let q = sqlx::query("UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2")
-            .bind(id(tenant.0))
-            .bind(id(mid.0))
-            .bind(role.as_str());
-        self.update_member(q, effects).await
+        let q = sqlx::query(concat!(
+            "UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2
+             AND ($3 = 'admin' OR role <> 'admin' OR disabled_at IS NOT NULL OR ",
+            keeps_an_admin!(),
+            ")"
+        ))
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .bind(role.as_str());
+        self.update_member_keeping_an_admin(tenant, mid, q, effects)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, member = %mid))]
@@ -209,11 +263,17 @@ impl PeopleStore for PgStore {
         disabled_at: Option<OffsetDateTime>,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let q = sqlx::query("UPDATE members SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2")
-            .bind(id(tenant.0))
-            .bind(id(mid.0))
-            .bind(opt_ts(disabled_at));
-        self.update_member(q, effects).await
+        let q = sqlx::query(concat!(
+            "UPDATE members SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2
+             AND ($3::timestamptz IS NULL OR role <> 'admin' OR disabled_at IS NOT NULL OR ",
+            keeps_an_admin!(),
+            ")"
+        ))
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .bind(opt_ts(disabled_at));
+        self.update_member_keeping_an_admin(tenant, mid, q, effects)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, member = %mid))]

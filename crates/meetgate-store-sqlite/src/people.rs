@@ -29,6 +29,14 @@ macro_rules! invitation_cols {
     };
 }
 
+/// Another enabled admin of the clinic than member `$2` of tenant `$1`.
+macro_rules! keeps_an_admin {
+    () => {
+        "EXISTS (SELECT 1 FROM members o WHERE o.tenant_id = $1 AND o.id <> $2 \
+         AND o.role = 'admin' AND o.disabled_at IS NULL)"
+    };
+}
+
 macro_rules! end_user_cols {
     () => {
         "id, tenant_id, external_id, email, name, created_at"
@@ -113,6 +121,35 @@ fn insert_member(conn: &Connection, m: &Member) -> StoreResult<()> {
 impl SqliteStore {
     /// Runs a one-row member update with its effects; false (and nothing written) when the
     /// member is not in the tenant.
+    /// [`Self::update_member`] for a change that could take a clinic's last enabled admin
+    /// away: `query` is conditional on another one remaining, and refused (`Precondition`) when
+    /// none does. The single writer serializes such changes.
+    async fn update_member_keeping_an_admin(
+        &self,
+        tenant: TenantId,
+        mid: MemberId,
+        query_: Query,
+        effects: Effects,
+    ) -> StoreResult<bool> {
+        let exists = query("SELECT 1 FROM members WHERE tenant_id = $1 AND id = $2")
+            .bind(id(tenant.0))
+            .bind(id(mid.0));
+        self.write(move |tx| {
+            let done = query_.run(tx).or_store("member")?;
+            if done.rows_affected() == 0 {
+                return match exists.optional(tx).or_store("member")? {
+                    Some(_) => Err(meetgate_store::StoreError::Precondition {
+                        what: "last administrator",
+                    }),
+                    None => Ok(false),
+                };
+            }
+            effects::write(tx, &effects)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn update_member(&self, query: Query, effects: Effects) -> StoreResult<bool> {
         self.write(move |tx| {
             let done = query.run(tx).or_store("member")?;
@@ -193,11 +230,17 @@ impl PeopleStore for SqliteStore {
         role: MemberRole,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let q = query("UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2")
-            .bind(id(tenant.0))
-            .bind(id(mid.0))
-            .bind(role.as_str());
-        self.update_member(q, effects).await
+        let q = query(concat!(
+            "UPDATE members SET role = $3 WHERE tenant_id = $1 AND id = $2
+             AND ($3 = 'admin' OR role <> 'admin' OR disabled_at IS NOT NULL OR ",
+            keeps_an_admin!(),
+            ")"
+        ))
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .bind(role.as_str());
+        self.update_member_keeping_an_admin(tenant, mid, q, effects)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, member = %mid))]
@@ -208,11 +251,17 @@ impl PeopleStore for SqliteStore {
         disabled_at: Option<OffsetDateTime>,
         effects: Effects,
     ) -> StoreResult<bool> {
-        let q = query("UPDATE members SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2")
-            .bind(id(tenant.0))
-            .bind(id(mid.0))
-            .bind(opt_ts(disabled_at));
-        self.update_member(q, effects).await
+        let q = query(concat!(
+            "UPDATE members SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2
+             AND ($3 IS NULL OR role <> 'admin' OR disabled_at IS NOT NULL OR ",
+            keeps_an_admin!(),
+            ")"
+        ))
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .bind(opt_ts(disabled_at));
+        self.update_member_keeping_an_admin(tenant, mid, q, effects)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, member = %mid))]

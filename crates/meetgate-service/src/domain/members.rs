@@ -245,7 +245,8 @@ impl Services {
         if !self
             .store
             .set_member_disabled(ctx.tenant(), id, disabled.then_some(ctx.now), effects)
-            .await?
+            .await
+            .map_err(keeps_an_admin)?
         {
             return Err(Error::NotFound { what: "member" });
         }
@@ -274,12 +275,24 @@ impl Services {
         if !self
             .store
             .set_member_role(ctx.tenant(), id, role, effects)
-            .await?
+            .await
+            .map_err(keeps_an_admin)?
         {
             return Err(Error::NotFound { what: "member" });
         }
         // Sessions read the member's role at every request, so the change applies at once.
         Ok(())
+    }
+}
+
+/// The store refuses to take a clinic's last enabled admin away (two admins demoting each
+/// other at once would otherwise both succeed).
+fn keeps_an_admin(e: meetgate_store::StoreError) -> Error {
+    match e {
+        meetgate_store::StoreError::Precondition { .. } => Error::Conflict(
+            "a clinic keeps at least one enabled administrator: make someone else an administrator first".into(),
+        ),
+        other => Error::from(other),
     }
 }
 

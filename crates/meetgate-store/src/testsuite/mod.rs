@@ -108,6 +108,7 @@ macro_rules! store_tests {
             sessions_lifecycle,
             invitations_lifecycle,
             password_reset_through_an_invitation,
+            a_clinic_keeps_an_enabled_admin,
             end_users_upsert,
             zoom_apps_lifecycle,
             connect_sessions_lifecycle,

@@ -122,6 +122,12 @@ pub async fn members_lifecycle(store: Arc<dyn Store>) {
             .is_empty()
     );
 
+    // Another admin, so that `m` may be made one and disabled (a clinic keeps an enabled admin).
+    let keeper = Member {
+        role: MemberRole::Admin,
+        ..member(a.id, &format!("{}@example.test", unique("keeper")))
+    };
+    store.create_member(&keeper, Effects::none()).await.unwrap();
     let fx = || Effects::none().audit(audit(Some(a.id), "member.changed"));
     assert!(
         store
@@ -685,4 +691,126 @@ pub async fn password_reset_through_an_invitation(store: Arc<dyn Store>) {
             .password_hash,
         "new-hash"
     );
+}
+
+pub async fn a_clinic_keeps_an_enabled_admin(store: Arc<dyn Store>) {
+    let t = tenant(&store).await;
+    let admin = |name: &str| Member {
+        role: MemberRole::Admin,
+        ..member(t.id, &format!("{}@example.test", unique(name)))
+    };
+    let (a, b) = (admin("a"), admin("b"));
+    let clinician = Member {
+        role: MemberRole::Clinician,
+        ..member(t.id, &format!("{}@example.test", unique("c")))
+    };
+    for m in [&a, &b, &clinician] {
+        store.create_member(m, Effects::none()).await.unwrap();
+    }
+    let at = now();
+    let last = |e: StoreError| matches!(e, StoreError::Precondition { .. });
+    assert!(
+        store
+            .set_member_role(t.id, b.id, MemberRole::Clinician, Effects::none())
+            .await
+            .unwrap()
+    );
+    // `a` is the last enabled admin now: neither a demotion nor a disable goes through.
+    assert!(last(
+        store
+            .set_member_role(
+                t.id,
+                a.id,
+                MemberRole::Clinician,
+                Effects::none().audit(audit(Some(t.id), "member.role_changed"))
+            )
+            .await
+            .unwrap_err()
+    ));
+    assert!(last(
+        store
+            .set_member_disabled(t.id, a.id, Some(at), Effects::none())
+            .await
+            .unwrap_err()
+    ));
+    assert!(
+        audit_actions(&store, Some(t.id), "member.role_changed")
+            .await
+            .is_empty()
+    );
+    let kept = store.get_member(t.id, a.id).await.unwrap().unwrap();
+    assert_eq!((kept.role, kept.disabled_at), (MemberRole::Admin, None));
+    // Clinicians and unknown members are as before.
+    assert!(
+        store
+            .set_member_disabled(t.id, clinician.id, Some(at), Effects::none())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_member_role(
+                t.id,
+                MemberId::new(),
+                MemberRole::Clinician,
+                Effects::none()
+            )
+            .await
+            .unwrap()
+    );
+    // With another admin back, `a` may go.
+    assert!(
+        store
+            .set_member_role(t.id, b.id, MemberRole::Admin, Effects::none())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_member_disabled(t.id, a.id, Some(at), Effects::none())
+            .await
+            .unwrap()
+    );
+    // And a disabled admin does not count: `b` is the last enabled one.
+    assert!(last(
+        store
+            .set_member_role(t.id, b.id, MemberRole::Clinician, Effects::none())
+            .await
+            .unwrap_err()
+    ));
+
+    // Two admins demoting each other at once: one of them stays an admin.
+    let t2 = tenant(&store).await;
+    let pair = [
+        Member {
+            role: MemberRole::Admin,
+            ..member(t2.id, &format!("{}@example.test", unique("x")))
+        },
+        Member {
+            role: MemberRole::Admin,
+            ..member(t2.id, &format!("{}@example.test", unique("y")))
+        },
+    ];
+    for m in &pair {
+        store.create_member(m, Effects::none()).await.unwrap();
+    }
+    let (s1, s2) = (store.clone(), store.clone());
+    let (x, y) = (pair[0].id, pair[1].id);
+    let (r1, r2) = tokio::join!(
+        s1.set_member_role(t2.id, x, MemberRole::Clinician, Effects::none()),
+        s2.set_member_role(t2.id, y, MemberRole::Clinician, Effects::none()),
+    );
+    assert_eq!(
+        [r1.is_ok(), r2.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{r1:?} {r2:?}"
+    );
+    let admins = store
+        .list_members(t2.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.role == MemberRole::Admin)
+        .count();
+    assert_eq!(admins, 1);
 }
