@@ -316,6 +316,20 @@ impl MeetingStore for PgStore {
         effects: Effects,
     ) -> StoreResult<Option<Meeting>> {
         let mut tx = self.begin_write().await?;
+        // Two deletes at once: the second finds it deleted and writes no second event.
+        let was: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM meetings WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(id(tenant.0))
+        .bind(id(mid.0))
+        .fetch_optional(&mut *tx)
+        .await
+        .or_store("meeting")?;
+        let effects = if was.as_deref() == Some("deleted") {
+            effects.completion_only()
+        } else {
+            effects
+        };
         let row = sqlx::query(concat!(
             "UPDATE meetings SET
                 status_changed_at = CASE WHEN status = 'deleted' THEN status_changed_at ELSE $3 END,

@@ -285,6 +285,15 @@ impl MeetingStore for SqliteStore {
         effects: Effects,
     ) -> StoreResult<Option<Meeting>> {
         self.write(move |tx| {
+            // Two deletes at once: the second finds it deleted and writes no second event.
+            let was_deleted = query(
+                "SELECT 1 FROM meetings WHERE tenant_id = $1 AND id = $2 AND status = 'deleted'",
+            )
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .optional(tx)
+            .or_store("meeting")?
+            .is_some();
             let row = query(concat!(
                 "UPDATE meetings SET
                     status_changed_at = CASE WHEN status = 'deleted' THEN status_changed_at ELSE $3 END,
@@ -301,7 +310,11 @@ impl MeetingStore for SqliteStore {
                 return Ok(None);
             };
             let deleted = meeting(&row)?;
-            effects::write(tx, &effects)?;
+            if was_deleted {
+                effects::write(tx, &effects.clone().completion_only())?;
+            } else {
+                effects::write(tx, &effects)?;
+            }
             Ok(Some(deleted))
         })
         .await

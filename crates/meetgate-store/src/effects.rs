@@ -15,6 +15,16 @@ pub struct Effects {
 }
 
 impl Effects {
+    /// What stays of these effects for a change that turned out to be done already: the
+    /// idempotency completion only (the request still gets its answer), no second audit entry
+    /// or event.
+    pub fn completion_only(self) -> Self {
+        Self {
+            idempotency: self.idempotency,
+            ..Self::default()
+        }
+    }
+
     pub fn none() -> Self {
         Self::default()
     }

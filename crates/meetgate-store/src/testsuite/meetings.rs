@@ -212,13 +212,38 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
         .expect("deleted");
     assert_eq!(deleted.status, MeetingStatus::Deleted);
     assert_eq!(deleted.deleted_at, Some(del_at));
-    // Deleting again is harmless and keeps the first time.
+    // Deleting again is harmless, keeps the first time, and writes no second audit entry or
+    // event (two deletes at once); a completion it carries is still written.
+    let key = unique("idem");
+    let held = claim_new_key(&store, t, &key, del_at).await;
+    let events_before = events(&store, t).await.len();
     let again = store
-        .mark_meeting_deleted(t, m.id, del_at + Duration::minutes(1), Effects::none())
+        .mark_meeting_deleted(
+            t,
+            m.id,
+            del_at + Duration::minutes(1),
+            fx(t)
+                .event(event(t, "meeting.deleted"))
+                .idempotency(created_completion(&held, m.id, "gone")),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(again.deleted_at, Some(del_at));
+    assert_eq!(
+        audit_actions(&store, Some(t), "meeting.deleted")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(events(&store, t).await.len(), events_before);
+    assert!(matches!(
+        store
+            .claim_idempotency_key(&claim(t, &key, b"h", del_at))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Completed(_)
+    ));
     // A deleted meeting is not updated.
     assert!(
         store
