@@ -140,12 +140,24 @@ impl TenantStore for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %key.tenant_id))]
-    async fn create_api_key(&self, key: &ApiKey, effects: Effects) -> StoreResult<()> {
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        max_active: u32,
+        effects: Effects,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(concat!(
+        // Locking the tenant's row makes a concurrent creation wait and then count this key.
+        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
+            .bind(id(key.tenant_id.0))
+            .fetch_optional(&mut *tx)
+            .await
+            .or_store("tenant")?;
+        let done = sqlx::query(concat!(
             "INSERT INTO api_keys (",
             api_key_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE (SELECT count(*) FROM api_keys \
+             WHERE tenant_id = $2 AND revoked_at IS NULL) < $10"
         ))
         .bind(id(key.id.0))
         .bind(id(key.tenant_id.0))
@@ -156,9 +168,15 @@ impl TenantStore for PgStore {
         .bind(ts(key.created_at))
         .bind(opt_ts(key.last_used_at))
         .bind(opt_ts(key.revoked_at))
+        .bind(i64::from(max_active))
         .execute(&mut *tx)
         .await
         .or_store("api key")?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Precondition {
+                what: "API key limit",
+            });
+        }
         effects::write(&mut tx, &effects).await?;
         tx.commit().await.or_store("transaction")
     }

@@ -142,13 +142,20 @@ impl TenantStore for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %key.tenant_id))]
-    async fn create_api_key(&self, key: &ApiKey, effects: Effects) -> StoreResult<()> {
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        max_active: u32,
+        effects: Effects,
+    ) -> StoreResult<()> {
         let key = key.to_owned();
+        // The single writer makes the count and the insert one step.
         self.write(move |tx| {
-            query(concat!(
+            let done = query(concat!(
                 "INSERT INTO api_keys (",
                 api_key_cols!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE (SELECT count(*) FROM api_keys \
+                 WHERE tenant_id = $2 AND revoked_at IS NULL) < $10"
             ))
             .bind(id(key.id.0))
             .bind(id(key.tenant_id.0))
@@ -159,8 +166,14 @@ impl TenantStore for SqliteStore {
             .bind(ts(key.created_at))
             .bind(opt_ts(key.last_used_at))
             .bind(opt_ts(key.revoked_at))
+            .bind(i64::from(max_active))
             .run(tx)
             .or_store("api key")?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Precondition {
+                    what: "API key limit",
+                });
+            }
             effects::write(tx, &effects)?;
             Ok(())
         })

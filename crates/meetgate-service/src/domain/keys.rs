@@ -57,7 +57,7 @@ fn parse_key(presented: &str) -> Option<(&str, &str)> {
 }
 
 /// At most this many active keys per tenant: the one in use and its replacement during rotation.
-const MAX_ACTIVE_KEYS: usize = 2;
+const MAX_ACTIVE_KEYS: u32 = 2;
 
 impl Services {
     pub async fn create_api_key(
@@ -69,18 +69,6 @@ impl Services {
         let label = label.trim();
         if label.len() > 80 {
             return Err(Error::validation("label", "must be at most 80 characters"));
-        }
-        let active = self
-            .store
-            .list_api_keys(ctx.tenant())
-            .await?
-            .into_iter()
-            .filter(|k| k.revoked_at.is_none())
-            .count();
-        if active >= MAX_ACTIVE_KEYS {
-            return Err(Error::Conflict(format!(
-                "this tenant already has {MAX_ACTIVE_KEYS} active API keys; revoke the old one after switching to the new one"
-            )));
         }
         let mut lookup_bytes = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut lookup_bytes);
@@ -110,7 +98,15 @@ impl Services {
             "success",
             serde_json::json!({ "label": key.label, "environment": environment }),
         ));
-        self.store.create_api_key(&key, effects).await?;
+        self.store
+            .create_api_key(&key, MAX_ACTIVE_KEYS, effects)
+            .await
+            .map_err(|e| match e {
+                meetgate_store::StoreError::Precondition { .. } => Error::Conflict(format!(
+                    "this tenant already has {MAX_ACTIVE_KEYS} active API keys; revoke the old one after switching to the new one"
+                )),
+                other => Error::from(other),
+            })?;
         Ok(CreatedApiKey {
             view: key.into(),
             secret,

@@ -220,7 +220,10 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
         last_used_at: None,
         revoked_at: None,
     };
-    store.create_api_key(&key, Effects::none()).await.unwrap();
+    store
+        .create_api_key(&key, 10, Effects::none())
+        .await
+        .unwrap();
     let inv = Invitation {
         id: InvitationId::new(),
         tenant_id: a,
@@ -408,6 +411,7 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
         duration_minutes: None,
         timezone: None,
         details: sealed("x"),
+        replaces: sealed("x"),
         now: at,
     };
     assert!(

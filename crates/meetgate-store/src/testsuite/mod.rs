@@ -104,6 +104,7 @@ macro_rules! store_tests {
         $crate::__store_tests_each!($make;
             tenants_create_get_list_update,
             api_keys_lifecycle,
+            api_key_limit_holds_concurrently,
             members_lifecycle,
             sessions_lifecycle,
             invitations_lifecycle,

@@ -145,6 +145,7 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     store
         .create_api_key(
             &key,
+            10,
             Effects::none().audit(audit(Some(a.id), "api_key.created")),
         )
         .await
@@ -170,7 +171,7 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
 
     let second = api_key(a.id, at);
     store
-        .create_api_key(&second, Effects::none())
+        .create_api_key(&second, 10, Effects::none())
         .await
         .unwrap();
     let listed: Vec<_> = store
@@ -196,6 +197,7 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     let err = store
         .create_api_key(
             &dup,
+            10,
             Effects::none().audit(audit(Some(b.id), "api_key.created")),
         )
         .await
@@ -308,4 +310,50 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     );
     // Touching an unknown key is not an error.
     store.touch_api_key(ApiKeyId::new(), used).await.unwrap();
+}
+
+/// The limit on active keys holds when creations race: the count and the insert are one step.
+pub async fn api_key_limit_holds_concurrently(store: Arc<dyn Store>) {
+    let t = tenant(&store).await;
+    let at = now();
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            let key = api_key(t.id, at);
+            tokio::spawn(async move {
+                store
+                    .create_api_key(
+                        &key,
+                        2,
+                        Effects::none().audit(audit(Some(key.tenant_id), "api_key.created")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(StoreError::Precondition { what }) => assert_eq!(what, "API key limit"),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 2);
+    assert_eq!(store.list_api_keys(t.id).await.unwrap().len(), 2);
+    // A refused creation wrote nothing, its audit entry included.
+    assert_eq!(audit_actions(&store, Some(t.id), "api_key.").await.len(), 2);
+
+    // A revoked key no longer counts.
+    let first = store.list_api_keys(t.id).await.unwrap()[0].id;
+    assert!(
+        store
+            .revoke_api_key(t.id, first, at, Effects::none())
+            .await
+            .unwrap()
+    );
+    store
+        .create_api_key(&api_key(t.id, at), 2, Effects::none())
+        .await
+        .unwrap();
 }

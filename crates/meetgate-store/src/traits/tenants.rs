@@ -16,7 +16,15 @@ pub trait TenantStore: Send + Sync {
         effects: Effects,
     ) -> StoreResult<Tenant>;
 
-    async fn create_api_key(&self, key: &ApiKey, effects: Effects) -> StoreResult<()>;
+    /// Refused with `Precondition { what: "API key limit" }`, and nothing written, when the
+    /// tenant already has `max_active` keys not revoked. The count and the insert are one
+    /// transaction, so concurrent creations cannot pass the limit together.
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        max_active: u32,
+        effects: Effects,
+    ) -> StoreResult<()>;
     /// Not tenant-scoped: this is how a request's tenant is found. The caller compares the
     /// secret hash in constant time.
     async fn find_api_key(&self, lookup: &str) -> StoreResult<Option<ApiKey>>;
