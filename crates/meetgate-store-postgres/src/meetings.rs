@@ -284,7 +284,8 @@ impl MeetingStore for PgStore {
         let row = sqlx::query(concat!(
             "UPDATE meetings SET start_time = $3, duration_minutes = $4, timezone = $5,
                 details = $6, updated_at = $7
-             WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted' RETURNING ",
+             WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted' AND details = $8
+             RETURNING ",
             meeting_cols!()
         ))
         .bind(id(tenant.0))
@@ -294,11 +295,24 @@ impl MeetingStore for PgStore {
         .bind(&u.timezone)
         .bind(&u.details.0)
         .bind(ts(u.now))
+        .bind(&u.replaces.0)
         .fetch_optional(&mut *tx)
         .await
         .or_store("meeting")?;
         let Some(row) = row else {
-            return Ok(None);
+            // Read committed: this sees the concurrent change that made the update miss.
+            let live = sqlx::query(
+                "SELECT 1 FROM meetings WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted'",
+            )
+            .bind(id(tenant.0))
+            .bind(id(mid.0))
+            .fetch_optional(&mut *tx)
+            .await
+            .or_store("meeting")?;
+            return match live {
+                Some(_) => Err(meetgate_store::StoreError::VersionConflict { what: "meeting" }),
+                None => Ok(None),
+            };
         };
         let updated = meeting(&row)?;
         effects::write(&mut tx, &effects).await?;

@@ -424,6 +424,10 @@ pub struct MeetingUpdate {
     pub duration_minutes: Option<i32>,
     pub timezone: Option<String>,
     pub details: SealedValue,
+    /// The details this update was built from. Every write of the details seals them afresh
+    /// (new nonce), so they serve as the row's version: a concurrent change since the read
+    /// refuses the update (`VersionConflict`) instead of being overwritten.
+    pub replaces: SealedValue,
     pub now: OffsetDateTime,
 }
 

@@ -1215,14 +1215,14 @@ impl Services {
         check_timezone(&patch.timezone)?;
         check_duration(patch.duration)?;
         let settings = self.tenant_settings(ctx).await?;
-        let mut details = self.open_details(&meeting)?;
+        let stored = self.open_details(&meeting)?;
         let start = patch
             .start_time
             .as_deref()
             .map(|t| parse_time("start_time", t))
             .transpose()?;
         let label_topic = patch.client_label.as_deref().filter(|_| {
-            settings.client_label_in_topic && patch.topic.is_none() && details.topic.is_none()
+            settings.client_label_in_topic && patch.topic.is_none() && stored.topic.is_none()
         });
         let request = MeetingRequest {
             topic: patch.topic.clone().or(label_topic.map(str::to_owned)),
@@ -1261,37 +1261,6 @@ impl Services {
             },
         )
         .await?;
-        let fresh = self
-            .call_zoom(
-                &mut grant,
-                Operation::GetMeeting,
-                &target,
-                ctx.now,
-                |api, token| async move { api.get_meeting(&token, zoom_id, None).await },
-            )
-            .await?;
-        if patch.topic.is_some() {
-            details.topic = fresh.topic.clone();
-        }
-        if patch.client_label.is_some() {
-            details.client_label = patch.client_label.clone().filter(|l| !l.trim().is_empty());
-        }
-        details.agenda = fresh.agenda.clone();
-        details.join_url = fresh.join_url.clone();
-        details.password = fresh.password.clone();
-        details.settings = fresh.settings.clone();
-        details.recurrence = fresh.recurrence.clone();
-        details.occurrences = fresh
-            .occurrences
-            .as_ref()
-            .and_then(|o| serde_json::to_value(o).ok());
-        let update = MeetingUpdate {
-            start_time: zoom_start(&fresh).or(meeting.start_time),
-            duration_minutes: fresh.duration.or(meeting.duration_minutes),
-            timezone: fresh.timezone.clone().or(meeting.timezone.clone()),
-            details: self.seal_details(&meeting, &details)?,
-            now: ctx.now,
-        };
         let mut changed: Vec<&str> = Vec::new();
         for (name, present) in [
             ("topic", patch.topic.is_some()),
@@ -1308,27 +1277,81 @@ impl Services {
                 changed.push(name);
             }
         }
-        // The answer is built before the write, so that a key's stored answer is written with it.
-        let as_row = Meeting {
-            start_time: update.start_time,
-            duration_minutes: update.duration_minutes,
-            timezone: update.timezone.clone(),
-            details: update.details.clone(),
-            updated_at: ctx.now,
-            ..meeting
-        };
-        let view = self.meeting_view(&as_row, &external, ctx.now)?;
-        let body = serde_json::to_value(&view).map_err(Error::internal)?;
-        let effects = Effects::none()
-            .audit(ctx.audit("meeting.updated", "meeting", Some(id.to_string()), "success", json!({ "fields": changed, "occurrence_id": occurrence_id })))
-            .event(ctx.event("meeting.updated", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "fields": changed, "occurrence_id": occurrence_id })))
-            .idempotency(self.complete_key(ctx, claimed, 200, &body, id.to_string())?);
-        self.store
-            .update_meeting(ctx.tenant(), id, &update, effects)
-            .await
-            .map_err(refused_meeting_write)?
-            .ok_or(Error::NotFound { what: "meeting" })?;
-        Ok(view)
+        let mut meeting = meeting;
+        let mut retries = 0;
+        loop {
+            let fresh = self
+                .call_zoom(
+                    &mut grant,
+                    Operation::GetMeeting,
+                    &target,
+                    ctx.now,
+                    |api, token| async move { api.get_meeting(&token, zoom_id, None).await },
+                )
+                .await?;
+            let mut details = self.open_details(&meeting)?;
+            if patch.topic.is_some() {
+                details.topic = fresh.topic.clone();
+            }
+            if patch.client_label.is_some() {
+                details.client_label = patch.client_label.clone().filter(|l| !l.trim().is_empty());
+            }
+            details.agenda = fresh.agenda.clone();
+            details.join_url = fresh.join_url.clone();
+            details.password = fresh.password.clone();
+            details.settings = fresh.settings.clone();
+            details.recurrence = fresh.recurrence.clone();
+            details.occurrences = fresh
+                .occurrences
+                .as_ref()
+                .and_then(|o| serde_json::to_value(o).ok());
+            let update = MeetingUpdate {
+                start_time: zoom_start(&fresh).or(meeting.start_time),
+                duration_minutes: fresh.duration.or(meeting.duration_minutes),
+                timezone: fresh.timezone.clone().or(meeting.timezone.clone()),
+                details: self.seal_details(&meeting, &details)?,
+                replaces: meeting.details.clone(),
+                now: ctx.now,
+            };
+            // The answer is built before the write, so that a key's stored answer is written
+            // with it.
+            let as_row = Meeting {
+                start_time: update.start_time,
+                duration_minutes: update.duration_minutes,
+                timezone: update.timezone.clone(),
+                details: update.details.clone(),
+                updated_at: ctx.now,
+                ..meeting.clone()
+            };
+            let view = self.meeting_view(&as_row, &external, ctx.now)?;
+            let body = serde_json::to_value(&view).map_err(Error::internal)?;
+            let effects = Effects::none()
+                .audit(ctx.audit("meeting.updated", "meeting", Some(id.to_string()), "success", json!({ "fields": changed, "occurrence_id": occurrence_id })))
+                .event(ctx.event("meeting.updated", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "fields": changed, "occurrence_id": occurrence_id })))
+                .idempotency(self.complete_key(ctx, claimed, 200, &body, id.to_string())?);
+            match self
+                .store
+                .update_meeting(ctx.tenant(), id, &update, effects)
+                .await
+            {
+                // Another update of this meeting was written while Zoom worked. Writing ours
+                // over it would lose its meetgate-only fields (the client label), so ours is
+                // rebuilt on that row, with Zoom's state read again now that both are at Zoom.
+                Err(meetgate_store::StoreError::VersionConflict { .. }) if retries < 3 => {
+                    retries += 1;
+                    meeting = self.owned_meeting(ctx, id).await?.0;
+                    if meeting.deleted_at.is_some() {
+                        return Err(Error::NotFound { what: "meeting" });
+                    }
+                }
+                written => {
+                    written
+                        .map_err(refused_meeting_write)?
+                        .ok_or(Error::NotFound { what: "meeting" })?;
+                    return Ok(view);
+                }
+            }
+        }
     }
 
     /// Deletes the meeting at Zoom (or one occurrence) and marks it deleted here. A meeting Zoom

@@ -229,6 +229,7 @@ impl From<&Error> for Problem {
             Error::ShuttingDown => Problem { retry_after: Some("5".into()), ..Problem::new("service-unavailable", error.to_string()) },
             Error::Store(StoreError::Conflict { what }) => Problem::new("conflict", format!("{what} already exists")),
             Error::Store(StoreError::Precondition { what }) => Problem::new("conflict", format!("the {what} changed while this request ran, and nothing was written; retry it")),
+            Error::Store(StoreError::VersionConflict { what }) => Problem::new("conflict", format!("the {what} was changed by other requests at the same time, and nothing was written; retry it")),
             Error::Store(StoreError::NotFound { what }) => Problem::new("not-found", format!("{what} not found")),
             // Internals are logged with the request id; the body says only that it happened.
             Error::Store(_) | Error::Vault(_) | Error::Internal(_) => Problem::new("internal", "an internal error occurred; the request id identifies it in meetgate's logs"),

@@ -15,6 +15,7 @@ both_backends!(
     lost_create_answer_is_reconciled_not_retried,
     a_lost_answer_to_an_instant_create_makes_another,
     a_meeting_in_progress_cannot_be_changed_and_says_why,
+    two_updates_at_once_keep_both_changes,
     zooms_other_missing_scope_answer_gets_the_same_fix,
     a_client_that_hangs_up_still_gets_its_meeting_recorded,
     updates_and_deletes_honour_idempotency_keys,
@@ -480,6 +481,53 @@ async fn a_meeting_in_progress_cannot_be_changed_and_says_why(backend: Backend) 
     );
     let (_, stored) = app.api(Method::GET, &path, None).await;
     assert_eq!(stored["topic"], "Intake");
+}
+
+/// Two updates of one meeting overlap: the one that writes last read the meeting before the
+/// other wrote, and must not put back what it read (the client label lives only in meetgate).
+async fn two_updates_at_once_keep_both_changes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, meeting) = app
+        .create_meeting("dr-ada", json!({ "type": "scheduled", "topic": "Intake", "start_time": "2030-01-15T15:00:00Z", "client_label": "Before" }))
+        .await;
+    assert_eq!(status, 201, "{meeting}");
+    let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
+    // The first update's read-back from Zoom is slow, so the second one writes first.
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::Latency { ms: 1200 })
+                .on("meetings.get")
+                .times(1),
+        )
+        .await
+        .unwrap();
+    let slow = app.api(Method::PATCH, &path, Some(json!({ "topic": "Renamed" })));
+    let fast = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.api(
+            Method::PATCH,
+            &path,
+            Some(json!({ "client_label": "Jane Doe" })),
+        )
+        .await
+    };
+    let ((slow_status, slow_body), (fast_status, fast_body)) = tokio::join!(slow, fast);
+    assert_eq!(fast_status, 200, "{fast_body}");
+    assert_eq!(fast_body["client_label"], "Jane Doe");
+    assert_eq!(slow_status, 200, "{slow_body}");
+    assert_eq!(slow_body["client_label"], "Jane Doe", "{slow_body}");
+    let (_, stored) = app.api(Method::GET, &path, None).await;
+    assert_eq!(stored["topic"], "Renamed", "{stored}");
+    assert_eq!(stored["client_label"], "Jane Doe", "{stored}");
+    // The refused write wrote nothing: one audit entry per update.
+    let (_, audit) = app
+        .api(Method::GET, "/v1/audit-events?action=meeting.updated", None)
+        .await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 2, "{audit}");
 }
 
 /// The host app gives up while meetgate waits for Zoom: the meeting Zoom then creates is still

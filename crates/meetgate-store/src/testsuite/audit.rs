@@ -419,6 +419,7 @@ pub async fn effects_skipped_when_nothing_changed(store: Arc<dyn Store>) {
         duration_minutes: None,
         timezone: None,
         details: sealed("x"),
+        replaces: sealed("x"),
         now: at,
     };
     assert!(

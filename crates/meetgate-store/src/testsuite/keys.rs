@@ -281,6 +281,7 @@ pub async fn sealed_cells_paging_and_replace(store: Arc<dyn Store>) {
         duration_minutes: None,
         timezone: None,
         details: sealed("edited meanwhile"),
+        replaces: m.details.clone(),
         now: now(),
     };
     store

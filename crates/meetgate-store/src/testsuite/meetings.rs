@@ -154,6 +154,7 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
         duration_minutes: Some(30),
         timezone: Some("UTC".into()),
         details: sealed("new topic"),
+        replaces: new.details.clone(),
         now: now(),
     };
     let fx = |tenant| Effects::none().audit(audit(Some(tenant), "meeting.updated"));
@@ -184,6 +185,31 @@ pub async fn meetings_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(updated.details, sealed("new topic"));
     assert_eq!(updated.updated_at, update.now);
     assert_eq!(updated.created_at, m.created_at);
+    assert_eq!(
+        audit_actions(&store, Some(t), "meeting.updated")
+            .await
+            .len(),
+        1
+    );
+    // An update built from the details as they were before that one is refused whole: it
+    // would overwrite what the first one wrote.
+    let stale = MeetingUpdate {
+        details: sealed("stale topic"),
+        now: now(),
+        ..update.clone()
+    };
+    let e = store
+        .update_meeting(t, m.id, &stale, fx(t))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::VersionConflict { what: "meeting" }),
+        "{e:?}"
+    );
+    assert_eq!(
+        store.get_meeting(t, m.id).await.unwrap().unwrap().details,
+        sealed("new topic")
+    );
     assert_eq!(
         audit_actions(&store, Some(t), "meeting.updated")
             .await
@@ -839,6 +865,7 @@ pub async fn insert_meeting_refused_after_its_connection_ended_or_its_key_moved(
         duration_minutes: Some(30),
         timezone: None,
         details: sealed("details brought back"),
+        replaces: earlier.details.clone(),
         now: at,
     };
     let e = store

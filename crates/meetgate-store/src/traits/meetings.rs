@@ -27,6 +27,8 @@ pub trait MeetingStore: Send + Sync {
         zoom_app: ZoomAppId,
         zoom_meeting_id: i64,
     ) -> StoreResult<Vec<Meeting>>;
+    /// `None` when the meeting is not in the tenant or is deleted; `VersionConflict` (nothing
+    /// written) when its details are no longer `update.replaces`.
     async fn update_meeting(
         &self,
         tenant: TenantId,

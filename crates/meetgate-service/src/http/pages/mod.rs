@@ -250,7 +250,10 @@ pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, 
         ),
         Error::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait 15 minutes and try again.".into()),
         Error::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "meetgate is restarting. Try again in a few seconds.".into()),
-        Error::Store(meetgate_store::StoreError::Precondition { .. }) => (
+        Error::Store(
+            meetgate_store::StoreError::Precondition { .. }
+            | meetgate_store::StoreError::VersionConflict { .. },
+        ) => (
             StatusCode::CONFLICT,
             "Something changed while this was being done, and nothing was saved. Reload the page and try again.".into(),
         ),
