@@ -37,6 +37,21 @@ impl Services {
     /// tombstone row in state `revoked`.
     pub async fn disconnect(&self, ctx: &Ctx, external_id: &str) -> Result<ConnectionView> {
         let (conn, app) = self.connection_of(ctx, external_id).await?;
+        let (ctx, external_id) = (ctx.clone(), external_id.to_owned());
+        self.with_grant_locked(conn.id, move |this, current| async move {
+            let conn = current.ok_or(Error::NotFound { what: "connection" })?;
+            this.revoke_and_end(&ctx, conn, app, &external_id).await
+        })
+        .await
+    }
+
+    async fn revoke_and_end(
+        &self,
+        ctx: &Ctx,
+        conn: Connection,
+        app: ZoomApp,
+        external_id: &str,
+    ) -> Result<ConnectionView> {
         if conn.state == ConnectionState::Connected && app.app_type != AppType::ServerToServer {
             // Revoking the refresh token ends the whole grant at Zoom.
             let stored = conn.refresh_token.as_ref().or(conn.access_token.as_ref());

@@ -304,6 +304,31 @@ impl Services {
         .await
     }
 
+    /// Runs `work` on the grant as it is under its locks (in-process, then the store's), so that
+    /// no refresh rotates its tokens meanwhile: for a disconnect, which must revoke the refresh
+    /// token Zoom holds now, not one a concurrent refresh just replaced. Runs to completion.
+    pub(crate) async fn with_grant_locked<T, W, F>(&self, id: ConnectionId, work: W) -> Result<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(Services, Option<Connection>) -> F + Send + 'static,
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        let this = self.clone();
+        self.to_completion(Box::pin(async move {
+            let (mut local, _) = this.refresh.locks.lock(&id).await;
+            let mut lock = this.store.lock_for_refresh(id).await?;
+            let outcome = match lock.reread().await {
+                Ok(current) => work(this.clone(), current).await,
+                Err(e) => Err(e.into()),
+            };
+            let _ = lock.release().await;
+            // Whatever the last refresh left for those queued behind may no longer hold.
+            *local = None;
+            outcome
+        }))
+        .await
+    }
+
     /// Waits up to `timeout` for the refreshes in flight to store what Zoom answered, and lets
     /// no new one start: at shutdown, before the store closes.
     pub async fn drain_refreshes(&self, timeout: std::time::Duration) -> bool {

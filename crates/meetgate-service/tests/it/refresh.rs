@@ -14,7 +14,8 @@ both_backends!(
     swapped_ciphertexts_fail_instead_of_using_the_other_token,
     background_job_keeps_idle_grants_alive,
     a_start_link_dropped_mid_refresh_still_stores_the_rotated_token,
-    zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth
+    zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth,
+    a_disconnect_waits_for_the_refresh_in_flight
 );
 
 /// Zoom's token endpoint answers the next call `ms` late.
@@ -425,4 +426,36 @@ async fn zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth(backend: B
     assert_eq!(problem["type"], "/problems/needs-reauth");
     let (_, conn) = app.api(Method::GET, "/v1/users/ada/connection", None).await;
     assert_eq!(conn["state"], "needs_reauth");
+}
+
+/// A disconnect while a refresh waits for Zoom: Zoom is about to rotate the refresh token, so
+/// the disconnect waits for the refresh and revokes the token Zoom then holds. Revoking the one
+/// read before (at real Zoom an invalid token by then) could leave the grant alive at Zoom with
+/// meetgate no longer holding it.
+async fn a_disconnect_waits_for_the_refresh_in_flight(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("clinician", ADA, USER_APP).await;
+    expire_tokens(&app).await;
+    hold_next_token_call(&app, 700).await;
+    let create = app.create_meeting("clinician", json!({}));
+    let disconnect = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.api(Method::DELETE, "/v1/users/clinician/connection", None)
+            .await
+    };
+    let ((created, body), (disconnected, conn)) = tokio::join!(create, disconnect);
+    assert!([201, 409].contains(&created), "{created} {body}");
+    assert_eq!(disconnected, 200, "{conn}");
+    assert_eq!(conn["state"], "revoked", "{conn}");
+    // The refresh was served first, then its grant revoked.
+    let grants = app.env.control().grants().await.unwrap();
+    let grant = grants
+        .iter()
+        .find(|g| g.client_id == USER_APP && g.user_id.is_some())
+        .unwrap();
+    assert_eq!(grant.refreshes, 1, "{grants:?}");
+    assert_eq!(grant.state, "revoked", "{grants:?}");
+    assert_eq!(invalid_grants(&app.counters().await), 0);
 }
