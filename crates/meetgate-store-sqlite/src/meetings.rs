@@ -370,16 +370,19 @@ impl MeetingStore for SqliteStore {
         tenant: TenantId,
         connection: ConnectionId,
         replacement: &SealedValue,
+        created_before: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
         let done = query(
             "UPDATE meetings SET details = $3, updated_at = $4
-             WHERE tenant_id = $1 AND connection_id = $2 AND details <> $3",
+             WHERE tenant_id = $1 AND connection_id = $2 AND details <> $3
+                AND ($5 IS NULL OR created_at < $5)",
         )
         .bind(id(tenant.0))
         .bind(id(connection.0))
         .bind(&replacement.0)
         .bind(ts(now))
+        .bind(opt_ts(created_before))
         .execute(&self.writer)
         .await
         .or_store("meeting")?;

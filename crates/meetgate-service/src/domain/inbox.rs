@@ -266,7 +266,10 @@ impl Services {
         {
             if conn.connected_at.is_some_and(|at| at > item.event_at) {
                 // Connected again since the user removed the app (this is a late retry): the
-                // new grant is not the one Zoom ended.
+                // new grant is not the one Zoom ended. The meetings of the ended one are purged
+                // still, in case an earlier attempt ended it and failed before its purge.
+                self.purge_meetings_of(conn.tenant_id, conn.id, Some(item.event_at), now)
+                    .await?;
                 continue;
             }
             let ctx = Ctx::system(conn.tenant_id, ActorKind::Zoom, now).with_request_id(request_id);
@@ -276,7 +279,8 @@ impl Services {
             if already {
                 // Ended by an earlier attempt whose purge may have failed: purging again is
                 // harmless, and the retry must not skip it.
-                self.purge_meetings_of(conn.tenant_id, conn.id, now).await?;
+                self.purge_meetings_of(conn.tenant_id, conn.id, None, now)
+                    .await?;
                 continue;
             }
             let effects = Effects::none()
@@ -293,7 +297,8 @@ impl Services {
                     effects,
                 )
                 .await?;
-            self.purge_meetings_of(conn.tenant_id, conn.id, now).await?;
+            self.purge_meetings_of(conn.tenant_id, conn.id, None, now)
+                .await?;
         }
         Ok(())
     }
@@ -303,13 +308,14 @@ impl Services {
         &self,
         tenant: meetgate_store::TenantId,
         connection: meetgate_store::ConnectionId,
+        created_before: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<()> {
         // Details are sealed per row, so one replacement cannot be sealed for all of them; an
         // empty value is the explicit "purged" tombstone that `open_details` reads as empty.
         let purged = SealedValue(Vec::new());
         self.store
-            .purge_meeting_details(tenant, connection, &purged, now)
+            .purge_meeting_details(tenant, connection, &purged, created_before, now)
             .await?;
         Ok(())
     }

@@ -16,6 +16,7 @@ both_backends!(
     a_deauthorization_retried_after_a_failed_purge_still_purges,
     an_event_that_keeps_failing_is_abandoned_unless_it_is_a_deauthorization,
     a_late_deauthorization_spares_a_grant_made_after_it,
+    a_late_deauthorization_purges_only_the_older_grants_meetings,
     a_delivery_is_tried_exactly_webhook_max_attempts_times,
     a_deauthorization_during_a_create_leaves_no_meeting_behind
 );
@@ -638,8 +639,6 @@ async fn an_event_that_keeps_failing_is_abandoned_unless_it_is_a_deauthorization
 /// A deauthorization retried after the user connected again (its first attempts failed) ends
 /// nothing: the grant Zoom ended is not the one meetgate now holds.
 async fn a_late_deauthorization_spares_a_grant_made_after_it(backend: Backend) {
-    use meetgate_store::models::InboxItem;
-
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
@@ -652,6 +651,71 @@ async fn a_late_deauthorization_spares_a_grant_made_after_it(backend: Backend) {
         .unwrap()
         .remove(0);
     let removed_at = conn.connected_at.unwrap() - time::Duration::minutes(5);
+    let item = sealed_deauthorization(&app, &conn, removed_at);
+    let now = services.clock.now();
+    assert!(services.store.insert_inbox_item(&item).await.unwrap());
+    assert_eq!(services.inbox_step(now, 10).await.unwrap(), 1);
+    let (_, connection) = app
+        .api(Method::GET, "/v1/users/dr-ada/connection", None)
+        .await;
+    assert_eq!(connection["state"], "connected", "{connection}");
+    let (status, meeting) = app.create_meeting("dr-ada", json!({})).await;
+    assert_eq!(status, 201, "{meeting}");
+}
+
+/// The same late deauthorization, with meetings on both sides of it: those made under the
+/// grant Zoom ended lose their details (an earlier attempt may have ended the grant and failed
+/// before its purge); those made since the user connected again keep theirs.
+async fn a_late_deauthorization_purges_only_the_older_grants_meetings(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, before) = app
+        .create_meeting("dr-ada", json!({ "client_label": "Before" }))
+        .await;
+    assert_eq!(status, 201, "{before}");
+    let services = app.services().clone();
+    services.clock.advance(std::time::Duration::from_secs(600));
+    let removed_at = services.clock.now();
+    services.clock.advance(std::time::Duration::from_secs(600));
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, after) = app
+        .create_meeting("dr-ada", json!({ "client_label": "After" }))
+        .await;
+    assert_eq!(status, 201, "{after}");
+
+    let conn = services
+        .store
+        .list_connections(app.tenant, None, None, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    let item = sealed_deauthorization(&app, &conn, removed_at);
+    assert!(services.store.insert_inbox_item(&item).await.unwrap());
+    assert_eq!(
+        services.inbox_step(services.clock.now(), 10).await.unwrap(),
+        1
+    );
+    for (meeting, label) in [(&before, json!(null)), (&after, json!("After"))] {
+        let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
+        let (_, stored) = app.api(Method::GET, &path, None).await;
+        assert_eq!(stored["client_label"], label, "{stored}");
+    }
+    let (_, connection) = app
+        .api(Method::GET, "/v1/users/dr-ada/connection", None)
+        .await;
+    assert_eq!(connection["state"], "connected", "{connection}");
+}
+
+/// An `app_deauthorized` for `conn`'s Zoom user sent at `removed_at`, as the inbox holds it
+/// after three failed attempts.
+fn sealed_deauthorization(
+    app: &TestApp,
+    conn: &meetgate_store::models::Connection,
+    removed_at: time::OffsetDateTime,
+) -> meetgate_store::models::InboxItem {
+    let services = app.services();
     let body = json!({
         "event": "app_deauthorized",
         "event_ts": removed_at.unix_timestamp() * 1000,
@@ -659,8 +723,7 @@ async fn a_late_deauthorization_spares_a_grant_made_after_it(backend: Backend) {
     })
     .to_string();
     let id = meetgate_store::InboxItemId::new();
-    let now = services.clock.now();
-    let item = InboxItem {
+    meetgate_store::models::InboxItem {
         id,
         zoom_app_id: app.apps[USER_APP],
         dedup_key: format!("late:{id}"),
@@ -678,17 +741,9 @@ async fn a_late_deauthorization_spares_a_grant_made_after_it(backend: Backend) {
         received_at: removed_at,
         processed_at: None,
         attempts: 3,
-        next_attempt_at: now,
+        next_attempt_at: services.clock.now(),
         last_error: Some("an earlier attempt failed".into()),
-    };
-    assert!(services.store.insert_inbox_item(&item).await.unwrap());
-    assert_eq!(services.inbox_step(now, 10).await.unwrap(), 1);
-    let (_, connection) = app
-        .api(Method::GET, "/v1/users/dr-ada/connection", None)
-        .await;
-    assert_eq!(connection["state"], "connected", "{connection}");
-    let (status, meeting) = app.create_meeting("dr-ada", json!({})).await;
-    assert_eq!(status, 201, "{meeting}");
+    }
 }
 
 /// `jobs.webhook_max_attempts` is the number of sends, not one fewer.

@@ -549,6 +549,45 @@ pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;
     let d = connected_in(&store, &c.tenant).await;
+    // Only the meetings made before a time: an older grant's, when the user connected again.
+    let cut = now() - Duration::minutes(10);
+    let older = store
+        .insert_meeting(
+            &NewMeeting {
+                now: cut - Duration::minutes(1),
+                ..meeting_for(&d, None, None)
+            },
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    let newer = new_meeting(&store, &d, None, None).await;
+    let blank_d = sealed("{} of d");
+    assert_eq!(
+        store
+            .purge_meeting_details(t, d.connection.id, &blank_d, Some(cut), now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .get_meeting(t, older.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .details,
+        blank_d
+    );
+    assert_eq!(
+        store
+            .get_meeting(t, newer.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .details,
+        newer.details
+    );
     let m1 = new_meeting(&store, &c, None, None).await;
     let m2 = new_meeting(&store, &c, Some(now()), Some(15)).await;
     let m3 = new_meeting(&store, &d, None, None).await;
@@ -556,7 +595,7 @@ pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
     let other = tenant(&store).await;
     assert_eq!(
         store
-            .purge_meeting_details(other.id, c.connection.id, &blank, now())
+            .purge_meeting_details(other.id, c.connection.id, &blank, None, now())
             .await
             .unwrap(),
         0
@@ -568,7 +607,7 @@ pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
     let at = now();
     assert_eq!(
         store
-            .purge_meeting_details(t, c.connection.id, &blank, at)
+            .purge_meeting_details(t, c.connection.id, &blank, None, at)
             .await
             .unwrap(),
         2
@@ -586,7 +625,7 @@ pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
     let later = at + Duration::minutes(1);
     assert_eq!(
         store
-            .purge_meeting_details(t, c.connection.id, &blank, later)
+            .purge_meeting_details(t, c.connection.id, &blank, None, later)
             .await
             .unwrap(),
         0

@@ -436,7 +436,7 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .purge_meeting_details(b, c.connection.id, &sealed("x"), at)
+            .purge_meeting_details(b, c.connection.id, &sealed("x"), None, at)
             .await
             .unwrap(),
         0

@@ -55,12 +55,14 @@ pub trait MeetingStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Deauthorization: forgets what Zoom told us about the meetings of a connection (details
     /// replaced by `replacement`, typically an empty sealed document). Rows that already hold
-    /// `replacement` are left alone, so a retry rewrites nothing. Returns the rows changed.
+    /// `replacement` are left alone, so a retry rewrites nothing. With `created_before`, only
+    /// meetings created before then (those of a grant that ended then). Returns the rows changed.
     async fn purge_meeting_details(
         &self,
         tenant: TenantId,
         connection: ConnectionId,
         replacement: &crate::SealedValue,
+        created_before: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> StoreResult<u64>;
 }
