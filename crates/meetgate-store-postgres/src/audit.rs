@@ -67,7 +67,15 @@ impl AuditStore for PgStore {
         if let Some(after) = q.after {
             qb.push(" AND id > ").push_bind(id(after.0));
         }
-        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
+        if let Some(before) = q.before {
+            qb.push(" AND id < ").push_bind(id(before.0));
+        }
+        qb.push(if q.newest_first {
+            " ORDER BY id DESC LIMIT "
+        } else {
+            " ORDER BY id LIMIT "
+        })
+        .push_bind(i64::from(q.limit));
         qb.build()
             .fetch_all(&self.pool)
             .await

@@ -618,6 +618,10 @@ pub struct AuditQuery {
     pub until: Option<OffsetDateTime>,
     /// Entries with ids after this one (ids are time ordered).
     pub after: Option<AuditEventId>,
+    /// Entries with ids before this one.
+    pub before: Option<AuditEventId>,
+    /// Newest first; oldest first otherwise.
+    pub newest_first: bool,
     pub limit: u32,
 }
 

@@ -57,6 +57,9 @@ pub struct AuditFilter {
     pub cursor: Option<String>,
     /// 1 to 500, default 100.
     pub limit: Option<u32>,
+    /// `asc` (oldest first, the default) or `desc` (newest first). A cursor continues in the
+    /// order of the page it came from.
+    pub order: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -78,9 +81,24 @@ fn time_param(field: &str, value: &Option<String>) -> Result<Option<OffsetDateTi
 }
 
 impl Services {
-    /// The tenant's audit log, oldest first, a page at a time.
+    /// The tenant's audit log, a page at a time: oldest first unless the filter asks otherwise.
     pub async fn audit_events(&self, ctx: &Ctx, filter: &AuditFilter) -> Result<AuditPage> {
         let limit = filter.limit.unwrap_or(100).clamp(1, 500);
+        let newest_first = match filter.order.as_deref().filter(|o| !o.is_empty()) {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(Error::validation("order", "must be asc or desc")),
+        };
+        let cursor = filter
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                c.parse().map_err(|_| {
+                    Error::validation("cursor", "is not a cursor from a previous page")
+                })
+            })
+            .transpose()?;
         let query = AuditQuery {
             tenant_id: Some(ctx.tenant()),
             action_prefix: filter.action.clone().filter(|a| !a.is_empty()),
@@ -88,16 +106,9 @@ impl Services {
             actor_id: filter.actor_id.clone().filter(|a| !a.is_empty()),
             since: time_param("since", &filter.since)?,
             until: time_param("until", &filter.until)?,
-            after: filter
-                .cursor
-                .as_deref()
-                .filter(|c| !c.is_empty())
-                .map(|c| {
-                    c.parse().map_err(|_| {
-                        Error::validation("cursor", "is not a cursor from a previous page")
-                    })
-                })
-                .transpose()?,
+            after: cursor.filter(|_| !newest_first),
+            before: cursor.filter(|_| newest_first),
+            newest_first,
             limit: limit + 1,
         };
         let mut rows = self.store.list_audit(&query).await?;

@@ -139,6 +139,33 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "since", "{body}");
+    // The audit log pages newest first on request, the cursor continuing backwards.
+    let (_, oldest_first) = app.api(Method::GET, "/v1/audit-events", None).await;
+    let all: Vec<Value> = oldest_first["data"].as_array().unwrap().clone();
+    assert!(all.len() >= 2, "{oldest_first}");
+    let (status, newest) = app
+        .api(Method::GET, "/v1/audit-events?order=desc&limit=1", None)
+        .await;
+    assert_eq!(status, 200, "{newest}");
+    assert_eq!(
+        newest["data"][0]["id"],
+        all[all.len() - 1]["id"],
+        "{newest}"
+    );
+    let cursor = newest["next_cursor"].as_str().unwrap();
+    let (_, older) = app
+        .api(
+            Method::GET,
+            &format!("/v1/audit-events?order=desc&limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(older["data"][0]["id"], all[all.len() - 2]["id"], "{older}");
+    let (status, body) = app
+        .api(Method::GET, "/v1/audit-events?order=sideways", None)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "order", "{body}");
     // A webhook endpoint's description is shown on the admin pages: bounded and printable.
     let (status, body) = app
         .api(

@@ -1671,6 +1671,13 @@ async fn admin_pages_work_for_admins_only(backend: Backend) {
         "{}",
         filtered.body
     );
+    // Newest first: the revocation above the creation it follows.
+    let at = |action: &str| filtered.body.find(&format!(">{action}<")).unwrap();
+    assert!(
+        at("api_key.revoked") < at("api_key.created"),
+        "{}",
+        filtered.body
+    );
 }
 
 /// Errors that no handler put into words (no such page, an address that cannot be read) are a

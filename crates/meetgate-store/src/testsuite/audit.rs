@@ -56,6 +56,22 @@ pub async fn audit_list_filters_and_cursor(store: Arc<dyn Store>) {
 
     let all_a = store.list_audit(&q(&|_| {})).await.unwrap();
     assert_eq!(ids(all_a.clone()), vec![e1.id, e2.id, e3.id, e6.id]);
+    // Newest first, a page at a time going back.
+    let newest = |before: Option<AuditEventId>| {
+        q(&move |q| {
+            q.newest_first = true;
+            q.before = before;
+            q.limit = 2;
+        })
+    };
+    assert_eq!(
+        ids(store.list_audit(&newest(None)).await.unwrap()),
+        vec![e6.id, e3.id]
+    );
+    assert_eq!(
+        ids(store.list_audit(&newest(Some(e3.id))).await.unwrap()),
+        vec![e2.id, e1.id]
+    );
     let first = &all_a[0];
     assert_eq!(first.tenant_id, Some(a.id));
     assert_eq!(first.at, e1.at);

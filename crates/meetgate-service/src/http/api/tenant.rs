@@ -43,7 +43,8 @@ pub async fn put_settings(
     ))
 }
 
-/// The tenant's audit log (oldest first, cursor pagination).
+/// The tenant's audit log, a page at a time (cursor pagination): oldest first, or newest first
+/// with `order=desc`.
 #[utoipa::path(get, path = "/v1/audit-events", tag = "tenant", security(("api_key" = [])),
     params(AuditFilter),
     responses(

@@ -576,6 +576,7 @@ pub async fn audit(
         until: blank(&q.until).map(|d| format!("{d}T23:59:59Z")),
         cursor: blank(&q.cursor),
         limit: Some(50),
+        order: Some("desc".into()),
     };
     let (status, flash, page) = match services.audit_events(ctx, &filter).await {
         Ok(page) => (StatusCode::OK, None, Some(page)),
