@@ -98,7 +98,10 @@ if (live) {
   const refresh = async () => {
     if (document.visibilityState === "hidden") return;
     try {
-      const response = await fetch(live.dataset.liveStatus, { credentials: "same-origin", headers: { accept: "application/json" } });
+      const ids = [...new Set([...document.querySelectorAll("[data-meeting-status]")].map((cell) => cell.dataset.meetingStatus))];
+      if (ids.length === 0) return;
+      const url = `${live.dataset.liveStatus}?ids=${encodeURIComponent(ids.join(","))}`;
+      const response = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
       if (response.status === 401) {
         window.location.reload();
         return;

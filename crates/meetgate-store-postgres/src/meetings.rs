@@ -223,6 +223,10 @@ impl MeetingStore for PgStore {
         if let Some(after) = q.after {
             qb.push(" AND id > ").push_bind(id(after.0));
         }
+        if let Some(ids) = &q.ids {
+            let ids: Vec<uuid::Uuid> = ids.iter().map(|m| m.0).collect();
+            qb.push(" AND id = ANY(").push_bind(ids).push(")");
+        }
         qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
         qb.build()
             .fetch_all(&self.pool)

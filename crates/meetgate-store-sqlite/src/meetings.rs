@@ -190,6 +190,17 @@ impl MeetingStore for SqliteStore {
         if let Some(after) = q.after {
             qb.push(" AND id > ").push_bind(id(after.0));
         }
+        if let Some(ids) = &q.ids {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            qb.push(" AND id IN (");
+            let mut list = qb.separated(", ");
+            for m in ids {
+                list.push_bind(id(m.0));
+            }
+            qb.push(")");
+        }
         qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
         qb.build()
             .fetch_all(&self.reader)

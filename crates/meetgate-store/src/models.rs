@@ -447,6 +447,8 @@ pub struct MeetingQuery {
     pub include_deleted: bool,
     /// Return meetings with ids after this one (ids are time ordered).
     pub after: Option<MeetingId>,
+    /// Only these meetings (those a page shows, say); all when `None`.
+    pub ids: Option<Vec<MeetingId>>,
     pub limit: u32,
     pub now: OffsetDateTime,
 }

@@ -1125,6 +1125,7 @@ impl Services {
             window,
             include_deleted: false,
             after,
+            ids: None,
             limit: limit + 1,
             now: ctx.now,
         };

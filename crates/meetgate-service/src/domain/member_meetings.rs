@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use meetgate_store::MeetingId;
-use meetgate_store::models::MeetingWindow;
+use meetgate_store::models::{MeetingQuery, MeetingStatus, MeetingWindow};
 use time::OffsetDateTime;
 
 use super::{
@@ -16,6 +16,8 @@ use crate::{Error, Result};
 
 /// How many of a member's meetings the dashboard reads at most (pages of 100).
 const MAX_PAGES: usize = 10;
+/// How many meetings one live-status poll may ask about.
+pub const STATUSES_AT_ONCE: usize = 100;
 /// A weekly series has at most this many sessions (Zoom's limit is 60).
 const MAX_OCCURRENCES: u32 = 60;
 
@@ -268,6 +270,37 @@ impl Services {
     ) -> Result<()> {
         self.member_meeting(ctx, external_id, id).await?;
         self.delete_meeting(ctx, id, None).await
+    }
+
+    /// The statuses of the member's meetings among `ids` (at most [`STATUSES_AT_ONCE`]), for
+    /// the pages' live status: one indexed read, nothing decrypted. Others' meetings and
+    /// unknown ids are left out.
+    pub async fn member_meeting_statuses(
+        &self,
+        ctx: &Ctx,
+        external_id: &str,
+        ids: &[MeetingId],
+    ) -> Result<Vec<(MeetingId, MeetingStatus)>> {
+        let Some(end_user) = self.store.find_end_user(ctx.tenant(), external_id).await? else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<MeetingId> = ids.iter().copied().take(STATUSES_AT_ONCE).collect();
+        let query = MeetingQuery {
+            end_user_id: Some(end_user.id),
+            window: MeetingWindow::All,
+            include_deleted: true,
+            after: None,
+            ids: Some(ids),
+            limit: u32::try_from(STATUSES_AT_ONCE).unwrap_or(u32::MAX),
+            now: ctx.now,
+        };
+        Ok(self
+            .store
+            .list_meetings(ctx.tenant(), &query)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.status))
+            .collect())
     }
 
     /// The member's meetings in a window: upcoming soonest first (those without a fixed time

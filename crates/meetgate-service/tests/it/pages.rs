@@ -1100,7 +1100,8 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
     assert_eq!(room.status(), 200);
     // The sandbox's webhook is not registered in this test world; deliver what Zoom would send.
     deliver_status(&app, at_zoom[0].id, "meeting.started").await;
-    let statuses = browser.get_json("/app/status").await.json();
+    let polled = format!("/app/status?ids={id},not-an-id");
+    let statuses = browser.get_json(&polled).await.json();
     assert_eq!(statuses[&id], "started", "{statuses}");
 
     // Another clinician of the same clinic cannot see or cancel it.
@@ -1119,7 +1120,7 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
     );
     assert!(
         other
-            .get_json("/app/status")
+            .get_json(&polled)
             .await
             .json()
             .as_object()
@@ -1128,7 +1129,7 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
     );
 
     deliver_status(&app, at_zoom[0].id, "meeting.ended").await;
-    assert_eq!(browser.get_json("/app/status").await.json()[&id], "ended");
+    assert_eq!(browser.get_json(&polled).await.json()[&id], "ended");
 
     // Schedule a weekly session, move it, cancel it.
     let dashboard = browser.get("/app").await;

@@ -446,11 +446,39 @@ pub async fn list_meetings_windows_and_paging(store: Arc<dyn Store>) {
         window,
         include_deleted,
         after: None,
+        ids: None,
         limit: 100,
         now: at,
     };
     let ids = |v: Vec<Meeting>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
     let mine = Some(c.end_user.id);
+    // Only the meetings asked for, and still only this user's.
+    assert_eq!(
+        ids(store
+            .list_meetings(
+                t,
+                &MeetingQuery {
+                    ids: Some(vec![future.id, theirs.id, ended.id]),
+                    ..q(MeetingWindow::All, false, mine)
+                }
+            )
+            .await
+            .unwrap()),
+        vec![future.id, ended.id]
+    );
+    assert!(
+        store
+            .list_meetings(
+                t,
+                &MeetingQuery {
+                    ids: Some(Vec::new()),
+                    ..q(MeetingWindow::All, false, mine)
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     assert_eq!(
         ids(store

@@ -320,6 +320,7 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
         window: MeetingWindow::All,
         include_deleted: true,
         after: None,
+        ids: None,
         limit: 100,
         now: at,
     };

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use meetgate_store::MeetingId;
 use meetgate_store::models::MeetingWindow;
 use serde::{Deserialize, Serialize};
 
@@ -217,18 +218,34 @@ async fn meeting_rows(
     ))
 }
 
-/// `{meeting id: status}` of the member's listed meetings, for the pages' live status. Polling
-/// does not count as activity.
+#[derive(Debug, Default, Deserialize)]
+pub struct StatusQuery {
+    /// The meetings the page shows, comma-separated.
+    ids: Option<String>,
+}
+
+/// `{meeting id: status}` of the member's meetings the page shows, for its live status. Polling
+/// does not count as activity. Ids that are not meeting ids are skipped.
 pub async fn statuses(
     State(services): State<Services>,
     PassiveMember(session): PassiveMember,
+    Query(q): Query<StatusQuery>,
 ) -> Response {
-    match meeting_rows(&services, &session).await {
-        Ok((upcoming, past)) => {
-            let map: BTreeMap<String, String> = upcoming
+    let ids: Vec<MeetingId> = q
+        .ids
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|id| id.trim().parse().ok())
+        .collect();
+    match services
+        .member_meeting_statuses(&session.ctx, &session.external_id, &ids)
+        .await
+    {
+        Ok(found) => {
+            let map: BTreeMap<String, &str> = found
                 .into_iter()
-                .chain(past)
-                .map(|m| (m.id, m.status))
+                .map(|(id, status)| (id.to_string(), status.as_str()))
                 .collect();
             no_store(Json(map).into_response())
         }
