@@ -454,12 +454,15 @@ impl OAuthStore {
     }
 
     /// The grant a token (access or refresh) belongs to.
-    pub fn grant_of_token(&self, token: &str) -> Option<&Grant> {
-        let id = self
-            .access
-            .get(token)
-            .map(|t| t.grant_id)
-            .or_else(|| self.refresh.get(token).map(|t| t.grant_id))?;
+    /// The grant a token can still speak for: an access token, or its current refresh token.
+    /// A refresh token replaced by rotation is dead ("Invalid Token!"), for revoking too.
+    pub fn grant_of_current_token(&self, token: &str) -> Option<&Grant> {
+        let id = self.access.get(token).map(|t| t.grant_id).or_else(|| {
+            self.refresh
+                .get(token)
+                .filter(|t| t.state == RefreshState::Live)
+                .map(|t| t.grant_id)
+        })?;
         self.grants.get(&id)
     }
 

@@ -601,6 +601,47 @@ async fn revoke_ends_the_grant() {
     assert_eq!(grants[0].state, "revoked");
 }
 
+/// ZOOM.md: after a rotation the previous refresh token is dead ("Invalid Token!"), so it
+/// cannot revoke the grant either; the current one can.
+#[tokio::test]
+async fn a_rotated_out_refresh_token_cannot_revoke() {
+    let s = start().await;
+    let t = s.user_tokens(USER_APP, ADA).await;
+    let (status, fresh) = s
+        .token_request(
+            USER_APP,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &t.refresh),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    let revoke = |token: String| {
+        let request = s
+            .http
+            .post(s.url("oauth/revoke"))
+            .header("authorization", basic(USER_APP))
+            .form(&[("token", token)]);
+        async move {
+            let resp = request.send().await.expect("revoke");
+            let status = resp.status();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.expect("json"),
+            )
+        }
+    };
+    let (status, err) = revoke(t.refresh.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["reason"], "Invalid Token!", "{err}");
+    assert_eq!(s.ctl.grants().await.expect("grants")[0].state, "live");
+    let current = fresh["refresh_token"].as_str().expect("refresh").to_owned();
+    let (status, _) = revoke(current).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.ctl.grants().await.expect("grants")[0].state, "revoked");
+}
+
 #[tokio::test]
 async fn refresh_tokens_die_after_ninety_days_unused() {
     let s = start().await;

@@ -429,9 +429,9 @@ async fn zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth(backend: B
 }
 
 /// A disconnect while a refresh waits for Zoom: Zoom is about to rotate the refresh token, so
-/// the disconnect waits for the refresh and revokes the token Zoom then holds. Revoking the one
-/// read before (at real Zoom an invalid token by then) could leave the grant alive at Zoom with
-/// meetgate no longer holding it.
+/// the disconnect waits for the refresh and revokes the token Zoom then holds. The one read
+/// before is dead by then ("Invalid Token!"): revoking it would leave the grant alive at Zoom
+/// with meetgate no longer holding it.
 async fn a_disconnect_waits_for_the_refresh_in_flight(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
