@@ -153,6 +153,11 @@ describe("meetgate's web app", () => {
     assert.match(await row.innerText(), /revoked/);
     assert.equal((await asHost(key)).status, 401, "the revoked key is refused");
 
+    // Times read in the browser's time zone; the UTC time stays on hover.
+    const created = row.locator("time").first();
+    assert.match(await created.getAttribute("title"), /UTC$/);
+    assert.doesNotMatch(await created.innerText(), /UTC/);
+
     for (const [name, file] of [["Zoom", "admin-zoom"], ["Webhooks", "admin-webhooks"], ["Audit log", "admin-audit"], ["Meeting policy", "admin-settings"]]) {
       await page.getByRole("navigation", { name: "Administration" }).getByRole("link", { name }).click();
       await page.getByRole("heading", { level: 1 }).waitFor();

@@ -120,3 +120,14 @@ if (live) {
   };
   setInterval(refresh, 3000);
 }
+
+// Times are written in UTC; show them in the reader's own time zone, with the UTC time on hover.
+for (const moment of document.querySelectorAll("time[data-local]")) {
+  const at = new Date(moment.dateTime);
+  if (Number.isNaN(at.getTime())) continue;
+  moment.title = moment.textContent;
+  moment.textContent = at.toLocaleString(undefined, {
+    dateStyle: "medium",
+    timeStyle: moment.hasAttribute("data-precise") ? "medium" : "short",
+  });
+}

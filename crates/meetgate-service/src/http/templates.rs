@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_filter("moment", moment);
     for (name, source) in TEMPLATES {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "template does not compile");
@@ -42,6 +43,37 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env
 });
+
+/// Audit times to the second, sortable at a glance.
+const PRECISE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+
+/// `{{ at | moment }}` (or `moment(true)`, to the second): an RFC 3339 instant as a `<time>`
+/// element that reads in UTC, which the pages' script shows in the reader's own time zone.
+fn moment(value: &str, precise: Option<bool>) -> Result<minijinja::Value, minijinja::Error> {
+    let at = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "moment takes an RFC 3339 time",
+            )
+        })?
+        .to_offset(time::UtcOffset::UTC);
+    let precise = precise.unwrap_or(false);
+    let text = if precise {
+        at.format(PRECISE).unwrap_or_default()
+    } else {
+        crate::domain::display_time(at, None)
+    };
+    let iso = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    // Both strings are formatted from a parsed time: digits, letters, `-:., +`; nothing to escape.
+    Ok(minijinja::Value::from_safe_string(format!(
+        r#"<time datetime="{iso}" data-local{}>{text}</time>"#,
+        if precise { " data-precise" } else { "" }
+    )))
+}
 
 /// Extra templates registered by other modules (the web app's pages).
 // A failed render is rare and already the error path; boxing the problem buys nothing here.

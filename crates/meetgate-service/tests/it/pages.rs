@@ -1679,6 +1679,17 @@ async fn admin_pages_work_for_admins_only(backend: Backend) {
         "{}",
         filtered.body
     );
+    // Times are written in UTC, marked for the script to show in the reader's time zone.
+    let today = app.services().clock.now().date();
+    assert!(
+        filtered
+            .body
+            .contains(&format!(r#"<time datetime="{today}T"#))
+            && filtered.body.contains(" UTC</time>")
+            && filtered.body.contains("data-precise"),
+        "{}",
+        filtered.body
+    );
 }
 
 /// Errors that no handler put into words (no such page, an address that cannot be read) are a

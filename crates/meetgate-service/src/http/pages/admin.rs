@@ -17,7 +17,7 @@ use super::{Flash, app_page, describe, error_page, see_other};
 use crate::Error;
 use crate::domain::{
     AuditFilter, MemberSession, NewWebhookEndpoint, PolicyValue, Services, TenantSettings,
-    display_time, member_external_id, outbox::EVENT_TYPES,
+    member_external_id, outbox::EVENT_TYPES,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,7 +113,7 @@ async fn render_members(
     let invitations: Vec<_> = invitations
         .iter()
         .rev()
-        .map(|i| minijinja::context! { email => &i.email, role => &i.role, state => &i.state, expires => display_time(i.expires_at, None) })
+        .map(|i| minijinja::context! { email => &i.email, role => &i.role, state => &i.state, expires => rfc3339(i.expires_at) })
         .collect();
     app_page(
         session,
@@ -295,9 +295,9 @@ async fn render_keys(
                 prefix => &k.prefix,
                 label => &k.label,
                 environment => &k.environment,
-                created => display_time(k.created_at, None),
-                last_used => k.last_used_at.map(|t| display_time(t, None)),
-                revoked => k.revoked_at.map(|t| display_time(t, None)),
+                created => rfc3339(k.created_at),
+                last_used => k.last_used_at.map(rfc3339),
+                revoked => k.revoked_at.map(rfc3339),
             }
         })
         .collect();
@@ -437,8 +437,8 @@ async fn render_webhooks(
                 attempts => d.attempts,
                 last_status_code => d.last_status_code,
                 last_error => &d.last_error,
-                created => display_time(d.created_at, None),
-                next_attempt => d.next_attempt_at.map(|t| display_time(t, None)),
+                created => rfc3339(d.created_at),
+                next_attempt => d.next_attempt_at.map(rfc3339),
             }
         })
         .collect();
@@ -554,9 +554,11 @@ fn audit_filter_link(key: &str, value: &str) -> String {
     format!("/admin/audit?{query}")
 }
 
-/// Audit times to the second, sortable at a glance.
-const AUDIT_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+/// An instant as the templates' `moment` filter takes it.
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
 
 pub async fn audit(
     State(services): State<Services>,
@@ -604,7 +606,7 @@ pub async fn audit(
                         (kind, None) => kind.replace('_', " "),
                     };
                     minijinja::context! {
-                        at => e.at.format(AUDIT_TIME).unwrap_or_default(),
+                        at => rfc3339(e.at),
                         actor,
                         actor_href => e.actor_id.as_deref().map(|id| audit_filter_link("actor_id", id)),
                         action => &e.action,
