@@ -145,9 +145,15 @@ describe("meetgate's web app", () => {
     const asHost = (k) => fetch(`${base}/v1/tenant/settings`, { headers: { authorization: `Bearer ${k}` } });
     assert.equal((await asHost(key)).status, 200, "the new key works");
 
-    await page.goto(`${base}/admin/api-keys`);
+    // Reloading the answer does not send the form again.
+    const [reloaded] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${base}/admin/api-keys`),
+      page.reload(),
+    ]);
+    assert.equal(reloaded.request().method(), "GET");
     assert.equal(await page.locator("#new-key").count(), 0, "the key is shown only once");
     const row = page.locator("#keys tr", { hasText: "browser test key" });
+    assert.equal(await row.count(), 1, "a reload made no second key");
     await row.getByRole("button", { name: /Revoke/ }).click();
     await page.waitForURL(/done=revoked/);
     assert.match(await row.innerText(), /revoked/);

@@ -1,5 +1,10 @@
 // Progressive enhancement only: every page works without JavaScript.
 
+// A page that answers a form (a new key, a webhook secret, an invitation link) is not sent again
+// by a reload, which would create another: the history entry becomes a plain GET of its address.
+// (Without JavaScript the browser still asks before sending a form again.)
+history.replaceState(history.state, "", location.href);
+
 // Copy buttons: data-copy names the element whose text to copy.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
