@@ -104,7 +104,6 @@ if (live) {
     if (document.visibilityState === "hidden") return;
     try {
       const ids = [...new Set([...document.querySelectorAll("[data-meeting-status]")].map((cell) => cell.dataset.meetingStatus))];
-      if (ids.length === 0) return;
       const url = `${live.dataset.liveStatus}?ids=${encodeURIComponent(ids.join(","))}`;
       const response = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
       if (response.status === 401) {

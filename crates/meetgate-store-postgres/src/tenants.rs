@@ -148,7 +148,8 @@ impl TenantStore for PgStore {
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         // Locking the tenant's row makes a concurrent creation wait and then count this key.
-        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
+        // `NO KEY`: the foreign-key checks of the tenant's other writes are not held up.
+        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
             .bind(id(key.tenant_id.0))
             .fetch_optional(&mut *tx)
             .await

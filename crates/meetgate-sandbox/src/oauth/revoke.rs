@@ -32,10 +32,11 @@ pub async fn revoke(
             return token_error_response(&TokenError::invalid_request("token is required"));
         };
         // Stricter than RFC 7009's "200 for unknown tokens": Zoom answers an unknown, foreign,
-        // already revoked or rotated-out token with an error, and clients must cope with that.
+        // expired, already revoked or rotated-out token with an error, and clients must cope
+        // with that.
         let grant = inner
             .oauth
-            .grant_of_current_token(token)
+            .grant_of_current_token(token, now)
             .filter(|g| g.client_id == app.client_id && g.state == GrantState::Live)
             .cloned();
         let Some(grant) = grant else {

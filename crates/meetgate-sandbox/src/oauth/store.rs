@@ -453,16 +453,20 @@ impl OAuthStore {
         Ok(grant)
     }
 
-    /// The grant a token (access or refresh) belongs to.
-    /// The grant a token can still speak for: an access token, or its current refresh token.
-    /// A refresh token replaced by rotation is dead ("Invalid Token!"), for revoking too.
-    pub fn grant_of_current_token(&self, token: &str) -> Option<&Grant> {
-        let id = self.access.get(token).map(|t| t.grant_id).or_else(|| {
-            self.refresh
-                .get(token)
-                .filter(|t| t.state == RefreshState::Live)
-                .map(|t| t.grant_id)
-        })?;
+    /// The grant a token can still speak for: an unexpired access token, or the current refresh
+    /// token. A refresh token replaced by rotation is dead ("Invalid Token!"), for revoking too.
+    pub fn grant_of_current_token(&self, token: &str, now: OffsetDateTime) -> Option<&Grant> {
+        let id = self
+            .access
+            .get(token)
+            .filter(|t| now < t.expires_at)
+            .map(|t| t.grant_id)
+            .or_else(|| {
+                self.refresh
+                    .get(token)
+                    .filter(|t| t.state == RefreshState::Live && now < t.expires_at)
+                    .map(|t| t.grant_id)
+            })?;
         self.grants.get(&id)
     }
 

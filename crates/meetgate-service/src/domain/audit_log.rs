@@ -57,8 +57,8 @@ pub struct AuditFilter {
     pub cursor: Option<String>,
     /// 1 to 500, default 100.
     pub limit: Option<u32>,
-    /// `asc` (oldest first, the default) or `desc` (newest first). A cursor continues in the
-    /// order of the page it came from.
+    /// `asc` (oldest first, the default) or `desc` (newest first). Send the same order with a
+    /// page's cursor as with the page.
     pub order: Option<String>,
 }
 

@@ -38,20 +38,29 @@ impl Services {
     pub async fn disconnect(&self, ctx: &Ctx, external_id: &str) -> Result<ConnectionView> {
         let (conn, app) = self.connection_of(ctx, external_id).await?;
         let (ctx, external_id) = (ctx.clone(), external_id.to_owned());
-        self.with_grant_locked(conn.id, move |this, current| async move {
-            let conn = current.ok_or(Error::NotFound { what: "connection" })?;
-            this.revoke_and_end(&ctx, conn, app, &external_id).await
+        self.with_grant_locked(conn.id, move |this, mut lock| async move {
+            let outcome = this
+                .revoke_and_end(&ctx, lock.as_mut(), &app, &external_id)
+                .await;
+            (lock, outcome)
         })
         .await
     }
 
+    /// Revokes the grant at Zoom with the token it holds now (best effort) and ends the
+    /// connection, both under the grant's store lock.
     async fn revoke_and_end(
         &self,
         ctx: &Ctx,
-        conn: Connection,
-        app: ZoomApp,
+        lock: &mut dyn meetgate_store::RefreshLock,
+        app: &ZoomApp,
         external_id: &str,
     ) -> Result<ConnectionView> {
+        let conn = lock
+            .reread()
+            .await?
+            .filter(|c| c.tenant_id == ctx.tenant())
+            .ok_or(Error::NotFound { what: "connection" })?;
         if conn.state == ConnectionState::Connected && app.app_type != AppType::ServerToServer {
             // Revoking the refresh token ends the whole grant at Zoom.
             let stored = conn.refresh_token.as_ref().or(conn.access_token.as_ref());
@@ -67,7 +76,7 @@ impl Services {
                     &conn.id.to_string(),
                     sealed,
                 )?);
-                if let Err(e) = self.oauth_app(&app)?.revoke(&token).await {
+                if let Err(e) = self.oauth_app(app)?.revoke(&token).await {
                     tracing::warn!(connection = %conn.id, error = %e, "revoking at Zoom failed; deleting the tokens anyway");
                 }
             }
@@ -75,20 +84,16 @@ impl Services {
         let effects = Effects::none()
             .audit(ctx.audit("connection.revoked", "connection", Some(conn.id.to_string()), "success", serde_json::json!({ "by": "disconnect" })))
             .event(ctx.event("connection.revoked", serde_json::json!({ "connection_id": conn.id, "user": external_id, "reason": "disconnected" })));
-        let ended = self
-            .store
-            .end_connection(
-                ctx.tenant(),
-                conn.id,
+        let ended = lock
+            .mark_dead(
+                conn.version,
                 ConnectionState::Revoked,
                 "disconnected by the application",
-                false,
                 ctx.now,
                 effects,
             )
-            .await?
-            .ok_or(Error::NotFound { what: "connection" })?;
-        Ok(ConnectionView::new(&ended, &app, external_id))
+            .await?;
+        Ok(ConnectionView::new(&ended, app, external_id))
     }
 
     /// Connects a host-app user to a Zoom user of a server-to-server app's own account: no

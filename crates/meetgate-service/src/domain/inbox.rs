@@ -264,11 +264,13 @@ impl Services {
             .find_connections_by_zoom_user(item.zoom_app_id, user_id)
             .await?
         {
-            if conn.connected_at.is_some_and(|at| at > item.event_at) {
+            if let Some(reconnected) = conn.connected_at.filter(|at| *at > item.event_at) {
                 // Connected again since the user removed the app (this is a late retry): the
-                // new grant is not the one Zoom ended. The meetings of the ended one are purged
-                // still, in case an earlier attempt ended it and failed before its purge.
-                self.purge_meetings_of(conn.tenant_id, conn.id, Some(item.event_at), now)
+                // new grant is not the one Zoom ended. The meetings made before it are purged
+                // still, in case an earlier attempt ended the grant and failed before its purge.
+                // The cutoff is the reconnection, on meetgate's clock like the meetings' times
+                // (Zoom's event time is on Zoom's).
+                self.purge_meetings_of(conn.tenant_id, conn.id, Some(reconnected), now)
                     .await?;
                 continue;
             }

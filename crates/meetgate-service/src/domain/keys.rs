@@ -102,7 +102,9 @@ impl Services {
             .create_api_key(&key, MAX_ACTIVE_KEYS, effects)
             .await
             .map_err(|e| match e {
-                meetgate_store::StoreError::Precondition { .. } => Error::Conflict(format!(
+                meetgate_store::StoreError::Precondition {
+                    what: "API key limit",
+                } => Error::Conflict(format!(
                     "this tenant already has {MAX_ACTIVE_KEYS} active API keys; revoke the old one after switching to the new one"
                 )),
                 other => Error::from(other),

@@ -1345,6 +1345,11 @@ impl Services {
                         return Err(Error::NotFound { what: "meeting" });
                     }
                 }
+                Err(meetgate_store::StoreError::VersionConflict { .. }) => {
+                    return Err(Error::Conflict(
+                        "the meeting was changed at Zoom, but other updates of it kept landing at the same time and meetgate's copy was not updated; send this update again".into(),
+                    ));
+                }
                 written => {
                     written
                         .map_err(refused_meeting_write)?

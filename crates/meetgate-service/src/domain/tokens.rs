@@ -304,23 +304,30 @@ impl Services {
         .await
     }
 
-    /// Runs `work` on the grant as it is under its locks (in-process, then the store's), so that
-    /// no refresh rotates its tokens meanwhile: for a disconnect, which must revoke the refresh
-    /// token Zoom holds now, not one a concurrent refresh just replaced. Runs to completion.
+    /// Runs `work` under the grant's locks (in-process, then the store's), so that no refresh
+    /// rotates its tokens meanwhile: for a disconnect, which must revoke the refresh token Zoom
+    /// holds now, not one a concurrent refresh is replacing. `work` re-reads and writes through
+    /// the store's lock (a second pooled connection could be one too many), and hands it back.
+    /// Runs to completion, counted with the refreshes that shutdown waits for.
     pub(crate) async fn with_grant_locked<T, W, F>(&self, id: ConnectionId, work: W) -> Result<T>
     where
         T: Send + 'static,
-        W: FnOnce(Services, Option<Connection>) -> F + Send + 'static,
-        F: std::future::Future<Output = Result<T>> + Send + 'static,
+        W: FnOnce(Services, Box<dyn meetgate_store::RefreshLock>) -> F + Send + 'static,
+        F: std::future::Future<Output = (Box<dyn meetgate_store::RefreshLock>, Result<T>)>
+            + Send
+            + 'static,
     {
         let this = self.clone();
         self.to_completion(Box::pin(async move {
             let (mut local, _) = this.refresh.locks.lock(&id).await;
-            let mut lock = this.store.lock_for_refresh(id).await?;
-            let outcome = match lock.reread().await {
-                Ok(current) => work(this.clone(), current).await,
-                Err(e) => Err(e.into()),
-            };
+            let _permit = this
+                .refresh
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| Error::ShuttingDown)?;
+            let lock = this.store.lock_for_refresh(id).await?;
+            let (lock, outcome) = work(this.clone(), lock).await;
             let _ = lock.release().await;
             // Whatever the last refresh left for those queued behind may no longer hold.
             *local = None;

@@ -1665,6 +1665,34 @@ async fn admin_pages_work_for_admins_only(backend: Backend) {
         .await;
     assert_eq!(disable_self.status, 409);
 
+    // An address that only takes a form leads to its page when asked for with GET (a reload of
+    // a form's answer, which the pages' script turns into a GET).
+    let meeting = uuid::Uuid::now_v7();
+    for (path, to) in [
+        ("/admin/invitations".to_owned(), "/admin/members".to_owned()),
+        (
+            format!("/admin/members/{me}/role"),
+            "/admin/members".to_owned(),
+        ),
+        (
+            "/admin/api-keys/x/revoke".to_owned(),
+            "/admin/api-keys".to_owned(),
+        ),
+        ("/app/meetings/instant".to_owned(), "/app".to_owned()),
+        (
+            format!("/app/meetings/{meeting}/cancel"),
+            format!("/app/meetings/{meeting}"),
+        ),
+        (
+            "/app/meetings/not-an-id/cancel".to_owned(),
+            "/app".to_owned(),
+        ),
+    ] {
+        let page = admin.get(&path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert_eq!(page.location.as_deref(), Some(to.as_str()), "{path}");
+    }
+
     // The audit log filters by action prefix.
     let filtered = admin.get("/admin/audit?action=api_key.&since=").await;
     assert!(

@@ -459,3 +459,34 @@ async fn a_disconnect_waits_for_the_refresh_in_flight(backend: Backend) {
     assert_eq!(grant.state, "revoked", "{grants:?}");
     assert_eq!(invalid_grants(&app.counters().await), 0);
 }
+
+/// A disconnect writes through the grant's lock, whose database connection it already holds:
+/// on a pool as small as two, two disconnects at once each hold one and need no other.
+/// PostgreSQL only: SQLite has no pool.
+#[tokio::test]
+async fn disconnects_hold_one_database_connection_each() {
+    let Some(app) = TestApp::spawn_with(
+        Backend::Postgres,
+        meetgate_sandbox::SandboxConfig::default(),
+        |c| c.database_max_connections = 2,
+    )
+    .await
+    else {
+        return;
+    };
+    app.connect("ada", ADA, USER_APP).await;
+    app.connect("grace", GRACE, USER_APP).await;
+    let (ada, grace) = ("/v1/users/ada/connection", "/v1/users/grace/connection");
+    let both = tokio::time::timeout(Duration::from_secs(15), async {
+        tokio::join!(
+            app.api(Method::DELETE, ada, None),
+            app.api(Method::DELETE, grace, None)
+        )
+    })
+    .await
+    .expect("both disconnects finish without waiting for a third connection");
+    for (status, conn) in [both.0, both.1] {
+        assert_eq!(status, 200, "{conn}");
+        assert_eq!(conn["state"], "revoked", "{conn}");
+    }
+}

@@ -16,7 +16,7 @@ mod session;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::Serialize;
 
 use super::templates::{member_message_page, message_page, render};
@@ -28,47 +28,92 @@ pub fn router() -> Router<Services> {
     Router::new()
         .route("/", get(auth::root))
         .route("/signin", get(auth::signin_page).post(auth::signin))
-        .route("/signout", post(auth::signout))
+        .route("/signout", back("/").post(auth::signout))
         .route(
             "/invitations/{token}",
             get(auth::invitation_page).post(auth::accept_invitation),
         )
         .route("/app", get(dashboard::dashboard))
         .route("/app/status", get(dashboard::statuses))
-        .route("/app/connect", post(dashboard::connect))
-        .route("/app/disconnect", post(dashboard::disconnect))
-        .route("/app/meetings/instant", post(meetings::instant))
-        .route("/app/meetings/schedule", post(meetings::schedule))
+        .route("/app/connect", back("/app").post(dashboard::connect))
+        .route("/app/disconnect", back("/app").post(dashboard::disconnect))
+        .route(
+            "/app/meetings/instant",
+            back("/app").post(meetings::instant),
+        )
+        .route(
+            "/app/meetings/schedule",
+            back("/app").post(meetings::schedule),
+        )
         .route("/app/meetings/{id}", get(meetings::show))
-        .route("/app/meetings/{id}/reschedule", post(meetings::reschedule))
-        .route("/app/meetings/{id}/cancel", post(meetings::cancel))
+        .route(
+            "/app/meetings/{id}/reschedule",
+            get(back_to_meeting).post(meetings::reschedule),
+        )
+        .route(
+            "/app/meetings/{id}/cancel",
+            get(back_to_meeting).post(meetings::cancel),
+        )
         .route("/admin", get(admin::index))
         .route("/admin/members", get(admin::members))
-        .route("/admin/members/{id}/disable", post(admin::disable_member))
-        .route("/admin/members/{id}/enable", post(admin::enable_member))
-        .route("/admin/members/{id}/role", post(admin::set_role))
+        .route(
+            "/admin/members/{id}/disable",
+            back("/admin/members").post(admin::disable_member),
+        )
+        .route(
+            "/admin/members/{id}/enable",
+            back("/admin/members").post(admin::enable_member),
+        )
+        .route(
+            "/admin/members/{id}/role",
+            back("/admin/members").post(admin::set_role),
+        )
         .route(
             "/admin/members/{id}/password-reset",
-            post(admin::password_reset),
+            back("/admin/members").post(admin::password_reset),
         )
-        .route("/admin/invitations", post(admin::invite))
+        .route(
+            "/admin/invitations",
+            back("/admin/members").post(admin::invite),
+        )
         .route(
             "/admin/api-keys",
             get(admin::api_keys).post(admin::create_api_key),
         )
-        .route("/admin/api-keys/{id}/revoke", post(admin::revoke_api_key))
+        .route(
+            "/admin/api-keys/{id}/revoke",
+            back("/admin/api-keys").post(admin::revoke_api_key),
+        )
         .route("/admin/zoom", get(admin::zoom))
         .route(
             "/admin/webhooks",
             get(admin::webhooks).post(admin::create_webhook),
         )
-        .route("/admin/webhooks/{id}/delete", post(admin::delete_webhook))
+        .route(
+            "/admin/webhooks/{id}/delete",
+            back("/admin/webhooks").post(admin::delete_webhook),
+        )
         .route("/admin/audit", get(admin::audit))
         .route(
             "/admin/settings",
             get(admin::settings).post(admin::save_settings),
         )
         .layer(axum::middleware::from_fn(refuse_nul_in_address))
+}
+
+/// A GET of an address that only takes a form leads to the page the form is on. Such an address
+/// is where a form's answer was shown, so a reload (the pages' script turns it into a GET, so as
+/// not to send the form again), a bookmark or a copied address lands there.
+fn back(page: &'static str) -> axum::routing::MethodRouter<Services> {
+    get(move || async move { see_other(page) })
+}
+
+/// [`back`] for a meeting's own forms: its page (the dashboard for an id that is not one).
+async fn back_to_meeting(axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    match id.parse::<meetgate_store::MeetingId>() {
+        Ok(id) => see_other(&format!("/app/meetings/{id}")),
+        Err(_) => see_other("/app"),
+    }
 }
 
 /// A page address whose path or query holds U+0000 (`%00`) is answered 400 with a page that says
