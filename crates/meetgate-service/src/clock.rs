@@ -15,9 +15,13 @@ impl Clock {
         Self::default()
     }
 
+    /// To the microsecond, which is what both databases keep: an answer built from `now` shows
+    /// the same times as the row read back later.
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-            + time::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        let now = OffsetDateTime::now_utc()
+            + time::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed));
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
     }
 
     /// Moves this clock (and every clone of it) forward.
@@ -30,5 +34,17 @@ impl Clock {
     /// and next talk to something that only knows real time (webhook timestamps, for one).
     pub fn reset(&self) {
         self.offset_ms.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Clock;
+
+    #[test]
+    fn now_is_whole_microseconds() {
+        for _ in 0..100 {
+            assert_eq!(Clock::system().now().nanosecond() % 1_000, 0);
+        }
     }
 }

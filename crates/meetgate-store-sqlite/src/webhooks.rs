@@ -1,5 +1,5 @@
 use meetgate_store::models::{
-    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, OutboxEvent, WebhookEndpoint,
+    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, ListOrder, OutboxEvent, WebhookEndpoint,
 };
 use meetgate_store::{
     DeliveryId, Effects, InboxItemId, OffsetDateTime, OutboxEventId, StoreError, StoreResult,
@@ -499,24 +499,34 @@ impl WebhookStore for SqliteStore {
         tenant: TenantId,
         endpoint: Option<WebhookEndpointId>,
         after: Option<DeliveryId>,
+        order: ListOrder,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
-        query(concat!(
-            "SELECT ",
-            delivery_cols!(),
-            " FROM webhook_deliveries WHERE tenant_id = $1 AND ($2 IS NULL OR endpoint_id = $2)
-              AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"
-        ))
-        .bind(id(tenant.0))
-        .bind(opt_id(endpoint.map(|e| e.0)))
-        .bind(opt_id(after.map(|a| a.0)))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .or_store("webhook delivery")?
-        .iter()
-        .map(delivery)
-        .collect()
+        let sql = match order {
+            ListOrder::OldestFirst => concat!(
+                "SELECT ",
+                delivery_cols!(),
+                " FROM webhook_deliveries WHERE tenant_id = $1 AND ($2 IS NULL OR endpoint_id = $2)
+                  AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"
+            ),
+            ListOrder::NewestFirst => concat!(
+                "SELECT ",
+                delivery_cols!(),
+                " FROM webhook_deliveries WHERE tenant_id = $1 AND ($2 IS NULL OR endpoint_id = $2)
+                  AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+            ),
+        };
+        query(sql)
+            .bind(id(tenant.0))
+            .bind(opt_id(endpoint.map(|e| e.0)))
+            .bind(opt_id(after.map(|a| a.0)))
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .or_store("webhook delivery")?
+            .iter()
+            .map(delivery)
+            .collect()
     }
 
     /// Events are stored in time order, so rowid order is time order: the scan starts at the

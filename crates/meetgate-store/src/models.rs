@@ -431,6 +431,13 @@ pub struct MeetingUpdate {
     pub now: OffsetDateTime,
 }
 
+/// The order of a listing by id (ids are time ordered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    OldestFirst,
+    NewestFirst,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeetingWindow {
     All,

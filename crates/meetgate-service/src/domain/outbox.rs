@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use meetgate_store::models::{
-    Delivery, DeliveryJob, DeliveryOutcome, OutboxEvent, WebhookEndpoint,
+    Delivery, DeliveryJob, DeliveryOutcome, ListOrder, OutboxEvent, WebhookEndpoint,
 };
 use meetgate_store::{DeliveryId, Effects, SealedColumn, WebhookEndpointId};
 use rand::Rng;
@@ -241,7 +241,13 @@ impl Services {
         }
         let rows = self
             .store
-            .list_deliveries(ctx.tenant(), endpoint, None, limit.clamp(1, 200))
+            .list_deliveries(
+                ctx.tenant(),
+                endpoint,
+                None,
+                ListOrder::NewestFirst,
+                limit.clamp(1, 200),
+            )
             .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }

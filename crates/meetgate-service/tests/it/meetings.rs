@@ -42,6 +42,11 @@ async fn instant_meeting_and_its_start_link(backend: Backend) {
         meeting["join_url"].as_str().unwrap().contains("/j/"),
         "{meeting}"
     );
+    // The answer's times are the stored ones, to the microsecond.
+    let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
+    let (_, stored) = app.api(Method::GET, &path, None).await;
+    assert_eq!(stored["created_at"], meeting["created_at"], "{stored}");
+    assert_eq!(stored["updated_at"], meeting["updated_at"], "{stored}");
     // By default the client's name does not leave for Zoom as the topic.
     let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
     assert_eq!(at_zoom.len(), 1);

@@ -447,7 +447,7 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
         Some(meeting.zoom_meeting_id)
     );
     let deliveries = store
-        .list_deliveries(c.tenant.id, None, None, 10)
+        .list_deliveries(c.tenant.id, None, None, ListOrder::OldestFirst, 10)
         .await
         .unwrap();
     assert_eq!(deliveries.len(), 1, "the pending delivery survived");

@@ -242,7 +242,7 @@ pub async fn effects_not_written_when_change_fails(store: Arc<dyn Store>) {
         assert!(events(&store, t).await.is_empty());
         assert!(
             store
-                .list_deliveries(t, None, None, 10)
+                .list_deliveries(t, None, None, ListOrder::OldestFirst, 10)
                 .await
                 .unwrap()
                 .is_empty()
@@ -292,7 +292,7 @@ pub async fn effects_not_written_when_change_fails(store: Arc<dyn Store>) {
     assert_eq!(events(&store, t).await.len(), 1);
     assert_eq!(
         store
-            .list_deliveries(t, Some(ep.id), None, 10)
+            .list_deliveries(t, Some(ep.id), None, ListOrder::OldestFirst, 10)
             .await
             .unwrap()
             .len(),
@@ -487,7 +487,7 @@ pub async fn effects_of_any_size_are_all_written(store: Arc<dyn Store>) {
     assert_eq!(audit_actions(&store, Some(t), "bulk.").await.len(), 601);
     assert_eq!(events(&store, t).await.len(), 601);
     let deliveries = store
-        .list_deliveries(t, Some(ep.id), None, 1000)
+        .list_deliveries(t, Some(ep.id), None, ListOrder::OldestFirst, 1000)
         .await
         .unwrap();
     assert_eq!(deliveries.len(), 601);
@@ -509,7 +509,7 @@ pub async fn effects_of_any_size_are_all_written(store: Arc<dyn Store>) {
     );
     assert_eq!(events(&store, t).await.len(), 602);
     let deliveries = store
-        .list_deliveries(t, Some(ep.id), None, 1000)
+        .list_deliveries(t, Some(ep.id), None, ListOrder::OldestFirst, 1000)
         .await
         .unwrap();
     assert_eq!(deliveries.len(), 602);

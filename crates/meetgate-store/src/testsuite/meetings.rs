@@ -735,7 +735,10 @@ pub async fn insert_meeting_writes_its_effects(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         vec![created.id]
     );
-    let deliveries = store.list_deliveries(t, None, None, 10).await.unwrap();
+    let deliveries = store
+        .list_deliveries(t, None, None, ListOrder::OldestFirst, 10)
+        .await
+        .unwrap();
     let to: HashSet<_> = deliveries.iter().map(|d| d.endpoint_id).collect();
     assert_eq!(to, HashSet::from([every.id, meetings.id]));
     assert_eq!(deliveries.len(), 2);
@@ -753,7 +756,7 @@ pub async fn insert_meeting_writes_its_effects(store: Arc<dyn Store>) {
     }
     assert!(
         store
-            .list_deliveries(elsewhere.tenant.id, None, None, 10)
+            .list_deliveries(elsewhere.tenant.id, None, None, ListOrder::OldestFirst, 10)
             .await
             .unwrap()
             .is_empty()
@@ -802,7 +805,7 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
     assert!(events(&store, t).await.is_empty());
     assert!(
         store
-            .list_deliveries(t, None, None, 10)
+            .list_deliveries(t, None, None, ListOrder::OldestFirst, 10)
             .await
             .unwrap()
             .is_empty()
@@ -862,7 +865,7 @@ pub async fn insert_meeting_refused_after_its_connection_ended_or_its_key_moved(
         assert!(events(&store, t).await.is_empty());
         assert!(
             store
-                .list_deliveries(t, None, None, 10)
+                .list_deliveries(t, None, None, ListOrder::OldestFirst, 10)
                 .await
                 .unwrap()
                 .is_empty()

@@ -336,14 +336,14 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
     assert!(store.list_events(b, None, 100).await.unwrap().is_empty());
     assert!(
         store
-            .list_deliveries(b, None, None, 100)
+            .list_deliveries(b, None, None, ListOrder::OldestFirst, 100)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         store
-            .list_deliveries(b, Some(ep.id), None, 100)
+            .list_deliveries(b, Some(ep.id), None, ListOrder::OldestFirst, 100)
             .await
             .unwrap()
             .is_empty()
@@ -526,7 +526,7 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .list_deliveries(a, None, None, 100)
+            .list_deliveries(a, None, None, ListOrder::OldestFirst, 100)
             .await
             .unwrap()
             .len(),

@@ -118,7 +118,7 @@ pub async fn refresh_lock_happy_path(store: Arc<dyn Store>) {
     );
     assert_eq!(events(&store, t).await.len(), 1);
     let deliveries = store
-        .list_deliveries(t, Some(ep.id), None, 10)
+        .list_deliveries(t, Some(ep.id), None, ListOrder::OldestFirst, 10)
         .await
         .unwrap();
     assert_eq!(
@@ -186,7 +186,7 @@ pub async fn refresh_lock_version_conflicts(store: Arc<dyn Store>) {
     assert!(events(&store, t).await.is_empty());
     assert!(
         store
-            .list_deliveries(t, None, None, 10)
+            .list_deliveries(t, None, None, ListOrder::OldestFirst, 10)
             .await
             .unwrap()
             .is_empty()

@@ -321,7 +321,7 @@ pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let mine = store
-        .list_deliveries(a.id, Some(ep.id), None, 10)
+        .list_deliveries(a.id, Some(ep.id), None, ListOrder::OldestFirst, 10)
         .await
         .unwrap();
     assert_eq!(mine.len(), 2);
@@ -391,7 +391,7 @@ pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
         "deleted endpoints are not listed"
     );
     let left = store
-        .list_deliveries(a.id, Some(ep.id), None, 10)
+        .list_deliveries(a.id, Some(ep.id), None, ListOrder::OldestFirst, 10)
         .await
         .unwrap();
     assert_eq!(left.len(), 1, "pending deliveries dropped, history kept");
@@ -399,7 +399,7 @@ pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
     // The other endpoint's pending deliveries stay.
     assert_eq!(
         store
-            .list_deliveries(a.id, Some(all_types.id), None, 10)
+            .list_deliveries(a.id, Some(all_types.id), None, ListOrder::OldestFirst, 10)
             .await
             .unwrap()
             .len(),
@@ -425,7 +425,7 @@ pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(
         store
-            .list_deliveries(a.id, Some(ep.id), None, 10)
+            .list_deliveries(a.id, Some(ep.id), None, ListOrder::OldestFirst, 10)
             .await
             .unwrap()
             .len(),
@@ -462,7 +462,10 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
-    let deliveries = store.list_deliveries(a.id, None, None, 100).await.unwrap();
+    let deliveries = store
+        .list_deliveries(a.id, None, None, ListOrder::OldestFirst, 100)
+        .await
+        .unwrap();
     let pairs: HashSet<_> = deliveries
         .iter()
         .map(|d| (d.event_id, d.endpoint_id))
@@ -495,14 +498,20 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
     }
     assert!(
         store
-            .list_deliveries(b.id, None, None, 100)
+            .list_deliveries(b.id, None, None, ListOrder::OldestFirst, 100)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         store
-            .list_deliveries(a.id, Some(meetings_only.id), None, 100)
+            .list_deliveries(
+                a.id,
+                Some(meetings_only.id),
+                None,
+                ListOrder::OldestFirst,
+                100
+            )
             .await
             .unwrap()
             .len(),
@@ -510,14 +519,23 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .list_deliveries(a.id, Some(theirs.id), None, 100)
+            .list_deliveries(a.id, Some(theirs.id), None, ListOrder::OldestFirst, 100)
             .await
             .unwrap()
             .is_empty()
     );
-    let first = store.list_deliveries(a.id, None, None, 2).await.unwrap();
+    let first = store
+        .list_deliveries(a.id, None, None, ListOrder::OldestFirst, 2)
+        .await
+        .unwrap();
     let rest = store
-        .list_deliveries(a.id, None, first.last().map(|d| d.id), 100)
+        .list_deliveries(
+            a.id,
+            None,
+            first.last().map(|d| d.id),
+            ListOrder::OldestFirst,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(first.len() + rest.len(), 3);
@@ -525,6 +543,26 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
     let in_order = paged.clone();
     paged.sort();
     assert_eq!(paged, in_order, "deliveries page in id order");
+    // Newest first, from the other end.
+    let newest = store
+        .list_deliveries(a.id, None, None, ListOrder::NewestFirst, 2)
+        .await
+        .unwrap();
+    let older = store
+        .list_deliveries(
+            a.id,
+            None,
+            newest.last().map(|d| d.id),
+            ListOrder::NewestFirst,
+            2,
+        )
+        .await
+        .unwrap();
+    let backwards: Vec<_> = newest.iter().chain(older.iter()).map(|d| d.id).collect();
+    assert_eq!(
+        backwards,
+        in_order.iter().rev().copied().collect::<Vec<_>>()
+    );
 
     let listed = events(&store, a.id).await;
     assert_eq!(
@@ -554,7 +592,10 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let b_deliveries = store.list_deliveries(b.id, None, None, 100).await.unwrap();
+    let b_deliveries = store
+        .list_deliveries(b.id, None, None, ListOrder::OldestFirst, 100)
+        .await
+        .unwrap();
     assert_eq!(b_deliveries.len(), 1);
     assert_eq!(
         (b_deliveries[0].event_id, b_deliveries[0].endpoint_id),
@@ -562,7 +603,7 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .list_deliveries(a.id, None, None, 100)
+            .list_deliveries(a.id, None, None, ListOrder::OldestFirst, 100)
             .await
             .unwrap()
             .len(),
@@ -626,7 +667,10 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let d = store.list_deliveries(a.id, None, None, 10).await.unwrap();
+    let d = store
+        .list_deliveries(a.id, None, None, ListOrder::OldestFirst, 10)
+        .await
+        .unwrap();
     let d1 = d.iter().find(|d| d.id == job.delivery.id).unwrap();
     assert_eq!(d1.status, DeliveryStatus::Pending);
     assert_eq!(d1.last_status_code, Some(502));
@@ -680,7 +724,10 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let d = store.list_deliveries(a.id, None, None, 10).await.unwrap();
+    let d = store
+        .list_deliveries(a.id, None, None, ListOrder::OldestFirst, 10)
+        .await
+        .unwrap();
     let d1 = d.iter().find(|d| d.id == job.delivery.id).unwrap();
     assert_eq!(d1.status, DeliveryStatus::Delivered);
     assert_eq!(d1.delivered_at, Some(delivered_at));
@@ -822,7 +869,10 @@ pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {
     );
     let left_b = ids(store.list_events(b.id, None, 100).await.unwrap());
     assert_eq!(left_b, vec![recent_b.id]);
-    let deliveries = store.list_deliveries(a.id, None, None, 100).await.unwrap();
+    let deliveries = store
+        .list_deliveries(a.id, None, None, ListOrder::OldestFirst, 100)
+        .await
+        .unwrap();
     assert_eq!(
         HashSet::<_>::from_iter(deliveries.iter().map(|d| d.id)),
         HashSet::from([delivery_of(&pending), delivery_of(&recent_a)]),

@@ -1,5 +1,5 @@
 use crate::models::{
-    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, OutboxEvent, WebhookEndpoint,
+    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, ListOrder, OutboxEvent, WebhookEndpoint,
 };
 use crate::{
     DeliveryId, Effects, InboxItemId, OffsetDateTime, StoreResult, TenantId, WebhookEndpointId,
@@ -91,11 +91,13 @@ pub trait WebhookStore: Send + Sync {
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// In `order`, continuing after the delivery `after` (in that order) when given.
     async fn list_deliveries(
         &self,
         tenant: TenantId,
         endpoint: Option<WebhookEndpointId>,
         after: Option<DeliveryId>,
+        order: ListOrder,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>>;
     /// Deletes up to `limit` outbox events created before `created_before`, with their

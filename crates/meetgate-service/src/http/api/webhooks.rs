@@ -72,7 +72,7 @@ pub struct DeliveriesQuery {
     pub limit: Option<u32>,
 }
 
-/// The delivery log of one endpoint, newest deliveries included.
+/// The delivery log of one endpoint: its latest deliveries, newest first.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", security(("api_key" = [])),
     params(("id" = uuid::Uuid, Path, description = "The endpoint's id"), DeliveriesQuery),
     responses(
