@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::context::{ActorKind, event_for};
+use super::members::MEMBER_PREFIX;
 use super::{Ctx, Services};
 use crate::secrets::{random_token, sha256};
 use crate::{Error, Result};
@@ -92,7 +93,13 @@ impl Services {
         ctx: &Ctx,
         new: NewConnectSession,
     ) -> Result<ConnectSessionView> {
-        check_connect_user(&new.user)?;
+        if check_connect_user(&new.user)?.starts_with(MEMBER_PREFIX) {
+            // Their connect links work only in the member's own signed-in browser.
+            return Err(Error::validation(
+                "user",
+                "must not start with `member:`, which names the members of meetgate's web app",
+            ));
+        }
         let settings = self.tenant_settings(ctx).await?;
         if !settings.allows_return_url(&new.return_url) {
             return Err(Error::validation(
@@ -213,12 +220,26 @@ impl Services {
 
     /// Starts an authorization attempt: a fresh `state` (256 bits), a PKCE S256 pair, and a
     /// browser-binding secret for a cookie.
+    /// `signed_in` is the web app's member in this browser (tenant, `member:{id}`): a link a
+    /// member made for their own Zoom account works only in their own signed-in browser, so that
+    /// nobody can send it to a colleague and get the colleague's Zoom account attached to theirs.
     pub async fn start_connect_attempt(
         &self,
         token: &str,
+        signed_in: Option<&(meetgate_store::TenantId, String)>,
         now: OffsetDateTime,
     ) -> Result<StartedAttempt> {
         let (session, _) = self.open_connect_link(token, now).await?;
+        if let Some(external) = self
+            .external_id_of(session.tenant_id, session.end_user_id)
+            .await
+            .filter(|e| e.starts_with(MEMBER_PREFIX))
+            && signed_in != Some(&(session.tenant_id, external))
+        {
+            return Err(Error::Forbidden(
+                "this link connects Zoom for another person's meetgate account; sign in as yourself and connect Zoom from your own dashboard".into(),
+            ));
+        }
         let app = self
             .usable_app(session.tenant_id, session.zoom_app_id, now)
             .await?;

@@ -55,8 +55,11 @@ pub struct NewMember {
 }
 
 /// The id a member has as an end user of their own tenant.
+/// How a member's id as an end user of their tenant starts.
+pub const MEMBER_PREFIX: &str = "member:";
+
 pub fn member_external_id(id: MemberId) -> String {
-    format!("member:{id}")
+    format!("{MEMBER_PREFIX}{id}")
 }
 
 pub(crate) fn require_admin(ctx: &Ctx) -> Result<()> {

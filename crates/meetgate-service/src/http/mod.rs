@@ -6,7 +6,7 @@ pub mod extract;
 mod health;
 mod layers;
 mod oauth;
-mod pages;
+pub(crate) mod pages;
 pub mod problem;
 mod problems_page;
 pub mod templates;

@@ -71,9 +71,17 @@ pub async fn connect_page(State(services): State<Services>, Path(token): Path<St
 }
 
 /// Starts an attempt and sends the browser to Zoom, binding the attempt to this browser.
-pub async fn connect_go(State(services): State<Services>, Path(token): Path<String>) -> Response {
+pub async fn connect_go(
+    State(services): State<Services>,
+    Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let now = services.clock.now();
-    match services.start_connect_attempt(&token, now).await {
+    let signed_in = super::pages::session::signed_in_member(&services, &headers).await;
+    match services
+        .start_connect_attempt(&token, signed_in.as_ref(), now)
+        .await
+    {
         Ok(started) => {
             let secure = services.config.secure_cookies();
             let cookie = format!(

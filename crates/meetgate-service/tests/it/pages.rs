@@ -231,6 +231,12 @@ impl Browser {
         );
         let page = self.get(&connect_url).await;
         assert!(page.body.contains("Continue to Zoom"), "{}", page.body);
+        // The link is this member's: another browser (signed out, or another member's) cannot
+        // attach its Zoom account with it.
+        let stranger = Browser::new(&self.base);
+        let refused = stranger.get(&format!("{connect_url}/go")).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(refused.body.contains("another person"), "{}", refused.body);
         let go = self.get(&format!("{connect_url}/go")).await;
         assert_eq!(go.status, 303);
         let authorize = Url::parse(go.location.as_deref().unwrap()).unwrap();

@@ -11,7 +11,7 @@ mod admin;
 mod auth;
 mod dashboard;
 mod meetings;
-mod session;
+pub(crate) mod session;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -66,6 +66,22 @@ pub(super) fn session_cookie_value(services: &Services, headers: &HeaderMap) -> 
     cookie(headers, session_cookie_name(services))
 }
 
+/// Who is signed in to the web app in this browser, if anyone: their tenant and their id as an
+/// end user (`member:{id}`). Reading it is not activity.
+pub(crate) async fn signed_in_member(
+    services: &Services,
+    headers: &HeaderMap,
+) -> Option<(meetgate_store::TenantId, String)> {
+    let value = session_cookie_value(services, headers)?;
+    match services
+        .member_session(Some(&value), false, None, services.clock.now())
+        .await
+    {
+        Ok(SessionState::Active(session)) => Some((session.ctx.tenant(), session.external_id)),
+        _ => None,
+    }
+}
+
 pub(super) fn with_session_cookie(
     services: &Services,
     mut response: Response,
