@@ -117,10 +117,19 @@ pub(crate) fn check_new_password(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// Argon2 runs at most this many at once, one per core: each takes 19 MiB and tens of
+/// milliseconds of CPU, so a burst of sign-ins (an attacker's, say) waits its turn instead of
+/// taking the process's memory. A limit on the machine's work, not a setting.
+static PASSWORD_WORK: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    });
+
 /// Argon2id with the crate's defaults (19 MiB, 2 passes), which are OWASP's recommendation. Run
 /// on the blocking pool: a hash takes tens of milliseconds of CPU on purpose.
 pub(crate) async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_owned();
+    let _turn = PASSWORD_WORK.acquire().await.map_err(Error::internal)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         Argon2::default()
@@ -136,6 +145,9 @@ pub(crate) async fn hash_password(password: &str) -> Result<String> {
 /// that an unknown email costs as much time as a wrong password and the two cannot be told apart.
 pub(crate) async fn verify_password(stored: Option<String>, password: &str) -> bool {
     let password = password.to_owned();
+    let Ok(_turn) = PASSWORD_WORK.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let hash = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let Ok(parsed) = PasswordHash::new(&hash) else {

@@ -34,36 +34,47 @@ pub(crate) struct SignInLimiter {
 }
 
 impl SignInLimiter {
-    /// Whether any key has reached its limit of failures in the window.
-    fn blocked(&self, keys: &[(String, u32)], now: OffsetDateTime) -> bool {
+    /// Counts an attempt against every key, unless one of them has reached its limit in the
+    /// window (then nothing is counted and the attempt is refused). Checked and counted in one
+    /// step, so that attempts sent at once cannot all pass before the first failure is counted.
+    fn try_attempt(&self, keys: &[(String, u32)], now: OffsetDateTime) -> bool {
         let Ok(mut map) = self.failures.lock() else {
-            return false;
+            return true;
         };
-        keys.iter().any(|(key, limit)| {
+        let blocked = keys.iter().any(|(key, limit)| {
             map.get_mut(key).is_some_and(|times| {
                 while times.front().is_some_and(|t| *t <= now - LIMIT_WINDOW) {
                     times.pop_front();
                 }
                 times.len() >= *limit as usize
             })
-        })
-    }
-
-    fn record_failure(&self, keys: &[(String, u32)], now: OffsetDateTime) {
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
+        });
+        if blocked {
+            return false;
+        }
         if map.len() > SWEEP_ABOVE {
             map.retain(|_, times| times.back().is_some_and(|t| *t > now - LIMIT_WINDOW));
         }
         for (key, _) in keys {
             map.entry(key.clone()).or_default().push_back(now);
         }
+        true
     }
 
-    fn forget(&self, key: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(key);
+    /// A counted attempt succeeded: the email's failures are forgotten, and the attempt no
+    /// longer counts against the address (everyone behind it signing in is not an attack).
+    fn succeeded(&self, keys: &[(String, u32)], now: OffsetDateTime) {
+        let Ok(mut map) = self.failures.lock() else {
+            return;
+        };
+        for (i, (key, _)) in keys.iter().enumerate() {
+            if i == 0 {
+                map.remove(key);
+            } else if let Some(times) = map.get_mut(key)
+                && let Some(at) = times.iter().rposition(|t| *t == now)
+            {
+                times.remove(at);
+            }
         }
     }
 }
@@ -138,7 +149,7 @@ impl Services {
                 limit.saturating_mul(ADDRESS_LIMIT_FACTOR),
             ));
         }
-        if self.signins.blocked(&keys, now) {
+        if !self.signins.try_attempt(&keys, now) {
             metrics::counter!("meetgate_signins_total", "outcome" => "rate_limited").increment(1);
             return Err(Error::TooManyAttempts);
         }
@@ -148,7 +159,6 @@ impl Services {
         let member = match member {
             Some(m) if password_ok && m.disabled_at.is_none() => m,
             other => {
-                self.signins.record_failure(&keys, now);
                 metrics::counter!("meetgate_signins_total", "outcome" => "failed").increment(1);
                 if let Some(m) = other {
                     let ctx =
@@ -172,7 +182,7 @@ impl Services {
                 return Err(Error::Unauthenticated);
             }
         };
-        self.signins.forget(&keys[0].0);
+        self.signins.succeeded(&keys, now);
         metrics::counter!("meetgate_signins_total", "outcome" => "signed_in").increment(1);
         let view = MemberView::from(&member);
         let ctx = Ctx::of_member(&member, request_id, now);

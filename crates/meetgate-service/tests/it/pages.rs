@@ -549,6 +549,30 @@ async fn sign_in_is_rate_limited_per_email_and_per_address(backend: Backend) {
         );
     }
     assert_eq!(via_proxy.sign_in(ADMIN, SECRET).await.status, 303);
+
+    // Attempts sent all at once are counted as they arrive, not once their (slow) password
+    // checks fail: of twelve, three are checked and the others refused.
+    clock.advance(Duration::from_secs(16 * 60));
+    let now = clock.now();
+    let attempts: Vec<_> = (0..12)
+        .map(|_| {
+            let services = app.services().clone();
+            tokio::spawn(async move {
+                services
+                    .sign_in(CLINICIAN, "wrong password!", Some("192.0.2.9"), None, now)
+                    .await
+            })
+        })
+        .collect();
+    let (mut checked, mut refused) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Err(meetgate_service::Error::Unauthenticated) => checked += 1,
+            Err(meetgate_service::Error::TooManyAttempts) => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((checked, refused), (3, 9));
 }
 
 async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
