@@ -530,6 +530,13 @@ async fn sign_in_is_rate_limited_per_email_and_per_address(backend: Backend) {
         429,
         "the address is limited, whoever it signs in as"
     );
+    // A proxy that appends: the entries the client wrote itself do not change its address.
+    let spoofing = Browser::behind_proxy(&app.main.base, "198.51.100.99, 203.0.113.7");
+    assert_eq!(
+        spoofing.sign_in(ADMIN, SECRET).await.status,
+        429,
+        "the last entry is the proxy's"
+    );
     let colleague = Browser::behind_proxy(&app.main.base, "198.51.100.20");
     assert_eq!(
         colleague.sign_in(ADMIN, SECRET).await.status,

@@ -100,8 +100,10 @@ pub(super) fn clear_session_cookie(services: &Services, mut response: Response) 
     response
 }
 
-/// The client's address for the sign-in rate limit: the peer, or the first `X-Forwarded-For`
-/// entry when `web.trust_proxy_headers` says a proxy in front sets it. A loopback peer without
+/// The client's address for the sign-in rate limit: the peer, or the last `X-Forwarded-For`
+/// entry when `web.trust_proxy_headers` says a proxy in front sets it. The last entry is the
+/// one the proxy added; those before it are whatever the client sent, when the proxy appends
+/// rather than overwrites, so a client could choose them. A loopback peer without
 /// that is a reverse proxy on the same host, whose address is everyone's: `None`, so that a
 /// stranger's failures cannot lock the whole clinic out (the per-email limit still holds).
 pub(super) fn client_address(
@@ -113,7 +115,7 @@ pub(super) fn client_address(
         && let Some(forwarded) = parts_headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
     {
         let forwarded = forwarded.trim();
         if !forwarded.is_empty() {
