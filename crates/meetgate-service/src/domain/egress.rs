@@ -39,16 +39,30 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    let nat64 = ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0]; // 64:ff9b::/96
-    let documentation = first == 0x2001 && ip.segments()[1] == 0x0db8; // 2001:db8::/32
+    let s = ip.segments();
+    let first = s[0];
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]; // 64:ff9b::/96
+    let documentation = first == 0x2001 && s[1] == 0x0db8; // 2001:db8::/32
+    let site_local = first & 0xffc0 == 0xfec0; // fec0::/10, deprecated but still routed here and there
+    // 6to4 (2002::/16) and IPv4-compatible (::/96, deprecated) addresses carry an IPv4 address
+    // that a relay or a dual stack may deliver to: as public as that address.
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    let embedded = if first == 0x2002 {
+        Some(v4(s[1], s[2]))
+    } else if s[..6] == [0; 6] {
+        Some(v4(s[6], s[7]))
+    } else {
+        None
+    };
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || ip.is_unique_local()
         || ip.is_unicast_link_local()
         || nat64
-        || documentation)
+        || documentation
+        || site_local
+        || embedded.is_some_and(|v4| !is_public_v4(v4)))
 }
 
 /// Why `url` may not receive webhooks, if it may not: its host is an address that is not
@@ -156,6 +170,10 @@ mod tests {
             "::ffff:127.0.0.1",
             "64:ff9b::a00:1",
             "2001:db8::1",
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "::10.0.0.1",
+            "fec0::1",
         ] {
             assert!(!is_public(inside.parse().unwrap()), "{inside}");
         }
@@ -164,6 +182,7 @@ mod tests {
             "1.1.1.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "2002:808:808::1",
         ] {
             assert!(is_public(outside.parse().unwrap()), "{outside}");
         }

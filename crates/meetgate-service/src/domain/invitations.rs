@@ -299,10 +299,9 @@ impl Services {
             .accept_invitation(invitation.id, &member, now, effects)
             .await
             .map_err(|e| match e {
-                meetgate_store::StoreError::Conflict { .. } => Error::Conflict(format!(
-                    "{} is already a member of a clinic on this meetgate; sign in instead",
-                    member.email
-                )),
+                meetgate_store::StoreError::Conflict { .. } => Error::Conflict(
+                    "this invitation cannot make a new account; if you already have one on this meetgate, sign in instead, or ask your administrator".into(),
+                ),
                 other => Error::Store(other),
             })?;
         if !accepted {

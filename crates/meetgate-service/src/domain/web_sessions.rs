@@ -301,14 +301,13 @@ mod tests {
         let keys = vec![("email:a@b.example".to_owned(), 3)];
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
         for _ in 0..3 {
-            assert!(!limiter.blocked(&keys, t0));
-            limiter.record_failure(&keys, t0);
+            assert!(limiter.try_attempt(&keys, t0));
         }
-        assert!(limiter.blocked(&keys, t0 + Duration::minutes(14)));
-        assert!(!limiter.blocked(&keys, t0 + Duration::minutes(15)));
-        limiter.record_failure(&keys, t0);
-        limiter.forget(&keys[0].0);
-        assert!(!limiter.blocked(&[("email:a@b.example".to_owned(), 1)], t0));
+        assert!(!limiter.try_attempt(&keys, t0 + Duration::minutes(14)));
+        assert!(limiter.try_attempt(&keys, t0 + Duration::minutes(15)));
+        // A success forgets the email's failures.
+        limiter.succeeded(&keys, t0 + Duration::minutes(15));
+        assert!(limiter.try_attempt(&[("email:a@b.example".to_owned(), 1)], t0));
     }
 
     #[test]
@@ -318,14 +317,25 @@ mod tests {
         let address = ("addr:203.0.113.7".to_owned(), 5);
         for i in 0..4 {
             let keys = [(format!("email:{i}@b.example"), 1), address.clone()];
-            limiter.record_failure(&keys, t0);
+            assert!(limiter.try_attempt(&keys, t0));
         }
         assert!(
-            !limiter.blocked(std::slice::from_ref(&address), t0),
-            "4 of 5"
+            !limiter.try_attempt(&[("email:0@b.example".to_owned(), 1)], t0),
+            "the email's one try is used"
         );
-        assert!(limiter.blocked(&[("email:0@b.example".to_owned(), 1)], t0));
-        limiter.record_failure(std::slice::from_ref(&address), t0);
-        assert!(limiter.blocked(std::slice::from_ref(&address), t0));
+        assert!(limiter.try_attempt(std::slice::from_ref(&address), t0), "5th");
+        assert!(!limiter.try_attempt(std::slice::from_ref(&address), t0));
+    }
+
+    #[test]
+    fn a_success_does_not_count_against_its_address() {
+        let limiter = SignInLimiter::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let address = ("addr:203.0.113.7".to_owned(), 2);
+        for i in 0..5 {
+            let keys = [(format!("email:{i}@b.example"), 3), address.clone()];
+            assert!(limiter.try_attempt(&keys, t0), "attempt {i}");
+            limiter.succeeded(&keys, t0);
+        }
     }
 }
