@@ -61,6 +61,11 @@ impl Services {
             .await?
             .filter(|c| c.tenant_id == ctx.tenant())
             .ok_or(Error::NotFound { what: "connection" })?;
+        if conn.state == ConnectionState::Revoked {
+            // Already ended (a repeated disconnect, or Zoom's deauthorization): nothing to
+            // revoke, and no second `connection.revoked`.
+            return Ok(ConnectionView::new(&conn, app, external_id));
+        }
         if conn.state == ConnectionState::Connected && app.app_type != AppType::ServerToServer {
             // Revoking the refresh token ends the whole grant at Zoom.
             let stored = conn.refresh_token.as_ref().or(conn.access_token.as_ref());

@@ -458,6 +458,21 @@ async fn a_disconnect_waits_for_the_refresh_in_flight(backend: Backend) {
     assert_eq!(grant.refreshes, 1, "{grants:?}");
     assert_eq!(grant.state, "revoked", "{grants:?}");
     assert_eq!(invalid_grants(&app.counters().await), 0);
+
+    // Disconnecting again answers the same and records nothing more.
+    let (status, again) = app
+        .api(Method::DELETE, "/v1/users/clinician/connection", None)
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["state"], "revoked", "{again}");
+    let (_, audit) = app
+        .api(
+            Method::GET,
+            "/v1/audit-events?action=connection.revoked",
+            None,
+        )
+        .await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 1, "{audit}");
 }
 
 /// A disconnect writes through the grant's lock, whose database connection it already holds:
