@@ -66,9 +66,12 @@ pub enum Error {
     #[error("Zoom did not answer properly: {0}")]
     ZoomUnavailable(String),
     #[error(
-        "Zoom may have created the meeting, but meetgate could not confirm or record it; retry with the same Idempotency-Key to reconcile"
+        "Zoom may have created the meeting, but meetgate could not confirm or record it; retry with the same Idempotency-Key in {retry_after_secs} s to reconcile"
     )]
-    ZoomOutcomeUnknown,
+    ZoomOutcomeUnknown {
+        /// When a retry with the same key can take the attempt over.
+        retry_after_secs: u64,
+    },
     #[error("the Zoom app is misconfigured: {0}")]
     AppMisconfigured(String),
     #[error("too many attempts; try again later")]

@@ -43,6 +43,22 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
 }
 
 impl Services {
+    /// How long a claimed key's attempt is left alone before a retry may take it over. Longer
+    /// than the longest path a holder may still be on: the Zoom call, a refresh after Zoom's
+    /// 124 and the call again, then reconciling a lost answer (a list and a read). Taken over
+    /// sooner, a live attempt and its retry would both act.
+    pub(crate) fn takeover_after_secs(&self) -> u64 {
+        self.config.zoom.request_timeout_secs.saturating_mul(5) + 5
+    }
+
+    /// Zoom's answer was lost and not found: retry with the key once the attempt can be taken
+    /// over.
+    pub(crate) fn outcome_unknown(&self) -> Error {
+        Error::ZoomOutcomeUnknown {
+            retry_after_secs: self.takeover_after_secs(),
+        }
+    }
+
     /// A claim of `key` for `request`: records are kept 24 hours, and one left in progress longer
     /// than two Zoom timeouts belongs to an attempt that died and may be taken over.
     pub(crate) fn new_claim(
@@ -59,11 +75,8 @@ impl Services {
             request_hash: sha256(&serde_json::to_vec(request).map_err(Error::internal)?),
             now: ctx.now,
             expires_at: ctx.now + time::Duration::hours(24),
-            // Longer than the longest path a holder may still be on: the Zoom call, a refresh
-            // after Zoom's 124 and the call again, then reconciling a lost answer (a list and
-            // a read). Taken over sooner, a live attempt and its retry would both act.
             stale_after: time::Duration::seconds(
-                self.config.zoom.request_timeout_secs as i64 * 5 + 5,
+                i64::try_from(self.takeover_after_secs()).unwrap_or(i64::MAX),
             ),
             recovery,
         })
@@ -153,7 +166,7 @@ impl Services {
     /// Lets the client retry with the same key after a failure, unless Zoom may have acted.
     async fn release_key_after<T>(&self, claimed: Option<&ClaimedKey>, result: &Result<T>) {
         if let (Err(e), Some(claimed)) = (result, claimed)
-            && !matches!(e, Error::ZoomOutcomeUnknown)
+            && !matches!(e, Error::ZoomOutcomeUnknown { .. })
         {
             let _ = self.store.release_idempotency_key(&claimed.held).await;
         }

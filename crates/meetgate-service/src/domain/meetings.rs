@@ -723,7 +723,7 @@ impl Services {
             Err(e) => Err(e),
         };
         if let Err(e) = &result
-            && !matches!(e, Error::ZoomOutcomeUnknown)
+            && !matches!(e, Error::ZoomOutcomeUnknown { .. })
         {
             // Nothing was created: let the client retry with the same key.
             let _ = self.store.release_idempotency_key(&held).await;
@@ -859,7 +859,7 @@ impl Services {
             Err(_) if matches!(error, Error::NeedsReauth { .. }) => error,
             Err(e) => {
                 tracing::warn!(error = %e, zoom_meeting_id = zoom_id, "deleting an unrecorded meeting at Zoom failed; a retry with the same key adopts it");
-                Error::ZoomOutcomeUnknown
+                self.outcome_unknown()
             }
         }
     }
@@ -888,7 +888,7 @@ impl Services {
                     .create_at_zoom(grant, target, &validated.request, ctx.now)
                     .await
                 {
-                    Err(Error::ZoomUnavailable(_)) => Err(Error::ZoomOutcomeUnknown),
+                    Err(Error::ZoomUnavailable(_)) => Err(self.outcome_unknown()),
                     other => other,
                 }
             }
@@ -902,7 +902,7 @@ impl Services {
                     .await
                 {
                     Ok(Some(found)) => Ok(found),
-                    _ => Err(Error::ZoomOutcomeUnknown),
+                    _ => Err(self.outcome_unknown()),
                 }
             }
             other => other,

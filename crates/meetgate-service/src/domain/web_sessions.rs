@@ -323,7 +323,10 @@ mod tests {
             !limiter.try_attempt(&[("email:0@b.example".to_owned(), 1)], t0),
             "the email's one try is used"
         );
-        assert!(limiter.try_attempt(std::slice::from_ref(&address), t0), "5th");
+        assert!(
+            limiter.try_attempt(std::slice::from_ref(&address), t0),
+            "5th"
+        );
         assert!(!limiter.try_attempt(std::slice::from_ref(&address), t0));
     }
 

@@ -222,7 +222,7 @@ impl From<&Error> for Problem {
                 )
             },
             Error::ZoomUnavailable(m) => Problem::new("zoom-unavailable", m.clone()),
-            Error::ZoomOutcomeUnknown => Problem { retry_after: Some("30".into()), ..Problem::new("zoom-outcome-unknown", error.to_string()) },
+            Error::ZoomOutcomeUnknown { retry_after_secs } => Problem { retry_after: Some(retry_after_secs.to_string()), ..Problem::new("zoom-outcome-unknown", error.to_string()) },
             Error::AppMisconfigured(m) => Problem::new("app-misconfigured", m.clone()),
             Error::TooManyAttempts => Problem { retry_after: Some("60".into()), ..Problem::new("too-many-attempts", error.to_string()) },
             Error::Store(StoreError::Unavailable(_)) => Problem { retry_after: Some("5".into()), ..Problem::new("service-unavailable", "the database is unavailable; retry shortly") },
@@ -292,7 +292,7 @@ pub fn log_error(error: &Error) {
         Error::Store(_) | Error::Vault(_) | Error::Internal(_) | Error::AppMisconfigured(_) => {
             tracing::error!(error = %error, "request failed");
         }
-        Error::ZoomUnavailable(_) | Error::ZoomOutcomeUnknown => {
+        Error::ZoomUnavailable(_) | Error::ZoomOutcomeUnknown { .. } => {
             tracing::warn!(error = %error, "Zoom call failed")
         }
         _ => tracing::debug!(error = %error, "request refused"),

@@ -446,6 +446,34 @@ async fn a_lost_answer_to_an_instant_create_makes_another(backend: Backend) {
         "the key replays the one recorded"
     );
     assert_eq!(app.env.control().meetings_of(ADA).await.unwrap().len(), 2);
+
+    // Both answers lost: the outcome is unknown, and the answer says when a retry with the key
+    // can take the attempt over (5 x meetgate's 1 s Zoom timeout + 5 s here).
+    app.env
+        .control()
+        .set_fault(
+            FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 })
+                .on("meetings.create")
+                .times(2),
+        )
+        .await
+        .unwrap();
+    let response = app
+        .http
+        .post(app.url("/v1/users/dr-ada/meetings"))
+        .bearer_auth(&app.api_key)
+        .header("idempotency-key", "instant-2")
+        .json(&json!({ "type": "instant" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "10");
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "/problems/zoom-outcome-unknown",
+        "{problem}"
+    );
 }
 
 /// Zoom creates the next meeting but its answer never reaches meetgate.

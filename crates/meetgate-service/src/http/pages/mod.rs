@@ -285,7 +285,7 @@ pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, 
             },
         ),
         Error::ZoomUnavailable(_) => (StatusCode::BAD_GATEWAY, "Zoom did not answer properly. Try again in a minute.".into()),
-        Error::ZoomOutcomeUnknown => (
+        Error::ZoomOutcomeUnknown { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             "The meeting may or may not exist: Zoom's answer was lost on the way, or meetgate could not save it. Reload the dashboard before trying again.".into(),
         ),
