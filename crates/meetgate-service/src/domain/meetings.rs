@@ -326,6 +326,14 @@ fn check_duration(value: Option<i32>) -> Result<()> {
     }
 }
 
+/// A start a few minutes ago still counts as now (a form filled in slowly, a clock behind).
+fn check_not_past(start: OffsetDateTime, now: OffsetDateTime) -> Result<()> {
+    if start < now - time::Duration::minutes(5) {
+        return Err(Error::validation("start_time", "is in the past"));
+    }
+    Ok(())
+}
+
 fn recurrence_json(r: &RecurrenceInput) -> Result<Value> {
     let kind = match r.kind.as_str() {
         "daily" => 1,
@@ -338,7 +346,20 @@ fn recurrence_json(r: &RecurrenceInput) -> Result<Value> {
             ));
         }
     };
-    let mut v = json!({ "type": kind, "repeat_interval": r.repeat_interval.unwrap_or(1) });
+    // Zoom's limits: every 90 days, 12 weeks or 3 months at most.
+    let (name, longest) = match kind {
+        1 => ("daily", 90),
+        2 => ("weekly", 12),
+        _ => ("monthly", 3),
+    };
+    let interval = r.repeat_interval.unwrap_or(1);
+    if !(1..=longest).contains(&interval) {
+        return Err(Error::validation(
+            "recurrence.repeat_interval",
+            format!("must be 1 to {longest} for {name} recurrence"),
+        ));
+    }
+    let mut v = json!({ "type": kind, "repeat_interval": interval });
     if let Some(days) = &r.weekly_days {
         if days.is_empty() || days.iter().any(|d| !(1..=7).contains(d)) {
             return Err(Error::validation(
@@ -469,9 +490,7 @@ fn validate_create(
                     "is required for scheduled meetings",
                 ));
             };
-            if start < now - time::Duration::minutes(5) {
-                return Err(Error::validation("start_time", "is in the past"));
-            }
+            check_not_past(start, now)?;
             if input.recurrence.is_some() {
                 return Err(Error::validation(
                     "recurrence",
@@ -480,21 +499,36 @@ fn validate_create(
             }
             (ZoomMeetingType::Scheduled, None)
         }
-        MeetingKind::Recurring => {
-            let Some(r) = &input.recurrence else {
+        // With a start time and a recurrence the occurrences are fixed (Zoom type 8); with
+        // neither, the meeting recurs with no fixed time (type 3), which has no recurrence.
+        MeetingKind::Recurring => match (start_time, &input.recurrence) {
+            (Some(start), Some(r)) => {
+                check_not_past(start, now)?;
+                let json = recurrence_json(r)?;
+                if let Some(end) = &r.end_date_time
+                    && parse_time("recurrence.end_date_time", end)? <= start
+                {
+                    return Err(Error::validation(
+                        "recurrence.end_date_time",
+                        "must be after start_time",
+                    ));
+                }
+                (ZoomMeetingType::RecurringFixedTime, Some(json))
+            }
+            (None, None) => (ZoomMeetingType::RecurringNoFixedTime, None),
+            (Some(_), None) => {
                 return Err(Error::validation(
                     "recurrence",
-                    "is required for recurring meetings",
+                    "is required for a recurring meeting with a start_time",
                 ));
-            };
-            let json = recurrence_json(r)?;
-            // With a start time the occurrences are fixed (Zoom type 8); without, type 3.
-            if start_time.is_some() {
-                (ZoomMeetingType::RecurringFixedTime, Some(json))
-            } else {
-                (ZoomMeetingType::RecurringNoFixedTime, None)
             }
-        }
+            (None, Some(_)) => {
+                return Err(Error::validation(
+                    "start_time",
+                    "is required with a recurrence (a recurring meeting with no fixed time has neither)",
+                ));
+            }
+        },
     };
     let settings_value = settings_json(
         &settings.meeting_policy,
@@ -1222,6 +1256,15 @@ impl Services {
             .as_deref()
             .map(|t| parse_time("start_time", t))
             .transpose()?;
+        if let Some(start) = start {
+            check_not_past(start, ctx.now)?;
+        }
+        if patch.recurrence.is_some() && meeting.kind != MeetingKind::Recurring {
+            return Err(Error::validation(
+                "recurrence",
+                "only recurring meetings recur",
+            ));
+        }
         let label_topic = patch.client_label.as_deref().filter(|_| {
             settings.client_label_in_topic && patch.topic.is_none() && stored.topic.is_none()
         });

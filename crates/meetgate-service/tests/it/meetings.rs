@@ -293,6 +293,23 @@ async fn scheduled_recurring_update_delete_and_list(backend: Backend) {
         at_zoom.iter().find(|m| m.id == zoom_id).unwrap().duration,
         60
     );
+    // An update checks what a create checks: no past start, and only recurring meetings recur.
+    for (patch, field) in [
+        (
+            json!({ "start_time": "2020-01-15T15:00:00Z" }),
+            "start_time",
+        ),
+        (
+            json!({ "recurrence": { "type": "daily", "end_times": 3 } }),
+            "recurrence",
+        ),
+    ] {
+        let (status, problem) = app
+            .api(Method::PATCH, &format!("/v1/meetings/{id}"), Some(patch))
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
 
     let (status, _) = app
         .api(Method::DELETE, &format!("/v1/meetings/{id}"), None)
@@ -333,8 +350,30 @@ async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {
         (json!({ "timezone": "Foo/Bar" }), "timezone"),
         (json!({ "topic": "bell\u{7}" }), "topic"),
         (
-            json!({ "type": "recurring", "recurrence": { "type": "weekly" } }),
+            json!({ "type": "recurring", "start_time": "2030-01-16T15:00:00Z", "recurrence": { "type": "weekly" } }),
             "recurrence.weekly_days",
+        ),
+        // A recurrence needs a start; a start needs a recurrence; neither may be in the past.
+        (
+            json!({ "type": "recurring", "recurrence": { "type": "daily" } }),
+            "start_time",
+        ),
+        (
+            json!({ "type": "recurring", "start_time": "2030-01-16T15:00:00Z" }),
+            "recurrence",
+        ),
+        (
+            json!({ "type": "recurring", "start_time": "2020-01-16T15:00:00Z", "recurrence": { "type": "daily" } }),
+            "start_time",
+        ),
+        // Zoom's limits on the interval, and an end after the start.
+        (
+            json!({ "type": "recurring", "start_time": "2030-01-16T15:00:00Z", "recurrence": { "type": "weekly", "weekly_days": [2], "repeat_interval": 13 } }),
+            "recurrence.repeat_interval",
+        ),
+        (
+            json!({ "type": "recurring", "start_time": "2030-01-16T15:00:00Z", "recurrence": { "type": "daily", "end_date_time": "2030-01-15T15:00:00Z" } }),
+            "recurrence.end_date_time",
         ),
     ];
     for (body, field) in cases {
