@@ -24,6 +24,7 @@ const CONNECT_SESSION_TTL: Duration = Duration::minutes(30);
 const ATTEMPT_TTL: Duration = Duration::minutes(10);
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewConnectSession {
     /// The host app's own id for its user.
     pub user: String,

@@ -31,6 +31,7 @@ pub const EVENT_TYPES: [&str; 10] = [
 ];
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewWebhookEndpoint {
     pub url: String,
     /// Empty or absent: every event type.

@@ -90,6 +90,17 @@ impl Default for TenantSettings {
 }
 
 impl TenantSettings {
+    /// Settings sent by a host app. Unlike stored settings (read leniently, so that a setting a
+    /// later version drops does not fail them), a key meetgate does not know is refused: a
+    /// misspelled `return_url` would otherwise replace the return URLs with none.
+    pub fn from_request(value: serde_json::Value) -> crate::Result<Self> {
+        if let Some(path) = unknown_key(&value, &Self::default().to_json(), "") {
+            return Err(crate::Error::validation(&path, "is not a setting"));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| crate::Error::validation("settings", format!("cannot be read: {e}")))
+    }
+
     pub fn from_json(value: &serde_json::Value) -> Self {
         serde_json::from_value(value.clone()).unwrap_or_default()
     }
@@ -124,6 +135,28 @@ impl TenantSettings {
                 || path.starts_with(&format!("{prefix}/"))
         })
     }
+}
+
+/// The path of the first key of `sent` that `known` (a document of the same shape) lacks.
+fn unknown_key(
+    sent: &serde_json::Value,
+    known: &serde_json::Value,
+    prefix: &str,
+) -> Option<String> {
+    let (serde_json::Value::Object(sent), serde_json::Value::Object(known)) = (sent, known) else {
+        return None;
+    };
+    sent.iter().find_map(|(key, value)| {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match known.get(key) {
+            None => Some(path),
+            Some(shape) => unknown_key(value, shape, &path),
+        }
+    })
 }
 
 #[cfg(test)]

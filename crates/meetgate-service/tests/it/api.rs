@@ -194,6 +194,38 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
         assert_eq!(status, 422, "{body}");
         assert_eq!(body["errors"][0]["field"], field, "{body}");
     }
+    // A misspelled setting is refused, not taken as "no such setting, use the default".
+    for (sent, field) in [
+        (
+            serde_json::json!({ "return_url": ["https://x.example/"] }),
+            "return_url",
+        ),
+        (
+            serde_json::json!({ "meeting_policy": { "waiting_rom": { "value": true, "locked": true } } }),
+            "meeting_policy.waiting_rom",
+        ),
+    ] {
+        let (status, body) = app
+            .api(Method::PUT, "/v1/tenant/settings", Some(sent))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+    let (_, settings) = app.api(Method::GET, "/v1/tenant/settings", None).await;
+    assert!(
+        !settings["return_urls"].as_array().unwrap().is_empty(),
+        "{settings}"
+    );
+    // So is an unknown field of a connect session.
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/v1/connect-sessions",
+            Some(serde_json::json!({ "user": "u-1", "return_url": app.url("/done"), "retrun": 1 })),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["type"], "/problems/malformed-body", "{body}");
     // Every problem type's URI explains itself.
     let page = app
         .http

@@ -32,8 +32,9 @@ pub async fn get_settings(
 pub async fn put_settings(
     State(services): State<Services>,
     ApiCtx(ctx, rid): ApiCtx,
-    ApiJson(settings): ApiJson<TenantSettings>,
+    ApiJson(sent): ApiJson<serde_json::Value>,
 ) -> Result<Json<TenantSettings>, ApiError> {
+    let settings = TenantSettings::from_request(sent).rid(&rid)?;
     Ok(Json(
         services
             .update_tenant_settings(&ctx, settings)
