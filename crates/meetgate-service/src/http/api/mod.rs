@@ -71,7 +71,55 @@ pub fn router() -> (axum::Router<Services>, utoipa::openapi::OpenApi) {
         .routes(routes!(tenant::list_audit_events))
         .split_for_parts();
     openapi.openapi = utoipa::openapi::OpenApiVersion::Version31;
+    document_server_failures(&mut openapi);
     (router, openapi)
+}
+
+/// Any endpoint can fail on meetgate's side: 500 (`internal`, `app-misconfigured`) and 503
+/// (`service-unavailable`: the database, the request timeout, shutting down). Documented once
+/// here for every operation that does not say more.
+fn document_server_failures(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::{Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let responses = &mut operation.responses.responses;
+            for (status, description) in [
+                (
+                    "500",
+                    "meetgate failed (`internal`), or the tenant's Zoom app is not set up (`app-misconfigured`)",
+                ),
+                (
+                    "503",
+                    "meetgate cannot answer now (`service-unavailable`): retry after `Retry-After`",
+                ),
+            ] {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -110,7 +158,14 @@ mod tests {
         let doc = serde_json::to_value(&openapi).expect("the document serializes");
         for (path, item) in doc["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("path item") {
-                for (status, response) in operation["responses"].as_object().expect("responses") {
+                let responses = operation["responses"].as_object().expect("responses");
+                for server_side in ["500", "503"] {
+                    assert!(
+                        responses.contains_key(server_side),
+                        "{method} {path} does not document {server_side}"
+                    );
+                }
+                for (status, response) in responses {
                     if status.starts_with('4') || status.starts_with('5') {
                         assert!(
                             response["content"]["application/problem+json"].is_object(),
