@@ -130,7 +130,7 @@ pub struct MeetingCreated {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MeetingList {
     pub data: Vec<MeetingView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -41,17 +41,7 @@ impl FromRequestParts<Services> for ApiCtx {
             error,
             request_id: rid.0.clone(),
         };
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let key = header
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| reject(Error::Unauthenticated))?;
+        let key = bearer_token(&parts.headers).ok_or_else(|| reject(Error::Unauthenticated))?;
         let now = services.clock.now();
         let ctx = services
             .authenticate_api_key(key, rid.0.clone(), now)
@@ -246,6 +236,19 @@ pub fn idempotency_key(
     }
 }
 
+/// The API key of an `Authorization: Bearer ...` header (the scheme in any case, RFC 9110).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::nul_in_json;
@@ -271,5 +274,28 @@ mod tests {
             found(serde_json::json!({"text": "\\u0000 is not NUL"})),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod bearer_tests {
+    use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+
+    use super::bearer_token;
+
+    #[test]
+    fn the_scheme_is_read_in_any_case_and_an_empty_token_is_none() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, HeaderValue::from_static(value));
+            headers
+        };
+        for value in ["Bearer mg_live_x", "bearer mg_live_x", "BEARER  mg_live_x "] {
+            assert_eq!(bearer_token(&with(value)), Some("mg_live_x"), "{value}");
+        }
+        for value in ["Basic mg_live_x", "Bearer ", "Bearermg_live_x"] {
+            assert_eq!(bearer_token(&with(value)), None, "{value}");
+        }
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
     }
 }

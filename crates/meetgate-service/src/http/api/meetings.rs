@@ -270,14 +270,11 @@ pub async fn start_meeting(
             services.start_link_ctx(&claims, rid.0.clone(), now)
         }
         _ => {
-            let key = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|h| h.strip_prefix("Bearer "))
+            let key = crate::http::extract::bearer_token(&headers)
                 .ok_or(Error::Unauthenticated)
                 .rid(&rid)?;
             services
-                .authenticate_api_key(key.trim(), rid.0.clone(), now)
+                .authenticate_api_key(key, rid.0.clone(), now)
                 .await
                 .rid(&rid)?
         }
