@@ -40,6 +40,14 @@ impl std::fmt::Debug for RefreshCoordinator {
 }
 
 impl RefreshCoordinator {
+    /// A turn among the refreshes (and disconnects) in flight; none once shutdown drained them.
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| Error::ShuttingDown)
+    }
+
     pub fn new(max_concurrent: u32) -> Self {
         let max_concurrent = max_concurrent.max(1);
         Self {
@@ -280,12 +288,7 @@ impl Services {
         // would lose the rotated token and with it the grant.
         let (this, seen, app) = (self.clone(), seen.clone(), app.clone());
         self.to_completion(Box::pin(async move {
-            let _permit = this
-                .refresh
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| Error::ShuttingDown)?;
+            let _permit = this.refresh.permit().await?;
             let mut lock = this.store.lock_for_refresh(seen.id).await?;
             let outcome = this
                 .refresh_locked(lock.as_mut(), &seen, &app, force, now)
@@ -320,12 +323,7 @@ impl Services {
         let this = self.clone();
         self.to_completion(Box::pin(async move {
             let (mut local, _) = this.refresh.locks.lock(&id).await;
-            let _permit = this
-                .refresh
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| Error::ShuttingDown)?;
+            let _permit = this.refresh.permit().await?;
             let lock = this.store.lock_for_refresh(id).await?;
             let (lock, outcome) = work(this.clone(), lock).await;
             let _ = lock.release().await;

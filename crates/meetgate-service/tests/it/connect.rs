@@ -62,12 +62,7 @@ async fn connect_flow_stores_the_grant_and_returns_to_the_host(backend: Backend)
     assert_eq!(conn2["id"], conn["id"]);
 
     // The tokens are stored encrypted, not as they came.
-    let stored = app
-        .services()
-        .store
-        .list_connections(app.tenant, None, None, 10)
-        .await
-        .unwrap();
+    let stored = app.stored_connections().await;
     assert_eq!(stored.len(), 1);
     let sealed = stored[0].access_token.as_ref().unwrap();
     assert!(

@@ -131,10 +131,7 @@ async fn swapped_ciphertexts_fail_instead_of_using_the_other_token(backend: Back
     app.connect("ada", ADA, USER_APP).await;
     app.connect("grace", GRACE, USER_APP).await;
     let store = &app.services().store;
-    let conns = store
-        .list_connections(app.tenant, None, None, 10)
-        .await
-        .unwrap();
+    let conns = app.stored_connections().await;
     let ada = conns
         .iter()
         .find(|c| c.zoom_email.as_deref() == Some(ADA))
@@ -335,11 +332,7 @@ async fn shutdown_waits_for_refreshes_in_flight_and_starts_none() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let services = app.services();
     assert!(services.drain_refreshes(Duration::from_secs(10)).await);
-    let conns = services
-        .store
-        .list_connections(app.tenant, None, None, 10)
-        .await
-        .unwrap();
+    let conns = app.stored_connections().await;
     assert!(
         conns[0].last_refreshed_at.is_some() && conns[0].refresh_started_at.is_none(),
         "stored before the drain returned"

@@ -294,6 +294,15 @@ impl TestApp {
         &self.main.services
     }
 
+    /// The tenant's connections as the store holds them (tokens sealed).
+    pub async fn stored_connections(&self) -> Vec<meetgate_store::models::Connection> {
+        self.services()
+            .store
+            .list_connections(self.tenant, None, None, 10)
+            .await
+            .expect("connections")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.main.base)
     }

@@ -457,10 +457,7 @@ async fn a_deauthorization_retried_after_a_failed_purge_still_purges(backend: Ba
 
     // An earlier attempt ended the connection, then failed before it purged the meetings.
     let store = app.services().store.clone();
-    let conns = store
-        .list_connections(app.tenant, None, None, 10)
-        .await
-        .unwrap();
+    let conns = app.stored_connections().await;
     let ended = store
         .end_connection(
             app.tenant,
@@ -644,12 +641,7 @@ async fn a_late_deauthorization_spares_a_grant_made_after_it(backend: Backend) {
     };
     app.connect("dr-ada", ADA, USER_APP).await;
     let services = app.services().clone();
-    let conn = services
-        .store
-        .list_connections(app.tenant, None, None, 10)
-        .await
-        .unwrap()
-        .remove(0);
+    let conn = app.stored_connections().await.remove(0);
     let removed_at = conn.connected_at.unwrap() - time::Duration::minutes(5);
     let item = sealed_deauthorization(&app, &conn, removed_at);
     let now = services.clock.now();
@@ -685,12 +677,7 @@ async fn a_late_deauthorization_purges_only_the_older_grants_meetings(backend: B
         .await;
     assert_eq!(status, 201, "{after}");
 
-    let conn = services
-        .store
-        .list_connections(app.tenant, None, None, 10)
-        .await
-        .unwrap()
-        .remove(0);
+    let conn = app.stored_connections().await.remove(0);
     let item = sealed_deauthorization(&app, &conn, removed_at);
     assert!(services.store.insert_inbox_item(&item).await.unwrap());
     assert_eq!(
