@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::context::{ActorKind, event_for};
-use super::members::MEMBER_PREFIX;
+use super::members::member_of_external_id;
 use super::{Ctx, Services};
 use crate::secrets::{random_token, sha256};
 use crate::{Error, Result};
@@ -94,11 +94,11 @@ impl Services {
         ctx: &Ctx,
         new: NewConnectSession,
     ) -> Result<ConnectSessionView> {
-        if check_connect_user(&new.user)?.starts_with(MEMBER_PREFIX) {
+        if member_of_external_id(check_connect_user(&new.user)?).is_some() {
             // Their connect links work only in the member's own signed-in browser.
             return Err(Error::validation(
                 "user",
-                "must not start with `member:`, which names the members of meetgate's web app",
+                "must not be `member:` and a member id, which names a member of meetgate's web app",
             ));
         }
         let settings = self.tenant_settings(ctx).await?;
@@ -231,10 +231,12 @@ impl Services {
         now: OffsetDateTime,
     ) -> Result<StartedAttempt> {
         let (session, _) = self.open_connect_link(token, now).await?;
-        if let Some(external) = self
-            .external_id_of(session.tenant_id, session.end_user_id)
-            .await
-            .filter(|e| e.starts_with(MEMBER_PREFIX))
+        let external = self
+            .store
+            .get_end_user(session.tenant_id, session.end_user_id)
+            .await?
+            .map(|u| u.external_id);
+        if let Some(external) = external.filter(|e| member_of_external_id(e).is_some())
             && signed_in != Some(&(session.tenant_id, external))
         {
             return Err(Error::Forbidden(

@@ -41,7 +41,8 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
     let first = s[0];
-    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]; // 64:ff9b::/96
+    // 64:ff9b::/96, and 64:ff9b:1::/48 for local use (RFC 8215)
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1];
     let documentation = first == 0x2001 && s[1] == 0x0db8; // 2001:db8::/32
     let site_local = first & 0xffc0 == 0xfec0; // fec0::/10, deprecated but still routed here and there
     // 6to4 (2002::/16) and IPv4-compatible (::/96, deprecated) addresses carry an IPv4 address
@@ -169,6 +170,7 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
             "64:ff9b::a00:1",
+            "64:ff9b:1::808:808",
             "2001:db8::1",
             "2002:a00:1::1",
             "2002:7f00:1::",

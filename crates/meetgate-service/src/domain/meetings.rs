@@ -33,6 +33,7 @@ pub struct RecurrenceInput {
     /// `daily`, `weekly` or `monthly`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Every this many days (at most 90), weeks (12) or months (3); default 1.
     pub repeat_interval: Option<u32>,
     /// For weekly: days 1 (Sunday) to 7 (Saturday).
     pub weekly_days: Option<Vec<u8>>,
@@ -71,7 +72,9 @@ pub struct CreateMeeting {
     /// Zoom as the topic only when the tenant allows it.
     #[schema(max_length = 200)]
     pub client_label: Option<String>,
-    /// RFC 3339, e.g. `2026-12-01T15:00:00Z`. Required for scheduled meetings.
+    /// RFC 3339, e.g. `2026-12-01T15:00:00Z`, not in the past. Required for scheduled
+    /// meetings, and for recurring ones with a `recurrence` (a recurring meeting with neither
+    /// is Zoom's recurring meeting with no fixed time).
     #[schema(format = DateTime)]
     pub start_time: Option<String>,
     /// Minutes, 1 to 1440.
@@ -85,6 +88,7 @@ pub struct CreateMeeting {
     /// At most 10 characters of `[A-Za-z0-9@-_*]`.
     #[schema(pattern = r"^[A-Za-z0-9@_*\-]{1,10}$")]
     pub password: Option<String>,
+    /// For a recurring meeting with a `start_time`.
     pub recurrence: Option<RecurrenceInput>,
     pub settings: Option<MeetingSettingsInput>,
     /// Admin-managed and server-to-server connections only: the Zoom user (id or email) of the
@@ -1256,7 +1260,8 @@ impl Services {
             .as_deref()
             .map(|t| parse_time("start_time", t))
             .transpose()?;
-        if let Some(start) = start {
+        // A start sent back unchanged (a form that edits something else) is not a new one.
+        if let Some(start) = start.filter(|s| Some(*s) != meeting.start_time) {
             check_not_past(start, ctx.now)?;
         }
         if patch.recurrence.is_some() && meeting.kind != MeetingKind::Recurring {

@@ -54,12 +54,16 @@ pub struct NewMember {
     pub password: Secret,
 }
 
-/// The id a member has as an end user of their own tenant.
-/// How a member's id as an end user of their tenant starts.
-pub const MEMBER_PREFIX: &str = "member:";
+const MEMBER_PREFIX: &str = "member:";
 
+/// The id a member has as an end user of their own tenant.
 pub fn member_external_id(id: MemberId) -> String {
     format!("{MEMBER_PREFIX}{id}")
+}
+
+/// The member an end-user id names (`member:{id}`), if it is one.
+pub fn member_of_external_id(external_id: &str) -> Option<MemberId> {
+    external_id.strip_prefix(MEMBER_PREFIX)?.parse().ok()
 }
 
 pub(crate) fn require_admin(ctx: &Ctx) -> Result<()> {
@@ -129,8 +133,11 @@ static PASSWORD_WORK: std::sync::LazyLock<tokio::sync::Semaphore> =
 /// on the blocking pool: a hash takes tens of milliseconds of CPU on purpose.
 pub(crate) async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_owned();
-    let _turn = PASSWORD_WORK.acquire().await.map_err(Error::internal)?;
+    // Held by the work itself: a request that goes away must not free the turn of an Argon2
+    // run that goes on.
+    let turn = PASSWORD_WORK.acquire().await.map_err(Error::internal)?;
     tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -145,10 +152,11 @@ pub(crate) async fn hash_password(password: &str) -> Result<String> {
 /// that an unknown email costs as much time as a wrong password and the two cannot be told apart.
 pub(crate) async fn verify_password(stored: Option<String>, password: &str) -> bool {
     let password = password.to_owned();
-    let Ok(_turn) = PASSWORD_WORK.acquire().await else {
+    let Ok(turn) = PASSWORD_WORK.acquire().await else {
         return false;
     };
     tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let hash = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return false;

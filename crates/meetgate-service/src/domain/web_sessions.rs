@@ -64,13 +64,20 @@ impl SignInLimiter {
     /// A counted attempt succeeded: the email's failures are forgotten, and the attempt no
     /// longer counts against the address (everyone behind it signing in is not an attack).
     fn succeeded(&self, keys: &[(String, u32)], now: OffsetDateTime) {
+        self.take_back(&keys[1..], now);
+        if let (Ok(mut map), Some((email, _))) = (self.failures.lock(), keys.first()) {
+            map.remove(email);
+        }
+    }
+
+    /// A counted attempt that was neither a failure nor a success (meetgate could not check
+    /// it) no longer counts.
+    fn take_back(&self, keys: &[(String, u32)], now: OffsetDateTime) {
         let Ok(mut map) = self.failures.lock() else {
             return;
         };
-        for (i, (key, _)) in keys.iter().enumerate() {
-            if i == 0 {
-                map.remove(key);
-            } else if let Some(times) = map.get_mut(key)
+        for (key, _) in keys {
+            if let Some(times) = map.get_mut(key)
                 && let Some(at) = times.iter().rposition(|t| *t == now)
             {
                 times.remove(at);
@@ -153,7 +160,13 @@ impl Services {
             metrics::counter!("meetgate_signins_total", "outcome" => "rate_limited").increment(1);
             return Err(Error::TooManyAttempts);
         }
-        let member = self.store.find_member_by_email(&email).await?;
+        let member = match self.store.find_member_by_email(&email).await {
+            Ok(member) => member,
+            Err(e) => {
+                self.signins.take_back(&keys, now);
+                return Err(e.into());
+            }
+        };
         let password_ok =
             verify_password(member.as_ref().map(|m| m.password_hash.clone()), password).await;
         let member = match member {
@@ -331,14 +344,24 @@ mod tests {
     }
 
     #[test]
-    fn a_success_does_not_count_against_its_address() {
+    fn a_success_does_not_count_against_its_address_but_a_failure_still_does() {
         let limiter = SignInLimiter::default();
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
         let address = ("addr:203.0.113.7".to_owned(), 2);
+        let failed = [("email:x@b.example".to_owned(), 3), address.clone()];
+        assert!(limiter.try_attempt(&failed, t0));
         for i in 0..5 {
             let keys = [(format!("email:{i}@b.example"), 3), address.clone()];
             assert!(limiter.try_attempt(&keys, t0), "attempt {i}");
             limiter.succeeded(&keys, t0);
         }
+        // The failure is still there: one more try, then the address is at its limit.
+        assert!(limiter.try_attempt(std::slice::from_ref(&address), t0));
+        assert!(!limiter.try_attempt(std::slice::from_ref(&address), t0));
+        // An attempt taken back counts for nothing.
+        let other = ("addr:198.51.100.1".to_owned(), 1);
+        assert!(limiter.try_attempt(std::slice::from_ref(&other), t0));
+        limiter.take_back(std::slice::from_ref(&other), t0);
+        assert!(limiter.try_attempt(std::slice::from_ref(&other), t0));
     }
 }

@@ -181,7 +181,10 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
         (serde_json::json!({ "email": "x\u{7}" }), "email"),
         (serde_json::json!({ "name": "n".repeat(500) }), "name"),
         // Reserved for the web app's members, whose links only work signed in.
-        (serde_json::json!({ "user": "member:someone" }), "user"),
+        (
+            serde_json::json!({ "user": format!("member:{}", uuid::Uuid::now_v7()) }),
+            "user",
+        ),
     ] {
         let mut request = serde_json::json!({ "user": "u-1", "return_url": app.url("/done") });
         request

@@ -537,6 +537,12 @@ async fn sign_in_is_rate_limited_per_email_and_per_address(backend: Backend) {
         429,
         "the last entry is the proxy's"
     );
+    // A proxy that adds a line of its own: the client's line comes first, and does not count.
+    let mut two_lines = reqwest::header::HeaderMap::new();
+    two_lines.append("x-forwarded-for", "198.51.100.98".parse().unwrap());
+    two_lines.append("x-forwarded-for", "203.0.113.7".parse().unwrap());
+    let spoofing = Browser::with_headers(&app.main.base, two_lines);
+    assert_eq!(spoofing.sign_in(ADMIN, SECRET).await.status, 429);
     let colleague = Browser::behind_proxy(&app.main.base, "198.51.100.20");
     assert_eq!(
         colleague.sign_in(ADMIN, SECRET).await.status,

@@ -112,8 +112,11 @@ pub(super) fn client_address(
     peer: Option<SocketAddr>,
 ) -> Option<String> {
     if services.config.web.trust_proxy_headers
+        // The last line too: a proxy may add a line of its own rather than extend the client's.
         && let Some(forwarded) = parts_headers
-            .get("x-forwarded-for")
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
     {
