@@ -139,9 +139,34 @@ where
                 }
                 Ok(Self(v))
             }
+            // Well-formed JSON of the wrong shape (a wrong type, an unknown or missing field):
+            // a `validation` problem that names the field, as for a value out of range.
+            Err(axum::extract::rejection::JsonRejection::JsonDataError(rejection)) => {
+                let mut json = serde_json::Deserializer::from_slice(&bytes);
+                match serde_path_to_error::deserialize::<_, T>(&mut json) {
+                    Err(e) => Err(shape_problem(&e, rid)),
+                    Ok(_) => Err(reject(rejection.status(), rejection.body_text())),
+                }
+            }
             Err(rejection) => Err(reject(rejection.status(), rejection.body_text())),
         }
     }
+}
+
+/// A body whose JSON does not have the shape asked for, as a `validation` problem at the path
+/// where it goes wrong (`body` for the document itself).
+fn shape_problem(
+    e: &serde_path_to_error::Error<serde_json::Error>,
+    request_id: Option<String>,
+) -> super::problem::Problem {
+    let path = e.path().to_string();
+    let field = if path == "." { "body" } else { path.as_str() };
+    // serde_json ends its messages with the position, which the field already says better.
+    let message = e.inner().to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(m, _)| m);
+    super::problem::Problem::from(&Error::validation(field, message)).with_request_id(request_id)
 }
 
 /// `Path<T>` where a malformed id answers 404, like an id that does not exist, and a value

@@ -70,7 +70,7 @@ pub const PROBLEM_TYPES: &[(&str, u16, &str, &str)] = &[
         "malformed-body",
         400,
         "Malformed request body",
-        "The body is not the JSON this endpoint takes.",
+        "The body is not JSON (JSON of the wrong shape is a `validation` problem naming the field).",
     ),
     (
         "unsupported-media-type",

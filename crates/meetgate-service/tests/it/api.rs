@@ -227,8 +227,15 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
             Some(serde_json::json!({ "user": "u-1", "return_url": app.url("/done"), "retrun": 1 })),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["type"], "/problems/malformed-body", "{body}");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["type"], "/problems/validation", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retrun"),
+        "{body}"
+    );
     // Every problem type's URI explains itself.
     let page = app
         .http

@@ -382,11 +382,33 @@ async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {
         assert_eq!(problem["type"], "/problems/validation");
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
-    let (status, problem) = app
-        .create_meeting("dr-ada", json!({ "topik": "typo" }))
-        .await;
-    assert_eq!(status, 400, "{problem}");
-    assert_eq!(problem["type"], "/problems/malformed-body");
+    // JSON of the wrong shape names where it goes wrong, like a value out of range.
+    for (body, field) in [
+        (json!({ "topik": "typo" }), "topik"),
+        (json!({ "duration": "an hour" }), "duration"),
+        (
+            json!({ "recurrence": { "type": "daily", "weekly_days": "2" } }),
+            "recurrence.weekly_days",
+        ),
+    ] {
+        let (status, problem) = app.create_meeting("dr-ada", body).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["type"], "/problems/validation");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    // Broken JSON stays a malformed body.
+    let broken = app
+        .http
+        .post(format!("{}/v1/users/dr-ada/meetings", app.main.base))
+        .bearer_auth(&app.api_key)
+        .header("content-type", "application/json")
+        .body(r#"{"topic": "#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), 400);
+    let problem: Value = broken.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/malformed-body", "{problem}");
     // Good JSON under another content type is refused as such, not as malformed.
     let sent_as_text = app
         .http
