@@ -97,8 +97,15 @@ impl TenantSettings {
         if let Some(path) = unknown_key(&value, &Self::default().to_json(), "") {
             return Err(crate::Error::validation(&path, "is not a setting"));
         }
-        serde_json::from_value(value)
-            .map_err(|e| crate::Error::validation("settings", format!("cannot be read: {e}")))
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "settings"
+            } else {
+                path.as_str()
+            };
+            crate::Error::validation(field, e.inner().to_string())
+        })
     }
 
     pub fn from_json(value: &serde_json::Value) -> Self {

@@ -207,6 +207,10 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
             serde_json::json!({ "meeting_policy": { "waiting_rom": { "value": true, "locked": true } } }),
             "meeting_policy.waiting_rom",
         ),
+        (
+            serde_json::json!({ "meeting_policy": { "waiting_room": { "value": "yes" } } }),
+            "meeting_policy.waiting_room.value",
+        ),
     ] {
         let (status, body) = app
             .api(Method::PUT, "/v1/tenant/settings", Some(sent))
