@@ -231,11 +231,28 @@ where
                 }
                 Ok(Self(v))
             }
-            Err(rejection) => Err(super::problem::Problem::new(
-                "validation",
-                rejection.body_text(),
-            )
-            .with_request_id(rid)),
+            Err(rejection) => {
+                // Read again, to name the parameter that does not fit.
+                let query = parts.uri.query().unwrap_or_default();
+                let params = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(
+                    query.as_bytes(),
+                ));
+                match serde_path_to_error::deserialize::<_, T>(params) {
+                    Err(e) => {
+                        let path = e.path().to_string();
+                        let field = if path == "." { "query" } else { path.as_str() };
+                        Err(super::problem::Problem::from(&Error::validation(
+                            field,
+                            e.inner().to_string(),
+                        ))
+                        .with_request_id(rid))
+                    }
+                    Ok(_) => Err(
+                        super::problem::Problem::new("validation", rejection.body_text())
+                            .with_request_id(rid),
+                    ),
+                }
+            }
         }
     }
 }

@@ -139,6 +139,12 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "since", "{body}");
+    // A query parameter that does not fit is named.
+    let (status, body) = app
+        .api(Method::GET, "/v1/users/u-1/meetings?limit=abc", None)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "limit", "{body}");
     // The audit log pages newest first on request, the cursor continuing backwards.
     let (_, oldest_first) = app.api(Method::GET, "/v1/audit-events", None).await;
     let all: Vec<Value> = oldest_first["data"].as_array().unwrap().clone();
