@@ -96,7 +96,8 @@ pub struct CreateMeeting {
     pub host: Option<String>,
 }
 
-/// A partial update; absent fields stay as they are.
+/// A partial update: absent (or `null`) fields stay as they are; an empty `client_label` or
+/// `agenda` clears it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeetingPatch {

@@ -293,6 +293,30 @@ async fn scheduled_recurring_update_delete_and_list(backend: Backend) {
         at_zoom.iter().find(|m| m.id == zoom_id).unwrap().duration,
         60
     );
+    // An empty agenda or client label clears it.
+    let path = format!("/v1/meetings/{id}");
+    let (_, set) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({ "agenda": "Notes", "client_label": "Jane" })),
+        )
+        .await;
+    assert_eq!(set["agenda"], "Notes", "{set}");
+    assert_eq!(set["client_label"], "Jane", "{set}");
+    let (status, cleared) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({ "agenda": "", "client_label": "" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{cleared}");
+    assert!(
+        cleared["agenda"].as_str().unwrap_or_default().is_empty(),
+        "{cleared}"
+    );
+    assert!(cleared["client_label"].is_null(), "{cleared}");
     // An update checks what a create checks: no past start, and only recurring meetings recur.
     for (patch, field) in [
         (
