@@ -144,7 +144,7 @@ where
             Err(axum::extract::rejection::JsonRejection::JsonDataError(rejection)) => {
                 let mut json = serde_json::Deserializer::from_slice(&bytes);
                 match serde_path_to_error::deserialize::<_, T>(&mut json) {
-                    Err(e) => Err(shape_problem(&e, rid)),
+                    Err(e) => Err(shape_problem(&e, "body", rid)),
                     Ok(_) => Err(reject(rejection.status(), rejection.body_text())),
                 }
             }
@@ -153,14 +153,15 @@ where
     }
 }
 
-/// A body whose JSON does not have the shape asked for, as a `validation` problem at the path
-/// where it goes wrong (`body` for the document itself).
-fn shape_problem(
-    e: &serde_path_to_error::Error<serde_json::Error>,
+/// Input that does not have the shape asked for, as a `validation` problem at the path where it
+/// goes wrong (`whole` names the input itself: `body`, `query`).
+fn shape_problem<E: std::fmt::Display>(
+    e: &serde_path_to_error::Error<E>,
+    whole: &str,
     request_id: Option<String>,
 ) -> super::problem::Problem {
     let path = e.path().to_string();
-    let field = if path == "." { "body" } else { path.as_str() };
+    let field = if path == "." { whole } else { path.as_str() };
     // serde_json ends its messages with the position, which the field already says better.
     let message = e.inner().to_string();
     let message = message
@@ -238,15 +239,7 @@ where
                     query.as_bytes(),
                 ));
                 match serde_path_to_error::deserialize::<_, T>(params) {
-                    Err(e) => {
-                        let path = e.path().to_string();
-                        let field = if path == "." { "query" } else { path.as_str() };
-                        Err(super::problem::Problem::from(&Error::validation(
-                            field,
-                            e.inner().to_string(),
-                        ))
-                        .with_request_id(rid))
-                    }
+                    Err(e) => Err(shape_problem(&e, "query", rid)),
                     Ok(_) => Err(
                         super::problem::Problem::new("validation", rejection.body_text())
                             .with_request_id(rid),
