@@ -225,15 +225,12 @@ async fn a_browser_that_gives_up_on_the_callback_still_gets_connected(backend: B
         return;
     };
     let (trip, callback) = app.consent("dr-ada", ADA, USER_APP).await;
-    app.env
-        .control()
-        .set_fault(
-            meetgate_sandbox::FaultSpec::new(meetgate_sandbox::FaultKind::Latency { ms: 700 })
-                .on("oauth.token")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(
+        meetgate_sandbox::FaultKind::Latency { ms: 700 },
+        "oauth.token",
+        1,
+    )
+    .await;
     let hasty = app
         .http
         .get(callback.as_str())

@@ -1,4 +1,4 @@
-use meetgate_sandbox::{FaultKind, FaultSpec};
+use meetgate_sandbox::FaultKind;
 use reqwest::Method;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
@@ -534,15 +534,12 @@ async fn a_lost_answer_to_an_instant_create_makes_another(backend: Backend) {
 
     // Both answers lost: the outcome is unknown, and the answer says when a retry with the key
     // can take the attempt over (5 x meetgate's 1 s Zoom timeout + 5 s here).
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 })
-                .on("meetings.create")
-                .times(2),
-        )
-        .await
-        .unwrap();
+    app.fault(
+        FaultKind::TimeoutAfterWork { hold_ms: 2500 },
+        "meetings.create",
+        2,
+    )
+    .await;
     let response = app
         .http
         .post(app.url("/v1/users/dr-ada/meetings"))
@@ -563,15 +560,12 @@ async fn a_lost_answer_to_an_instant_create_makes_another(backend: Backend) {
 
 /// Zoom creates the next meeting but its answer never reaches meetgate.
 async fn lose_next_create_answer(app: &TestApp) {
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 })
-                .on("meetings.create")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(
+        FaultKind::TimeoutAfterWork { hold_ms: 2500 },
+        "meetings.create",
+        1,
+    )
+    .await;
 }
 
 /// Zoom refuses to change a meeting in progress (3000); the answer says so, and nothing changes.
@@ -614,15 +608,8 @@ async fn two_updates_at_once_keep_both_changes(backend: Backend) {
     assert_eq!(status, 201, "{meeting}");
     let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
     // The first update's read-back from Zoom is slow, so the second one writes first.
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::Latency { ms: 1200 })
-                .on("meetings.get")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(FaultKind::Latency { ms: 1200 }, "meetings.get", 1)
+        .await;
     let slow = app.api(Method::PATCH, &path, Some(json!({ "topic": "Renamed" })));
     let fast = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -655,15 +642,8 @@ async fn a_client_that_hangs_up_still_gets_its_meeting_recorded(backend: Backend
         return;
     };
     app.connect("dr-ada", ADA, USER_APP).await;
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::Latency { ms: 700 })
-                .on("meetings.create")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(FaultKind::Latency { ms: 700 }, "meetings.create", 1)
+        .await;
     let hasty = app
         .http
         .post(app.url("/v1/users/dr-ada/meetings"))
@@ -877,15 +857,12 @@ async fn a_lost_answer_to_an_occurrence_delete_is_done_on_retry(backend: Backend
         "/v1/meetings/{}?occurrence_id={occurrence}",
         recurring["id"].as_str().unwrap()
     );
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 })
-                .on("meetings.delete")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(
+        FaultKind::TimeoutAfterWork { hold_ms: 2500 },
+        "meetings.delete",
+        1,
+    )
+    .await;
     let (status, lost) = app
         .api_on(&app.main, Method::DELETE, &path, None, Some("del-1"))
         .await;
@@ -910,20 +887,17 @@ async fn zooms_other_missing_scope_answer_gets_the_same_fix(backend: Backend) {
         return;
     };
     app.connect("dr-ada", ADA, USER_APP).await;
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::ZoomError {
-                status: 400,
-                code: Some(4711),
-                error: None,
-                message: "Invalid access token, does not contain scopes:[meeting:write].".into(),
-            })
-            .on("meetings.create")
-            .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(
+        FaultKind::ZoomError {
+            status: 400,
+            code: Some(4711),
+            error: None,
+            message: "Invalid access token, does not contain scopes:[meeting:write].".into(),
+        },
+        "meetings.create",
+        1,
+    )
+    .await;
     app.env.control().reset_counters().await.unwrap();
     let (status, problem) = app.create_meeting("dr-ada", json!({})).await;
     assert_eq!(status, 422, "{problem}");

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use meetgate_sandbox::{FaultKind, FaultSpec};
+use meetgate_sandbox::FaultKind;
 use meetgate_store::SealedColumn;
 use reqwest::Method;
 use serde_json::json;
@@ -20,15 +20,7 @@ both_backends!(
 
 /// Zoom's token endpoint answers the next call `ms` late.
 async fn hold_next_token_call(app: &TestApp, ms: u64) {
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::Latency { ms })
-                .on("oauth.token")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(FaultKind::Latency { ms }, "oauth.token", 1).await;
 }
 
 /// Moves both clocks past the access token's hour.
@@ -76,15 +68,12 @@ async fn a_lost_rotation_needs_reauth_once_and_spares_others(backend: Backend) {
     app.connect("other", GRACE, USER_APP).await;
     expire_tokens(&app).await;
     // Zoom rotates the refresh token, but its answer never reaches meetgate.
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::TimeoutAfterWork { hold_ms: 2500 })
-                .on("oauth.token")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(
+        FaultKind::TimeoutAfterWork { hold_ms: 2500 },
+        "oauth.token",
+        1,
+    )
+    .await;
     let (status, problem) = app.create_meeting("lost", json!({})).await;
     assert_eq!(status, 502, "{problem}");
     assert_eq!(problem["type"], "/problems/zoom-unavailable");
@@ -400,20 +389,17 @@ async fn zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth(backend: B
     };
     app.connect("ada", ADA, USER_APP).await;
     expire_tokens(&app).await;
-    app.env
-        .control()
-        .set_fault(
-            FaultSpec::new(FaultKind::ZoomError {
-                status: 401,
-                code: None,
-                error: Some("invalid_request".into()),
-                message: "Invalid Token!".into(),
-            })
-            .on("oauth.token")
-            .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(
+        FaultKind::ZoomError {
+            status: 401,
+            code: None,
+            error: Some("invalid_request".into()),
+            message: "Invalid Token!".into(),
+        },
+        "oauth.token",
+        1,
+    )
+    .await;
     let (status, problem) = app.create_meeting("ada", json!({})).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["type"], "/problems/needs-reauth");

@@ -294,6 +294,20 @@ impl TestApp {
         &self.main.services
     }
 
+    /// Makes the sandbox apply `kind` to the next `times` calls of `endpoint` (`meetings.create`,
+    /// `oauth.token`, ...).
+    pub async fn fault(&self, kind: meetgate_sandbox::FaultKind, endpoint: &str, times: u32) {
+        self.env
+            .control()
+            .set_fault(
+                meetgate_sandbox::FaultSpec::new(kind)
+                    .on(endpoint)
+                    .times(times),
+            )
+            .await
+            .expect("fault set");
+    }
+
     /// The tenant's connections as the store holds them (tokens sealed).
     pub async fn stored_connections(&self) -> Vec<meetgate_store::models::Connection> {
         self.services()

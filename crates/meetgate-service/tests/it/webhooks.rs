@@ -769,17 +769,12 @@ async fn a_deauthorization_during_a_create_leaves_no_meeting_behind(backend: Bac
     };
     subscribe(&app, USER_APP).await;
     app.connect("dr-ada", ADA, USER_APP).await;
-    app.env
-        .control()
-        .set_fault(
-            meetgate_sandbox::FaultSpec::new(meetgate_sandbox::FaultKind::TimeoutAfterWork {
-                hold_ms: 1500,
-            })
-            .on("meetings.create")
-            .times(1),
-        )
-        .await
-        .unwrap();
+    app.fault(
+        meetgate_sandbox::FaultKind::TimeoutAfterWork { hold_ms: 1500 },
+        "meetings.create",
+        1,
+    )
+    .await;
     let create = app.create_meeting("dr-ada", json!({ "topic": "Private" }));
     let deauthorize = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
