@@ -72,6 +72,14 @@ pub enum Error {
         /// When a retry with the same key can take the attempt over.
         retry_after_secs: u64,
     },
+    #[error(
+        "a refresh of this Zoom grant went out {age_secs} s ago and its outcome may still be landing; retry in {retry_after_secs} s"
+    )]
+    RefreshPending {
+        age_secs: u64,
+        /// When the attempt in doubt can no longer land.
+        retry_after_secs: u64,
+    },
     #[error("the Zoom app is misconfigured: {0}")]
     AppMisconfigured(String),
     #[error("too many attempts; try again later")]

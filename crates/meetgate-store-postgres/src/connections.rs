@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 
-use meetgate_store::models::{Connection, ConnectionState, NewGrant};
+use meetgate_store::models::{Connection, ConnectionState, NewGrant, RefreshedTokens};
 use meetgate_store::{
     ConnectionId, ConnectionStore, Effects, EndUserId, OffsetDateTime, RefreshLock, StoreError,
     StoreResult, TenantId, ZoomAppId,
@@ -11,7 +11,7 @@ use crate::PgStore;
 use crate::convert::{RowExt, id, opt_id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
-use crate::refresh_lock::PgRefreshLock;
+use crate::refresh_lock::{PgRefreshLock, store_refreshed_on};
 
 macro_rules! connection_cols {
     () => {
@@ -338,6 +338,18 @@ impl ConnectionStore for PgStore {
     #[tracing::instrument(skip_all, fields(connection = %cid))]
     async fn lock_for_refresh(&self, cid: ConnectionId) -> StoreResult<Box<dyn RefreshLock>> {
         Ok(Box::new(PgRefreshLock::acquire(self, cid).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(connection = %cid))]
+    async fn store_refreshed_after_lost_lock(
+        &self,
+        cid: ConnectionId,
+        expected_version: i64,
+        tokens: &RefreshedTokens,
+        now: OffsetDateTime,
+    ) -> StoreResult<Connection> {
+        let mut conn = self.pool.acquire().await.or_store("connection")?;
+        store_refreshed_on(&mut conn, cid, expected_version, tokens, now).await
     }
 
     #[tracing::instrument(skip_all)]

@@ -31,7 +31,9 @@ use sqlx::{Postgres, Transaction};
 
 pub use connect::StoreOptions;
 #[cfg(feature = "test-support")]
-pub use test_support::{drop_test_database, fresh_test_database};
+pub use test_support::{
+    drop_test_database, end_sessions_holding_advisory_locks, fresh_test_database,
+};
 
 use crate::convert::RowExt;
 use crate::errors::OrStore;

@@ -123,6 +123,20 @@ async fn update_refreshed(
     .transpose()
 }
 
+/// Stores refreshed tokens in one autocommit statement on `conn`, if the version still matches.
+pub(crate) async fn store_refreshed_on(
+    conn: &mut PgConnection,
+    cid: ConnectionId,
+    expected_version: i64,
+    tokens: &RefreshedTokens,
+    now: OffsetDateTime,
+) -> StoreResult<Connection> {
+    match update_refreshed(conn, cid, expected_version, tokens, now).await? {
+        Some(saved) => Ok(saved),
+        None => Err(lost(conn, cid).await),
+    }
+}
+
 #[async_trait::async_trait]
 impl RefreshLock for PgRefreshLock {
     async fn reread(&mut self) -> StoreResult<Option<Connection>> {
@@ -178,10 +192,7 @@ impl RefreshLock for PgRefreshLock {
         let conn = self.conn()?;
         if effects::is_empty(&effects) {
             // Nothing else to write: one autocommit statement, no transaction round trips.
-            return match update_refreshed(conn, cid, expected_version, tokens, now).await? {
-                Some(saved) => Ok(saved),
-                None => Err(lost(conn, cid).await),
-            };
+            return store_refreshed_on(conn, cid, expected_version, tokens, now).await;
         }
         let mut tx = conn.begin().await.or_store("transaction")?;
         let Some(saved) = update_refreshed(&mut tx, cid, expected_version, tokens, now).await?

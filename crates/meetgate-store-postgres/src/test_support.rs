@@ -109,6 +109,32 @@ pub async fn drop_test_database(url: &str) {
     }
 }
 
+/// Ends every session of the database at `url` that holds an advisory lock, as a server restart
+/// or a network failure would: for tests of a refresh whose lock dies mid-call. Returns how many
+/// sessions it ended.
+pub async fn end_sessions_holding_advisory_locks(url: &str) -> u64 {
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .unwrap_or_else(|e| panic!("not a PostgreSQL URL: {e}"));
+    let mut conn = options
+        .disable_statement_logging()
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+            SELECT pg_terminate_backend(pid) FROM pg_locks
+            WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         ) AS ended",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("cannot end the sessions: {e}"));
+    let _ = conn.close().await;
+    u64::try_from(ended).unwrap_or_default()
+}
+
 async fn admin_execute(admin: &str, statement: &str) -> Result<(), sqlx::Error> {
     let options: sqlx::postgres::PgConnectOptions = admin.parse()?;
     let mut conn = tokio::time::timeout(

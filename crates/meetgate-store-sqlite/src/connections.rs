@@ -1,4 +1,4 @@
-use meetgate_store::models::{Connection, ConnectionState, NewGrant};
+use meetgate_store::models::{Connection, ConnectionState, NewGrant, RefreshedTokens};
 use meetgate_store::{
     ConnectionId, ConnectionStore, Effects, EndUserId, OffsetDateTime, RefreshLock, StoreError,
     StoreResult, TenantId, ZoomAppId,
@@ -8,7 +8,7 @@ use crate::SqliteStore;
 use crate::convert::{RowExt, id, opt_id, opt_ts, ts};
 use crate::effects;
 use crate::errors::OrStore;
-use crate::refresh_lock::SqliteRefreshLock;
+use crate::refresh_lock::{SqliteRefreshLock, store_refreshed};
 use crate::sql::{QueryBuilder, Row, query};
 
 macro_rules! connection_cols {
@@ -330,6 +330,17 @@ impl ConnectionStore for SqliteStore {
     async fn lock_for_refresh(&self, cid: ConnectionId) -> StoreResult<Box<dyn RefreshLock>> {
         let guard = self.refresh_locks.lock(cid.0).await;
         Ok(Box::new(SqliteRefreshLock::new(self.clone(), cid, guard)))
+    }
+
+    #[tracing::instrument(skip_all, fields(connection = %cid))]
+    async fn store_refreshed_after_lost_lock(
+        &self,
+        cid: ConnectionId,
+        expected_version: i64,
+        tokens: &RefreshedTokens,
+        now: OffsetDateTime,
+    ) -> StoreResult<Connection> {
+        store_refreshed(self, cid, expected_version, tokens, now, Effects::none()).await
     }
 
     #[tracing::instrument(skip_all)]

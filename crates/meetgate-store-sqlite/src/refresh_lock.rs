@@ -43,6 +43,49 @@ fn lost(conn: &rusqlite::Connection, cid: ConnectionId) -> StoreError {
     }
 }
 
+/// Stores refreshed tokens and `effects` in one transaction, if the version still matches.
+pub(crate) async fn store_refreshed(
+    store: &SqliteStore,
+    cid: ConnectionId,
+    expected_version: i64,
+    tokens: &RefreshedTokens,
+    now: OffsetDateTime,
+    effects: Effects,
+) -> StoreResult<Connection> {
+    let tokens = tokens.to_owned();
+    store
+        .write(move |tx| {
+            // A missing refresh token keeps the stored one: wiping it would strand the grant.
+            let row = query(concat!(
+                "UPDATE connections SET access_token = $3, access_expires_at = $4,
+                refresh_token = coalesce($5, refresh_token), scopes = coalesce($6, scopes),
+                api_url = coalesce($7, api_url), next_refresh_at = $8, version = version + 1,
+                refresh_started_at = NULL, refresh_failures = 0, last_refreshed_at = $9,
+                updated_at = $9
+             WHERE id = $1 AND version = $2 RETURNING ",
+                connection_cols!()
+            ))
+            .bind(id(cid.0))
+            .bind(expected_version)
+            .bind(&tokens.access_token.0)
+            .bind(ts(tokens.access_expires_at))
+            .bind(tokens.refresh_token.as_ref().map(|t| &t.0))
+            .bind(&tokens.scopes)
+            .bind(&tokens.api_url)
+            .bind(opt_ts(tokens.next_refresh_at))
+            .bind(ts(now))
+            .optional(tx)
+            .or_store("connection")?;
+            let Some(row) = row else {
+                return Err(lost(tx, cid));
+            };
+            let saved = connection(&row)?;
+            effects::write(tx, &effects)?;
+            Ok(saved)
+        })
+        .await
+}
+
 #[async_trait::async_trait]
 impl RefreshLock for SqliteRefreshLock {
     async fn reread(&mut self) -> StoreResult<Option<Connection>> {
@@ -92,39 +135,7 @@ impl RefreshLock for SqliteRefreshLock {
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<Connection> {
-        let cid = self.id;
-        let tokens = tokens.to_owned();
-        self.store
-            .write(move |tx| {
-                // A missing refresh token keeps the stored one: wiping it would strand the grant.
-                let row = query(concat!(
-                    "UPDATE connections SET access_token = $3, access_expires_at = $4,
-                    refresh_token = coalesce($5, refresh_token), scopes = coalesce($6, scopes),
-                    api_url = coalesce($7, api_url), next_refresh_at = $8, version = version + 1,
-                    refresh_started_at = NULL, refresh_failures = 0, last_refreshed_at = $9,
-                    updated_at = $9
-                 WHERE id = $1 AND version = $2 RETURNING ",
-                    connection_cols!()
-                ))
-                .bind(id(cid.0))
-                .bind(expected_version)
-                .bind(&tokens.access_token.0)
-                .bind(ts(tokens.access_expires_at))
-                .bind(tokens.refresh_token.as_ref().map(|t| &t.0))
-                .bind(&tokens.scopes)
-                .bind(&tokens.api_url)
-                .bind(opt_ts(tokens.next_refresh_at))
-                .bind(ts(now))
-                .optional(tx)
-                .or_store("connection")?;
-                let Some(row) = row else {
-                    return Err(lost(tx, cid));
-                };
-                let saved = connection(&row)?;
-                effects::write(tx, &effects)?;
-                Ok(saved)
-            })
-            .await
+        store_refreshed(&self.store, self.id, expected_version, tokens, now, effects).await
     }
 
     #[tracing::instrument(skip_all, fields(connection = %self.id))]

@@ -8,7 +8,7 @@
 //! re-read.
 
 use meetgate_store::models::{AppType, Connection, ConnectionState, RefreshedTokens, ZoomApp};
-use meetgate_store::{ConnectionId, Effects, SealedColumn, TenantId};
+use meetgate_store::{ConnectionId, Effects, SealedColumn, StoreError, TenantId};
 use meetgate_zoom::{Secret, TokenErrorKind, TokenResponse};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -139,6 +139,12 @@ fn dead_error(conn: &Connection) -> Error {
         connect_url: None,
     }
 }
+
+/// How long a holder whose lock broke keeps trying to store Zoom's answer, after Zoom's timeout.
+const LOST_LOCK_GRACE: Duration = Duration::seconds(10);
+
+/// How far apart two replicas' clocks may be when one judges the other's marker.
+const CLOCK_MARGIN: Duration = Duration::seconds(2);
 
 /// Backoff for a failing grant in the background job: 1, 2, 4 ... minutes, at most 6 hours.
 pub(crate) fn backoff(failures: i32) -> Duration {
@@ -410,8 +416,21 @@ impl Services {
         if let Some(token) = self.token_left_by_sibling(&conn, seen, force, now)? {
             return Ok((conn, token));
         }
-        // Found set, the marker says a previous holder died after sending its refresh: Zoom may
-        // have rotated the token we hold. We still try it; `invalid_grant` then means it did.
+        // Found set, the marker says a previous holder sent a refresh and stored no answer.
+        // While that attempt could still be landing, the holder may be alive and writing Zoom's
+        // rotated tokens without the store's lock (on PostgreSQL its database session, and the
+        // lock with it, can die mid-call): refreshing now would spend the refresh token Zoom has
+        // just rotated out, and kill the grant. After that, the holder is gone: Zoom may have
+        // rotated the token we hold, and we still try it; `invalid_grant` then means it did.
+        if let Some(started) = conn.refresh_started_at {
+            let settled = started + self.refresh_attempt_window();
+            if now < settled {
+                return Err(Error::RefreshPending {
+                    age_secs: (now - started).whole_seconds().max(0) as u64,
+                    retry_after_secs: (settled - now).whole_seconds().max(1) as u64,
+                });
+            }
+        }
         let interrupted = conn.refresh_started_at.is_some();
         let tenant = conn.tenant_id;
         let oauth = self.oauth_app(app)?;
@@ -438,6 +457,7 @@ impl Services {
             }
         };
         lock.mark_refresh_started(conn.version, now).await?;
+        let marked = std::time::Instant::now();
         let answer = match &refresh_token {
             Some(rt) => oauth.refresh(rt).await,
             None => {
@@ -449,9 +469,17 @@ impl Services {
         match answer {
             Ok(tokens) => {
                 let sealed = self.seal_tokens(tenant, conn.id, &tokens, now)?;
-                let stored = lock
+                let stored = match lock
                     .store_refreshed(conn.version, &sealed, now, Effects::none())
-                    .await?;
+                    .await
+                {
+                    Err(StoreError::Unavailable(e)) => {
+                        tracing::warn!(connection = %conn.id, error = %e, "storing a refresh through its lock failed; storing it without the lock");
+                        self.store_after_lost_lock(&conn, &sealed, now, marked)
+                            .await?
+                    }
+                    stored => stored?,
+                };
                 metrics::counter!("meetgate_refreshes_total", "outcome" => "refreshed")
                     .increment(1);
                 Ok((stored, tokens.access_token))
@@ -524,6 +552,55 @@ impl Services {
                         e.message
                     ))),
                 }
+            }
+        }
+    }
+
+    /// How long after a refresh's marker its holder may still store Zoom's answer: the Zoom
+    /// call, then the grace [`Services::store_after_lost_lock`] retries in.
+    fn refresh_attempt_window(&self) -> Duration {
+        Duration::seconds(self.config.zoom.request_timeout_secs as i64) + LOST_LOCK_GRACE
+    }
+
+    /// Stores Zoom's answer after the lock's own write failed for want of the database: retried
+    /// until shortly before another holder may refresh (the marker's window, less a margin for
+    /// the replicas' clocks). A compare-and-swap that finds our own tokens already stored means
+    /// the failed write had committed after all.
+    async fn store_after_lost_lock(
+        &self,
+        conn: &Connection,
+        sealed: &RefreshedTokens,
+        now: OffsetDateTime,
+        marked: std::time::Instant,
+    ) -> Result<Connection> {
+        let window = std::time::Duration::try_from(self.refresh_attempt_window() - CLOCK_MARGIN)
+            .unwrap_or_default();
+        let deadline = marked + window;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            match self
+                .store
+                .store_refreshed_after_lost_lock(conn.id, conn.version, sealed, now)
+                .await
+            {
+                Ok(stored) => {
+                    metrics::counter!("meetgate_refreshes_total", "outcome" => "stored_without_lock").increment(1);
+                    return Ok(stored);
+                }
+                Err(StoreError::Unavailable(_)) if std::time::Instant::now() + pause < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(StoreError::VersionConflict { .. }) => {
+                    let current = self.store.get_connection(conn.tenant_id, conn.id).await?;
+                    return match current {
+                        Some(c) if c.access_token.as_ref() == Some(&sealed.access_token) => Ok(c),
+                        _ => Err(Error::from_store(StoreError::VersionConflict {
+                            what: "connection",
+                        })),
+                    };
+                }
+                Err(e) => return Err(Error::from_store(e)),
             }
         }
     }

@@ -154,7 +154,7 @@ pub const PROBLEM_TYPES: &[(&str, u16, &str, &str)] = &[
         "service-unavailable",
         503,
         "Service unavailable",
-        "The database is unreachable or the request timed out. Retry later.",
+        "The database is unreachable, the request timed out, meetgate is restarting, or a refresh of the user's Zoom grant may still be landing. Retry after the Retry-After header's seconds.",
     ),
     (
         "internal",
@@ -227,6 +227,7 @@ impl From<&Error> for Problem {
             Error::TooManyAttempts => Problem { retry_after: Some("60".into()), ..Problem::new("too-many-attempts", error.to_string()) },
             Error::Store(StoreError::Unavailable(_)) => Problem { retry_after: Some("5".into()), ..Problem::new("service-unavailable", "the database is unavailable; retry shortly") },
             Error::ShuttingDown => Problem { retry_after: Some("5".into()), ..Problem::new("service-unavailable", error.to_string()) },
+            Error::RefreshPending { retry_after_secs, .. } => Problem { retry_after: Some(retry_after_secs.to_string()), ..Problem::new("service-unavailable", error.to_string()) },
             Error::Store(StoreError::Conflict { what }) => Problem::new("conflict", format!("{what} already exists")),
             Error::Store(StoreError::Precondition { what }) => Problem::new("conflict", format!("the {what} changed while this request ran, and nothing was written; retry it")),
             Error::Store(StoreError::VersionConflict { what }) => Problem::new("conflict", format!("the {what} was changed by other requests at the same time, and nothing was written; retry it")),
@@ -292,7 +293,9 @@ pub fn log_error(error: &Error) {
         Error::Store(_) | Error::Vault(_) | Error::Internal(_) | Error::AppMisconfigured(_) => {
             tracing::error!(error = %error, "request failed");
         }
-        Error::ZoomUnavailable(_) | Error::ZoomOutcomeUnknown { .. } => {
+        Error::ZoomUnavailable(_)
+        | Error::ZoomOutcomeUnknown { .. }
+        | Error::RefreshPending { .. } => {
             tracing::warn!(error = %error, "Zoom call failed")
         }
         _ => tracing::debug!(error = %error, "request refused"),

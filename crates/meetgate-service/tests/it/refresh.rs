@@ -15,7 +15,8 @@ both_backends!(
     background_job_keeps_idle_grants_alive,
     a_start_link_dropped_mid_refresh_still_stores_the_rotated_token,
     zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth,
-    a_disconnect_waits_for_the_refresh_in_flight
+    a_disconnect_waits_for_the_refresh_in_flight,
+    a_refresh_in_doubt_is_not_repeated_while_it_could_land
 );
 
 /// Zoom's token endpoint answers the next call `ms` late.
@@ -77,6 +78,13 @@ async fn a_lost_rotation_needs_reauth_once_and_spares_others(backend: Backend) {
     let (status, problem) = app.create_meeting("lost", json!({})).await;
     assert_eq!(status, 502, "{problem}");
     assert_eq!(problem["type"], "/problems/zoom-unavailable");
+
+    // Until that attempt could no longer be landing (Zoom's timeout, 1 s here, and 10 s of
+    // grace), nobody refreshes the grant again.
+    let (status, problem) = app.create_meeting("lost", json!({})).await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "/problems/service-unavailable");
+    app.services().clock.advance(Duration::from_secs(11));
 
     // The next attempt uses the stored (now dead) refresh token: needs_reauth, once.
     let (status, problem) = app.create_meeting("lost", json!({})).await;
@@ -205,6 +213,122 @@ async fn background_job_keeps_idle_grants_alive(backend: Backend) {
     assert_eq!(refreshes(&app.counters().await), 1);
     let (status, body) = app.create_meeting("idle", json!({})).await;
     assert_eq!(status, 201, "{body}");
+}
+
+/// A holder that marked its refresh and stored nothing (it died, or lost the store's lock and
+/// may still be writing): nobody calls Zoom for that grant until the attempt can no longer land
+/// (Zoom's timeout plus 10 s); then the next request refreshes.
+async fn a_refresh_in_doubt_is_not_repeated_while_it_could_land(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("clinician", ADA, USER_APP).await;
+    expire_tokens(&app).await;
+    app.env.control().reset_counters().await.unwrap();
+    let services = app.services();
+    let cid = app.stored_connections().await[0].id;
+    let mut lock = services.store.lock_for_refresh(cid).await.unwrap();
+    let row = lock.reread().await.unwrap().unwrap();
+    lock.mark_refresh_started(row.version, services.clock.now())
+        .await
+        .unwrap();
+    lock.release().await.unwrap();
+
+    let response = app
+        .http
+        .post(app.url("/v1/users/clinician/meetings"))
+        .bearer_auth(&app.api_key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let window = services.config.zoom.request_timeout_secs + 10;
+    assert!(
+        (window - 1..=window).contains(&retry_after),
+        "{retry_after}"
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/service-unavailable");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("refresh"),
+        "{problem}"
+    );
+    assert_eq!(refreshes(&app.counters().await), 0);
+
+    services.clock.advance(Duration::from_secs(window + 1));
+    let (status, body) = app.create_meeting("clinician", json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let counters = app.counters().await;
+    assert_eq!(refreshes(&counters), 1, "{counters:?}");
+    assert_eq!(invalid_grants(&counters), 0);
+    assert!(
+        app.stored_connections().await[0]
+            .refresh_started_at
+            .is_none()
+    );
+}
+
+/// A refresh whose database session (and with it the store's lock) dies while Zoom answers:
+/// the holder still stores the rotated tokens, and another replica that takes the lock meanwhile
+/// does not refresh with the refresh token Zoom has just rotated out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_loses_its_lock_mid_call_still_lands_once() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    app.connect("clinician", ADA, USER_APP).await;
+    let second = app.env.instance(|_| {}).await;
+    second.services.clock.advance(Duration::from_secs(3700));
+    expire_tokens(&app).await;
+    app.env.control().reset_counters().await.unwrap();
+    hold_next_token_call(&app, 1500).await;
+
+    let app = std::sync::Arc::new(app);
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { app.create_meeting("clinician", json!({})).await }
+    });
+    let store = app.services().store.clone();
+    let tenant = app.tenant;
+    eventually("the refresh is marked", || {
+        let store = store.clone();
+        async move {
+            let conns = store
+                .list_connections(tenant, None, None, 10)
+                .await
+                .unwrap();
+            conns[0].refresh_started_at.is_some()
+        }
+    })
+    .await;
+    let ended =
+        meetgate_store_postgres::end_sessions_holding_advisory_locks(&app.env.database_url).await;
+    assert_eq!(ended, 1, "the refresh lock's session");
+
+    let path = "/v1/users/clinician/meetings";
+    let (status, problem) = app
+        .api_on(&second, Method::POST, path, Some(json!({})), None)
+        .await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "/problems/service-unavailable");
+
+    let (status, body) = first.await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .api_on(&second, Method::POST, path, Some(json!({})), None)
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let counters = app.counters().await;
+    assert_eq!(refreshes(&counters), 1, "{counters:?}");
+    assert_eq!(invalid_grants(&counters), 0);
+    let conn = &app.stored_connections().await[0];
+    assert!(conn.refresh_started_at.is_none() && conn.last_refreshed_at.is_some());
 }
 
 /// Three meetgate processes on one PostgreSQL database, fifty requests spread over them: one

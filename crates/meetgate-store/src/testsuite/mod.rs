@@ -122,6 +122,7 @@ macro_rules! store_tests {
             end_connection_behaviour,
             refresh_lock_happy_path,
             refresh_lock_version_conflicts,
+            store_refreshed_after_lost_lock_compares_versions,
             refresh_failure_and_dead,
             refresh_lock_excludes_concurrent_holders,
             refresh_lock_waits_for_release,

@@ -205,6 +205,45 @@ pub async fn refresh_lock_version_conflicts(store: Arc<dyn Store>) {
     lock.release().await.unwrap();
 }
 
+/// A holder whose lock broke while Zoom answered stores the tokens without it, under the same
+/// compare-and-swap: it lands on the version it read, and never over a newer writer.
+pub async fn store_refreshed_after_lost_lock_compares_versions(store: Arc<dyn Store>) {
+    let c = connected(&store).await;
+    let (t, id) = (c.tenant.id, c.connection.id);
+    let at = now();
+    let mut lock = store.lock_for_refresh(id).await.unwrap();
+    lock.mark_refresh_started(1, at).await.unwrap();
+    drop(lock);
+
+    let e = store
+        .store_refreshed_after_lost_lock(id, 7, &tokens("stale", Some("r"), at), at)
+        .await
+        .unwrap_err();
+    assert!(is_version_conflict(&e), "{e:?}");
+    let saved = store
+        .store_refreshed_after_lost_lock(id, 1, &tokens("a2", Some("r2"), at), at)
+        .await
+        .unwrap();
+    assert_eq!(saved.version, 2);
+    assert_eq!(saved.access_token, Some(sealed("a2")));
+    assert_eq!(saved.refresh_token, Some(sealed("r2")));
+    assert!(saved.refresh_started_at.is_none());
+    assert_eq!(saved.last_refreshed_at, Some(at));
+    // The same write again (a retry after an answer that was lost) finds a newer version.
+    let e = store
+        .store_refreshed_after_lost_lock(id, 1, &tokens("a3", Some("r3"), at), at)
+        .await
+        .unwrap_err();
+    assert!(is_version_conflict(&e), "{e:?}");
+    let row = store.get_connection(t, id).await.unwrap().unwrap();
+    assert_eq!(row.access_token, Some(sealed("a2")));
+    let e = store
+        .store_refreshed_after_lost_lock(ConnectionId::new(), 1, &tokens("x", None, at), at)
+        .await
+        .unwrap_err();
+    assert!(is_not_found(&e), "{e:?}");
+}
+
 pub async fn refresh_failure_and_dead(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;

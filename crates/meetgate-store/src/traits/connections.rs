@@ -73,6 +73,18 @@ pub trait ConnectionStore: Send + Sync {
     /// holder works, and a holder that dies releases it.
     async fn lock_for_refresh(&self, id: ConnectionId) -> StoreResult<Box<dyn RefreshLock>>;
 
+    /// [`RefreshLock::store_refreshed`] for a holder whose lock broke while Zoom answered (on
+    /// PostgreSQL, its database session died, and the lock with it): the same compare-and-swap on
+    /// the version, through any database connection. Zoom has already rotated the refresh token,
+    /// so these tokens are the only live ones; the version still guards against a newer writer.
+    async fn store_refreshed_after_lost_lock(
+        &self,
+        id: ConnectionId,
+        expected_version: i64,
+        tokens: &RefreshedTokens,
+        now: OffsetDateTime,
+    ) -> StoreResult<Connection>;
+
     /// Candidates for the background refresh job: connected, `next_refresh_at <= now`. Claiming
     /// pushes their `next_refresh_at` forward by `lease` so other replicas skip them; the refresh
     /// itself still takes the connection's lock.

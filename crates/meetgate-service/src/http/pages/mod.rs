@@ -295,6 +295,10 @@ pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, 
         ),
         Error::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait 15 minutes and try again.".into()),
         Error::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "meetgate is restarting. Try again in a few seconds.".into()),
+        Error::RefreshPending { retry_after_secs, .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Your Zoom connection is being renewed. Try again in {retry_after_secs} seconds."),
+        ),
         Error::Store(
             meetgate_store::StoreError::Precondition { .. }
             | meetgate_store::StoreError::VersionConflict { .. },
