@@ -596,6 +596,44 @@ fn details_from(
     }
 }
 
+/// An update's fields as sent to Zoom, applied to meetgate's copy when Zoom's answer to reading
+/// the meeting back was lost. Zoom merges `settings` into the meeting's (a PATCH changes only
+/// the keys it names), and replaces `recurrence`; the occurrences it then computes are unknown
+/// until the next read, so they are dropped rather than kept wrong.
+fn apply_sent(
+    details: &mut MeetingDetails,
+    patch: &MeetingPatch,
+    sent: &MeetingRequest,
+) -> Result<()> {
+    let cleared = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    if patch.topic.is_some() {
+        details.topic = cleared(&patch.topic);
+    }
+    if patch.agenda.is_some() {
+        details.agenda = cleared(&patch.agenda);
+    }
+    if patch.password.is_some() {
+        details.password = cleared(&patch.password);
+    }
+    if let Some(Value::Object(changes)) = &sent.settings {
+        let mut merged = match details.settings.as_deref() {
+            Some(raw) => serde_json::from_str::<serde_json::Map<String, Value>>(raw.get())
+                .map_err(Error::internal)?,
+            None => serde_json::Map::new(),
+        };
+        merged.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        details.settings = Some(serde_json::value::to_raw_value(&merged).map_err(Error::internal)?);
+    }
+    if let Some(recurrence) = &sent.recurrence {
+        details.recurrence =
+            Some(serde_json::value::to_raw_value(recurrence).map_err(Error::internal)?);
+    }
+    if sent.recurrence.is_some() || sent.start_time.is_some() || sent.duration.is_some() {
+        details.occurrences = None;
+    }
+    Ok(())
+}
+
 fn zoom_start(zoom: &ZoomMeeting) -> Option<OffsetDateTime> {
     zoom.start_time
         .as_deref()
@@ -1330,7 +1368,7 @@ impl Services {
         let mut meeting = meeting;
         let mut retries = 0;
         loop {
-            let fresh = self
+            let read_back = self
                 .call_zoom(
                     &mut grant,
                     Operation::GetMeeting,
@@ -1338,30 +1376,58 @@ impl Services {
                     ctx.now,
                     |api, token| async move { api.get_meeting(&token, zoom_id, None).await },
                 )
-                .await?;
+                .await;
+            let fresh = match read_back {
+                Ok(fresh) => Some(fresh),
+                // Zoom has made the change; only reading it back failed. Answering an error
+                // would leave meetgate's copy as it was (and drop the client label, which only
+                // meetgate holds), so the copy takes what was sent instead.
+                Err(e @ (Error::ZoomUnavailable(_) | Error::ZoomRateLimited { .. }))
+                    if occurrence_id.is_none() =>
+                {
+                    tracing::warn!(meeting = %id, error = %e, "reading an updated meeting back from Zoom failed; storing what was sent");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
             let mut details = self.open_details(&meeting)?;
-            if patch.topic.is_some() {
-                details.topic = fresh.topic.clone();
-            }
             if patch.client_label.is_some() {
                 details.client_label = patch.client_label.clone().filter(|l| !l.trim().is_empty());
             }
-            details.agenda = fresh.agenda.clone();
-            details.join_url = fresh.join_url.clone();
-            details.password = fresh.password.clone();
-            details.settings = fresh.settings.clone();
-            details.recurrence = fresh.recurrence.clone();
-            details.occurrences = fresh
-                .occurrences
-                .as_ref()
-                .and_then(|o| serde_json::to_value(o).ok());
-            let update = MeetingUpdate {
-                start_time: zoom_start(&fresh).or(meeting.start_time),
-                duration_minutes: fresh.duration.or(meeting.duration_minutes),
-                timezone: fresh.timezone.clone().or(meeting.timezone.clone()),
-                details: self.seal_details(&meeting, &details)?,
-                replaces: meeting.details.clone(),
-                now: ctx.now,
+            let update = match &fresh {
+                Some(fresh) => {
+                    if patch.topic.is_some() {
+                        details.topic = fresh.topic.clone();
+                    }
+                    details.agenda = fresh.agenda.clone();
+                    details.join_url = fresh.join_url.clone();
+                    details.password = fresh.password.clone();
+                    details.settings = fresh.settings.clone();
+                    details.recurrence = fresh.recurrence.clone();
+                    details.occurrences = fresh
+                        .occurrences
+                        .as_ref()
+                        .and_then(|o| serde_json::to_value(o).ok());
+                    MeetingUpdate {
+                        start_time: zoom_start(fresh).or(meeting.start_time),
+                        duration_minutes: fresh.duration.or(meeting.duration_minutes),
+                        timezone: fresh.timezone.clone().or(meeting.timezone.clone()),
+                        details: self.seal_details(&meeting, &details)?,
+                        replaces: meeting.details.clone(),
+                        now: ctx.now,
+                    }
+                }
+                None => {
+                    apply_sent(&mut details, patch, &request)?;
+                    MeetingUpdate {
+                        start_time: start.or(meeting.start_time),
+                        duration_minutes: patch.duration.or(meeting.duration_minutes),
+                        timezone: patch.timezone.clone().or(meeting.timezone.clone()),
+                        details: self.seal_details(&meeting, &details)?,
+                        replaces: meeting.details.clone(),
+                        now: ctx.now,
+                    }
+                }
             };
             // The answer is built before the write, so that a key's stored answer is written
             // with it.
@@ -1375,8 +1441,12 @@ impl Services {
             };
             let view = self.meeting_view(&as_row, &external, ctx.now)?;
             let body = serde_json::to_value(&view).map_err(Error::internal)?;
+            let mut audited = json!({ "fields": changed, "occurrence_id": occurrence_id });
+            if fresh.is_none() {
+                audited["zoom_read_back"] = json!("failed");
+            }
             let effects = Effects::none()
-                .audit(ctx.audit("meeting.updated", "meeting", Some(id.to_string()), "success", json!({ "fields": changed, "occurrence_id": occurrence_id })))
+                .audit(ctx.audit("meeting.updated", "meeting", Some(id.to_string()), "success", audited))
                 .event(ctx.event("meeting.updated", json!({ "meeting_id": id, "user": external, "zoom_meeting_id": zoom_id, "fields": changed, "occurrence_id": occurrence_id })))
                 .idempotency(self.complete_key(ctx, claimed, 200, &body, id.to_string())?);
             match self

@@ -16,6 +16,7 @@ both_backends!(
     a_lost_answer_to_an_instant_create_makes_another,
     a_meeting_in_progress_cannot_be_changed_and_says_why,
     two_updates_at_once_keep_both_changes,
+    an_update_whose_read_back_fails_keeps_what_was_sent,
     zooms_other_missing_scope_answer_gets_the_same_fix,
     a_client_that_hangs_up_still_gets_its_meeting_recorded,
     updates_and_deletes_honour_idempotency_keys,
@@ -633,6 +634,63 @@ async fn two_updates_at_once_keep_both_changes(backend: Backend) {
         .api(Method::GET, "/v1/audit-events?action=meeting.updated", None)
         .await;
     assert_eq!(audit["data"].as_array().unwrap().len(), 2, "{audit}");
+}
+
+/// Zoom makes the change, then fails to answer the read that follows: meetgate's copy takes what
+/// was sent (and the client label, which only meetgate holds), instead of staying as it was.
+async fn an_update_whose_read_back_fails_keeps_what_was_sent(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, meeting) = app
+        .create_meeting("dr-ada", json!({ "type": "scheduled", "topic": "Intake", "start_time": "2030-01-15T15:00:00Z", "client_label": "Before", "agenda": "First visit" }))
+        .await;
+    assert_eq!(status, 201, "{meeting}");
+    assert_eq!(meeting["settings"]["mute_upon_entry"], false, "{meeting}");
+    let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
+    app.fault(
+        FaultKind::ZoomError {
+            status: 503,
+            code: None,
+            error: None,
+            message: "Service temporarily unavailable".into(),
+        },
+        "meetings.get",
+        5,
+    )
+    .await;
+    let patch = json!({
+        "topic": "Follow-up",
+        "client_label": "Jane Doe",
+        "agenda": "",
+        "start_time": "2030-01-16T16:30:00Z",
+        "duration": 45,
+        "settings": { "mute_upon_entry": true }
+    });
+    let (status, updated) = app.api(Method::PATCH, &path, Some(patch)).await;
+    assert_eq!(status, 200, "{updated}");
+    let (_, stored) = app.api(Method::GET, &path, None).await;
+    for view in [&updated, &stored] {
+        assert_eq!(view["topic"], "Follow-up", "{view}");
+        assert_eq!(view["client_label"], "Jane Doe", "{view}");
+        assert!(view["agenda"].is_null(), "{view}");
+        assert_eq!(view["start_time"], "2030-01-16T16:30:00Z", "{view}");
+        assert_eq!(view["duration"], 45, "{view}");
+        assert_eq!(view["settings"]["mute_upon_entry"], true, "{view}");
+        // Settings meetgate does not send stay as they were.
+        assert_eq!(view["settings"]["audio"], meeting["settings"]["audio"]);
+        assert_eq!(view["settings"]["encryption_type"], "enhanced_encryption");
+        assert_eq!(view["join_url"], meeting["join_url"], "{view}");
+    }
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(at_zoom[0].topic, "Follow-up", "the change reached Zoom");
+    let (_, audit) = app
+        .api(Method::GET, "/v1/audit-events?action=meeting.updated", None)
+        .await;
+    let entries = audit["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["details"]["zoom_read_back"], "failed", "{audit}");
 }
 
 /// The host app gives up while meetgate waits for Zoom: the meeting Zoom then creates is still
