@@ -57,8 +57,8 @@ pub struct AuditFilter {
     pub cursor: Option<String>,
     /// 1 to 500, default 100.
     pub limit: Option<u32>,
-    /// `asc` (oldest first, the default) or `desc` (newest first). Send the same order with a
-    /// page's cursor as with the page.
+    /// `asc` (oldest first, the default) or `desc` (newest first). A cursor from a newest-first
+    /// page goes on newest first without it.
     pub order: Option<String>,
 }
 
@@ -67,6 +67,9 @@ pub struct AuditPage {
     pub data: Vec<AuditEventView>,
     pub next_cursor: Option<String>,
 }
+
+/// How a newest-first page's `next_cursor` begins; an oldest-first one is the bare entry id.
+const NEWEST_FIRST_CURSOR: &str = "d.";
 
 /// An optional RFC 3339 filter. Empty means absent, as for the other filters (a form or a query
 /// string built from one sends `since=` when the field is left blank).
@@ -84,21 +87,37 @@ impl Services {
     /// The tenant's audit log, a page at a time: oldest first unless the filter asks otherwise.
     pub async fn audit_events(&self, ctx: &Ctx, filter: &AuditFilter) -> Result<AuditPage> {
         let limit = filter.limit.unwrap_or(100).clamp(1, 500);
-        let newest_first = match filter.order.as_deref().filter(|o| !o.is_empty()) {
-            None | Some("asc") => false,
-            Some("desc") => true,
+        let asked = match filter.order.as_deref().filter(|o| !o.is_empty()) {
+            None => None,
+            Some("asc") => Some(false),
+            Some("desc") => Some(true),
             Some(_) => return Err(Error::validation("order", "must be asc or desc")),
         };
-        let cursor = filter
-            .cursor
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(|c| {
-                c.parse().map_err(|_| {
+        // A newest-first page's cursor says so, so that the next page goes the same way
+        // whether or not the request repeats `order`.
+        let (cursor, cursor_newest_first) = match filter.cursor.as_deref().filter(|c| !c.is_empty())
+        {
+            None => (None, None),
+            Some(c) => {
+                let (id, newest_first) = match c.strip_prefix(NEWEST_FIRST_CURSOR) {
+                    Some(id) => (id, Some(true)),
+                    None => (c, None),
+                };
+                let id: AuditEventId = id.parse().map_err(|_| {
                     Error::validation("cursor", "is not a cursor from a previous page")
-                })
-            })
-            .transpose()?;
+                })?;
+                (Some(id), newest_first)
+            }
+        };
+        let newest_first = match (asked, cursor_newest_first) {
+            (Some(false), Some(true)) => {
+                return Err(Error::validation(
+                    "order",
+                    "the cursor continues a newest-first listing: send order=desc, or no order",
+                ));
+            }
+            (asked, from_cursor) => from_cursor.or(asked).unwrap_or(false),
+        };
         let query = AuditQuery {
             tenant_id: Some(ctx.tenant()),
             action_prefix: filter.action.clone().filter(|a| !a.is_empty()),
@@ -114,10 +133,10 @@ impl Services {
         let mut rows = self.store.list_audit(&query).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|e| e.id.to_string())
-        } else {
-            None
+        let next_cursor = match rows.last() {
+            Some(last) if more && newest_first => Some(format!("{NEWEST_FIRST_CURSOR}{}", last.id)),
+            Some(last) if more => Some(last.id.to_string()),
+            _ => None,
         };
         Ok(AuditPage {
             data: rows.into_iter().map(Into::into).collect(),

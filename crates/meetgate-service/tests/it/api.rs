@@ -167,6 +167,25 @@ async fn errors_are_problems_with_request_ids(backend: Backend) {
         )
         .await;
     assert_eq!(older["data"][0]["id"], all[all.len() - 2]["id"], "{older}");
+    // The cursor remembers the order: without `order` it goes on backwards, and against it it is
+    // refused rather than read the other way.
+    let (_, older) = app
+        .api(
+            Method::GET,
+            &format!("/v1/audit-events?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(older["data"][0]["id"], all[all.len() - 2]["id"], "{older}");
+    let (status, body) = app
+        .api(
+            Method::GET,
+            &format!("/v1/audit-events?order=asc&limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "order", "{body}");
     let (status, body) = app
         .api(Method::GET, "/v1/audit-events?order=sideways", None)
         .await;
