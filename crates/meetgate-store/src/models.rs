@@ -330,8 +330,11 @@ pub struct Connection {
     pub refresh_token: Option<SealedValue>,
     /// Bumped on every token write; refresh and revocation compare-and-swap on it.
     pub version: i64,
-    /// Set just before a refresh call goes to Zoom, cleared when its answer is stored. Found set
-    /// by the next holder of the refresh lock, it means the previous holder died mid-call.
+    /// Set just before a refresh call goes to Zoom (with `updated_at` set to the same time),
+    /// cleared when its answer is stored, kept by a failure that may have reached Zoom (which
+    /// moves `updated_at` on). Found set by the next holder of the refresh lock, it means an
+    /// earlier holder's call may have rotated the token; found equal to `updated_at`, that
+    /// holder may still be storing Zoom's answer.
     pub refresh_started_at: Option<OffsetDateTime>,
     pub refresh_failures: i32,
     pub next_refresh_at: Option<OffsetDateTime>,

@@ -66,6 +66,9 @@ impl Services {
             // revoke, and no second `connection.revoked`.
             return Ok(ConnectionView::new(&conn, app, external_id));
         }
+        if let Some(pending) = self.refresh_pending(&conn) {
+            return Err(pending);
+        }
         if conn.state == ConnectionState::Connected && app.app_type != AppType::ServerToServer {
             // Revoking the refresh token ends the whole grant at Zoom.
             let stored = conn.refresh_token.as_ref().or(conn.access_token.as_ref());

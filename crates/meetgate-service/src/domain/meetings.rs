@@ -612,9 +612,6 @@ fn apply_sent(
     if patch.agenda.is_some() {
         details.agenda = cleared(&patch.agenda);
     }
-    if patch.password.is_some() {
-        details.password = cleared(&patch.password);
-    }
     if let Some(Value::Object(changes)) = &sent.settings {
         let mut merged = match details.settings.as_deref() {
             Some(raw) => serde_json::from_str::<serde_json::Map<String, Value>>(raw.get())
@@ -1381,10 +1378,14 @@ impl Services {
                 Ok(fresh) => Some(fresh),
                 // Zoom has made the change; only reading it back failed. Answering an error
                 // would leave meetgate's copy as it was (and drop the client label, which only
-                // meetgate holds), so the copy takes what was sent instead.
-                Err(e @ (Error::ZoomUnavailable(_) | Error::ZoomRateLimited { .. }))
-                    if occurrence_id.is_none() =>
-                {
+                // meetgate holds), so the copy takes what was sent instead. Not for one
+                // occurrence, nor for a new passcode: Zoom then changes what only it knows (the
+                // occurrence's times, the join URL's encoded passcode).
+                Err(
+                    e @ (Error::ZoomUnavailable(_)
+                    | Error::ZoomRateLimited { .. }
+                    | Error::RefreshPending { .. }),
+                ) if occurrence_id.is_none() && patch.password.is_none() => {
                     tracing::warn!(meeting = %id, error = %e, "reading an updated meeting back from Zoom failed; storing what was sent");
                     None
                 }

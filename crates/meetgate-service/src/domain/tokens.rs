@@ -417,20 +417,11 @@ impl Services {
             return Ok((conn, token));
         }
         // Found set, the marker says a previous holder sent a refresh and stored no answer.
-        // While that attempt could still be landing, the holder may be alive and writing Zoom's
-        // rotated tokens without the store's lock (on PostgreSQL its database session, and the
-        // lock with it, can die mid-call): refreshing now would spend the refresh token Zoom has
-        // just rotated out, and kill the grant. After that, the holder is gone: Zoom may have
-        // rotated the token we hold, and we still try it; `invalid_grant` then means it did.
-        if let Some(started) = conn.refresh_started_at {
-            let settled = started + self.refresh_attempt_window();
-            if now < settled {
-                return Err(Error::RefreshPending {
-                    age_secs: (now - started).whole_seconds().max(0) as u64,
-                    retry_after_secs: (settled - now).whole_seconds().max(1) as u64,
-                });
-            }
+        if let Some(pending) = self.refresh_pending(&conn) {
+            return Err(pending);
         }
+        // That holder is gone: Zoom may have rotated the token we hold, and we still try it;
+        // `invalid_grant` then means it did.
         let interrupted = conn.refresh_started_at.is_some();
         let tenant = conn.tenant_id;
         let oauth = self.oauth_app(app)?;
@@ -456,8 +447,12 @@ impl Services {
                 return Err(dead_error(&dead));
             }
         };
-        lock.mark_refresh_started(conn.version, now).await?;
-        let marked = std::time::Instant::now();
+        // Stamped with the time of the call itself, not the request's: other replicas judge
+        // from it how long this attempt may still land (`refresh_pending`), and the request may
+        // have queued for the locks.
+        let marked_at = self.clock.now();
+        lock.mark_refresh_started(conn.version, marked_at).await?;
+        let deadline = self.lost_lock_deadline(marked_at);
         let answer = match &refresh_token {
             Some(rt) => oauth.refresh(rt).await,
             None => {
@@ -469,13 +464,20 @@ impl Services {
         match answer {
             Ok(tokens) => {
                 let sealed = self.seal_tokens(tenant, conn.id, &tokens, now)?;
-                let stored = match lock
-                    .store_refreshed(conn.version, &sealed, now, Effects::none())
-                    .await
-                {
+                let through_lock = tokio::time::timeout_at(
+                    deadline,
+                    lock.store_refreshed(conn.version, &sealed, now, Effects::none()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "the refresh lock's database connection stopped answering".into(),
+                    ))
+                });
+                let stored = match through_lock {
                     Err(StoreError::Unavailable(e)) => {
                         tracing::warn!(connection = %conn.id, error = %e, "storing a refresh through its lock failed; storing it without the lock");
-                        self.store_after_lost_lock(&conn, &sealed, now, marked)
+                        self.store_after_lost_lock(&conn, &sealed, now, deadline)
                             .await?
                     }
                     stored => stored?,
@@ -523,11 +525,13 @@ impl Services {
                         maybe_applied: true
                     }
                 );
+                // Written with the time it ended: a kept marker whose row was written after it
+                // belongs to a holder that is done (`refresh_pending`).
                 lock.record_refresh_failure(
                     conn.version,
                     now + backoff(conn.refresh_failures + 1),
                     maybe_applied,
-                    now,
+                    self.clock.now(),
                 )
                 .await?;
                 let ctx = Ctx::system(tenant, ActorKind::System, now);
@@ -562,36 +566,68 @@ impl Services {
         Duration::seconds(self.config.zoom.request_timeout_secs as i64) + LOST_LOCK_GRACE
     }
 
+    /// When a holder that marked its refresh at `marked_at` stops trying to store Zoom's answer:
+    /// the end of the window, less a margin for the replicas' clocks.
+    fn lost_lock_deadline(&self, marked_at: OffsetDateTime) -> tokio::time::Instant {
+        let left = marked_at + self.refresh_attempt_window() - CLOCK_MARGIN - self.clock.now();
+        tokio::time::Instant::now() + std::time::Duration::try_from(left).unwrap_or_default()
+    }
+
+    /// Refused while `conn`'s refresh marker may belong to a holder still at work: one that
+    /// wrote nothing after marking (a finished attempt records its failure, or clears the
+    /// marker) and marked less than a window ago. Such a holder may be alive and writing Zoom's
+    /// rotated tokens without the store's lock (on PostgreSQL its database session, and the lock
+    /// with it, can die mid-call): refreshing now would spend the refresh token Zoom has just
+    /// rotated out, and kill the grant; revoking would revoke a dead token.
+    pub(crate) fn refresh_pending(&self, conn: &Connection) -> Option<Error> {
+        let started = conn.refresh_started_at?;
+        if conn.updated_at != started {
+            return None;
+        }
+        let now = self.clock.now();
+        let settled = started + self.refresh_attempt_window();
+        (now < settled).then(|| Error::RefreshPending {
+            age_secs: (now - started).whole_seconds().max(0) as u64,
+            // Rounded up: a retry on the second must find the window over.
+            retry_after_secs: ((settled - now).whole_milliseconds().max(1) as u64).div_ceil(1000),
+        })
+    }
+
     /// Stores Zoom's answer after the lock's own write failed for want of the database: retried
-    /// until shortly before another holder may refresh (the marker's window, less a margin for
-    /// the replicas' clocks). A compare-and-swap that finds our own tokens already stored means
-    /// the failed write had committed after all.
+    /// until `deadline`, each attempt bounded by it. A compare-and-swap that finds our own
+    /// tokens already stored means the failed write had committed after all.
     async fn store_after_lost_lock(
         &self,
         conn: &Connection,
         sealed: &RefreshedTokens,
         now: OffsetDateTime,
-        marked: std::time::Instant,
+        deadline: tokio::time::Instant,
     ) -> Result<Connection> {
-        let window = std::time::Duration::try_from(self.refresh_attempt_window() - CLOCK_MARGIN)
-            .unwrap_or_default();
-        let deadline = marked + window;
+        let gone = || {
+            Error::from_store(StoreError::Unavailable(
+                "the database did not answer in time to store a refreshed token".into(),
+            ))
+        };
         let mut pause = std::time::Duration::from_millis(50);
         loop {
-            match self
-                .store
-                .store_refreshed_after_lost_lock(conn.id, conn.version, sealed, now)
-                .await
-            {
-                Ok(stored) => {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(gone());
+            }
+            let attempt =
+                self.store
+                    .store_refreshed_after_lost_lock(conn.id, conn.version, sealed, now);
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Err(_) => return Err(gone()),
+                Ok(Ok(stored)) => {
                     metrics::counter!("meetgate_refreshes_total", "outcome" => "stored_without_lock").increment(1);
                     return Ok(stored);
                 }
-                Err(StoreError::Unavailable(_)) if std::time::Instant::now() + pause < deadline => {
-                    tokio::time::sleep(pause).await;
+                Ok(Err(StoreError::Unavailable(_))) => {
+                    tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + pause))
+                        .await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(1));
                 }
-                Err(StoreError::VersionConflict { .. }) => {
+                Ok(Err(StoreError::VersionConflict { .. })) => {
                     let current = self.store.get_connection(conn.tenant_id, conn.id).await?;
                     return match current {
                         Some(c) if c.access_token.as_ref() == Some(&sealed.access_token) => Ok(c),
@@ -600,7 +636,7 @@ impl Services {
                         })),
                     };
                 }
-                Err(e) => return Err(Error::from_store(e)),
+                Ok(Err(e)) => return Err(Error::from_store(e)),
             }
         }
     }

@@ -691,6 +691,26 @@ async fn an_update_whose_read_back_fails_keeps_what_was_sent(backend: Backend) {
     let entries = audit["data"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{audit}");
     assert_eq!(entries[0]["details"]["zoom_read_back"], "failed", "{audit}");
+
+    // A new passcode changes the join URL at Zoom in a way only Zoom knows: that update answers
+    // the error, and a retry reads again.
+    app.fault(
+        FaultKind::ZoomError {
+            status: 503,
+            code: None,
+            error: None,
+            message: "Service temporarily unavailable".into(),
+        },
+        "meetings.get",
+        5,
+    )
+    .await;
+    let (status, problem) = app
+        .api(Method::PATCH, &path, Some(json!({ "password": "n3wPass" })))
+        .await;
+    assert_eq!(status, 502, "{problem}");
+    let (_, after) = app.api(Method::GET, &path, None).await;
+    assert_eq!(after["password"], stored["password"], "{after}");
 }
 
 /// The host app gives up while meetgate waits for Zoom: the meeting Zoom then creates is still

@@ -251,13 +251,20 @@ pub async fn refresh_failure_and_dead(store: Arc<dyn Store>) {
     let retry_at = at + Duration::minutes(5);
     let mut lock = store.lock_for_refresh(c.connection.id).await.unwrap();
     lock.mark_refresh_started(1, at).await.unwrap();
-    // A timeout: the request may have reached Zoom, so the marker stays.
-    lock.record_refresh_failure(1, retry_at, true, at)
+    // A holder at work: nothing written after its marker (the domain reads it so).
+    let row = lock.reread().await.unwrap().unwrap();
+    assert_eq!(row.refresh_started_at, Some(at));
+    assert_eq!(row.updated_at, at);
+    // A timeout: the request may have reached Zoom, so the marker stays; the row's time says
+    // the holder is done.
+    let ended = at + Duration::seconds(20);
+    lock.record_refresh_failure(1, retry_at, true, ended)
         .await
         .unwrap();
     let row = lock.reread().await.unwrap().unwrap();
     assert_eq!(row.refresh_failures, 1);
     assert_eq!(row.refresh_started_at, Some(at));
+    assert_eq!(row.updated_at, ended);
     assert_eq!(row.next_refresh_at, Some(retry_at));
     assert_eq!(row.version, 1, "a failure does not bump the version");
     // A clean failure clears it.
