@@ -270,15 +270,34 @@ impl std::fmt::Debug for VaultConfig {
     }
 }
 
-/// A database URL with any password replaced, for logs and errors.
+/// A database URL with any password replaced, for logs and errors: the user part's, and a
+/// `password=` parameter (libpq's other place for it). A URL that does not parse into a host
+/// but holds an `@` (`postgres:/user:pw@host`) is not shown at all.
 pub fn redact_url(url: &str) -> String {
+    const HIDDEN: &str = "<unparseable URL with credentials>";
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(parsed) if parsed.host().is_none() && url.contains('@') => HIDDEN.into(),
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" {
+                            "***".into()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) if url.contains('@') => "<unparseable URL with credentials>".into(),
+        Err(_) if url.contains('@') || url.contains("password=") => HIDDEN.into(),
         Err(_) => url.to_owned(),
     }
 }
@@ -503,6 +522,29 @@ mod tests {
             parsed == Config::default(),
             "meetgate.example.toml drifted from Config::default()"
         );
+    }
+
+    #[test]
+    fn database_urls_are_shown_without_passwords() {
+        for (url, shown) in [
+            ("postgres://u:s3cret@db/m", "postgres://u:***@db/m"),
+            (
+                "postgres://u@db/m?sslmode=require&password=s3cret",
+                "postgres://u@db/m?sslmode=require&password=***",
+            ),
+            (
+                "postgres:/u:s3cret@db/m",
+                "<unparseable URL with credentials>",
+            ),
+            ("sqlite://data/meetgate.db", "sqlite://data/meetgate.db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+            let config = Config {
+                database_url: url.into(),
+                ..Config::default()
+            };
+            assert!(!format!("{config:?}").contains("s3cret"), "{url}");
+        }
     }
 
     #[test]

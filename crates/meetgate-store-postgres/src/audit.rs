@@ -86,12 +86,16 @@ impl AuditStore for PgStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM audit_events WHERE at < $1")
-            .bind(ts(before))
-            .execute(&self.pool)
-            .await
-            .or_store("audit event")?;
+    async fn purge_audit(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN
+                (SELECT id FROM audit_events WHERE at < $1 ORDER BY at LIMIT $2)",
+        )
+        .bind(ts(before))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .or_store("audit event")?;
         Ok(done.rows_affected())
     }
 }

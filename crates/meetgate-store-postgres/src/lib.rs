@@ -32,7 +32,7 @@ use sqlx::{Postgres, Transaction};
 pub use connect::StoreOptions;
 #[cfg(feature = "test-support")]
 pub use test_support::{
-    drop_test_database, end_sessions_holding_advisory_locks, fresh_test_database,
+    drop_test_database, end_sessions_holding_advisory_locks, execute_sql, fresh_test_database,
 };
 
 use crate::convert::RowExt;

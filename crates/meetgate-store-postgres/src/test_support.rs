@@ -109,6 +109,22 @@ pub async fn drop_test_database(url: &str) {
     }
 }
 
+/// Runs `sql` on the database at `url`, for tests that break the schema on purpose.
+pub async fn execute_sql(url: &str, sql: &str) {
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .unwrap_or_else(|e| panic!("not a PostgreSQL URL: {e}"));
+    let mut conn = options
+        .disable_statement_logging()
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+    conn.execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = conn.close().await;
+}
+
 /// Ends every session of the database at `url` that holds an advisory lock, as a server restart
 /// or a network failure would: for tests of a refresh whose lock dies mid-call. Returns how many
 /// sessions it ended.

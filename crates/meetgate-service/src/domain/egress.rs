@@ -82,10 +82,13 @@ pub async fn refuse_private_target(url: &Url) -> Option<String> {
     if addrs.is_empty() || addrs.iter().any(|a| is_public(a.ip())) {
         return None;
     }
-    Some(format!(
-        "points to a private or reserved address ({}); webhooks go only to public addresses unless the operator sets outbound.allow_private_webhooks",
-        addrs[0].ip()
-    ))
+    // The address is for the operator's log only: told to a tenant, it would answer questions
+    // about meetgate's private network one name at a time.
+    tracing::info!(host = %url.host_str().unwrap_or_default(), address = %addrs[0].ip(), "refused a webhook endpoint on a private or reserved address");
+    Some(
+        "points to a private or reserved address; webhooks go only to public addresses unless the operator sets outbound.allow_private_webhooks"
+            .into(),
+    )
 }
 
 /// The system resolver, keeping only public addresses: what the webhook client connects with.

@@ -57,6 +57,8 @@ pub use tenants::{CreatedTenant, TenantView};
 pub use tokens::ConnectionView;
 pub use web_sessions::{MemberSession, SessionState, SignedIn};
 
+/// How long one delivery to a host app's webhook endpoint may take.
+pub const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Everything the domain needs, built once at start-up and shared by handlers and jobs.
 #[derive(Clone)]
 pub struct Services {
@@ -124,7 +126,7 @@ impl Services {
         let zoom_http =
             meetgate_zoom::build_http_client(&http_config).map_err(crate::Error::internal)?;
         let mut hooks = meetgate_zoom::http_client_builder(&meetgate_zoom::HttpConfig {
-            request_timeout: std::time::Duration::from_secs(10),
+            request_timeout: WEBHOOK_TIMEOUT,
             ..http_config
         });
         if !config.outbound.allow_private_webhooks {

@@ -43,43 +43,80 @@ pub async fn run_round(services: &Services) -> Round {
     round
 }
 
-/// Outbox events deleted per transaction: a backlog goes in short transactions, and writes
-/// queued for SQLite's writer go between them.
-const EVENT_PURGE_BATCH: u32 = 500;
+/// Audit entries or outbound events deleted per statement: a backlog goes in short
+/// transactions, and writes queued for SQLite's writer go between them.
+const PURGE_BATCH: u32 = 500;
 
 /// Deletes what has outlived its use: idempotency records, sessions, connect links and their
 /// authorization attempts, processed Zoom events, and audit entries and outbound events past
-/// retention.
+/// retention. Each kind is purged on its own: one that fails (a lock, a `statement_timeout`) is
+/// logged and leaves the others to run; the first failure is the answer.
 pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, crate::Error> {
     let store = &services.store;
     let web = &services.config.web;
     let jobs = &services.config.jobs;
-    let mut removed = store.purge_idempotency(now).await?;
-    removed += store
-        .purge_sessions(
-            now,
-            now - time::Duration::minutes(web.session_idle_minutes as i64),
-        )
-        .await?;
-    removed += store
-        .purge_oauth_attempts(now - time::Duration::days(1))
-        .await?;
-    removed += store
-        .purge_connect_sessions(now - time::Duration::days(1))
-        .await?;
-    removed += store.purge_inbox(now - time::Duration::days(7)).await?;
-    removed += store
-        .purge_audit(now - retention(jobs.audit_retention_days))
-        .await?;
+    let session_idle = now - time::Duration::minutes(web.session_idle_minutes as i64);
+    let audit_before = now - retention(jobs.audit_retention_days);
     let events_before = now - retention(jobs.event_retention_days);
-    loop {
-        let purged = store.purge_events(events_before, EVENT_PURGE_BATCH).await?;
-        removed += purged;
-        if purged < u64::from(EVENT_PURGE_BATCH) {
-            break;
+    let purges: [(&str, meetgate_store::StoreResult<u64>); 7] = [
+        ("idempotency records", store.purge_idempotency(now).await),
+        ("sessions", store.purge_sessions(now, session_idle).await),
+        (
+            "OAuth attempts",
+            store
+                .purge_oauth_attempts(now - time::Duration::days(1))
+                .await,
+        ),
+        (
+            "connect links",
+            store
+                .purge_connect_sessions(now - time::Duration::days(1))
+                .await,
+        ),
+        (
+            "Zoom events",
+            store.purge_inbox(now - time::Duration::days(7)).await,
+        ),
+        (
+            "audit entries",
+            in_batches(|limit| store.purge_audit(audit_before, limit)).await,
+        ),
+        (
+            "outbound events",
+            in_batches(|limit| store.purge_events(events_before, limit)).await,
+        ),
+    ];
+    let mut removed = 0;
+    let mut first_failure = None;
+    for (what, purged) in purges {
+        match purged {
+            Ok(n) => removed += n,
+            Err(e) => {
+                tracing::warn!(error = %e, "purging {what} failed");
+                first_failure.get_or_insert(e);
+            }
         }
     }
-    Ok(removed)
+    match first_failure {
+        Some(e) => Err(e.into()),
+        None => Ok(removed),
+    }
+}
+
+/// Repeats a batched purge until a batch comes back short.
+async fn in_batches<F, Fut>(purge: F) -> meetgate_store::StoreResult<u64>
+where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = meetgate_store::StoreResult<u64>>,
+{
+    let mut removed = 0;
+    loop {
+        let purged = purge(PURGE_BATCH).await?;
+        removed += purged;
+        if purged < u64::from(PURGE_BATCH) {
+            return Ok(removed);
+        }
+    }
 }
 
 /// `days` is at most `MAX_RETENTION_DAYS` (checked with the configuration).

@@ -379,6 +379,43 @@ async fn delivered_events_go_after_retention_and_retried_ones_stay(backend: Back
     assert!(events.unwrap().is_empty());
 }
 
+/// One purge that fails (here its table is gone) is reported, and the others still run.
+/// PostgreSQL, where a test can reach behind the store.
+#[tokio::test]
+async fn a_failing_purge_leaves_the_others_to_run() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    add_endpoint(&app, &receiver.url).await;
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let services = app.services().clone();
+    let now = services.clock.now();
+    services.deliver_step(now, 50).await.unwrap();
+    let events = services.store.list_events(app.tenant, None, 10).await;
+    assert!(!events.unwrap().is_empty());
+
+    let db = &app.env.database_url;
+    meetgate_store_postgres::execute_sql(db, "ALTER TABLE audit_events RENAME TO audit_gone").await;
+    let retention = time::Duration::days(
+        services
+            .config
+            .jobs
+            .audit_retention_days
+            .max(services.config.jobs.event_retention_days) as i64,
+    );
+    let outcome =
+        meetgate_service::jobs::cleanup(&services, now + retention + time::Duration::hours(1))
+            .await;
+    meetgate_store_postgres::execute_sql(db, "ALTER TABLE audit_gone RENAME TO audit_events").await;
+    assert!(outcome.is_err(), "the audit purge's failure is the answer");
+    let events = services.store.list_events(app.tenant, None, 10).await;
+    assert!(
+        events.unwrap().is_empty(),
+        "the outbound events went all the same"
+    );
+}
+
 /// A webhook signed with one app's secret token (which a tenant that registered that app
 /// knows) must not touch meetings made through another app, in this tenant or any other.
 async fn a_zoom_app_speaks_only_for_its_own_meetings(backend: Backend) {
@@ -515,6 +552,16 @@ async fn webhook_endpoints_inside_meetgates_network_are_refused() {
             detail.contains("outbound.allow_private_webhooks"),
             "{detail}"
         );
+        // The address a name resolved to is not told: it would map meetgate's network.
+        for address in ["127.0.0.1", "169.254.169.254"] {
+            assert!(
+                !problem["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(address),
+                "{problem}"
+            );
+        }
     }
 
     // Endpoints saved while the setting was on (or whose name has since moved inside) get

@@ -208,10 +208,21 @@ pub async fn audit_purge(store: Arc<dyn Store>) {
         .append_audit(Effects::none().audit(old).audit(edge).audit(fresh))
         .await
         .unwrap();
-    assert_eq!(
-        store.purge_audit(at - Duration::days(365)).await.unwrap(),
-        1
-    );
+    let older = NewAuditEvent {
+        at: at - Duration::days(500),
+        ..audit(Some(a.id), "older.entry")
+    };
+    store
+        .append_audit(Effects::none().audit(older))
+        .await
+        .unwrap();
+    // A batch at a time, oldest first.
+    let cut = at - Duration::days(365);
+    assert_eq!(store.purge_audit(cut, 1).await.unwrap(), 1);
+    let left = audit_actions(&store, Some(a.id), "").await;
+    assert_eq!(left, vec!["old.entry", "edge.entry", "fresh.entry"]);
+    assert_eq!(store.purge_audit(cut, 1).await.unwrap(), 1);
+    assert_eq!(store.purge_audit(cut, 1).await.unwrap(), 0);
     let left = audit_actions(&store, Some(a.id), "").await;
     assert_eq!(left, vec!["edge.entry", "fresh.entry"]);
 }

@@ -106,7 +106,7 @@ pub async fn purges_remove_only_old_rows(store: Arc<dyn Store>) {
         "unprocessed items stay"
     );
     assert_eq!(store.purge_idempotency(at).await.unwrap(), 1);
-    assert_eq!(store.purge_audit(cut).await.unwrap(), 1);
+    assert_eq!(store.purge_audit(cut, 100).await.unwrap(), 1);
     assert_eq!(audit_actions(&store, Some(t), "").await, vec!["new.audit"]);
     // Purging again finds nothing.
     assert_eq!(store.purge_sessions(at, cut).await.unwrap(), 0);
@@ -114,7 +114,7 @@ pub async fn purges_remove_only_old_rows(store: Arc<dyn Store>) {
     assert_eq!(store.purge_connect_sessions(cut).await.unwrap(), 0);
     assert_eq!(store.purge_inbox(cut).await.unwrap(), 0);
     assert_eq!(store.purge_idempotency(at).await.unwrap(), 0);
-    assert_eq!(store.purge_audit(cut).await.unwrap(), 0);
+    assert_eq!(store.purge_audit(cut, 100).await.unwrap(), 0);
 }
 
 pub async fn store_basics_and_stats(store: Arc<dyn Store>) {

@@ -8,5 +8,8 @@ pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, effects: Effects) -> StoreResult<()>;
     /// Oldest first, after `query.after`.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
-    async fn purge_audit(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Deletes up to `limit` entries older than `before`, oldest first: callers repeat until
+    /// fewer come back, so that no single statement holds the writer (or outlives a
+    /// `statement_timeout`) however much is due.
+    async fn purge_audit(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64>;
 }
