@@ -54,6 +54,14 @@ pub struct WebhookEndpointView {
     pub secret: Option<Secret>,
 }
 
+/// A page of the delivery log, newest first.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeliveryPage {
+    pub data: Vec<DeliveryView>,
+    /// Send it as `cursor` for the page before this one (older deliveries); `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: DeliveryId,
@@ -223,12 +231,24 @@ impl Services {
         }
     }
 
+    /// Deliveries of the tenant (or of one endpoint), newest first, continuing before `cursor`
+    /// (a page's `next_cursor`).
     pub async fn list_deliveries(
         &self,
         ctx: &Ctx,
         endpoint: Option<WebhookEndpointId>,
+        cursor: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<DeliveryView>> {
+    ) -> Result<DeliveryPage> {
+        let before = cursor
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                c.parse().map_err(|_| {
+                    Error::validation("cursor", "is not a cursor from a previous page")
+                })
+            })
+            .transpose()?;
+        let limit = limit.clamp(1, 200);
         if let Some(id) = endpoint
             && self
                 .store
@@ -240,17 +260,22 @@ impl Services {
                 what: "webhook endpoint",
             });
         }
-        let rows = self
+        let mut rows = self
             .store
             .list_deliveries(
                 ctx.tenant(),
                 endpoint,
-                None,
+                before,
                 ListOrder::NewestFirst,
-                limit.clamp(1, 200),
+                limit + 1,
             )
             .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok(DeliveryPage {
+            next_cursor: rows.last().filter(|_| more).map(|d| d.id.to_string()),
+            data: rows.into_iter().map(Into::into).collect(),
+        })
     }
 
     /// One round of the delivery job. Returns how many deliveries were attempted.

@@ -2,7 +2,7 @@ use meetgate_sandbox::SandboxConfig;
 use meetgate_service::domain::outbox::standard_webhook_signature;
 use meetgate_store::SealedColumn;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::support::*;
@@ -44,7 +44,7 @@ async fn a_host_behind_a_private_ca_gets_webhooks_once_its_ca_is_trusted() {
         .unwrap();
     assert!(receiver.received.lock().await.is_empty());
     let (_, log) = app.api(Method::GET, &deliveries, None).await;
-    let failed = &log.as_array().unwrap()[0];
+    let failed = &log["data"].as_array().unwrap()[0];
     assert_eq!(failed["status"], "pending", "{log}");
     let error = failed["last_error"].as_str().unwrap();
     assert!(
@@ -70,7 +70,8 @@ async fn a_host_behind_a_private_ca_gets_webhooks_once_its_ca_is_trusted() {
 
 fn assert_all_delivered(log: &serde_json::Value) {
     assert!(
-        log.as_array()
+        log["data"]
+            .as_array()
             .unwrap()
             .iter()
             .all(|d| d["status"] == "delivered"),
@@ -271,6 +272,43 @@ async fn meeting_started_reaches_the_host_signed(backend: Backend) {
         .await;
     assert_eq!(status, 200);
     assert_all_delivered(&log);
+
+    // The log pages newest first: a page at a time gives the same deliveries in the same order.
+    let path = format!(
+        "/v1/webhook-endpoints/{}/deliveries",
+        endpoint["id"].as_str().unwrap()
+    );
+    let whole: Vec<Value> = log["data"].as_array().unwrap().clone();
+    assert!(whole.len() >= 2, "{log}");
+    assert!(log["next_cursor"].is_null(), "{log}");
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("{path}?limit=1&cursor={c}"),
+            None => format!("{path}?limit=1"),
+        };
+        let (status, page) = app.api(Method::GET, &query, None).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let ids: Vec<Value> = whole.iter().map(|d| d["id"].clone()).collect();
+    assert_eq!(paged, ids);
+    let (status, problem) = app
+        .api(Method::GET, &format!("{path}?cursor=not-a-cursor"), None)
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "cursor", "{problem}");
 }
 
 async fn forged_zoom_webhooks_are_refused(backend: Backend) {
@@ -339,7 +377,7 @@ async fn delivered_events_go_after_retention_and_retried_ones_stay(backend: Back
         async move {
             let (status, log) = app.api(Method::GET, &path, None).await;
             assert_eq!(status, 200, "{log}");
-            log.as_array().unwrap().clone()
+            log["data"].as_array().unwrap().clone()
         }
     };
     assert_eq!(log_of(&up).await.len(), 1);
@@ -596,7 +634,7 @@ async fn webhook_endpoints_inside_meetgates_network_are_refused() {
     );
     let delivery = |id: &str| {
         let (app, path) = (&app, format!("/v1/webhook-endpoints/{id}/deliveries"));
-        async move { app.api(Method::GET, &path, None).await.1[0].clone() }
+        async move { app.api(Method::GET, &path, None).await.1["data"][0].clone() }
     };
     let by_address = delivery(&ids[0]).await;
     assert_eq!(by_address["status"], "failed", "{by_address}");
@@ -804,8 +842,8 @@ async fn a_delivery_is_tried_exactly_webhook_max_attempts_times(backend: Backend
         down["id"].as_str().unwrap()
     );
     let (_, log) = app.api(Method::GET, &path, None).await;
-    assert_eq!(log[0]["status"], "failed", "{log}");
-    assert_eq!(log[0]["attempts"], 3, "{log}");
+    assert_eq!(log["data"][0]["status"], "failed", "{log}");
+    assert_eq!(log["data"][0]["attempts"], 3, "{log}");
 }
 
 /// The user removes the app in Zoom while meetgate waits for Zoom to create a meeting: the

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use meetgate_store::WebhookEndpointId;
 use serde::Deserialize;
 
-use crate::domain::{DeliveryView, NewWebhookEndpoint, Services, WebhookEndpointView};
+use crate::domain::{DeliveryPage, NewWebhookEndpoint, Services, WebhookEndpointView};
 use crate::http::extract::{ApiCtx, ApiJson, ApiPath, ApiQuery};
 use crate::http::problem::{ApiError, Problem, WithRequestId};
 
@@ -70,13 +70,15 @@ pub async fn delete_endpoint(
 pub struct DeliveriesQuery {
     /// 1 to 200, default 50.
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
-/// The delivery log of one endpoint: its latest deliveries, newest first.
+/// The delivery log of one endpoint, newest first, a page at a time (cursor pagination).
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", security(("api_key" = [])),
     params(("id" = uuid::Uuid, Path, description = "The endpoint's id"), DeliveriesQuery),
     responses(
-        (status = 200, body = Vec<DeliveryView>),
+        (status = 200, body = DeliveryPage),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "a malformed query"),
@@ -86,10 +88,15 @@ pub async fn list_deliveries(
     ApiCtx(ctx, rid): ApiCtx,
     ApiPath(id): ApiPath<WebhookEndpointId>,
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
-) -> Result<Json<Vec<DeliveryView>>, ApiError> {
+) -> Result<Json<DeliveryPage>, ApiError> {
     Ok(Json(
         services
-            .list_deliveries(&ctx, Some(id), query.limit.unwrap_or(50))
+            .list_deliveries(
+                &ctx,
+                Some(id),
+                query.cursor.as_deref(),
+                query.limit.unwrap_or(50),
+            )
             .await
             .rid(&rid)?,
     ))

@@ -419,8 +419,8 @@ async fn render_webhooks(
         Ok(e) => e,
         Err(e) => return error_page(&e, rid),
     };
-    let deliveries = match services.list_deliveries(ctx, filter, 50).await {
-        Ok(d) => d,
+    let deliveries = match services.list_deliveries(ctx, filter, None, 50).await {
+        Ok(d) => d.data,
         Err(e) => return error_page(&e, rid),
     };
     let url_of: HashMap<String, String> = endpoints
