@@ -265,15 +265,23 @@ impl WebhookStore for PgStore {
     async fn create_webhook_endpoint(
         &self,
         e: &WebhookEndpoint,
+        max_active: u32,
         effects: Effects,
     ) -> StoreResult<()> {
         let types = serde_json::to_value(&e.event_types)
             .map_err(|err| StoreError::Database(err.to_string()))?;
         let mut tx = self.begin_write().await?;
-        sqlx::query(concat!(
+        // As for API keys: the tenant's row lock makes a concurrent creation wait, then count.
+        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(id(e.tenant_id.0))
+            .fetch_optional(&mut *tx)
+            .await
+            .or_store("tenant")?;
+        let done = sqlx::query(concat!(
             "INSERT INTO webhook_endpoints (",
             endpoint_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT count(*) FROM \
+             webhook_endpoints WHERE tenant_id = $2 AND disabled_at IS NULL) < $9"
         ))
         .bind(id(e.id.0))
         .bind(id(e.tenant_id.0))
@@ -283,9 +291,15 @@ impl WebhookStore for PgStore {
         .bind(&e.description)
         .bind(ts(e.created_at))
         .bind(opt_ts(e.disabled_at))
+        .bind(i64::from(max_active))
         .execute(&mut *tx)
         .await
         .or_store("webhook endpoint")?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Precondition {
+                what: "webhook endpoint limit",
+            });
+        }
         effects::write(&mut tx, &effects).await?;
         tx.commit().await.or_store("transaction")
     }

@@ -250,16 +250,19 @@ impl WebhookStore for SqliteStore {
     async fn create_webhook_endpoint(
         &self,
         e: &WebhookEndpoint,
+        max_active: u32,
         effects: Effects,
     ) -> StoreResult<()> {
         let types = serde_json::to_string(&e.event_types)
             .map_err(|err| StoreError::Database(err.to_string()))?;
         let e = e.to_owned();
+        // The single writer makes the count and the insert one step.
         self.write(move |tx| {
-            query(concat!(
+            let done = query(concat!(
                 "INSERT INTO webhook_endpoints (",
                 endpoint_cols!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT count(*) FROM \
+                 webhook_endpoints WHERE tenant_id = $2 AND disabled_at IS NULL) < $9"
             ))
             .bind(id(e.id.0))
             .bind(id(e.tenant_id.0))
@@ -269,8 +272,14 @@ impl WebhookStore for SqliteStore {
             .bind(&e.description)
             .bind(ts(e.created_at))
             .bind(opt_ts(e.disabled_at))
+            .bind(i64::from(max_active))
             .run(tx)
             .or_store("webhook endpoint")?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Precondition {
+                    what: "webhook endpoint limit",
+                });
+            }
             effects::write(tx, &effects)?;
             Ok(())
         })

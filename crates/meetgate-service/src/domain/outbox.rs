@@ -136,6 +136,10 @@ fn retry_delay(attempts: i32) -> time::Duration {
     time::Duration::seconds(base + jitter)
 }
 
+/// Webhook endpoints one tenant may have: every event goes to each of them, and their
+/// deliveries share the delivery job with every other tenant's.
+pub const MAX_WEBHOOK_ENDPOINTS: u32 = 10;
+
 impl Services {
     pub async fn create_webhook_endpoint(
         &self,
@@ -196,8 +200,16 @@ impl Services {
             serde_json::json!({ "url": endpoint.url }),
         ));
         self.store
-            .create_webhook_endpoint(&endpoint, effects)
-            .await?;
+            .create_webhook_endpoint(&endpoint, MAX_WEBHOOK_ENDPOINTS, effects)
+            .await
+            .map_err(|e| match e {
+                meetgate_store::StoreError::Precondition {
+                    what: "webhook endpoint limit",
+                } => Error::Conflict(format!(
+                    "this tenant already has {MAX_WEBHOOK_ENDPOINTS} webhook endpoints; delete one first (one endpoint can take every event type)"
+                )),
+                other => Error::from(other),
+            })?;
         Ok(view(&endpoint, Some(Secret::new(secret))))
     }
 

@@ -417,6 +417,42 @@ async fn delivered_events_go_after_retention_and_retried_ones_stay(backend: Back
     assert!(events.unwrap().is_empty());
 }
 
+/// A tenant has at most ten webhook endpoints: each gets every event, and the deliveries of all
+/// tenants share one job.
+#[tokio::test]
+async fn a_tenant_has_at_most_ten_webhook_endpoints() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let mut first = None;
+    for _ in 0..10 {
+        first.get_or_insert(add_endpoint(&app, &receiver.url).await);
+    }
+    let (status, problem) = app
+        .api(
+            Method::POST,
+            "/v1/webhook-endpoints",
+            Some(json!({ "url": receiver.url })),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "/problems/conflict");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("10 webhook endpoints"),
+        "{problem}"
+    );
+    let id = first.unwrap()["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .api(Method::DELETE, &format!("/v1/webhook-endpoints/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    add_endpoint(&app, &receiver.url).await;
+}
+
 /// One purge that fails (here its table is gone) is reported, and the others still run.
 /// PostgreSQL, where a test can reach behind the store.
 #[tokio::test]

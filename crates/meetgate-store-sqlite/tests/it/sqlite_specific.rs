@@ -402,7 +402,7 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
     let store: Arc<dyn Store> = first_release.clone();
     let c = fixtures::connected(&store).await;
     store
-        .create_webhook_endpoint(&fixtures::endpoint(c.tenant.id, &[]), Effects::none())
+        .create_webhook_endpoint(&fixtures::endpoint(c.tenant.id, &[]), 100, Effects::none())
         .await
         .unwrap();
     let meeting = fixtures::meeting_for(&c, None, None);

@@ -232,7 +232,7 @@ pub async fn effects_not_written_when_change_fails(store: Arc<dyn Store>) {
     let t = c.tenant.id;
     let ep = endpoint(t, &[]);
     store
-        .create_webhook_endpoint(&ep, Effects::none())
+        .create_webhook_endpoint(&ep, 100, Effects::none())
         .await
         .unwrap();
     let key = unique("idem");
@@ -485,7 +485,7 @@ pub async fn effects_of_any_size_are_all_written(store: Arc<dyn Store>) {
     let t = tenant(&store).await.id;
     let ep = endpoint(t, &[]);
     store
-        .create_webhook_endpoint(&ep, Effects::none())
+        .create_webhook_endpoint(&ep, 100, Effects::none())
         .await
         .unwrap();
     let mut bulk = Effects::none();

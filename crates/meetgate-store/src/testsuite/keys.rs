@@ -67,7 +67,7 @@ pub async fn sealed_cells_every_column(store: Arc<dyn Store>) {
     store.insert_inbox_item(&inbox).await.unwrap();
     let ep = endpoint(t, &[]);
     store
-        .create_webhook_endpoint(&ep, Effects::none())
+        .create_webhook_endpoint(&ep, 100, Effects::none())
         .await
         .unwrap();
     // An in-progress idempotency record has no response: it is not a cell.

@@ -683,7 +683,7 @@ pub async fn insert_meeting_writes_its_effects(store: Arc<dyn Store>) {
     let theirs = endpoint(elsewhere.tenant.id, &[]);
     for e in [&every, &meetings, &other_types, &disabled, &theirs] {
         store
-            .create_webhook_endpoint(e, Effects::none())
+            .create_webhook_endpoint(e, 100, Effects::none())
             .await
             .unwrap();
     }
@@ -778,7 +778,7 @@ pub async fn insert_meeting_conflict_rolls_back(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;
     store
-        .create_webhook_endpoint(&endpoint(t, &[]), Effects::none())
+        .create_webhook_endpoint(&endpoint(t, &[]), 100, Effects::none())
         .await
         .unwrap();
     let first = meeting_for(&c, None, None);
@@ -849,7 +849,7 @@ pub async fn insert_meeting_refused_after_its_connection_ended_or_its_key_moved(
     let c = connected(&store).await;
     let t = c.tenant.id;
     store
-        .create_webhook_endpoint(&endpoint(t, &[]), Effects::none())
+        .create_webhook_endpoint(&endpoint(t, &[]), 100, Effects::none())
         .await
         .unwrap();
     let at = now();

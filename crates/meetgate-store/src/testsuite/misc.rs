@@ -149,7 +149,7 @@ pub async fn store_basics_and_stats(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .create_webhook_endpoint(&endpoint(c.tenant.id, &[]), Effects::none())
+        .create_webhook_endpoint(&endpoint(c.tenant.id, &[]), 100, Effects::none())
         .await
         .unwrap();
     store
@@ -248,7 +248,7 @@ pub async fn tenant_isolation_everywhere(store: Arc<dyn Store>) {
     store.claim_idempotency_key(&idem_claim).await.unwrap();
     let ep = endpoint(a, &[]);
     store
-        .create_webhook_endpoint(&ep, Effects::none())
+        .create_webhook_endpoint(&ep, 100, Effects::none())
         .await
         .unwrap();
     store

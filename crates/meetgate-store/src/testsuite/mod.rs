@@ -105,6 +105,7 @@ macro_rules! store_tests {
             tenants_create_get_list_update,
             api_keys_lifecycle,
             api_key_limit_holds_concurrently,
+            webhook_endpoint_limit_holds_concurrently,
             members_lifecycle,
             sessions_lifecycle,
             invitations_lifecycle,

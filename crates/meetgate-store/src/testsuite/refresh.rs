@@ -27,7 +27,7 @@ pub async fn refresh_lock_happy_path(store: Arc<dyn Store>) {
     let t = c.tenant.id;
     let ep = endpoint(t, &["connection.refreshed"]);
     store
-        .create_webhook_endpoint(&ep, Effects::none())
+        .create_webhook_endpoint(&ep, 100, Effects::none())
         .await
         .unwrap();
     let at = now();
@@ -132,7 +132,7 @@ pub async fn refresh_lock_version_conflicts(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;
     store
-        .create_webhook_endpoint(&endpoint(t, &[]), Effects::none())
+        .create_webhook_endpoint(&endpoint(t, &[]), 100, Effects::none())
         .await
         .unwrap();
     let at = now();

@@ -357,3 +357,55 @@ pub async fn api_key_limit_holds_concurrently(store: Arc<dyn Store>) {
         .await
         .unwrap();
 }
+
+pub async fn webhook_endpoint_limit_holds_concurrently(store: Arc<dyn Store>) {
+    let t = tenant(&store).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            let ep = endpoint(t.id, &[]);
+            tokio::spawn(async move {
+                store
+                    .create_webhook_endpoint(
+                        &ep,
+                        3,
+                        Effects::none()
+                            .audit(audit(Some(ep.tenant_id), "webhook_endpoint.created")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(e) => assert!(is_precondition(&e, "webhook endpoint limit"), "{e:?}"),
+        }
+    }
+    assert_eq!(created, 3);
+    let endpoints = store.list_webhook_endpoints(t.id).await.unwrap();
+    assert_eq!(endpoints.len(), 3);
+    assert_eq!(
+        audit_actions(&store, Some(t.id), "webhook_endpoint.")
+            .await
+            .len(),
+        3
+    );
+    // A deleted endpoint no longer counts; another tenant's never did.
+    assert!(
+        store
+            .delete_webhook_endpoint(t.id, endpoints[0].id, now(), Effects::none())
+            .await
+            .unwrap()
+    );
+    store
+        .create_webhook_endpoint(&endpoint(t.id, &[]), 3, Effects::none())
+        .await
+        .unwrap();
+    let other = tenant(&store).await;
+    store
+        .create_webhook_endpoint(&endpoint(other.id, &[]), 3, Effects::none())
+        .await
+        .unwrap();
+}

@@ -257,6 +257,7 @@ pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
     store
         .create_webhook_endpoint(
             &ep,
+            100,
             Effects::none().audit(audit(Some(a.id), "webhook_endpoint.created")),
         )
         .await
@@ -287,7 +288,7 @@ pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
     );
     let all_types = endpoint(a.id, &[]);
     store
-        .create_webhook_endpoint(&all_types, Effects::none())
+        .create_webhook_endpoint(&all_types, 100, Effects::none())
         .await
         .unwrap();
     assert_eq!(
@@ -442,7 +443,7 @@ pub async fn outbox_fanout_to_matching_endpoints(store: Arc<dyn Store>) {
     let theirs = endpoint(b.id, &[]);
     for e in [&every, &meetings_only, &disabled, &theirs] {
         store
-            .create_webhook_endpoint(e, Effects::none())
+            .create_webhook_endpoint(e, 100, Effects::none())
             .await
             .unwrap();
     }
@@ -617,7 +618,7 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     let a = tenant(&store).await;
     let ep = endpoint(a.id, &[]);
     store
-        .create_webhook_endpoint(&ep, Effects::none())
+        .create_webhook_endpoint(&ep, 100, Effects::none())
         .await
         .unwrap();
     let ev = event(a.id, "meeting.created");
@@ -759,11 +760,11 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
 pub async fn deliveries_concurrent_claims(store: Arc<dyn Store>) {
     let a = tenant(&store).await;
     store
-        .create_webhook_endpoint(&endpoint(a.id, &[]), Effects::none())
+        .create_webhook_endpoint(&endpoint(a.id, &[]), 100, Effects::none())
         .await
         .unwrap();
     store
-        .create_webhook_endpoint(&endpoint(a.id, &[]), Effects::none())
+        .create_webhook_endpoint(&endpoint(a.id, &[]), 100, Effects::none())
         .await
         .unwrap();
     let mut effects = Effects::none();
@@ -808,7 +809,7 @@ pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {
     let a = tenant(&store).await;
     let b = tenant(&store).await;
     store
-        .create_webhook_endpoint(&endpoint(a.id, &[]), Effects::none())
+        .create_webhook_endpoint(&endpoint(a.id, &[]), 100, Effects::none())
         .await
         .unwrap();
     let at = now();

@@ -46,9 +46,13 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<bool>;
     async fn purge_inbox(&self, processed_before: OffsetDateTime) -> StoreResult<u64>;
 
+    /// Refused with `Precondition { what: "webhook endpoint limit" }`, and nothing written, when
+    /// the tenant already has `max_active` endpoints not deleted; the count and the insert are
+    /// one transaction, as for API keys.
     async fn create_webhook_endpoint(
         &self,
         endpoint: &WebhookEndpoint,
+        max_active: u32,
         effects: Effects,
     ) -> StoreResult<()>;
     async fn list_webhook_endpoints(&self, tenant: TenantId) -> StoreResult<Vec<WebhookEndpoint>>;
