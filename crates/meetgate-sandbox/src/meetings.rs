@@ -468,7 +468,9 @@ impl Meeting {
         o.insert("duration".into(), json!(self.duration));
         o.insert("timezone".into(), json!(self.timezone));
         if !self.agenda.is_empty() {
-            o.insert("agenda".into(), json!(self.agenda));
+            // Zoom's list cuts the agenda to 250 characters; the meeting itself has all of it.
+            let cut: String = self.agenda.chars().take(250).collect();
+            o.insert("agenda".into(), json!(cut));
         }
         o.insert("created_at".into(), json!(timefmt::format(self.created_at)));
         o.insert("join_url".into(), json!(self.join_url(base)));

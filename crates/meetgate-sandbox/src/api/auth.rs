@@ -101,8 +101,9 @@ impl Caller {
         Ok(rec)
     }
 
-    /// Checks a `/meetings/{meetingId}` call. Meetings the token may not see answer exactly
-    /// like missing ones (3001).
+    /// Checks a `/meetings/{meetingId}` call. A meeting that exists but is not this token's to
+    /// act on is refused as Zoom does (400): 3003 to a change or deletion by another user of the
+    /// same account ("not the meeting host"), 3000 otherwise; only a missing one is 3001.
     pub fn meeting_access(
         &self,
         endpoint: Endpoint,
@@ -118,16 +119,26 @@ impl Caller {
             AppType::UserManaged => {
                 self.require(endpoint, Level::User)?;
                 if !own {
-                    return Err(ApiError::meeting_not_found(meeting_id));
+                    return Err(not_yours(endpoint, m.account_id == self.grant.account_id));
                 }
             }
             AppType::AdminManaged | AppType::ServerToServer => {
                 self.require(endpoint, if own { Level::User } else { Level::Admin })?;
                 if m.account_id != self.grant.account_id {
-                    return Err(ApiError::meeting_not_found(meeting_id));
+                    return Err(not_yours(endpoint, false));
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Zoom's answer to a meeting that exists but is not the caller's.
+fn not_yours(endpoint: Endpoint, same_account: bool) -> ApiError {
+    match endpoint {
+        Endpoint::MeetingsUpdate | Endpoint::MeetingsDelete if same_account => {
+            ApiError::bad_request(3003, "You are not the meeting host.")
+        }
+        _ => ApiError::bad_request(3000, "Cannot access meeting information."),
     }
 }

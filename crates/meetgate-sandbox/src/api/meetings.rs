@@ -318,6 +318,14 @@ pub async fn delete(
                             "Sorry, you cannot delete this meeting since it is in progress.",
                         ));
                     }
+                    // A meeting that happened stays in the host's history; a recurring one can
+                    // still be deleted for its later occurrences.
+                    if meeting.ended_at.is_some() && matches!(meeting.meeting_type, 1 | 2) {
+                        return Err(ApiError::bad_request(
+                            3007,
+                            "Sorry, you cannot delete this meeting since it has ended.",
+                        ));
+                    }
                     meeting.deleted_at = Some(now);
                 }
             }

@@ -72,10 +72,11 @@ async fn user_managed_token_sees_only_its_own_meetings() {
         .create_meeting(&ada.access, "me", json!({"topic": "Ada's"}))
         .await;
     let path = format!("meetings/{}", m["id"]);
-    for method in [Method::GET, Method::DELETE] {
+    // Grace is of Ada's account: not the host, as Zoom says it.
+    for (method, code) in [(Method::GET, 3000), (Method::DELETE, 3003)] {
         let (status, err) = s.api(method, &path, &grace.access, None).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(err["code"], 3001);
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(err["code"], code);
     }
     let (status, _) = s.api(Method::GET, &path, &ada.access, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -128,7 +129,7 @@ async fn admin_managed_token_reaches_its_account_only() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(err["code"], 1001);
-    // Another account's meeting answers like a missing one.
+    // Another account's meeting: access refused.
     let other = s.user_tokens(USER_APP, BARBARA).await;
     let theirs = s.create_meeting(&other.access, "me", json!({})).await;
     let (status, err) = s
@@ -139,8 +140,8 @@ async fn admin_managed_token_reaches_its_account_only() {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(err["code"], 3001);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["code"], 3000);
 }
 
 #[tokio::test]

@@ -322,6 +322,12 @@ async fn list_types_follow_meeting_state() {
         )
         .await;
     assert_eq!(prev["total_records"], 1);
+    // A meeting that has happened stays in the host's history.
+    let (status, err) = s
+        .api(Method::DELETE, &format!("meetings/{a_id}"), &t.access, None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an ended meeting stays");
+    assert_eq!(err["code"], 3007);
     let (_, upcoming) = s
         .api(
             Method::GET,
@@ -394,4 +400,32 @@ async fn scheduled_meetings_expire_thirty_days_after_their_end() {
     let (status, err) = s.api(Method::GET, &path, &token, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(err["code"], 3001);
+}
+
+#[tokio::test]
+async fn the_list_cuts_the_agenda_to_250_characters() {
+    let s = start().await;
+    let t = s.user_tokens(USER_APP, ADA).await;
+    let agenda = "é".repeat(300);
+    let m = s
+        .create_meeting(
+            &t.access,
+            "me",
+            json!({"start_time": "2031-03-01T10:00:00Z", "agenda": agenda}),
+        )
+        .await;
+    let (_, list) = s
+        .api(Method::GET, "users/me/meetings", &t.access, None)
+        .await;
+    let listed = list["meetings"][0]["agenda"].as_str().expect("agenda");
+    assert_eq!(listed.chars().count(), 250);
+    let (_, whole) = s
+        .api(
+            Method::GET,
+            &format!("meetings/{}", m["id"]),
+            &t.access,
+            None,
+        )
+        .await;
+    assert_eq!(whole["agenda"], agenda);
 }

@@ -157,6 +157,10 @@ impl Services {
                 connect_url: None,
             },
             ApiErrorKind::Transient { .. } => Error::ZoomUnavailable(error.message.clone()),
+            ApiErrorKind::Other if error.code == Some(3007) => problem(
+                "The meeting has already ended, and Zoom keeps ended meetings: there is nothing to cancel. It stays in the meeting history.".into(),
+                Vec::new(),
+            ),
             ApiErrorKind::Other => problem(format!("Zoom refused the request ({}). {}", error.message, "See Zoom's error code in zoom_code."), Vec::new()),
         }
     }

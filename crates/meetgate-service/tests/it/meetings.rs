@@ -594,6 +594,18 @@ async fn a_meeting_in_progress_cannot_be_changed_and_says_why(backend: Backend) 
     );
     let (_, stored) = app.api(Method::GET, &path, None).await;
     assert_eq!(stored["topic"], "Intake");
+
+    // Once it has ended, Zoom keeps it (3007): the answer says so, and it stays in the history.
+    app.env.control().end_meeting(zoom_id).await.unwrap();
+    let (status, problem) = app.api(Method::DELETE, &path, None).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["zoom_code"], 3007, "{problem}");
+    assert!(
+        problem["fix"].as_str().unwrap().contains("already ended"),
+        "{problem}"
+    );
+    let (status, stored) = app.api(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{stored}");
 }
 
 /// Two updates of one meeting overlap: the one that writes last read the meeting before the
