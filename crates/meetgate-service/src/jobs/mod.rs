@@ -8,41 +8,6 @@ use tokio::sync::watch;
 
 use crate::domain::Services;
 
-/// What one round did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Round {
-    pub refreshed: usize,
-    pub inbox: usize,
-    pub delivered: usize,
-}
-
-impl Round {
-    pub fn is_idle(&self) -> bool {
-        self.refreshed == 0 && self.inbox == 0 && self.delivered == 0
-    }
-}
-
-/// One round of every job that has work due. Each step reads the clock when it starts: a slow
-/// step (Zoom hanging) must not leave the next one with an old time, which would date its
-/// webhooks too early for their receivers and shorten the leases it takes.
-pub async fn run_round(services: &Services) -> Round {
-    let clock = &services.clock;
-    let mut round = Round::default();
-    match services.inbox_step(clock.now(), 100).await {
-        Ok(n) => round.inbox = n,
-        Err(e) => tracing::warn!(error = %e, "inbox step failed"),
-    }
-    match services.refresh_due_step(clock.now(), 50).await {
-        Ok(n) => round.refreshed = n,
-        Err(e) => tracing::warn!(error = %e, "refresh step failed"),
-    }
-    match services.deliver_step(clock.now(), 50).await {
-        Ok(n) => round.delivered = n,
-        Err(e) => tracing::warn!(error = %e, "delivery step failed"),
-    }
-    round
-}
-
 /// Audit entries or outbound events deleted per statement: a backlog goes in short
 /// transactions, and writes queued for SQLite's writer go between them.
 const PURGE_BATCH: u32 = 500;
@@ -138,35 +103,74 @@ async fn supervised<T: Send + 'static>(
     }
 }
 
-/// Runs rounds until `shutdown` turns true: back to back while there is work, pausing
-/// `jobs.idle_interval_ms` when there is none; clean-up once an hour.
-pub async fn run(services: Services, mut shutdown: watch::Receiver<bool>) {
+/// Runs every kind of background work until `shutdown` turns true, each in a loop of its own:
+/// back to back while it has work, pausing `jobs.idle_interval_ms` when it has none; clean-up
+/// once an hour. Apart, a delivery round that waits on host apps that do not answer cannot hold
+/// back Zoom's events or the token refreshes.
+pub async fn run(services: Services, shutdown: watch::Receiver<bool>) {
+    tokio::join!(
+        repeat(&services, &shutdown, "inbox", |s| async move {
+            s.inbox_step(s.clock.now(), 100).await
+        }),
+        repeat(&services, &shutdown, "refresh", |s| async move {
+            s.refresh_due_step(s.clock.now(), 50).await
+        }),
+        repeat(&services, &shutdown, "delivery", |s| async move {
+            s.deliver_step(s.clock.now(), 50).await
+        }),
+        hourly_cleanup(&services, &shutdown),
+    );
+    tracing::info!("background jobs stopped");
+}
+
+/// Runs `step` (which answers how much it did) until shutdown, pausing when it found nothing.
+async fn repeat<F, Fut>(
+    services: &Services,
+    shutdown: &watch::Receiver<bool>,
+    what: &'static str,
+    step: F,
+) where
+    F: Fn(Services) -> Fut,
+    Fut: std::future::Future<Output = Result<usize, crate::Error>> + Send + 'static,
+{
     let idle = Duration::from_millis(services.config.jobs.idle_interval_ms.max(10));
-    let mut last_cleanup: Option<OffsetDateTime> = None;
-    loop {
-        if *shutdown.borrow() {
+    let mut shutdown = shutdown.clone();
+    while !*shutdown.borrow() {
+        let busy = match supervised(step(services.clone())).await {
+            Some(Ok(done)) => done > 0,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "{what} step failed");
+                false
+            }
+            None => false,
+        };
+        if !busy && !pause(idle, &mut shutdown).await {
             break;
         }
-        let this = services.clone();
-        let round = supervised(async move { run_round(&this).await })
-            .await
-            .unwrap_or_default();
+    }
+}
+
+async fn hourly_cleanup(services: &Services, shutdown: &watch::Receiver<bool>) {
+    let mut shutdown = shutdown.clone();
+    while !*shutdown.borrow() {
         let now = services.clock.now();
-        if last_cleanup.is_none_or(|t| now - t > time::Duration::hours(1)) {
-            last_cleanup = Some(now);
-            let this = services.clone();
-            if let Some(Err(e)) = supervised(async move { cleanup(&this, now).await }).await {
-                tracing::warn!(error = %e, "clean-up failed");
-            }
+        let this = services.clone();
+        if let Some(Err(e)) = supervised(async move { cleanup(&this, now).await }).await {
+            tracing::warn!(error = %e, "clean-up failed");
         }
-        if round.is_idle() {
-            tokio::select! {
-                _ = tokio::time::sleep(idle) => {}
-                _ = shutdown.changed() => {}
-            }
+        if !pause(Duration::from_secs(3600), &mut shutdown).await {
+            break;
         }
     }
-    tracing::info!("background jobs stopped");
+}
+
+/// Sleeps `for_` or until shutdown; false when the loop should end (shutdown, or its sender is
+/// gone).
+async fn pause(for_: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(for_) => true,
+        changed = shutdown.changed() => changed.is_ok() && !*shutdown.borrow(),
+    }
 }
 
 #[cfg(test)]

@@ -417,6 +417,45 @@ async fn delivered_events_go_after_retention_and_retried_ones_stay(backend: Back
     assert!(events.unwrap().is_empty());
 }
 
+/// A host app that takes connections and never answers holds a delivery for the webhook
+/// timeout; the token refreshes (and Zoom's events) run in loops of their own meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_host_app_does_not_hold_back_the_refreshes() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hooks", silent.local_addr().unwrap());
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+            let _ = accepted_tx.send(());
+        }
+    });
+    add_endpoint(&app, &silent_url).await;
+    app.connect("idle", ADA, USER_APP).await;
+    let services = app.services().clone();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let jobs = tokio::spawn(meetgate_service::jobs::run(services.clone(), stopped));
+    tokio::time::timeout(std::time::Duration::from_secs(5), accepted.recv())
+        .await
+        .expect("the delivery reached the silent host app");
+
+    // While that delivery waits, the idle grant falls due for its refresh.
+    let month = std::time::Duration::from_secs(31 * 24 * 3600);
+    services.clock.advance(month);
+    app.env.control().advance_clock(month).await.unwrap();
+    eventually("the refresh runs while the delivery waits", || {
+        let app = &app;
+        async move { refreshes(&app.counters().await) == 1 }
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), jobs).await;
+}
+
 /// A tenant has at most ten webhook endpoints: each gets every event, and the deliveries of all
 /// tenants share one job.
 #[tokio::test]
