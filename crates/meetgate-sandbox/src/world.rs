@@ -387,6 +387,28 @@ impl World {
                     webhook_url: None,
                     webhook_events: Vec::new(),
                 },
+                // What every server-to-server app made today is: granular, admin level.
+                App {
+                    client_id: "sbxGranularServerToServerClient01".to_owned(),
+                    client_secret: Secret::new("sbx-granular-s2s-secret-0001"),
+                    name: "meetgate (server-to-server, granular scopes)".to_owned(),
+                    app_type: AppType::ServerToServer,
+                    scopes: strs(&[
+                        "meeting:read:meeting:admin",
+                        "meeting:read:list_meetings:admin",
+                        "meeting:write:meeting:admin",
+                        "meeting:update:meeting:admin",
+                        "meeting:delete:meeting:admin",
+                        "user:read:user:admin",
+                        "user:read:token:admin",
+                    ]),
+                    granular: true,
+                    redirect_uris: Vec::new(),
+                    owner_account_id: RIVERSIDE_ACCOUNT_ID.to_owned(),
+                    webhook_secret_token: Secret::new("sbx-granular-s2s-webhook-secret"),
+                    webhook_url: None,
+                    webhook_events: Vec::new(),
+                },
             ],
         }
     }

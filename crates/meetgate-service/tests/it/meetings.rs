@@ -218,6 +218,33 @@ async fn wrong_app_type_and_foreign_user_get_a_fix(backend: Backend) {
     let (status, body) = app.create_meeting("front-desk", json!({})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(app.env.control().meetings_of(GRACE).await.unwrap().len(), 2);
+
+    // The same with granular scopes (every server-to-server app made today): create, start
+    // link (a read), delete, each under its own `:admin` scope.
+    app.services()
+        .connect_server_to_server(&ctx, "front-desk-2", app.apps[GRANULAR_S2S_APP], GRACE)
+        .await
+        .unwrap();
+    let (status, meeting) = app
+        .create_meeting(
+            "front-desk-2",
+            json!({ "type": "scheduled", "start_time": "2030-03-01T10:00:00Z" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{meeting}");
+    let start = app
+        .http
+        .get(meeting["start_link"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
+    let (status, body) = app.api(Method::DELETE, &path, None).await;
+    assert!([200, 204].contains(&status), "{status} {body}");
+    let zoom_id = meeting["zoom_meeting_id"].as_i64().unwrap();
+    let at_zoom = app.env.control().meetings_of(GRACE).await.unwrap();
+    assert!(at_zoom.iter().any(|m| m.id == zoom_id && m.deleted), "{at_zoom:?}");
 }
 
 async fn scheduled_recurring_update_delete_and_list(backend: Backend) {

@@ -48,6 +48,7 @@ pub const USER_APP: &str = "sbxUserManagedClient01";
 pub const ADMIN_APP: &str = "sbxAdminManagedClient01";
 pub const S2S_APP: &str = "sbxServerToServerClient01";
 pub const GRANULAR_APP: &str = "sbxGranularUserClient01";
+pub const GRANULAR_S2S_APP: &str = "sbxGranularServerToServerClient01";
 
 /// What every instance of one test shares: the sandbox, the database, the keys.
 pub struct Env {
@@ -253,6 +254,7 @@ impl TestApp {
                 ADMIN_APP => ADMIN_APP,
                 S2S_APP => S2S_APP,
                 GRANULAR_APP => GRANULAR_APP,
+                GRANULAR_S2S_APP => GRANULAR_S2S_APP,
                 _ => continue,
             };
             let view = services
