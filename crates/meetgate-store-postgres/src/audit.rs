@@ -89,7 +89,8 @@ impl AuditStore for PgStore {
     async fn purge_audit(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
         let done = sqlx::query(
             "DELETE FROM audit_events WHERE id IN
-                (SELECT id FROM audit_events WHERE at < $1 ORDER BY at LIMIT $2)",
+                (SELECT id FROM audit_events WHERE at < $1 ORDER BY at LIMIT $2
+                 FOR UPDATE SKIP LOCKED)",
         )
         .bind(ts(before))
         .bind(i64::from(limit))

@@ -1544,8 +1544,11 @@ impl Services {
             // Deleting what is already gone is done: an occurrence this meeting had, which Zoom
             // no longer knows, was deleted, by an attempt whose answer was lost (a retry with
             // the same key lands here) or in Zoom itself.
+            // Zoom's 3000 also refuses a meeting this grant may not act on (another account's,
+            // after a reconnect as another Zoom user): only its occurrence message counts.
             Err(Error::ZoomRejected(z))
                 if z.zoom_code == Some(3000)
+                    && z.zoom_message.to_ascii_lowercase().contains("occurrence")
                     && occurrence_id.is_some_and(|o| self.had_occurrence(&meeting, o)) => {}
             Err(e) => return Err(e),
         }

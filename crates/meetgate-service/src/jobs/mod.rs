@@ -155,8 +155,19 @@ async fn hourly_cleanup(services: &Services, shutdown: &watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         let now = services.clock.now();
         let this = services.clone();
-        if let Some(Err(e)) = supervised(async move { cleanup(&this, now).await }).await {
-            tracing::warn!(error = %e, "clean-up failed");
+        let mut purging = tokio::spawn(async move { cleanup(&this, now).await });
+        // A first clean-up after an upgrade may have a long backlog: shutdown stops it between
+        // its statements (each is a transaction of its own) rather than wait for all of them.
+        tokio::select! {
+            done = &mut purging => match done {
+                Ok(Err(e)) => tracing::warn!(error = %e, "clean-up failed"),
+                Err(e) => tracing::error!(error = %e, "clean-up panicked; the next one runs as usual"),
+                Ok(Ok(_)) => {}
+            },
+            _ = shutdown.wait_for(|stop| *stop) => {
+                purging.abort();
+                break;
+            }
         }
         if !pause(Duration::from_secs(3600), &mut shutdown).await {
             break;

@@ -244,7 +244,10 @@ async fn wrong_app_type_and_foreign_user_get_a_fix(backend: Backend) {
     assert!([200, 204].contains(&status), "{status} {body}");
     let zoom_id = meeting["zoom_meeting_id"].as_i64().unwrap();
     let at_zoom = app.env.control().meetings_of(GRACE).await.unwrap();
-    assert!(at_zoom.iter().any(|m| m.id == zoom_id && m.deleted), "{at_zoom:?}");
+    assert!(
+        at_zoom.iter().any(|m| m.id == zoom_id && m.deleted),
+        "{at_zoom:?}"
+    );
 }
 
 async fn scheduled_recurring_update_delete_and_list(backend: Backend) {

@@ -9,6 +9,7 @@ use crate::http::extract::{ApiCtx, ApiJson, ApiPath, ApiQuery};
 use crate::http::problem::{ApiError, Problem, WithRequestId};
 
 /// Register an endpoint for events. The answer carries the signing secret (`whsec_...`), once.
+/// A tenant has at most ten endpoints (409 for an eleventh).
 #[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", security(("api_key" = [])),
     request_body = NewWebhookEndpoint,
     responses(
@@ -17,6 +18,7 @@ use crate::http::problem::{ApiError, Problem, WithRequestId};
         (status = 413, body = Problem, content_type = "application/problem+json", description = "body too large"),
         (status = 415, body = Problem, content_type = "application/problem+json", description = "the body is not sent as `application/json`"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the tenant already has ten webhook endpoints"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_endpoint(

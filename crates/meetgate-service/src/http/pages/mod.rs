@@ -243,7 +243,11 @@ fn zoom_refusal(z: &crate::error::ZoomProblem, request_id: Option<&str>) -> Stri
             z.required_scopes.join(" or ")
         );
     }
-    if z.zoom_code == Some(3000) {
+    // Zoom's 3000 also refuses meetings of another user or account; only its "started" answer
+    // is about a meeting in progress.
+    if z.zoom_code == Some(3000)
+        && (z.zoom_message.contains("started") || z.zoom_message.contains("in progress"))
+    {
         return format!(
             "Zoom refused to change this meeting ({}). A meeting in progress cannot be changed until it ends.",
             z.zoom_message.trim_end_matches('.')
