@@ -109,16 +109,21 @@ pub async fn drop_test_database(url: &str) {
     }
 }
 
-/// Runs `sql` on the database at `url`, for tests that break the schema on purpose.
-pub async fn execute_sql(url: &str, sql: &str) {
+/// A connection of its own to the test database at `url`, outside any store's pool.
+async fn test_connection(url: &str) -> sqlx::PgConnection {
     let options: sqlx::postgres::PgConnectOptions = url
         .parse()
         .unwrap_or_else(|e| panic!("not a PostgreSQL URL: {e}"));
-    let mut conn = options
+    options
         .disable_statement_logging()
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"))
+}
+
+/// Runs `sql` on the database at `url`, for tests that break the schema on purpose.
+pub async fn execute_sql(url: &str, sql: &str) {
+    let mut conn = test_connection(url).await;
     conn.execute(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -129,14 +134,7 @@ pub async fn execute_sql(url: &str, sql: &str) {
 /// or a network failure would: for tests of a refresh whose lock dies mid-call. Returns how many
 /// sessions it ended.
 pub async fn end_sessions_holding_advisory_locks(url: &str) -> u64 {
-    let options: sqlx::postgres::PgConnectOptions = url
-        .parse()
-        .unwrap_or_else(|e| panic!("not a PostgreSQL URL: {e}"));
-    let mut conn = options
-        .disable_statement_logging()
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+    let mut conn = test_connection(url).await;
     let ended: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (
             SELECT pg_terminate_backend(pid) FROM pg_locks

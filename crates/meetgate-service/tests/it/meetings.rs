@@ -678,6 +678,21 @@ async fn two_updates_at_once_keep_both_changes(backend: Backend) {
     assert_eq!(audit["data"].as_array().unwrap().len(), 2, "{audit}");
 }
 
+/// Zoom's next reads of a meeting answer 503.
+async fn fail_reads_back(app: &TestApp) {
+    app.fault(
+        FaultKind::ZoomError {
+            status: 503,
+            code: None,
+            error: None,
+            message: "Service temporarily unavailable".into(),
+        },
+        "meetings.get",
+        5,
+    )
+    .await;
+}
+
 /// Zoom makes the change, then fails to answer the read that follows: meetgate's copy takes what
 /// was sent (and the client label, which only meetgate holds), instead of staying as it was.
 async fn an_update_whose_read_back_fails_keeps_what_was_sent(backend: Backend) {
@@ -691,17 +706,7 @@ async fn an_update_whose_read_back_fails_keeps_what_was_sent(backend: Backend) {
     assert_eq!(status, 201, "{meeting}");
     assert_eq!(meeting["settings"]["mute_upon_entry"], false, "{meeting}");
     let path = format!("/v1/meetings/{}", meeting["id"].as_str().unwrap());
-    app.fault(
-        FaultKind::ZoomError {
-            status: 503,
-            code: None,
-            error: None,
-            message: "Service temporarily unavailable".into(),
-        },
-        "meetings.get",
-        5,
-    )
-    .await;
+    fail_reads_back(&app).await;
     let patch = json!({
         "topic": "Follow-up",
         "client_label": "Jane Doe",
@@ -736,17 +741,7 @@ async fn an_update_whose_read_back_fails_keeps_what_was_sent(backend: Backend) {
 
     // A new passcode changes the join URL at Zoom in a way only Zoom knows: that update answers
     // the error, and a retry reads again.
-    app.fault(
-        FaultKind::ZoomError {
-            status: 503,
-            code: None,
-            error: None,
-            message: "Service temporarily unavailable".into(),
-        },
-        "meetings.get",
-        5,
-    )
-    .await;
+    fail_reads_back(&app).await;
     let (status, problem) = app
         .api(Method::PATCH, &path, Some(json!({ "password": "n3wPass" })))
         .await;
