@@ -1395,7 +1395,8 @@ impl Services {
             if patch.client_label.is_some() {
                 details.client_label = patch.client_label.clone().filter(|l| !l.trim().is_empty());
             }
-            let update = match &fresh {
+            // Start, duration and time zone as Zoom now has them: read back, or as sent.
+            let (start_time, duration, timezone) = match &fresh {
                 Some(fresh) => {
                     if patch.topic.is_some() {
                         details.topic = fresh.topic.clone();
@@ -1409,26 +1410,20 @@ impl Services {
                         .occurrences
                         .as_ref()
                         .and_then(|o| serde_json::to_value(o).ok());
-                    MeetingUpdate {
-                        start_time: zoom_start(fresh).or(meeting.start_time),
-                        duration_minutes: fresh.duration.or(meeting.duration_minutes),
-                        timezone: fresh.timezone.clone().or(meeting.timezone.clone()),
-                        details: self.seal_details(&meeting, &details)?,
-                        replaces: meeting.details.clone(),
-                        now: ctx.now,
-                    }
+                    (zoom_start(fresh), fresh.duration, fresh.timezone.clone())
                 }
                 None => {
                     apply_sent(&mut details, patch, &request)?;
-                    MeetingUpdate {
-                        start_time: start.or(meeting.start_time),
-                        duration_minutes: patch.duration.or(meeting.duration_minutes),
-                        timezone: patch.timezone.clone().or(meeting.timezone.clone()),
-                        details: self.seal_details(&meeting, &details)?,
-                        replaces: meeting.details.clone(),
-                        now: ctx.now,
-                    }
+                    (start, patch.duration, patch.timezone.clone())
                 }
+            };
+            let update = MeetingUpdate {
+                start_time: start_time.or(meeting.start_time),
+                duration_minutes: duration.or(meeting.duration_minutes),
+                timezone: timezone.or(meeting.timezone.clone()),
+                details: self.seal_details(&meeting, &details)?,
+                replaces: meeting.details.clone(),
+                now: ctx.now,
             };
             // The answer is built before the write, so that a key's stored answer is written
             // with it.

@@ -297,16 +297,12 @@ async fn a_refresh_that_loses_its_lock_mid_call_still_lands_once() {
         let app = app.clone();
         async move { app.create_meeting("clinician", json!({})).await }
     });
-    let store = app.services().store.clone();
-    let tenant = app.tenant;
     eventually("the refresh is marked", || {
-        let store = store.clone();
+        let app = &app;
         async move {
-            let conns = store
-                .list_connections(tenant, None, None, 10)
-                .await
-                .unwrap();
-            conns[0].refresh_started_at.is_some()
+            app.stored_connections().await[0]
+                .refresh_started_at
+                .is_some()
         }
     })
     .await;
@@ -402,15 +398,10 @@ async fn a_start_link_dropped_mid_refresh_still_stores_the_rotated_token(backend
         .send()
         .await;
     assert!(hasty.unwrap_err().is_timeout(), "the browser gave up first");
-    let store = app.services().store.clone();
-    let tenant = app.tenant;
     eventually("the refresh finishes and is stored", || {
-        let store = store.clone();
+        let app = &app;
         async move {
-            let conns = store
-                .list_connections(tenant, None, None, 10)
-                .await
-                .unwrap();
+            let conns = app.stored_connections().await;
             conns[0].last_refreshed_at.is_some() && conns[0].refresh_started_at.is_none()
         }
     })
