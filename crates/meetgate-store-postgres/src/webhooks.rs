@@ -1,5 +1,6 @@
 use meetgate_store::models::{
-    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, ListOrder, OutboxEvent, WebhookEndpoint,
+    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, ListOrder, OutboxEvent, SecretRotation,
+    WebhookEndpoint,
 };
 use meetgate_store::{
     DeliveryId, Effects, InboxItemId, OffsetDateTime, OutboxEventId, StoreError, StoreResult,
@@ -29,7 +30,8 @@ macro_rules! inbox_cols_i {
 
 macro_rules! endpoint_cols {
     () => {
-        "id, tenant_id, url, secret, event_types, description, created_at, disabled_at"
+        "id, tenant_id, url, secret, previous_secret, previous_secret_expires_at, event_types, \
+         description, created_at, disabled_at"
     };
 }
 
@@ -70,6 +72,8 @@ fn endpoint_with_prefix(row: &PgRow, p: &str) -> StoreResult<WebhookEndpoint> {
         tenant_id: TenantId(row.uuid(&col("tenant_id"))?),
         url: row.text(&col("url"))?,
         secret: row.sealed(&col("secret"))?,
+        previous_secret: row.opt_sealed(&col("previous_secret"))?,
+        previous_secret_expires_at: row.opt_time(&col("previous_secret_expires_at"))?,
         event_types: serde_json::from_value(types).map_err(|e| corrupt("event_types", e))?,
         description: row.opt_text(&col("description"))?,
         created_at: row.time(&col("created_at"))?,
@@ -280,13 +284,15 @@ impl WebhookStore for PgStore {
         let done = sqlx::query(concat!(
             "INSERT INTO webhook_endpoints (",
             endpoint_cols!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT count(*) FROM \
-             webhook_endpoints WHERE tenant_id = $2 AND disabled_at IS NULL) < $9"
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE (SELECT count(*) FROM \
+             webhook_endpoints WHERE tenant_id = $2 AND disabled_at IS NULL) < $11"
         ))
         .bind(id(e.id.0))
         .bind(id(e.tenant_id.0))
         .bind(&e.url)
         .bind(&e.secret.0)
+        .bind(e.previous_secret.as_ref().map(|s| &s.0))
+        .bind(opt_ts(e.previous_secret_expires_at))
         .bind(types)
         .bind(&e.description)
         .bind(ts(e.created_at))
@@ -339,6 +345,64 @@ impl WebhookStore for PgStore {
         .as_ref()
         .map(endpoint)
         .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, endpoint = %eid))]
+    async fn rotate_webhook_endpoint_secret(
+        &self,
+        tenant: TenantId,
+        eid: WebhookEndpointId,
+        rotation: &SecretRotation,
+        effects: Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints
+             SET secret = $4, previous_secret = $5, previous_secret_expires_at = $6
+             WHERE tenant_id = $1 AND id = $2 AND disabled_at IS NULL AND secret = $3",
+        )
+        .bind(id(tenant.0))
+        .bind(id(eid.0))
+        .bind(&rotation.expected.0)
+        .bind(&rotation.secret.0)
+        .bind(rotation.previous.as_ref().map(|s| &s.0))
+        .bind(opt_ts(rotation.previous_expires_at))
+        .execute(&mut *tx)
+        .await
+        .or_store("webhook endpoint")?;
+        if done.rows_affected() == 0 {
+            let active = sqlx::query(
+                "SELECT 1 FROM webhook_endpoints
+                 WHERE tenant_id = $1 AND id = $2 AND disabled_at IS NULL",
+            )
+            .bind(id(tenant.0))
+            .bind(id(eid.0))
+            .fetch_optional(&mut *tx)
+            .await
+            .or_store("webhook endpoint")?;
+            return match active {
+                Some(_) => Err(StoreError::VersionConflict {
+                    what: "webhook endpoint secret",
+                }),
+                None => Ok(false),
+            };
+        }
+        effects::write(&mut tx, &effects).await?;
+        tx.commit().await.or_store("transaction")?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn clear_expired_webhook_secrets(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL
+             WHERE previous_secret_expires_at <= $1",
+        )
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .or_store("webhook endpoint")?;
+        Ok(done.rows_affected())
     }
 
     /// False when the endpoint is not in the tenant or already disabled.
@@ -437,6 +501,8 @@ impl WebhookStore for PgStore {
                 e.id AS e_id, e.tenant_id AS e_tenant_id, e.event_type AS e_event_type,
                 e.payload AS e_payload, e.created_at AS e_created_at,
                 w.id AS w_id, w.tenant_id AS w_tenant_id, w.url AS w_url, w.secret AS w_secret,
+                w.previous_secret AS w_previous_secret,
+                w.previous_secret_expires_at AS w_previous_secret_expires_at,
                 w.event_types AS w_event_types, w.description AS w_description,
                 w.created_at AS w_created_at, w.disabled_at AS w_disabled_at
              FROM claimed d

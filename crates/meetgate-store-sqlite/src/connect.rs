@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "the claim that holds an idempotency key; password reset links",
         include_str!("../migrations/0004_claim_holders_and_password_resets.sql"),
     ),
+    (
+        5,
+        "the previous secret of a webhook endpoint during a rotation",
+        include_str!("../migrations/0005_webhook_secret_rotation.sql"),
+    ),
 ];
 
 /// Connection and timeout settings.

@@ -548,11 +548,28 @@ pub struct WebhookEndpoint {
     pub tenant_id: TenantId,
     pub url: String,
     pub secret: SealedValue,
+    /// The secret a rotation replaced: deliveries are signed with it too until
+    /// `previous_secret_expires_at`, so that the host app can switch without missing an event.
+    pub previous_secret: Option<SealedValue>,
+    pub previous_secret_expires_at: Option<OffsetDateTime>,
     /// Empty means every event type.
     pub event_types: Vec<String>,
     pub description: Option<String>,
     pub created_at: OffsetDateTime,
     pub disabled_at: Option<OffsetDateTime>,
+}
+
+/// A webhook endpoint's new signing secret, with the one it replaces.
+#[derive(Debug, Clone)]
+pub struct SecretRotation {
+    /// The secret stored now; the rotation happens only if it is still the endpoint's.
+    pub expected: SealedValue,
+    /// The new secret.
+    pub secret: SealedValue,
+    /// `expected`'s plaintext sealed for the previous secret's column, or `None` to stop
+    /// signing with it at once (a leaked secret).
+    pub previous: Option<SealedValue>,
+    pub previous_expires_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone)]

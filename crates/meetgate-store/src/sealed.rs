@@ -28,10 +28,11 @@ pub enum SealedColumn {
     IdempotencyResponse,
     InboxPayload,
     WebhookEndpointSecret,
+    WebhookEndpointPreviousSecret,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 10] = [
+    pub const ALL: [SealedColumn; 11] = [
         Self::ZoomAppClientSecret,
         Self::ZoomAppWebhookSecret,
         Self::ZoomAppWebhookSecretNext,
@@ -42,6 +43,7 @@ impl SealedColumn {
         Self::IdempotencyResponse,
         Self::InboxPayload,
         Self::WebhookEndpointSecret,
+        Self::WebhookEndpointPreviousSecret,
     ];
 
     /// `(table, column)` as named in the schema.
@@ -57,6 +59,7 @@ impl SealedColumn {
             Self::IdempotencyResponse => ("idempotency_records", "response_body"),
             Self::InboxPayload => ("zoom_inbox", "payload"),
             Self::WebhookEndpointSecret => ("webhook_endpoints", "secret"),
+            Self::WebhookEndpointPreviousSecret => ("webhook_endpoints", "previous_secret"),
         }
     }
 }

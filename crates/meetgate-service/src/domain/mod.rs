@@ -165,4 +165,6 @@ impl Services {
 
 pub use audit_log::{AuditEventView, AuditFilter, AuditPage};
 pub use inbox::{INBOX_GIVE_UP_AFTER, WebhookReply};
-pub use outbox::{DeliveryPage, DeliveryView, NewWebhookEndpoint, WebhookEndpointView};
+pub use outbox::{
+    DeliveryPage, DeliveryView, NewWebhookEndpoint, SecretRotationRequest, WebhookEndpointView,
+};

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use meetgate_store::models::{
-    Delivery, DeliveryJob, DeliveryOutcome, ListOrder, OutboxEvent, WebhookEndpoint,
+    Delivery, DeliveryJob, DeliveryOutcome, ListOrder, OutboxEvent, SecretRotation, WebhookEndpoint,
 };
 use meetgate_store::{DeliveryId, Effects, SealedColumn, WebhookEndpointId};
 use rand::Rng;
@@ -48,11 +48,27 @@ pub struct WebhookEndpointView {
     pub description: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    /// Only in the answer to a create: `whsec_...`, for verifying signatures.
+    /// While a rotated-out secret still signs deliveries (beside the current one): until when.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub previous_secret_expires_at: Option<OffsetDateTime>,
+    /// Only in the answer to a create or a rotation: `whsec_...`, for verifying signatures.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub secret: Option<Secret>,
 }
+
+/// How long the secret a rotation replaces keeps signing deliveries beside the new one.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRotationRequest {
+    /// Seconds, 0 to 604800 (7 days); default 86400 (24 hours). 0 stops signing with the old
+    /// secret at once: for a secret that leaked.
+    pub keep_previous_secs: Option<u32>,
+}
+
+/// The default and the longest time a rotated-out secret keeps signing.
+pub const KEEP_PREVIOUS_SECRET_SECS: u32 = 24 * 3600;
+pub const MAX_KEEP_PREVIOUS_SECRET_SECS: u32 = 7 * 24 * 3600;
 
 /// A page of the delivery log, newest first.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -96,15 +112,44 @@ impl From<Delivery> for DeliveryView {
     }
 }
 
-fn view(endpoint: &WebhookEndpoint, secret: Option<Secret>) -> WebhookEndpointView {
+fn view(
+    endpoint: &WebhookEndpoint,
+    secret: Option<Secret>,
+    now: OffsetDateTime,
+) -> WebhookEndpointView {
     WebhookEndpointView {
         id: endpoint.id,
         url: endpoint.url.clone(),
         event_types: endpoint.event_types.clone(),
         description: endpoint.description.clone(),
         created_at: endpoint.created_at,
+        // An expired one the clean-up has not forgotten yet signs nothing.
+        previous_secret_expires_at: endpoint
+            .previous_secret
+            .as_ref()
+            .and(endpoint.previous_secret_expires_at)
+            .filter(|until| *until > now),
         secret,
     }
+}
+
+fn new_secret() -> String {
+    format!("whsec_{}", STANDARD.encode(random_token(24).as_bytes()))
+}
+
+/// The `webhook-signature` header: one `v1,...` signature per secret, space-separated, so that
+/// a receiver holding either secret accepts the message during a rotation.
+fn signature_header(
+    secrets: &[Secret],
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Option<String> {
+    let signatures: Option<Vec<String>> = secrets
+        .iter()
+        .map(|s| standard_webhook_signature(s.expose(), msg_id, timestamp, body))
+        .collect();
+    Some(signatures?.join(" "))
 }
 
 /// `v1,base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))` with the key from `whsec_<base64>`.
@@ -176,7 +221,7 @@ impl Services {
             }
         }
         let id = WebhookEndpointId::new();
-        let secret = format!("whsec_{}", STANDARD.encode(random_token(24).as_bytes()));
+        let secret = new_secret();
         let endpoint = WebhookEndpoint {
             id,
             tenant_id: ctx.tenant(),
@@ -187,6 +232,8 @@ impl Services {
                 &id.to_string(),
                 &secret,
             )?,
+            previous_secret: None,
+            previous_secret_expires_at: None,
             event_types: new.event_types,
             description: new.description.filter(|d| !d.trim().is_empty()),
             created_at: ctx.now,
@@ -210,7 +257,7 @@ impl Services {
                 )),
                 other => Error::from(other),
             })?;
-        Ok(view(&endpoint, Some(Secret::new(secret))))
+        Ok(view(&endpoint, Some(Secret::new(secret)), ctx.now))
     }
 
     pub async fn list_webhook_endpoints(&self, ctx: &Ctx) -> Result<Vec<WebhookEndpointView>> {
@@ -218,8 +265,100 @@ impl Services {
         Ok(endpoints
             .iter()
             .filter(|e| e.disabled_at.is_none())
-            .map(|e| view(e, None))
+            .map(|e| view(e, None, ctx.now))
             .collect())
+    }
+
+    /// Gives the endpoint a new signing secret, answered once. The secret it replaces keeps
+    /// signing deliveries beside the new one for `keep_previous_secs`, so that the host app can
+    /// deploy the new secret without rejecting an event meanwhile; a second rotation drops it.
+    pub async fn rotate_webhook_secret(
+        &self,
+        ctx: &Ctx,
+        id: WebhookEndpointId,
+        request: SecretRotationRequest,
+    ) -> Result<WebhookEndpointView> {
+        let keep = request
+            .keep_previous_secs
+            .unwrap_or(KEEP_PREVIOUS_SECRET_SECS);
+        if keep > MAX_KEEP_PREVIOUS_SECRET_SECS {
+            return Err(Error::validation(
+                "keep_previous_secs",
+                format!("must be at most {MAX_KEEP_PREVIOUS_SECRET_SECS} (7 days)"),
+            ));
+        }
+        let not_found = || Error::NotFound {
+            what: "webhook endpoint",
+        };
+        let mut endpoint = self
+            .store
+            .get_webhook_endpoint(ctx.tenant(), id)
+            .await?
+            .filter(|e| e.disabled_at.is_none())
+            .ok_or_else(not_found)?;
+        let row = id.to_string();
+        let tenant = Some(ctx.tenant());
+        let current = Secret::new(self.vault.open_string(
+            SealedColumn::WebhookEndpointSecret,
+            tenant,
+            &row,
+            &endpoint.secret,
+        )?);
+        let secret = new_secret();
+        let (previous, previous_expires_at) = if keep == 0 {
+            (None, None)
+        } else {
+            let sealed = self.vault.seal_str(
+                SealedColumn::WebhookEndpointPreviousSecret,
+                tenant,
+                &row,
+                current.expose(),
+            )?;
+            (
+                Some(sealed),
+                Some(ctx.now + time::Duration::seconds(i64::from(keep))),
+            )
+        };
+        let rotation = SecretRotation {
+            expected: endpoint.secret.clone(),
+            secret: self.vault.seal_str(
+                SealedColumn::WebhookEndpointSecret,
+                tenant,
+                &row,
+                &secret,
+            )?,
+            previous,
+            previous_expires_at,
+        };
+        let effects = Effects::none().audit(ctx.audit(
+            "webhook_endpoint.secret_rotated",
+            "webhook_endpoint",
+            Some(row.clone()),
+            "success",
+            serde_json::json!({
+                "previous_secret_expires_at": previous_expires_at
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            }),
+        ));
+        let rotated = self
+            .store
+            .rotate_webhook_endpoint_secret(ctx.tenant(), id, &rotation, effects)
+            .await
+            .map_err(|e| match e {
+                meetgate_store::StoreError::VersionConflict { .. } => Error::Conflict(
+                    "the endpoint's secret was rotated by another request at the same moment; \
+                     that request's secret is the current one (rotate again for a new one)"
+                        .into(),
+                ),
+                other => Error::from(other),
+            })?;
+        if !rotated {
+            return Err(not_found());
+        }
+        endpoint.secret = rotation.secret;
+        endpoint.previous_secret = rotation.previous;
+        endpoint.previous_secret_expires_at = rotation.previous_expires_at;
+        Ok(view(&endpoint, Some(Secret::new(secret)), ctx.now))
     }
 
     pub async fn delete_webhook_endpoint(&self, ctx: &Ctx, id: WebhookEndpointId) -> Result<()> {
@@ -336,13 +475,13 @@ impl Services {
                 error: "the endpoint was deleted".into(),
             };
         }
-        let secret = match self.vault.open_string(
+        let mut secrets = match self.vault.open_string(
             SealedColumn::WebhookEndpointSecret,
             Some(endpoint.tenant_id),
             &endpoint.id.to_string(),
             &endpoint.secret,
         ) {
-            Ok(s) => Secret::new(s),
+            Ok(s) => vec![Secret::new(s)],
             Err(e) => {
                 return DeliveryOutcome::GiveUp {
                     status_code: None,
@@ -350,6 +489,9 @@ impl Services {
                 };
             }
         };
+        if let Some(previous) = self.previous_secret(endpoint, now) {
+            secrets.push(previous);
+        }
         // Names are checked by the client's resolver; an address in the URL never reaches it.
         if !self.config.outbound.allow_private_webhooks
             && let Ok(url) = url::Url::parse(&endpoint.url)
@@ -364,8 +506,7 @@ impl Services {
         let body = serde_json::to_vec(&event.payload).unwrap_or_default();
         let msg_id = msg_id(event);
         let ts = now.unix_timestamp();
-        let Some(signature) = standard_webhook_signature(secret.expose(), &msg_id, ts, &body)
-        else {
+        let Some(signature) = signature_header(&secrets, &msg_id, ts, &body) else {
             return DeliveryOutcome::GiveUp {
                 status_code: None,
                 error: "endpoint secret malformed".into(),
@@ -420,6 +561,32 @@ impl Services {
     }
 }
 
+impl Services {
+    /// The secret a rotation replaced, while it still signs. One that cannot be opened is left
+    /// out (the delivery is still signed with the current secret) and logged.
+    fn previous_secret(&self, endpoint: &WebhookEndpoint, now: OffsetDateTime) -> Option<Secret> {
+        let sealed = endpoint.previous_secret.as_ref()?;
+        if endpoint
+            .previous_secret_expires_at
+            .is_none_or(|until| until <= now)
+        {
+            return None;
+        }
+        match self.vault.open_string(
+            SealedColumn::WebhookEndpointPreviousSecret,
+            Some(endpoint.tenant_id),
+            &endpoint.id.to_string(),
+            sealed,
+        ) {
+            Ok(s) => Some(Secret::new(s)),
+            Err(e) => {
+                tracing::warn!(endpoint = %endpoint.id, error = %e, "a webhook endpoint's previous secret is unreadable; signing with the current one only");
+                None
+            }
+        }
+    }
+}
+
 /// The Standard Webhooks message id: the event's id, stable across retries.
 fn msg_id(event: &OutboxEvent) -> String {
     format!("evt_{}", event.id.0.simple())
@@ -430,23 +597,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rotation_signs_with_both_secrets_each_verifiable_alone() {
+        let new = Secret::new("whsec_bmV3LXNlY3JldC12YWx1ZQ==");
+        let old = Secret::new("whsec_b2xkLXNlY3JldC12YWx1ZQ==");
+        let body = br#"{"type":"meeting.created"}"#;
+        let header =
+            signature_header(&[new.clone(), old.clone()], "evt_1", 1_700_000_000, body).unwrap();
+        let parts: Vec<&str> = header.split(' ').collect();
+        assert_eq!(parts.len(), 2);
+        let alone = |s: &Secret| {
+            standard_webhook_signature(s.expose(), "evt_1", 1_700_000_000, body).unwrap()
+        };
+        assert_eq!(parts[0], alone(&new));
+        assert_eq!(parts[1], alone(&old));
+        assert_ne!(parts[0], parts[1]);
+        assert_eq!(
+            signature_header(std::slice::from_ref(&new), "evt_1", 1_700_000_000, body).unwrap(),
+            alone(&new)
+        );
+        assert!(signature_header(&[new, Secret::new("not-a-secret")], "evt_1", 1, body).is_none());
+    }
+
+    #[test]
     fn a_new_endpoints_secret_is_in_its_json_and_never_in_debug() {
         let endpoint = WebhookEndpoint {
             id: WebhookEndpointId::new(),
             tenant_id: meetgate_store::TenantId::new(),
             url: "https://host.example/hooks".into(),
             secret: meetgate_store::SealedValue(Vec::new()),
+            previous_secret: None,
+            previous_secret_expires_at: None,
             event_types: Vec::new(),
             description: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             disabled_at: None,
         };
-        let shown = view(&endpoint, Some(Secret::new("whsec_c2VjcmV0LXZhbHVl")));
+        let shown = view(
+            &endpoint,
+            Some(Secret::new("whsec_c2VjcmV0LXZhbHVl")),
+            OffsetDateTime::UNIX_EPOCH,
+        );
         assert!(!format!("{shown:?}").contains("whsec_"));
         let json = serde_json::to_value(&shown).unwrap();
         assert_eq!(json["secret"], "whsec_c2VjcmV0LXZhbHVl");
         assert!(
-            serde_json::to_value(view(&endpoint, None))
+            serde_json::to_value(view(&endpoint, None, OffsetDateTime::UNIX_EPOCH))
                 .unwrap()
                 .get("secret")
                 .is_none()

@@ -153,6 +153,32 @@ where
     }
 }
 
+/// [`ApiJson`] for a body that may be left out: a request without one gets `T::default()`.
+#[derive(Debug, Clone)]
+pub struct ApiJsonOrDefault<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJsonOrDefault<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = super::problem::Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::body::HttpBody as _;
+        let no_length = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        if no_length || req.body().size_hint().exact() == Some(0) {
+            return Ok(Self(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(v)| Self(v))
+    }
+}
+
 /// Input that does not have the shape asked for, as a `validation` problem at the path where it
 /// goes wrong (`whole` names the input itself: `body`, `query`).
 fn shape_problem<E: std::fmt::Display>(

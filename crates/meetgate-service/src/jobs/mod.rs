@@ -13,8 +13,8 @@ use crate::domain::Services;
 const PURGE_BATCH: u32 = 500;
 
 /// Deletes what has outlived its use: idempotency records, sessions, connect links and their
-/// authorization attempts, processed Zoom events, and audit entries and outbound events past
-/// retention. Each kind is purged on its own: one that fails (a lock, a `statement_timeout`) is
+/// authorization attempts, processed Zoom events, webhook secrets rotated out and expired, and
+/// audit entries and outbound events past retention. Each kind is purged on its own: one that fails (a lock, a `statement_timeout`) is
 /// logged and leaves the others to run; the first failure is the answer.
 pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, crate::Error> {
     let store = &services.store;
@@ -23,7 +23,7 @@ pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, cr
     let session_idle = now - time::Duration::minutes(web.session_idle_minutes as i64);
     let audit_before = now - retention(jobs.audit_retention_days);
     let events_before = now - retention(jobs.event_retention_days);
-    let purges: [(&str, meetgate_store::StoreResult<u64>); 7] = [
+    let purges: [(&str, meetgate_store::StoreResult<u64>); 8] = [
         ("idempotency records", store.purge_idempotency(now).await),
         ("sessions", store.purge_sessions(now, session_idle).await),
         (
@@ -41,6 +41,10 @@ pub async fn cleanup(services: &Services, now: OffsetDateTime) -> Result<u64, cr
         (
             "Zoom events",
             store.purge_inbox(now - time::Duration::days(7)).await,
+        ),
+        (
+            "expired webhook secrets",
+            store.clear_expired_webhook_secrets(now).await,
         ),
         (
             "audit entries",

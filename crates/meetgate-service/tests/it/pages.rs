@@ -1592,6 +1592,55 @@ async fn admin_pages_work_for_admins_only(backend: Backend) {
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("The URL is not a URL."), "{}", bad.body);
 
+    // Rotating its secret shows the new one once; the old one signs for a day unless "at once".
+    let secret_in = |body: &str| {
+        let start = body.find("whsec_").expect("a secret on the page");
+        body[start..]
+            .split(|c: char| c == '<' || c.is_whitespace())
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let first = secret_in(&made.body);
+    let endpoint = app
+        .services()
+        .list_webhook_endpoints(&Ctx::operator(app.tenant, app.services().clock.now()))
+        .await
+        .unwrap()[0]
+        .id;
+    let rotate = format!("/admin/webhooks/{endpoint}/rotate");
+    let rotated = admin.post(&rotate, &[("csrf", &hooks.csrf())]).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let second = secret_in(&rotated.body);
+    assert_ne!(first, second);
+    assert!(
+        rotated.body.contains("New secret")
+            && rotated.body.contains("The old secret signs them too until")
+            && rotated.body.contains("old secret signs too until"),
+        "{}",
+        rotated.body
+    );
+    let at_once = admin
+        .post(&rotate, &[("csrf", &hooks.csrf()), ("at_once", "1")])
+        .await;
+    assert_eq!(at_once.status, 200, "{}", at_once.body);
+    assert_ne!(secret_in(&at_once.body), second);
+    assert!(
+        at_once
+            .body
+            .contains("The old secret signs nothing any more.")
+            && !at_once.body.contains("old secret signs too until"),
+        "{}",
+        at_once.body
+    );
+    let gone = admin
+        .post(
+            &format!("/admin/webhooks/{}/rotate", uuid::Uuid::now_v7()),
+            &[("csrf", &hooks.csrf())],
+        )
+        .await;
+    assert_eq!(gone.status, 404, "{}", gone.body);
+
     // Policy: let client labels go to Zoom as the topic, then see it happen.
     let settings = admin.get("/admin/settings").await;
     let saved = admin

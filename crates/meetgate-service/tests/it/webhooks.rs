@@ -18,7 +18,8 @@ both_backends!(
     a_late_deauthorization_spares_a_grant_made_after_it,
     a_late_deauthorization_purges_only_the_older_grants_meetings,
     a_delivery_is_tried_exactly_webhook_max_attempts_times,
-    a_deauthorization_during_a_create_leaves_no_meeting_behind
+    a_deauthorization_during_a_create_leaves_no_meeting_behind,
+    a_rotated_secret_signs_beside_the_old_one_until_it_expires
 );
 
 /// Behaviour of the HTTP client, not of a store: SQLite only.
@@ -947,4 +948,141 @@ async fn a_deauthorization_during_a_create_leaves_no_meeting_behind(backend: Bac
         .api(Method::GET, "/v1/users/dr-ada/meetings", None)
         .await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "{listed}");
+}
+
+/// The signatures of each message the receiver got since `from`, checked against `secrets`: every
+/// message must carry exactly one signature per secret, in that order.
+async fn assert_signed_by(receiver: &Receiver, from: usize, secrets: &[&str]) -> usize {
+    let received = receiver.received.lock().await;
+    assert!(received.len() > from, "a new delivery arrived");
+    for (headers, body) in &received[from..] {
+        let id = headers["webhook-id"].to_str().unwrap();
+        let ts: i64 = headers["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let header = headers["webhook-signature"].to_str().unwrap();
+        let expected: Vec<String> = secrets
+            .iter()
+            .map(|s| standard_webhook_signature(s, id, ts, body).unwrap())
+            .collect();
+        assert_eq!(header, expected.join(" "));
+    }
+    received.len()
+}
+
+async fn a_rotated_secret_signs_beside_the_old_one_until_it_expires(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let endpoint = add_endpoint(&app, &receiver.url).await;
+    let first = endpoint["secret"].as_str().unwrap().to_owned();
+    let rotate = format!(
+        "/v1/webhook-endpoints/{}/rotate-secret",
+        endpoint["id"].as_str().unwrap()
+    );
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let services = app.services().clone();
+    let now = services.clock.now();
+
+    // No body: the old secret keeps signing for 24 hours.
+    let (status, rotated) = app.api(Method::POST, &rotate, None).await;
+    assert_eq!(status, 200, "{rotated}");
+    let second = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("whsec_") && second != first, "{rotated}");
+    let until = time::OffsetDateTime::parse(
+        rotated["previous_secret_expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!((until - now - time::Duration::hours(24)).abs() < time::Duration::minutes(1));
+    let (_, listed) = app.api(Method::GET, "/v1/webhook-endpoints", None).await;
+    assert!(listed[0].get("secret").is_none(), "{listed}");
+    assert_eq!(
+        listed[0]["previous_secret_expires_at"],
+        rotated["previous_secret_expires_at"]
+    );
+
+    services.deliver_step(now, 50).await.unwrap();
+    let seen = assert_signed_by(&receiver, 0, &[&second, &first]).await;
+
+    // Past the deadline only the new secret signs, even before the clean-up forgets the old one.
+    let later = now + time::Duration::hours(25);
+    let (status, _) = app.create_meeting("dr-ada", json!({})).await;
+    assert_eq!(status, 201);
+    services.deliver_step(later, 50).await.unwrap();
+    let seen = assert_signed_by(&receiver, seen, &[&second]).await;
+    meetgate_service::jobs::cleanup(&services, later)
+        .await
+        .unwrap();
+    let (_, listed) = app.api(Method::GET, "/v1/webhook-endpoints", None).await;
+    assert!(
+        listed[0]["previous_secret_expires_at"].is_null(),
+        "{listed}"
+    );
+
+    // A leaked secret: stop signing with it at once.
+    let (status, rotated) = app
+        .api(
+            Method::POST,
+            &rotate,
+            Some(json!({ "keep_previous_secs": 0 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let third = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(rotated["previous_secret_expires_at"].is_null(), "{rotated}");
+    let (status, _) = app.create_meeting("dr-ada", json!({})).await;
+    assert_eq!(status, 201);
+    services.deliver_step(later, 50).await.unwrap();
+    assert_signed_by(&receiver, seen, &[&third]).await;
+
+    // Refusals say what to fix and change nothing.
+    let (status, problem) = app
+        .api(
+            Method::POST,
+            &rotate,
+            Some(json!({ "keep_previous_secs": 604_801 })),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"], "keep_previous_secs",
+        "{problem}"
+    );
+    let (status, problem) = app
+        .api(Method::POST, &rotate, Some(json!({ "keep": 60 })))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, problem) = app
+        .api(
+            Method::POST,
+            &format!(
+                "/v1/webhook-endpoints/{}/rotate-secret",
+                uuid::Uuid::now_v7()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{problem}");
+    let (_, audit) = app
+        .api(
+            Method::GET,
+            "/v1/audit-events?action=webhook_endpoint.secret_rotated",
+            None,
+        )
+        .await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 2, "{audit}");
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/v1/webhook-endpoints/{}", endpoint["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, problem) = app.api(Method::POST, &rotate, None).await;
+    assert_eq!(status, 404, "{problem}");
 }

@@ -140,7 +140,7 @@ async fn concurrent_migrations_apply_once() {
         .unwrap();
     assert_eq!(
         rows,
-        [(1, 1), (2, 1), (3, 1), (4, 1)],
+        [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)],
         "each migration recorded once"
     );
     for s in &stores {
@@ -401,9 +401,24 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
     let first_release = Arc::new(SqliteStore::connect(&url).await.unwrap());
     let store: Arc<dyn Store> = first_release.clone();
     let c = fixtures::connected(&store).await;
-    store
-        .create_webhook_endpoint(&fixtures::endpoint(c.tenant.id, &[]), 100, Effects::none())
+    // The endpoint as the first release wrote it (today's also has a previous secret's columns).
+    let endpoint = fixtures::endpoint(c.tenant.id, &[]);
+    let row = (
+        endpoint.id.to_string(),
+        c.tenant.id.0.to_string(),
+        endpoint.url.clone(),
+        endpoint.secret.0.clone(),
+    );
+    first_release
+        .on_writer_for_tests(move |w| {
+            w.execute(
+                "INSERT INTO webhook_endpoints (id, tenant_id, url, secret, event_types, created_at)
+                 VALUES (?1, ?2, ?3, ?4, '[]', 0)",
+                rusqlite::params![row.0, row.1, row.2, row.3],
+            )
+        })
         .await
+        .unwrap()
         .unwrap();
     let meeting = fixtures::meeting_for(&c, None, None);
     let event = fixtures::event(c.tenant.id, "meeting.created");
@@ -451,6 +466,13 @@ async fn later_migrations_keep_meetings_deliveries_and_idempotency_records() {
         .await
         .unwrap();
     assert_eq!(deliveries.len(), 1, "the pending delivery survived");
+    let kept = store
+        .get_webhook_endpoint(c.tenant.id, endpoint.id)
+        .await
+        .unwrap()
+        .expect("the endpoint survived");
+    assert_eq!(kept.secret, endpoint.secret);
+    assert!(kept.previous_secret.is_none() && kept.previous_secret_expires_at.is_none());
     assert_eq!(store.stats().await.unwrap().outbox_pending, 1);
     let replayed = store
         .claim_idempotency_key(&fixtures::claim(

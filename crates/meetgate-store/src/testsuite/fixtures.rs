@@ -287,6 +287,8 @@ pub fn endpoint(tenant: TenantId, types: &[&str]) -> WebhookEndpoint {
         tenant_id: tenant,
         url: format!("https://host.example.test/hooks/{}", unique("ep")),
         secret: sealed("endpoint-secret"),
+        previous_secret: None,
+        previous_secret_expires_at: None,
         event_types: types.iter().map(|t| (*t).to_string()).collect(),
         description: Some("test endpoint".into()),
         created_at: now(),

@@ -70,6 +70,18 @@ pub async fn sealed_cells_every_column(store: Arc<dyn Store>) {
         .create_webhook_endpoint(&ep, 100, Effects::none())
         .await
         .unwrap();
+    let rotated = SecretRotation {
+        expected: ep.secret.clone(),
+        secret: sealed("endpoint-secret-2"),
+        previous: Some(sealed("endpoint-secret-previous")),
+        previous_expires_at: Some(at + time::Duration::hours(1)),
+    };
+    assert!(
+        store
+            .rotate_webhook_endpoint_secret(t, ep.id, &rotated, Effects::none())
+            .await
+            .unwrap()
+    );
     // An in-progress idempotency record has no response: it is not a cell.
     store
         .claim_idempotency_key(&claim(t, &unique("key"), b"h", at))
@@ -141,7 +153,13 @@ pub async fn sealed_cells_every_column(store: Arc<dyn Store>) {
             SealedColumn::WebhookEndpointSecret,
             ep.id.to_string(),
             Some(t),
-            ep.secret.clone(),
+            rotated.secret.clone(),
+        ),
+        (
+            SealedColumn::WebhookEndpointPreviousSecret,
+            ep.id.to_string(),
+            Some(t),
+            sealed("endpoint-secret-previous"),
         ),
     ];
     for column in SealedColumn::ALL {

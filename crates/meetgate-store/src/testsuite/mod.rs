@@ -148,6 +148,7 @@ macro_rules! store_tests {
             inbox_lifecycle,
             inbox_concurrent_claims,
             webhook_endpoints_lifecycle,
+            webhook_secret_rotation,
             outbox_fanout_to_matching_endpoints,
             deliveries_claim_and_record,
             deliveries_concurrent_claims,

@@ -250,6 +250,210 @@ pub async fn inbox_concurrent_claims(store: Arc<dyn Store>) {
     assert_eq!(distinct.len(), total);
 }
 
+pub async fn webhook_secret_rotation(store: Arc<dyn Store>) {
+    let a = tenant(&store).await;
+    let b = tenant(&store).await;
+    let ep = endpoint(a.id, &[]);
+    store
+        .create_webhook_endpoint(&ep, 100, Effects::none())
+        .await
+        .unwrap();
+    let created = store
+        .get_webhook_endpoint(a.id, ep.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(created.previous_secret.is_none());
+    assert!(created.previous_secret_expires_at.is_none());
+
+    let at = now();
+    let first = SecretRotation {
+        expected: ep.secret.clone(),
+        secret: sealed("second"),
+        previous: Some(sealed("first-as-previous")),
+        previous_expires_at: Some(at + Duration::hours(24)),
+    };
+    // Another tenant cannot rotate it, and nothing is written.
+    assert!(
+        !store
+            .rotate_webhook_endpoint_secret(
+                b.id,
+                ep.id,
+                &first,
+                Effects::none().audit(audit(Some(b.id), "webhook_endpoint.secret_rotated")),
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        audit_actions(&store, Some(b.id), "webhook_endpoint.")
+            .await
+            .is_empty()
+    );
+    assert!(
+        store
+            .rotate_webhook_endpoint_secret(
+                a.id,
+                ep.id,
+                &first,
+                Effects::none().audit(audit(Some(a.id), "webhook_endpoint.secret_rotated")),
+            )
+            .await
+            .unwrap()
+    );
+    let got = store
+        .get_webhook_endpoint(a.id, ep.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.secret, sealed("second"));
+    assert_eq!(got.previous_secret, Some(sealed("first-as-previous")));
+    assert_eq!(got.previous_secret_expires_at, first.previous_expires_at);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "webhook_endpoint.secret_rotated")
+            .await
+            .len(),
+        1
+    );
+
+    // A rotation made from the old secret lost the race: refused, nothing written.
+    let stale = SecretRotation {
+        secret: sealed("third"),
+        ..first.clone()
+    };
+    let err = store
+        .rotate_webhook_endpoint_secret(
+            a.id,
+            ep.id,
+            &stale,
+            Effects::none().audit(audit(Some(a.id), "webhook_endpoint.secret_rotated")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict { .. }), "{err:?}");
+    let got = store
+        .get_webhook_endpoint(a.id, ep.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.secret, sealed("second"));
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "webhook_endpoint.secret_rotated")
+            .await
+            .len(),
+        1
+    );
+
+    // Deliveries claimed now carry both secrets.
+    store
+        .append_events(Effects::none().event(event(a.id, "meeting.created")))
+        .await
+        .unwrap();
+    let jobs = store
+        .claim_deliveries(at + Duration::seconds(1), Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    let job = jobs
+        .iter()
+        .find(|j| j.endpoint.id == ep.id)
+        .expect("a delivery");
+    assert_eq!(job.endpoint.secret, sealed("second"));
+    assert_eq!(
+        job.endpoint.previous_secret,
+        Some(sealed("first-as-previous"))
+    );
+    assert_eq!(
+        job.endpoint.previous_secret_expires_at,
+        first.previous_expires_at
+    );
+
+    // Expired previous secrets are forgotten; a live one stays.
+    let other = endpoint(a.id, &[]);
+    store
+        .create_webhook_endpoint(&other, 100, Effects::none())
+        .await
+        .unwrap();
+    let later = SecretRotation {
+        expected: other.secret.clone(),
+        secret: sealed("other-second"),
+        previous: Some(sealed("other-previous")),
+        previous_expires_at: Some(at + Duration::hours(48)),
+    };
+    assert!(
+        store
+            .rotate_webhook_endpoint_secret(a.id, other.id, &later, Effects::none())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .clear_expired_webhook_secrets(at + Duration::hours(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .clear_expired_webhook_secrets(at + Duration::hours(24))
+            .await
+            .unwrap()
+            >= 1
+    );
+    let got = store
+        .get_webhook_endpoint(a.id, ep.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(got.previous_secret.is_none());
+    assert!(got.previous_secret_expires_at.is_none());
+    assert_eq!(got.secret, sealed("second"));
+    let kept = store
+        .get_webhook_endpoint(a.id, other.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.previous_secret, Some(sealed("other-previous")));
+
+    // Rotating with no previous secret (a leaked one) stops signing with the old one at once.
+    let at_once = SecretRotation {
+        expected: sealed("other-second"),
+        secret: sealed("other-third"),
+        previous: None,
+        previous_expires_at: None,
+    };
+    assert!(
+        store
+            .rotate_webhook_endpoint_secret(a.id, other.id, &at_once, Effects::none())
+            .await
+            .unwrap()
+    );
+    let got = store
+        .get_webhook_endpoint(a.id, other.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.secret, sealed("other-third"));
+    assert!(got.previous_secret.is_none());
+
+    // A deleted endpoint is not rotated.
+    assert!(
+        store
+            .delete_webhook_endpoint(a.id, other.id, at, Effects::none())
+            .await
+            .unwrap()
+    );
+    let after_delete = SecretRotation {
+        expected: sealed("other-third"),
+        ..at_once
+    };
+    assert!(
+        !store
+            .rotate_webhook_endpoint_secret(a.id, other.id, &after_delete, Effects::none())
+            .await
+            .unwrap()
+    );
+}
+
 pub async fn webhook_endpoints_lifecycle(store: Arc<dyn Store>) {
     let a = tenant(&store).await;
     let b = tenant(&store).await;

@@ -1,5 +1,6 @@
 use crate::models::{
-    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, ListOrder, OutboxEvent, WebhookEndpoint,
+    Delivery, DeliveryJob, DeliveryOutcome, InboxItem, ListOrder, OutboxEvent, SecretRotation,
+    WebhookEndpoint,
 };
 use crate::{
     DeliveryId, Effects, InboxItemId, OffsetDateTime, StoreResult, TenantId, WebhookEndpointId,
@@ -61,6 +62,18 @@ pub trait WebhookStore: Send + Sync {
         tenant: TenantId,
         id: WebhookEndpointId,
     ) -> StoreResult<Option<WebhookEndpoint>>;
+    /// Stores a new signing secret. False, with nothing written, when the endpoint is not in the
+    /// tenant or is deleted; `VersionConflict { what: "webhook endpoint secret" }` when its secret
+    /// is no longer `rotation.expected` (another rotation came first).
+    async fn rotate_webhook_endpoint_secret(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+        rotation: &SecretRotation,
+        effects: Effects,
+    ) -> StoreResult<bool>;
+    /// Forgets the previous secrets whose time is up. Returns how many endpoints had one.
+    async fn clear_expired_webhook_secrets(&self, now: OffsetDateTime) -> StoreResult<u64>;
     /// Disables the endpoint and drops its pending deliveries. False if not found.
     async fn delete_webhook_endpoint(
         &self,

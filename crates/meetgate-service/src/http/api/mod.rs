@@ -66,6 +66,7 @@ pub fn router() -> (axum::Router<Services>, utoipa::openapi::OpenApi) {
         .routes(routes!(meetings::start_meeting))
         .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
         .routes(routes!(webhooks::delete_endpoint))
+        .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(tenant::get_settings, tenant::put_settings))
         .routes(routes!(tenant::list_audit_events))

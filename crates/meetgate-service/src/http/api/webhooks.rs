@@ -4,8 +4,10 @@ use axum::http::StatusCode;
 use meetgate_store::WebhookEndpointId;
 use serde::Deserialize;
 
-use crate::domain::{DeliveryPage, NewWebhookEndpoint, Services, WebhookEndpointView};
-use crate::http::extract::{ApiCtx, ApiJson, ApiPath, ApiQuery};
+use crate::domain::{
+    DeliveryPage, NewWebhookEndpoint, SecretRotationRequest, Services, WebhookEndpointView,
+};
+use crate::http::extract::{ApiCtx, ApiJson, ApiJsonOrDefault, ApiPath, ApiQuery};
 use crate::http::problem::{ApiError, Problem, WithRequestId};
 
 /// Register an endpoint for events. The answer carries the signing secret (`whsec_...`), once.
@@ -65,6 +67,36 @@ pub async fn delete_endpoint(
 ) -> Result<StatusCode, ApiError> {
     services.delete_webhook_endpoint(&ctx, id).await.rid(&rid)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Give the endpoint a new signing secret, answered once. The old secret keeps signing beside
+/// the new one (two signatures in `webhook-signature`) for `keep_previous_secs` (default 24 h),
+/// so that the host app can deploy the new secret without rejecting an event meanwhile; 0 stops
+/// signing with the old one at once. The body may be left out.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The endpoint's id")),
+    request_body(content = Option<SecretRotationRequest>, description = "optional"),
+    responses(
+        (status = 200, body = WebhookEndpointView, description = "rotated; `secret` is the new one"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "malformed JSON body"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "a body not sent as `application/json`"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "another rotation of this endpoint came first"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rotate_secret(
+    State(services): State<Services>,
+    ApiCtx(ctx, rid): ApiCtx,
+    ApiPath(id): ApiPath<WebhookEndpointId>,
+    ApiJsonOrDefault(body): ApiJsonOrDefault<SecretRotationRequest>,
+) -> Result<Json<WebhookEndpointView>, ApiError> {
+    Ok(Json(
+        services
+            .rotate_webhook_secret(&ctx, id, body)
+            .await
+            .rid(&rid)?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -16,8 +16,8 @@ use super::session::{Admin, AdminForm, Fields};
 use super::{Flash, app_page, describe, error_page, see_other};
 use crate::Error;
 use crate::domain::{
-    AuditFilter, MemberSession, NewWebhookEndpoint, PolicyValue, Services, TenantSettings,
-    member_external_id, outbox::EVENT_TYPES,
+    AuditFilter, MemberSession, NewWebhookEndpoint, PolicyValue, SecretRotationRequest, Services,
+    TenantSettings, member_external_id, outbox::EVENT_TYPES,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -399,10 +399,13 @@ pub struct WebhooksQuery {
     endpoint: Option<String>,
 }
 
+/// A secret shown once: of a new endpoint, or of a rotation (with when the old one stops).
 #[derive(Debug, Serialize)]
 struct CreatedSecret {
     url: String,
     secret: Secret,
+    rotated: bool,
+    previous_until: Option<String>,
 }
 
 async fn render_webhooks(
@@ -485,6 +488,8 @@ pub async fn create_webhook(State(services): State<Services>, form: AdminForm) -
             let created = CreatedSecret {
                 url: view.url.clone(),
                 secret: view.secret.clone().unwrap_or_default(),
+                rotated: false,
+                previous_until: None,
             };
             render_webhooks(
                 &services,
@@ -501,6 +506,44 @@ pub async fn create_webhook(State(services): State<Services>, form: AdminForm) -
             render_webhooks(&services, session, status, flash, None, None).await
         }
     }
+}
+
+pub async fn rotate_webhook_secret(
+    State(services): State<Services>,
+    Path(raw): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let session = &form.session;
+    let request = SecretRotationRequest {
+        keep_previous_secs: form.fields.checked("at_once").then_some(0),
+    };
+    let result = match raw.parse::<WebhookEndpointId>() {
+        Ok(id) => {
+            services
+                .rotate_webhook_secret(&session.ctx, id, request)
+                .await
+        }
+        Err(_) => Err(Error::NotFound {
+            what: "webhook endpoint",
+        }),
+    };
+    let (status, flash, created) = match result {
+        Ok(view) => (
+            StatusCode::OK,
+            None,
+            Some(CreatedSecret {
+                url: view.url.clone(),
+                secret: view.secret.clone().unwrap_or_default(),
+                rotated: true,
+                previous_until: view.previous_secret_expires_at.map(rfc3339),
+            }),
+        ),
+        Err(e) => {
+            let (status, flash) = failure(session, &e);
+            (status, flash, None)
+        }
+    };
+    render_webhooks(&services, session, status, flash, created, None).await
 }
 
 pub async fn delete_webhook(

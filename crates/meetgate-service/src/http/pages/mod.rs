@@ -93,6 +93,10 @@ pub fn router() -> Router<Services> {
             "/admin/webhooks/{id}/delete",
             back("/admin/webhooks").post(admin::delete_webhook),
         )
+        .route(
+            "/admin/webhooks/{id}/rotate",
+            back("/admin/webhooks").post(admin::rotate_webhook_secret),
+        )
         .route("/admin/audit", get(admin::audit))
         .route(
             "/admin/settings",
