@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use meetgate_store::models::{
-    AppType, IdempotencyClaim, Meeting, MeetingKind, MeetingQuery, MeetingUpdate, MeetingWindow,
-    NewMeeting,
+    AppType, IdempotencyClaim, Meeting, MeetingKind, MeetingQuery, MeetingStatus, MeetingUpdate,
+    MeetingWindow, NewMeeting,
 };
 use meetgate_store::{CompleteIdempotency, Effects, HeldKey, MeetingId, SealedColumn};
 use meetgate_zoom::scopes::Operation;
@@ -1148,6 +1148,31 @@ impl Services {
         })
     }
 
+    /// Marks a meeting ended that Zoom says has ended, with the `meeting.ended` event its webhook
+    /// would have brought. Best effort: the caller's answer is Zoom's, whatever happens here.
+    async fn note_ended(&self, ctx: &Ctx, meeting: &Meeting, external: &str) {
+        if meeting.status == MeetingStatus::Ended {
+            return;
+        }
+        let effects = Effects::none().event(ctx.event(
+            "meeting.ended",
+            json!({ "meeting_id": meeting.id, "user": external, "zoom_meeting_id": meeting.zoom_meeting_id }),
+        ));
+        if let Err(e) = self
+            .store
+            .set_meeting_status(
+                ctx.tenant(),
+                meeting.id,
+                MeetingStatus::Ended,
+                ctx.now,
+                effects,
+            )
+            .await
+        {
+            tracing::warn!(meeting = %meeting.id, error = %e, "recording that a meeting ended failed");
+        }
+    }
+
     async fn owned_meeting(&self, ctx: &Ctx, id: MeetingId) -> Result<(Meeting, String)> {
         let meeting = self
             .store
@@ -1545,6 +1570,12 @@ impl Services {
                 if z.zoom_code == Some(3000)
                     && z.zoom_message.to_ascii_lowercase().contains("occurrence")
                     && occurrence_id.is_some_and(|o| self.had_occurrence(&meeting, o)) => {}
+            // Zoom keeps an ended meeting and refuses to delete it: it has ended, whether or not
+            // Zoom's meeting.ended webhook reached meetgate, and its history says so from now on.
+            Err(Error::ZoomRejected(z)) if z.zoom_code == Some(3007) && occurrence_id.is_none() => {
+                self.note_ended(ctx, &meeting, &external).await;
+                return Err(Error::ZoomRejected(z));
+            }
             Err(e) => return Err(e),
         }
         let effects = Effects::none()

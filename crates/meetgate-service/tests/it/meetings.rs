@@ -625,8 +625,11 @@ async fn a_meeting_in_progress_cannot_be_changed_and_says_why(backend: Backend) 
     let (_, stored) = app.api(Method::GET, &path, None).await;
     assert_eq!(stored["topic"], "Intake");
 
-    // Once it has ended, Zoom keeps it (3007): the answer says so, and it stays in the history.
+    // Once it has ended, Zoom keeps it (3007): the answer says so, and it stays in the history,
+    // marked ended even though Zoom's meeting.ended webhook never reached meetgate here.
     app.env.control().end_meeting(zoom_id).await.unwrap();
+    let (_, before) = app.api(Method::GET, &path, None).await;
+    assert_ne!(before["status"], "ended", "{before}");
     let (status, problem) = app.api(Method::DELETE, &path, None).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["zoom_code"], 3007, "{problem}");
@@ -636,6 +639,27 @@ async fn a_meeting_in_progress_cannot_be_changed_and_says_why(backend: Backend) 
     );
     let (status, stored) = app.api(Method::GET, &path, None).await;
     assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["status"], "ended", "{stored}");
+    let events = app.services().store.list_events(app.tenant, None, 50).await;
+    let ended: Vec<_> = events
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "meeting.ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "the host app hears that it ended, once");
+    assert_eq!(ended[0].payload["data"]["zoom_meeting_id"], zoom_id);
+    let (status, _) = app.api(Method::DELETE, &path, None).await;
+    assert_eq!(status, 422);
+    let events = app.services().store.list_events(app.tenant, None, 50).await;
+    assert_eq!(
+        events
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "meeting.ended")
+            .count(),
+        1,
+        "a second refusal adds nothing"
+    );
 }
 
 /// Two updates of one meeting overlap: the one that writes last read the meeting before the
