@@ -85,7 +85,8 @@ impl SqliteStore {
 
     /// Runs `f` as one write transaction with the writer's connection: its changes are committed
     /// if it succeeds and rolled back if it fails. On the calling thread when the writer is idle
-    /// (see [`Worker::write_now`]), else on the writer's thread, where transactions queued at the
+    /// and writes are not coming fast (see [`Worker::write_now_unless_busy`]), else on the
+    /// writer's thread, where transactions queued at the
     /// same moment share one commit (see [`Worker::submit`]); either way the answer comes only
     /// once the commit is done.
     pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
@@ -100,7 +101,7 @@ impl SqliteStore {
             result: None,
         });
         let panicked = || StoreError::Database("a database write panicked".into());
-        if let Some(now) = self.writer.write_now()
+        if let Some(now) = self.writer.write_now_unless_busy()
             && let Some(c) = now.connection()
         {
             // The same transaction the writer's thread runs for a part that is alone.
