@@ -298,16 +298,18 @@ impl Services {
             .ok_or_else(not_found)?;
         let row = id.to_string();
         let tenant = Some(ctx.tenant());
-        let current = Secret::new(self.vault.open_string(
-            SealedColumn::WebhookEndpointSecret,
-            tenant,
-            &row,
-            &endpoint.secret,
-        )?);
         let secret = new_secret();
+        // Without a grace period the old secret is never opened: a rotation at once also
+        // replaces a secret the vault can no longer read.
         let (previous, previous_expires_at) = if keep == 0 {
             (None, None)
         } else {
+            let current = Secret::new(self.vault.open_string(
+                SealedColumn::WebhookEndpointSecret,
+                tenant,
+                &row,
+                &endpoint.secret,
+            )?);
             let sealed = self.vault.seal_str(
                 SealedColumn::WebhookEndpointPreviousSecret,
                 tenant,
