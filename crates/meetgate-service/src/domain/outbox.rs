@@ -123,14 +123,22 @@ fn view(
         event_types: endpoint.event_types.clone(),
         description: endpoint.description.clone(),
         created_at: endpoint.created_at,
-        // An expired one the clean-up has not forgotten yet signs nothing.
-        previous_secret_expires_at: endpoint
-            .previous_secret
-            .as_ref()
-            .and(endpoint.previous_secret_expires_at)
-            .filter(|until| *until > now),
+        previous_secret_expires_at: live_previous_secret(endpoint, now).map(|(_, until)| until),
         secret,
     }
+}
+
+/// The secret a rotation replaced, with until when, while it still signs: an expired one the
+/// clean-up has not forgotten yet signs nothing.
+fn live_previous_secret(
+    endpoint: &WebhookEndpoint,
+    now: OffsetDateTime,
+) -> Option<(&meetgate_store::SealedValue, OffsetDateTime)> {
+    let sealed = endpoint.previous_secret.as_ref()?;
+    let until = endpoint
+        .previous_secret_expires_at
+        .filter(|until| *until > now)?;
+    Some((sealed, until))
 }
 
 fn new_secret() -> String {
@@ -567,13 +575,7 @@ impl Services {
     /// The secret a rotation replaced, while it still signs. One that cannot be opened is left
     /// out (the delivery is still signed with the current secret) and logged.
     fn previous_secret(&self, endpoint: &WebhookEndpoint, now: OffsetDateTime) -> Option<Secret> {
-        let sealed = endpoint.previous_secret.as_ref()?;
-        if endpoint
-            .previous_secret_expires_at
-            .is_none_or(|until| until <= now)
-        {
-            return None;
-        }
+        let (sealed, _) = live_previous_secret(endpoint, now)?;
         match self.vault.open_string(
             SealedColumn::WebhookEndpointPreviousSecret,
             Some(endpoint.tenant_id),
