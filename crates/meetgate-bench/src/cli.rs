@@ -118,6 +118,11 @@ pub struct RunArgs {
     /// first as often as second.
     #[arg(long, value_name = "PATH")]
     pub compare_bin: Option<PathBuf>,
+    /// Send meetgate's creates without an `Idempotency-Key`: no claim before the Zoom call and no
+    /// replayable answer, so one write fewer per create. For measuring what the key costs;
+    /// host apps should send one (a retried create without it can make a second meeting).
+    #[arg(long)]
+    pub without_idempotency_key: bool,
     /// Connected users the overhead load is spread over (per target).
     #[arg(long, default_value_t = 8)]
     pub users: usize,

@@ -236,8 +236,16 @@ pub fn markdown(r: &Results) -> String {
 fn overhead_md(md: &mut String, o: &OverheadResult) {
     let _ = writeln!(
         md,
-        "## Overhead: creating a meeting\n\n{} users per target; {} s measured after {} s warm-up per level; open loop (latency from the scheduled send time); saturation = closed loop with {} clients. Median [min–max] over repetitions.\n",
-        o.users_per_target, o.duration_secs, o.warmup_secs, o.saturation_concurrency
+        "## Overhead: creating a meeting\n\n{} users per target; {} s measured after {} s warm-up per level; open loop (latency from the scheduled send time); saturation = closed loop with {} clients. Median [min–max] over repetitions.{}\n",
+        o.users_per_target,
+        o.duration_secs,
+        o.warmup_secs,
+        o.saturation_concurrency,
+        if o.idempotency_key {
+            ""
+        } else {
+            " meetgate's creates carried no Idempotency-Key (`--without-idempotency-key`)."
+        }
     );
     let _ = writeln!(
         md,

@@ -112,6 +112,8 @@ pub struct OverheadResult {
     pub warmup_secs: f64,
     pub saturation_concurrency: usize,
     pub users_per_target: usize,
+    /// Whether meetgate's creates carried an `Idempotency-Key` (the default).
+    pub idempotency_key: bool,
     pub targets: Vec<TargetResult>,
     pub comparisons: Vec<Comparison>,
     pub checks: Vec<Check>,
@@ -397,6 +399,7 @@ pub async fn run(args: &RunArgs, bin: &Path, dir: &Path) -> anyhow::Result<Overh
         duration_secs: args.duration_secs,
         warmup_secs: args.warmup_secs,
         saturation_concurrency: args.saturation_concurrency,
+        idempotency_key: !args.without_idempotency_key,
         users_per_target: users,
         targets: results,
         comparisons,
@@ -503,7 +506,7 @@ async fn start_meetgate(
         urls,
         vec![meetgate.tenant.api_key.clone()],
         MEETGATE_BODY,
-        true,
+        !args.without_idempotency_key,
         &name,
     )?;
     let pid = Some(meetgate.proc.pid);
