@@ -3,8 +3,8 @@ use meetgate_store::models::{
     WebhookEndpoint,
 };
 use meetgate_store::{
-    DeliveryId, Effects, InboxItemId, OffsetDateTime, OutboxEventId, StoreError, StoreResult,
-    TenantId, WebhookEndpointId, WebhookStore, ZoomAppId,
+    DeliveryId, DeliveryShare, Effects, InboxItemId, OffsetDateTime, OutboxEventId, StoreError,
+    StoreResult, TenantId, WebhookEndpointId, WebhookStore, ZoomAppId,
 };
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -476,20 +476,36 @@ impl WebhookStore for PgStore {
     }
 
     /// Leasing pushes `next_attempt_at` to `now + lease` and counts the attempt. One statement
-    /// leases (skipping rows other claimers hold; materialized as in `claim_due_refreshes`) and
-    /// reads the event and endpoint with them.
+    /// picks each endpoint's share among the oldest [`DeliveryShare::CANDIDATES_PER_SLOT`] ×
+    /// `limit` due deliveries, leases them (skipping rows other claimers hold, whose own picks
+    /// may overlap; materialized as in `claim_due_refreshes`) and reads the event and endpoint
+    /// with them. A window function cannot share a SELECT with `FOR UPDATE`, hence two steps.
     #[tracing::instrument(skip_all)]
     async fn claim_deliveries(
         &self,
         now: OffsetDateTime,
         lease: time::Duration,
         limit: u32,
+        share: &DeliveryShare<'_>,
     ) -> StoreResult<Vec<DeliveryJob>> {
+        let skip: Vec<Uuid> = share.skip_endpoints.iter().map(|e| e.0).collect();
         let rows = sqlx::query(
-            "WITH due AS MATERIALIZED (
-                SELECT id FROM webhook_deliveries
-                WHERE status = 'pending' AND next_attempt_at <= $1
+            "WITH picked AS MATERIALIZED (
+                SELECT id FROM (
+                    SELECT id, next_attempt_at, ROW_NUMBER() OVER (
+                        PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
+                    FROM (SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries
+                          WHERE status = 'pending' AND next_attempt_at <= $1
+                            AND endpoint_id <> ALL($5)
+                          ORDER BY next_attempt_at, id LIMIT $6) candidates
+                ) ranked
+                WHERE nth <= $4
                 ORDER BY next_attempt_at, id LIMIT $3
+             ), due AS MATERIALIZED (
+                SELECT id FROM webhook_deliveries
+                WHERE id IN (SELECT id FROM picked)
+                  AND status = 'pending' AND next_attempt_at <= $1
+                ORDER BY next_attempt_at, id
                 FOR UPDATE SKIP LOCKED
              ), claimed AS (
                 UPDATE webhook_deliveries w SET next_attempt_at = $2, attempts = w.attempts + 1
@@ -513,6 +529,11 @@ impl WebhookStore for PgStore {
         .bind(ts(now))
         .bind(ts(now.saturating_add(lease)))
         .bind(i64::from(limit))
+        .bind(i64::from(share.per_endpoint))
+        .bind(skip)
+        .bind(i64::from(
+            limit.saturating_mul(DeliveryShare::CANDIDATES_PER_SLOT),
+        ))
         .fetch_all(&self.pool)
         .await
         .or_store("webhook delivery")?;

@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "the previous secret of a webhook endpoint during a rotation",
         include_str!("../migrations/0005_webhook_secret_rotation.sql"),
     ),
+    (
+        6,
+        "the endpoint in the index of due deliveries",
+        include_str!("../migrations/0006_due_deliveries_by_endpoint.sql"),
+    ),
 ];
 
 /// Connection and timeout settings.

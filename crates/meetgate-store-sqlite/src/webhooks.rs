@@ -3,8 +3,8 @@ use meetgate_store::models::{
     WebhookEndpoint,
 };
 use meetgate_store::{
-    DeliveryId, Effects, InboxItemId, OffsetDateTime, OutboxEventId, StoreError, StoreResult,
-    TenantId, WebhookEndpointId, WebhookStore, ZoomAppId,
+    DeliveryId, DeliveryShare, Effects, InboxItemId, OffsetDateTime, OutboxEventId, StoreError,
+    StoreResult, TenantId, WebhookEndpointId, WebhookStore, ZoomAppId,
 };
 
 use crate::SqliteStore;
@@ -458,25 +458,50 @@ impl WebhookStore for SqliteStore {
         .collect()
     }
 
-    /// Leasing pushes `next_attempt_at` to `now + lease` and counts the attempt.
+    /// Leasing pushes `next_attempt_at` to `now + lease` and counts the attempt. The share per
+    /// endpoint is taken among the oldest [`DeliveryShare::CANDIDATES_PER_SLOT`] × `limit` due deliveries of
+    /// the endpoints not skipped, which bounds the work of a claim when a backlog is large.
     #[tracing::instrument(skip_all)]
     async fn claim_deliveries(
         &self,
         now: OffsetDateTime,
         lease: time::Duration,
         limit: u32,
+        share: &DeliveryShare<'_>,
     ) -> StoreResult<Vec<DeliveryJob>> {
+        // A JSON array of ids (hyphenated UUIDs: nothing to escape) keeps the statement one text.
+        let skip = format!(
+            "[{}]",
+            share
+                .skip_endpoints
+                .iter()
+                .map(|e| format!("\"{}\"", id(e.0)))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let per_endpoint = i64::from(share.per_endpoint);
+        let candidates = i64::from(limit.saturating_mul(DeliveryShare::CANDIDATES_PER_SLOT));
         self.write(move |tx| {
             let claimed = query(
                 "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1
-                 WHERE id IN (SELECT id FROM webhook_deliveries
+                 WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id, next_attempt_at, ROW_NUMBER() OVER (
+                            PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
+                        FROM (SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries
                               WHERE status = 'pending' AND next_attempt_at <= $1
-                              ORDER BY next_attempt_at, id LIMIT $3)
+                                AND endpoint_id NOT IN (SELECT value FROM json_each($5))
+                              ORDER BY next_attempt_at, id LIMIT $6))
+                    WHERE nth <= $4
+                    ORDER BY next_attempt_at, id LIMIT $3)
                  RETURNING id",
             )
             .bind(ts(now))
             .bind(ts(now.saturating_add(lease)))
             .bind(i64::from(limit))
+            .bind(per_endpoint)
+            .bind(skip.as_str())
+            .bind(candidates)
             .all(tx)
             .or_store("webhook delivery")?;
             if claimed.is_empty() {

@@ -18,7 +18,7 @@ pub use meetings::MeetingStore;
 pub use oauth::OAuthStore;
 pub use people::PeopleStore;
 pub use tenants::TenantStore;
-pub use webhooks::WebhookStore;
+pub use webhooks::{DeliveryShare, WebhookStore};
 
 use crate::StoreResult;
 use crate::models::StoreStats;

@@ -6,6 +6,7 @@ mod audit_log;
 mod connect;
 mod connections;
 mod context;
+pub mod deliveries;
 mod doctor;
 pub mod egress;
 mod gauges;

@@ -439,37 +439,35 @@ impl Services {
         })
     }
 
-    /// One round of the delivery job. Returns how many deliveries were attempted.
+    /// One round of the delivery job, waiting for its sends: at most `limit` deliveries, oldest
+    /// first, with no share per endpoint. Returns how many were attempted. The background job
+    /// keeps its slots full instead ([`super::deliveries::DeliverySlots`]).
     pub async fn deliver_step(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
-        let jobs = self
-            .store
-            .claim_deliveries(now, time::Duration::minutes(1), limit)
-            .await?;
-        let count = jobs.len();
-        // Endpoints answer slowly; send a round's deliveries concurrently.
-        let mut sends = tokio::task::JoinSet::new();
-        for job in jobs {
-            let services = self.clone();
-            sends.spawn(async move {
-                let outcome = services.deliver(&job, now).await;
-                match services
-                    .store
-                    .record_delivery(job.delivery.id, job.delivery.attempts, &outcome, now)
-                    .await
-                {
-                    Ok(()) => {}
-                    // Its endpoint was deleted while it was being sent (which deletes the
-                    // endpoint's pending deliveries), or this send outlived its lease and another
-                    // worker took the delivery over: that one's result stands.
-                    Err(meetgate_store::StoreError::NotFound { .. }) => {
-                        tracing::debug!("a delivery ended elsewhere while it was being sent");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "recording a delivery outcome failed"),
-                }
-            });
-        }
-        while sends.join_next().await.is_some() {}
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut slots =
+            super::deliveries::DeliverySlots::new(limit, u32::try_from(limit).unwrap_or(u32::MAX));
+        let count = slots.fill(self, now).await?;
+        slots.drain().await;
         Ok(count)
+    }
+
+    /// Sends one claimed delivery and records its outcome.
+    pub(crate) async fn send_and_record(&self, job: DeliveryJob, now: OffsetDateTime) {
+        let outcome = self.deliver(&job, now).await;
+        match self
+            .store
+            .record_delivery(job.delivery.id, job.delivery.attempts, &outcome, now)
+            .await
+        {
+            Ok(()) => {}
+            // Its endpoint was deleted while it was being sent (which deletes the endpoint's
+            // pending deliveries), or this send outlived its lease and another worker took the
+            // delivery over: that one's result stands.
+            Err(meetgate_store::StoreError::NotFound { .. }) => {
+                tracing::debug!("a delivery ended elsewhere while it was being sent");
+            }
+            Err(e) => tracing::warn!(error = %e, "recording a delivery outcome failed"),
+        }
     }
 
     async fn deliver(&self, job: &DeliveryJob, now: OffsetDateTime) -> DeliveryOutcome {

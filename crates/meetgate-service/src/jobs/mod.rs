@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::domain::Services;
+use crate::domain::deliveries::{DeliverySlots, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_ENDPOINT};
 
 /// Audit entries or outbound events deleted per statement: a backlog goes in short
 /// transactions, and writes queued for SQLite's writer go between them.
@@ -119,9 +120,7 @@ pub async fn run(services: Services, shutdown: watch::Receiver<bool>) {
         repeat(&services, &shutdown, "refresh", |s| async move {
             s.refresh_due_step(s.clock.now(), 50).await
         }),
-        repeat(&services, &shutdown, "delivery", |s| async move {
-            s.deliver_step(s.clock.now(), 50).await
-        }),
+        deliveries(&services, &shutdown),
         hourly_cleanup(&services, &shutdown),
     );
     tracing::info!("background jobs stopped");
@@ -152,6 +151,51 @@ async fn repeat<F, Fut>(
             break;
         }
     }
+}
+
+/// Keeps the webhook delivery slots full while there is work: a send that hangs holds its own
+/// slot, not the others' (see [`DeliverySlots`]). At shutdown, waits for the sends in flight, so
+/// that a delivery already sent is recorded and not sent again after the restart.
+async fn deliveries(services: &Services, shutdown: &watch::Receiver<bool>) {
+    let idle = Duration::from_millis(services.config.jobs.idle_interval_ms.max(10));
+    // Slots freed one by one are claimed for together: each claim passes over the backlogs of the
+    // endpoints that have their share in flight, so claims come at most once per quarter of the
+    // slots freed, or once per idle interval.
+    let batch = (MAX_IN_FLIGHT / 4).max(1);
+    let mut shutdown = shutdown.clone();
+    let mut slots = DeliverySlots::new(MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_ENDPOINT);
+    let mut claim = true;
+    while !*shutdown.borrow() {
+        if claim {
+            let now = services.clock.now();
+            let started = match slots.next_claim() {
+                None => 0,
+                Some(next) => match supervised(next.run(services.clone(), now)).await {
+                    Some(Ok(jobs)) => slots.start(services, jobs, now),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "delivery step failed");
+                        0
+                    }
+                    None => 0,
+                },
+            };
+            if started > 0 {
+                continue;
+            }
+        }
+        // Nothing to start: wait for slots to free up, for new work to come due, or for the end.
+        let in_flight = slots.in_flight() > 0;
+        claim = tokio::select! {
+            _ = slots.next_finished(), if in_flight => slots.free() >= batch || slots.in_flight() == 0,
+            go_on = pause(idle, &mut shutdown) => {
+                if !go_on {
+                    break;
+                }
+                true
+            }
+        };
+    }
+    slots.drain().await;
 }
 
 async fn hourly_cleanup(services: &Services, shutdown: &watch::Receiver<bool>) {

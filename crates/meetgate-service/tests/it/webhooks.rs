@@ -81,6 +81,72 @@ fn assert_all_delivered(log: &serde_json::Value) {
 }
 
 /// Registers a webhook endpoint of the test tenant; answers its view (with the secret).
+/// A host endpoint that accepts connections and never answers holds only its own share of the
+/// delivery slots: the other endpoints' deliveries go out meanwhile, long before the hung sends
+/// time out. Behaviour of the delivery loop, not of a store (the store's share of a claim is in
+/// the store suite, on both backends): SQLite only.
+#[tokio::test]
+async fn an_endpoint_that_hangs_holds_back_only_its_own_deliveries() {
+    use meetgate_service::domain::deliveries::DeliverySlots;
+    use meetgate_store::{Effects, NewOutboxEvent, OutboxEventId};
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}/hooks", hanging.local_addr().unwrap());
+    let held = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let holder = {
+        let held = held.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = hanging.accept().await {
+                held.lock().await.push(socket);
+            }
+        })
+    };
+    let receiver = Receiver::start().await;
+    add_endpoint(&app, &hanging_url).await;
+    add_endpoint(&app, &receiver.url).await;
+    let services = app.services().clone();
+    let now = services.clock.now();
+    let mut effects = Effects::none();
+    for n in 0..10 {
+        effects = effects.event(NewOutboxEvent {
+            id: OutboxEventId::new(),
+            tenant_id: app.tenant,
+            event_type: "meeting.created".into(),
+            payload: json!({ "type": "meeting.created", "n": n }),
+            created_at: now,
+        });
+    }
+    services.store.append_events(effects).await.unwrap();
+
+    let mut slots = DeliverySlots::new(8, 3);
+    let started = std::time::Instant::now();
+    // The hung sends time out after 10 s; the receiver's ten must all be in well before.
+    while receiver.received.lock().await.len() < 10 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "the receiver got {} of 10 while the other endpoint hung",
+            receiver.received.lock().await.len()
+        );
+        let filled = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            slots.fill(&services, now),
+        )
+        .await
+        .expect("a fill does not wait for the sends it starts");
+        filled.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        held.lock().await.len(),
+        3,
+        "the hanging endpoint got its share of three sends, and no more"
+    );
+    assert!(slots.in_flight() >= 3, "its sends are still hung");
+    holder.abort();
+}
+
 async fn add_endpoint(app: &TestApp, url: &str) -> serde_json::Value {
     let (status, endpoint) = app
         .api(

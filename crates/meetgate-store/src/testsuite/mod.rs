@@ -152,6 +152,7 @@ macro_rules! store_tests {
             outbox_fanout_to_matching_endpoints,
             deliveries_claim_and_record,
             deliveries_concurrent_claims,
+            deliveries_shared_between_endpoints,
             outbox_purge_keeps_pending_and_recent,
             audit_list_filters_and_cursor,
             audit_purge,

@@ -350,7 +350,12 @@ pub async fn webhook_secret_rotation(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let jobs = store
-        .claim_deliveries(at + Duration::seconds(1), Duration::minutes(1), 10)
+        .claim_deliveries(
+            at + Duration::seconds(1),
+            Duration::minutes(1),
+            10,
+            &DeliveryShare::ANY,
+        )
         .await
         .unwrap();
     let job = jobs
@@ -834,7 +839,10 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     let at = now();
     let lease = Duration::minutes(10);
 
-    let jobs = store.claim_deliveries(at, lease, 1).await.unwrap();
+    let jobs = store
+        .claim_deliveries(at, lease, 1, &DeliveryShare::ANY)
+        .await
+        .unwrap();
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(job.delivery.event_id, ev.id, "oldest due first");
@@ -846,12 +854,15 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     assert_eq!(job.endpoint.id, ep.id);
     assert_eq!(job.endpoint.url, ep.url);
     assert_eq!(job.endpoint.secret, ep.secret);
-    let second = store.claim_deliveries(at, lease, 10).await.unwrap();
+    let second = store
+        .claim_deliveries(at, lease, 10, &DeliveryShare::ANY)
+        .await
+        .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].event.id, ev2.id);
     assert!(
         store
-            .claim_deliveries(at, lease, 10)
+            .claim_deliveries(at, lease, 10, &DeliveryShare::ANY)
             .await
             .unwrap()
             .is_empty(),
@@ -883,12 +894,20 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     assert_eq!(d1.next_attempt_at, Some(retry_at));
     assert!(
         store
-            .claim_deliveries(retry_at - Duration::seconds(1), lease, 10)
+            .claim_deliveries(
+                retry_at - Duration::seconds(1),
+                lease,
+                10,
+                &DeliveryShare::ANY
+            )
             .await
             .unwrap()
             .is_empty()
     );
-    let retried = store.claim_deliveries(retry_at, lease, 10).await.unwrap();
+    let retried = store
+        .claim_deliveries(retry_at, lease, 10, &DeliveryShare::ANY)
+        .await
+        .unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].delivery.attempts, 2);
     // A worker whose lease ran out records nothing over the one that took the delivery over.
@@ -944,7 +963,12 @@ pub async fn deliveries_claim_and_record(store: Arc<dyn Store>) {
     assert!(d2.next_attempt_at.is_none() && d2.delivered_at.is_none());
     assert!(
         store
-            .claim_deliveries(delivered_at + Duration::days(1), lease, 10)
+            .claim_deliveries(
+                delivered_at + Duration::days(1),
+                lease,
+                10,
+                &DeliveryShare::ANY
+            )
             .await
             .unwrap()
             .is_empty()
@@ -986,7 +1010,7 @@ pub async fn deliveries_concurrent_claims(store: Arc<dyn Store>) {
             let mut mine = Vec::new();
             loop {
                 let batch = store
-                    .claim_deliveries(at, Duration::minutes(5), 3)
+                    .claim_deliveries(at, Duration::minutes(5), 3, &DeliveryShare::ANY)
                     .await
                     .unwrap();
                 if batch.is_empty() {
@@ -1007,6 +1031,82 @@ pub async fn deliveries_concurrent_claims(store: Arc<dyn Store>) {
         "no delivery handed to two workers"
     );
     assert_eq!(distinct.len(), 40);
+}
+
+/// One endpoint's backlog does not take a whole claim: each endpoint gets at most its share,
+/// oldest first, and a skipped endpoint gets none.
+pub async fn deliveries_shared_between_endpoints(store: Arc<dyn Store>) {
+    let (a, b) = (tenant(&store).await, tenant(&store).await);
+    let (busy, quiet) = (endpoint(a.id, &[]), endpoint(b.id, &[]));
+    for ep in [&busy, &quiet] {
+        store
+            .create_webhook_endpoint(ep, 100, Effects::none())
+            .await
+            .unwrap();
+    }
+    let backlog: Vec<_> = (0..5).map(|_| event(a.id, "meeting.created")).collect();
+    let mut effects = Effects::none();
+    for ev in &backlog {
+        effects = effects.event(ev.clone());
+    }
+    store.append_events(effects).await.unwrap();
+    let later: Vec<_> = (0..2).map(|_| event(b.id, "meeting.created")).collect();
+    store
+        .append_events(
+            Effects::none()
+                .event(later[0].clone())
+                .event(later[1].clone()),
+        )
+        .await
+        .unwrap();
+    let at = now() + Duration::seconds(1);
+    let lease = Duration::minutes(5);
+
+    let share = DeliveryShare {
+        per_endpoint: 2,
+        skip_endpoints: &[],
+    };
+    let first = store.claim_deliveries(at, lease, 10, &share).await.unwrap();
+    let to = |jobs: &[DeliveryJob], ep: WebhookEndpointId| -> Vec<OutboxEventId> {
+        jobs.iter()
+            .filter(|j| j.endpoint.id == ep)
+            .map(|j| j.event.id)
+            .collect()
+    };
+    assert_eq!(
+        first.len(),
+        4,
+        "two each, though the busy endpoint has five due"
+    );
+    let mut busy_first = to(&first, busy.id);
+    busy_first.sort();
+    assert_eq!(busy_first, [backlog[0].id, backlog[1].id], "its oldest two");
+    assert_eq!(to(&first, quiet.id).len(), 2);
+
+    let skip = [busy.id];
+    let skipped = DeliveryShare {
+        per_endpoint: 10,
+        skip_endpoints: &skip,
+    };
+    assert!(
+        store
+            .claim_deliveries(at, lease, 10, &skipped)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the busy endpoint is skipped and the quiet one's are leased"
+    );
+    let one = store
+        .claim_deliveries(at, lease, 1, &DeliveryShare::ANY)
+        .await
+        .unwrap();
+    assert_eq!(to(&one, busy.id), [backlog[2].id], "the limit still holds");
+    let rest = store
+        .claim_deliveries(at, lease, 10, &DeliveryShare::ANY)
+        .await
+        .unwrap();
+    assert_eq!(to(&rest, busy.id).len(), 2);
+    assert_eq!(rest.len(), 2);
 }
 
 pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {
@@ -1036,7 +1136,10 @@ pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {
     store.append_events(effects).await.unwrap();
 
     let lease = Duration::minutes(1);
-    let jobs = store.claim_deliveries(at, lease, 10).await.unwrap();
+    let jobs = store
+        .claim_deliveries(at, lease, 10, &DeliveryShare::ANY)
+        .await
+        .unwrap();
     let delivery_of = |event: &NewOutboxEvent| {
         jobs.iter()
             .find(|j| j.event.id == event.id)

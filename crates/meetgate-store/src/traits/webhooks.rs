@@ -6,6 +6,28 @@ use crate::{
     DeliveryId, Effects, InboxItemId, OffsetDateTime, StoreResult, TenantId, WebhookEndpointId,
 };
 
+/// How a delivery claim shares itself between endpoints, so that one endpoint's backlog, or one
+/// that answers slowly, cannot take every delivery slot from the other endpoints and tenants.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryShare<'a> {
+    /// At most this many deliveries to one endpoint in one claim.
+    pub per_endpoint: u32,
+    /// Endpoints that get none in this claim (the caller has as many in flight as it allows).
+    pub skip_endpoints: &'a [WebhookEndpointId],
+}
+
+impl DeliveryShare<'_> {
+    /// A claim picks its deliveries among at most this many times `limit` of the oldest due ones
+    /// (of the endpoints not skipped), so that a large backlog does not make every claim read
+    /// all of it.
+    pub const CANDIDATES_PER_SLOT: u32 = 20;
+    /// Oldest first, with no cap per endpoint.
+    pub const ANY: DeliveryShare<'static> = DeliveryShare {
+        per_endpoint: u32::MAX,
+        skip_endpoints: &[],
+    };
+}
+
 /// Zoom's events coming in (the inbox) and the host app's events going out (outbox, endpoints,
 /// deliveries).
 #[async_trait::async_trait]
@@ -91,12 +113,14 @@ pub trait WebhookStore: Send + Sync {
         after: Option<crate::OutboxEventId>,
         limit: u32,
     ) -> StoreResult<Vec<OutboxEvent>>;
-    /// Pending deliveries due now, leased for `lease`.
+    /// Pending deliveries due now, oldest first, leased for `lease`: at most `limit`, of which
+    /// at most `share.per_endpoint` go to any one endpoint, and none to `share.skip_endpoints`.
     async fn claim_deliveries(
         &self,
         now: OffsetDateTime,
         lease: time::Duration,
         limit: u32,
+        share: &DeliveryShare<'_>,
     ) -> StoreResult<Vec<DeliveryJob>>;
     /// Records an attempt's outcome. `claimed_attempts` is the delivery's attempt count as
     /// claimed: `NotFound`, with nothing written, when another worker has claimed it since (its
