@@ -140,7 +140,7 @@ async fn concurrent_migrations_apply_once() {
         .unwrap();
     assert_eq!(
         rows,
-        [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)],
+        [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)],
         "each migration recorded once"
     );
     for s in &stores {
