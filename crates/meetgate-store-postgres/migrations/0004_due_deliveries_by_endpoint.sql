@@ -1,5 +1,6 @@
--- A delivery claim shares itself between endpoints and passes over those that have their share
--- in flight: with the endpoint in the due index, it passes over a backlog without reading its rows.
+-- A delivery claim gives each endpoint its share of the oldest due deliveries and passes over
+-- the endpoints that have theirs in flight: it walks the endpoints with pending deliveries on
+-- this index and reads each one's oldest due ones, never a backlog it passes over.
 DROP INDEX webhook_deliveries_due;
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, endpoint_id)
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at)
     WHERE status = 'pending';

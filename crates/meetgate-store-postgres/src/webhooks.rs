@@ -476,10 +476,11 @@ impl WebhookStore for PgStore {
     }
 
     /// Leasing pushes `next_attempt_at` to `now + lease` and counts the attempt. One statement
-    /// picks each endpoint's share among the oldest [`DeliveryShare::CANDIDATES_PER_SLOT`] ×
-    /// `limit` due deliveries, leases them (skipping rows other claimers hold, whose own picks
-    /// may overlap; materialized as in `claim_due_refreshes`) and reads the event and endpoint
-    /// with them. A window function cannot share a SELECT with `FOR UPDATE`, hence two steps.
+    /// walks the endpoints with pending deliveries on the due index (`endpoint_id`,
+    /// `next_attempt_at`; a recursive loose scan, one probe per endpoint), takes each one's
+    /// oldest due deliveries up to its share, leases the oldest of those (skipping rows other
+    /// claimers hold; materialized as in `claim_due_refreshes`) and reads the event and endpoint
+    /// with them. A claim reads the deliveries it may take, never a backlog it passes over.
     #[tracing::instrument(skip_all)]
     async fn claim_deliveries(
         &self,
@@ -490,20 +491,24 @@ impl WebhookStore for PgStore {
     ) -> StoreResult<Vec<DeliveryJob>> {
         let skip: Vec<Uuid> = share.skip_endpoints.iter().map(|e| e.0).collect();
         let rows = sqlx::query(
-            "WITH picked AS MATERIALIZED (
-                SELECT id FROM (
-                    SELECT id, next_attempt_at, ROW_NUMBER() OVER (
-                        PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-                    FROM (SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries
-                          WHERE status = 'pending' AND next_attempt_at <= $1
-                            AND endpoint_id <> ALL($5)
-                          ORDER BY next_attempt_at, id LIMIT $6) candidates
-                ) ranked
-                WHERE nth <= $4
-                ORDER BY next_attempt_at, id LIMIT $3
+            "WITH RECURSIVE endpoints AS (
+                (SELECT endpoint_id FROM webhook_deliveries WHERE status = 'pending'
+                 ORDER BY endpoint_id LIMIT 1)
+                UNION ALL
+                SELECT (SELECT d.endpoint_id FROM webhook_deliveries d
+                        WHERE d.status = 'pending' AND d.endpoint_id > e.endpoint_id
+                        ORDER BY d.endpoint_id LIMIT 1)
+                FROM endpoints e WHERE e.endpoint_id IS NOT NULL
              ), due AS MATERIALIZED (
                 SELECT id FROM webhook_deliveries
-                WHERE id IN (SELECT id FROM picked)
+                WHERE id IN (
+                    SELECT oldest.id FROM endpoints e CROSS JOIN LATERAL (
+                        SELECT id, next_attempt_at FROM webhook_deliveries
+                        WHERE endpoint_id = e.endpoint_id AND status = 'pending'
+                          AND next_attempt_at <= $1
+                        ORDER BY next_attempt_at, id LIMIT $4) oldest
+                    WHERE e.endpoint_id IS NOT NULL AND e.endpoint_id <> ALL($5)
+                    ORDER BY oldest.next_attempt_at, oldest.id LIMIT $3)
                   AND status = 'pending' AND next_attempt_at <= $1
                 ORDER BY next_attempt_at, id
                 FOR UPDATE SKIP LOCKED
@@ -531,9 +536,6 @@ impl WebhookStore for PgStore {
         .bind(i64::from(limit))
         .bind(i64::from(share.per_endpoint))
         .bind(skip)
-        .bind(i64::from(
-            limit.saturating_mul(DeliveryShare::CANDIDATES_PER_SLOT),
-        ))
         .fetch_all(&self.pool)
         .await
         .or_store("webhook delivery")?;

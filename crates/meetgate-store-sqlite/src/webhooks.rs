@@ -458,9 +458,10 @@ impl WebhookStore for SqliteStore {
         .collect()
     }
 
-    /// Leasing pushes `next_attempt_at` to `now + lease` and counts the attempt. The share per
-    /// endpoint is taken among the oldest [`DeliveryShare::CANDIDATES_PER_SLOT`] × `limit` due deliveries of
-    /// the endpoints not skipped, which bounds the work of a claim when a backlog is large.
+    /// Leasing pushes `next_attempt_at` to `now + lease` and counts the attempt. The endpoints
+    /// with pending deliveries are walked on the due index (`endpoint_id`, `next_attempt_at`),
+    /// one probe each, and each gives its oldest due ones up to its share: a claim reads the
+    /// deliveries it may take, never a backlog it passes over.
     #[tracing::instrument(skip_all)]
     async fn claim_deliveries(
         &self,
@@ -469,41 +470,62 @@ impl WebhookStore for SqliteStore {
         limit: u32,
         share: &DeliveryShare<'_>,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        // A JSON array of ids (hyphenated UUIDs: nothing to escape) keeps the statement one text.
-        let skip = format!(
-            "[{}]",
-            share
-                .skip_endpoints
-                .iter()
-                .map(|e| format!("\"{}\"", id(e.0)))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let skip: Vec<String> = share.skip_endpoints.iter().map(|e| id(e.0)).collect();
         let per_endpoint = i64::from(share.per_endpoint);
-        let candidates = i64::from(limit.saturating_mul(DeliveryShare::CANDIDATES_PER_SLOT));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         self.write(move |tx| {
-            let claimed = query(
-                "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1
-                 WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id, next_attempt_at, ROW_NUMBER() OVER (
-                            PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-                        FROM (SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries
-                              WHERE status = 'pending' AND next_attempt_at <= $1
-                                AND endpoint_id NOT IN (SELECT value FROM json_each($5))
-                              ORDER BY next_attempt_at, id LIMIT $6))
-                    WHERE nth <= $4
-                    ORDER BY next_attempt_at, id LIMIT $3)
-                 RETURNING id",
-            )
-            .bind(ts(now))
-            .bind(ts(now.saturating_add(lease)))
-            .bind(i64::from(limit))
-            .bind(per_endpoint)
-            .bind(skip.as_str())
-            .bind(candidates)
-            .all(tx)
-            .or_store("webhook delivery")?;
+            let mut picked: Vec<(i64, String)> = Vec::new();
+            // Ids are hyphenated UUIDs: the empty text sorts before every one.
+            let mut after = String::new();
+            let next_endpoint = query(
+                "SELECT endpoint_id FROM webhook_deliveries
+                 WHERE status = 'pending' AND endpoint_id > $1
+                 ORDER BY endpoint_id LIMIT 1",
+            );
+            let due_of = query(
+                "SELECT id, next_attempt_at FROM webhook_deliveries
+                 WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
+                 ORDER BY next_attempt_at, id LIMIT $3",
+            );
+            while let Some(row) = next_endpoint
+                .clone()
+                .bind(after.as_str())
+                .optional(tx)
+                .or_store("webhook delivery")?
+            {
+                after = row.text("endpoint_id")?;
+                if skip.contains(&after) {
+                    continue;
+                }
+                for due in due_of
+                    .clone()
+                    .bind(after.as_str())
+                    .bind(ts(now))
+                    .bind(per_endpoint)
+                    .all(tx)
+                    .or_store("webhook delivery")?
+                {
+                    picked.push((due.int("next_attempt_at")?, due.text("id")?));
+                }
+            }
+            picked.sort();
+            picked.truncate(limit);
+            if picked.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut lease_them = QueryBuilder::new("UPDATE webhook_deliveries SET next_attempt_at = ");
+            lease_them
+                .push_bind(ts(now.saturating_add(lease)))
+                .push(", attempts = attempts + 1 WHERE id IN (");
+            let mut list = lease_them.separated(", ");
+            for (_, delivery) in &picked {
+                list.push_bind(delivery.as_str());
+            }
+            lease_them.push(") RETURNING id");
+            let claimed = lease_them
+                .build()
+                .all(tx)
+                .or_store("webhook delivery")?;
             if claimed.is_empty() {
                 return Ok(Vec::new());
             }

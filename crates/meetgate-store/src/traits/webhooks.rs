@@ -17,10 +17,6 @@ pub struct DeliveryShare<'a> {
 }
 
 impl DeliveryShare<'_> {
-    /// A claim picks its deliveries among at most this many times `limit` of the oldest due ones
-    /// (of the endpoints not skipped), so that a large backlog does not make every claim read
-    /// all of it.
-    pub const CANDIDATES_PER_SLOT: u32 = 20;
     /// Oldest first, with no cap per endpoint.
     pub const ANY: DeliveryShare<'static> = DeliveryShare {
         per_endpoint: u32::MAX,
