@@ -32,7 +32,6 @@ pub struct DeliverySlots {
     per_endpoint: u32,
     sends: JoinSet<()>,
     endpoint_of: HashMap<Id, WebhookEndpointId>,
-    in_flight: HashMap<WebhookEndpointId, u32>,
 }
 
 impl DeliverySlots {
@@ -42,7 +41,6 @@ impl DeliverySlots {
             per_endpoint: per_endpoint.max(1),
             sends: JoinSet::new(),
             endpoint_of: HashMap::new(),
-            in_flight: HashMap::new(),
         }
     }
 
@@ -76,14 +74,17 @@ impl DeliverySlots {
         if free == 0 {
             return None;
         }
+        let mut in_flight: HashMap<WebhookEndpointId, u32> = HashMap::new();
+        for endpoint in self.endpoint_of.values() {
+            *in_flight.entry(*endpoint).or_default() += 1;
+        }
         Some(SlotClaim {
             free: u32::try_from(free).unwrap_or(u32::MAX),
             per_endpoint: self.per_endpoint,
-            busy: self
-                .in_flight
-                .iter()
-                .filter(|(_, n)| **n >= self.per_endpoint)
-                .map(|(endpoint, _)| *endpoint)
+            busy: in_flight
+                .into_iter()
+                .filter(|(_, n)| *n >= self.per_endpoint)
+                .map(|(endpoint, _)| endpoint)
                 .collect(),
         })
     }
@@ -103,7 +104,6 @@ impl DeliverySlots {
                 .sends
                 .spawn(async move { services.send_and_record(job, now).await });
             self.endpoint_of.insert(send.id(), endpoint);
-            *self.in_flight.entry(endpoint).or_default() += 1;
         }
         started
     }
@@ -133,15 +133,7 @@ impl DeliverySlots {
                 e.id()
             }
         };
-        let Some(endpoint) = self.endpoint_of.remove(&id) else {
-            return;
-        };
-        if let Some(n) = self.in_flight.get_mut(&endpoint) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.in_flight.remove(&endpoint);
-            }
-        }
+        self.endpoint_of.remove(&id);
     }
 }
 

@@ -443,9 +443,8 @@ impl Services {
     /// first, with no share per endpoint. Returns how many were attempted. The background job
     /// keeps its slots full instead ([`super::deliveries::DeliverySlots`]).
     pub async fn deliver_step(&self, now: OffsetDateTime, limit: u32) -> Result<usize> {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut slots =
-            super::deliveries::DeliverySlots::new(limit, u32::try_from(limit).unwrap_or(u32::MAX));
+        let capacity = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut slots = super::deliveries::DeliverySlots::new(capacity, limit);
         let count = slots.fill(self, now).await?;
         slots.drain().await;
         Ok(count)

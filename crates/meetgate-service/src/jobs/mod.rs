@@ -158,9 +158,8 @@ async fn repeat<F, Fut>(
 /// that a delivery already sent is recorded and not sent again after the restart.
 async fn deliveries(services: &Services, shutdown: &watch::Receiver<bool>) {
     let idle = Duration::from_millis(services.config.jobs.idle_interval_ms.max(10));
-    // Slots freed one by one are claimed for together: each claim passes over the backlogs of the
-    // endpoints that have their share in flight, so claims come at most once per quarter of the
-    // slots freed, or once per idle interval.
+    // Slots freed one by one are claimed for together, since each claim probes every endpoint
+    // with pending deliveries: at most once per quarter of the slots freed, or per idle interval.
     let batch = (MAX_IN_FLIGHT / 4).max(1);
     let mut shutdown = shutdown.clone();
     let mut slots = DeliverySlots::new(MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_ENDPOINT);
