@@ -521,14 +521,13 @@ impl WebhookStore for SqliteStore {
             for (_, delivery) in &picked {
                 list.push_bind(delivery.as_str());
             }
-            lease_them.push(") RETURNING id");
-            let claimed = lease_them
+            // The writer's transaction holds the picked rows: each one is leased, no RETURNING
+            // needed to learn which.
+            lease_them.push(")");
+            lease_them
                 .build()
-                .all(tx)
+                .run(tx)
                 .or_store("webhook delivery")?;
-            if claimed.is_empty() {
-                return Ok(Vec::new());
-            }
             let mut qb = QueryBuilder::new(
                 "SELECT d.id, d.tenant_id, d.event_id, d.endpoint_id, d.status, d.attempts,
                     d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.delivered_at,
@@ -545,8 +544,8 @@ impl WebhookStore for SqliteStore {
                  WHERE d.id IN (",
             );
             let mut list = qb.separated(", ");
-            for row in &claimed {
-                list.push_bind(row.text("id")?);
+            for (_, delivery) in &picked {
+                list.push_bind(delivery.as_str());
             }
             qb.push(") ORDER BY e.created_at, d.id");
             let rows = qb
