@@ -411,19 +411,30 @@ impl MeetingStore for PgStore {
         created_before: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE meetings SET details = $3, updated_at = $4
-             WHERE tenant_id = $1 AND connection_id = $2 AND details <> $3
-                AND ($5 IS NULL OR created_at < $5)",
+        // The answers kept for idempotent retries repeat the details: a retry must not bring
+        // them back. One statement, so both go or neither.
+        let done: i64 = sqlx::query_scalar(
+            "WITH purged AS (
+                UPDATE meetings SET details = $3, updated_at = $4
+                WHERE tenant_id = $1 AND connection_id = $2 AND details <> $3
+                   AND ($5::timestamptz IS NULL OR created_at < $5)
+                RETURNING id
+             ), forgotten AS (
+                DELETE FROM idempotency_records
+                WHERE tenant_id = $1 AND state = 'completed' AND resource_id IN (
+                    SELECT id::text FROM meetings WHERE tenant_id = $1 AND connection_id = $2
+                       AND ($5::timestamptz IS NULL OR created_at < $5))
+             )
+             SELECT count(*) FROM purged",
         )
         .bind(id(tenant.0))
         .bind(id(connection.0))
         .bind(&replacement.0)
         .bind(ts(now))
         .bind(opt_ts(created_before))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .or_store("meeting")?;
-        Ok(done.rows_affected())
+        Ok(u64::try_from(done).unwrap_or(0))
     }
 }

@@ -184,7 +184,9 @@ impl WebhookStore for PgStore {
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE zoom_inbox SET processed_at = $2, last_error = NULL
+            // Zoom's body (topics, participants' names and emails) is not kept once it has
+            // been acted on; the dedup key is the body's hash, not the body.
+            "UPDATE zoom_inbox SET processed_at = $2, last_error = NULL, payload = ''::bytea
              WHERE id = $1 AND processed_at IS NULL",
         )
         .bind(id(item.0))
@@ -241,7 +243,7 @@ impl WebhookStore for PgStore {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE zoom_inbox SET processed_at = $3, last_error = $2
+            "UPDATE zoom_inbox SET processed_at = $3, last_error = $2, payload = ''::bytea
              WHERE id = $1 AND processed_at IS NULL",
         )
         .bind(id(item.0))
@@ -489,7 +491,11 @@ impl WebhookStore for PgStore {
         limit: u32,
         share: &DeliveryShare<'_>,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        let skip: Vec<Uuid> = share.skip_endpoints.iter().map(|e| e.0).collect();
+        let (busy, busy_counts): (Vec<Uuid>, Vec<i64>) = share
+            .in_flight
+            .iter()
+            .map(|(e, n)| (e.0, i64::from(*n)))
+            .unzip();
         let rows = sqlx::query(
             "WITH RECURSIVE endpoints AS (
                 (SELECT endpoint_id FROM webhook_deliveries WHERE status = 'pending'
@@ -503,11 +509,15 @@ impl WebhookStore for PgStore {
                 SELECT id FROM webhook_deliveries
                 WHERE id IN (
                     SELECT oldest.id FROM endpoints e CROSS JOIN LATERAL (
-                        SELECT id, next_attempt_at FROM webhook_deliveries
+                        SELECT id, next_attempt_at,
+                            row_number() OVER (ORDER BY next_attempt_at, id) AS nth
+                        FROM webhook_deliveries
                         WHERE endpoint_id = e.endpoint_id AND status = 'pending'
                           AND next_attempt_at <= $1
                         ORDER BY next_attempt_at, id LIMIT $4) oldest
-                    WHERE e.endpoint_id IS NOT NULL AND e.endpoint_id <> ALL($5)
+                    LEFT JOIN unnest($5::uuid[], $6::int8[]) AS busy (endpoint_id, n)
+                        ON busy.endpoint_id = e.endpoint_id
+                    WHERE e.endpoint_id IS NOT NULL AND oldest.nth <= $4 - coalesce(busy.n, 0)
                     ORDER BY oldest.next_attempt_at, oldest.id LIMIT $3)
                   AND status = 'pending' AND next_attempt_at <= $1
                 ORDER BY next_attempt_at, id
@@ -535,7 +545,8 @@ impl WebhookStore for PgStore {
         .bind(ts(now.saturating_add(lease)))
         .bind(i64::from(limit))
         .bind(i64::from(share.per_endpoint))
-        .bind(skip)
+        .bind(busy)
+        .bind(busy_counts)
         .fetch_all(&self.pool)
         .await
         .or_store("webhook delivery")?;

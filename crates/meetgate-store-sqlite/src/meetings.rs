@@ -384,19 +384,35 @@ impl MeetingStore for SqliteStore {
         created_before: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let done = query(
-            "UPDATE meetings SET details = $3, updated_at = $4
-             WHERE tenant_id = $1 AND connection_id = $2 AND details <> $3
-                AND ($5 IS NULL OR created_at < $5)",
-        )
-        .bind(id(tenant.0))
-        .bind(id(connection.0))
-        .bind(&replacement.0)
-        .bind(ts(now))
-        .bind(opt_ts(created_before))
-        .execute(&self.writer)
+        let replacement = replacement.0.clone();
+        self.write(move |tx| {
+            // The answers kept for idempotent retries repeat the details: a retry must not
+            // bring them back.
+            query(
+                "DELETE FROM idempotency_records
+                 WHERE tenant_id = $1 AND state = 'completed' AND resource_id IN (
+                    SELECT id FROM meetings WHERE tenant_id = $1 AND connection_id = $2
+                       AND ($3 IS NULL OR created_at < $3))",
+            )
+            .bind(id(tenant.0))
+            .bind(id(connection.0))
+            .bind(opt_ts(created_before))
+            .run(tx)
+            .or_store("idempotency record")?;
+            let done = query(
+                "UPDATE meetings SET details = $3, updated_at = $4
+                 WHERE tenant_id = $1 AND connection_id = $2 AND details <> $3
+                    AND ($5 IS NULL OR created_at < $5)",
+            )
+            .bind(id(tenant.0))
+            .bind(id(connection.0))
+            .bind(&replacement)
+            .bind(ts(now))
+            .bind(opt_ts(created_before))
+            .run(tx)
+            .or_store("meeting")?;
+            Ok(done.rows_affected())
+        })
         .await
-        .or_store("meeting")?;
-        Ok(done.rows_affected())
     }
 }

@@ -171,7 +171,9 @@ impl WebhookStore for SqliteStore {
     ) -> StoreResult<bool> {
         self.write(move |tx| {
             let done = query(
-                "UPDATE zoom_inbox SET processed_at = $2, last_error = NULL
+                // Zoom's body (topics, participants' names and emails) is not kept once it has
+                // been acted on; the dedup key is the body's hash, not the body.
+                "UPDATE zoom_inbox SET processed_at = $2, last_error = NULL, payload = X''
                  WHERE id = $1 AND processed_at IS NULL",
             )
             .bind(id(item.0))
@@ -227,7 +229,7 @@ impl WebhookStore for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let done = query(
-            "UPDATE zoom_inbox SET processed_at = $3, last_error = $2
+            "UPDATE zoom_inbox SET processed_at = $3, last_error = $2, payload = X''
              WHERE id = $1 AND processed_at IS NULL",
         )
         .bind(id(item.0))
@@ -470,8 +472,9 @@ impl WebhookStore for SqliteStore {
         limit: u32,
         share: &DeliveryShare<'_>,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        let skip: Vec<String> = share.skip_endpoints.iter().map(|e| id(e.0)).collect();
-        let per_endpoint = i64::from(share.per_endpoint);
+        let in_flight: Vec<(String, u32)> =
+            share.in_flight.iter().map(|(e, n)| (id(e.0), *n)).collect();
+        let per_endpoint = share.per_endpoint;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         self.write(move |tx| {
             let mut picked: Vec<(i64, String)> = Vec::new();
@@ -494,14 +497,20 @@ impl WebhookStore for SqliteStore {
                 .or_store("webhook delivery")?
             {
                 after = row.text("endpoint_id")?;
-                if skip.contains(&after) {
+                let taken: u32 = in_flight
+                    .iter()
+                    .filter(|(e, _)| *e == after)
+                    .map(|(_, n)| *n)
+                    .sum();
+                let left = per_endpoint.saturating_sub(taken);
+                if left == 0 {
                     continue;
                 }
                 for due in due_of
                     .clone()
                     .bind(after.as_str())
                     .bind(ts(now))
-                    .bind(per_endpoint)
+                    .bind(i64::from(left))
                     .all(tx)
                     .or_store("webhook delivery")?
                 {

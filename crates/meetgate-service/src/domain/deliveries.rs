@@ -81,11 +81,7 @@ impl DeliverySlots {
         Some(SlotClaim {
             free: u32::try_from(free).unwrap_or(u32::MAX),
             per_endpoint: self.per_endpoint,
-            busy: in_flight
-                .into_iter()
-                .filter(|(_, n)| *n >= self.per_endpoint)
-                .map(|(endpoint, _)| endpoint)
-                .collect(),
+            in_flight: in_flight.into_iter().collect(),
         })
     }
 
@@ -137,21 +133,21 @@ impl DeliverySlots {
     }
 }
 
-/// What one claim may take: as many deliveries as there are free slots, each endpoint's share,
-/// none to the endpoints that have theirs in flight. Owned, so that the claim can run on a task
-/// of its own.
+/// What one claim may take: as many deliveries as there are free slots, and to each endpoint
+/// what its sends in flight leave of its share. Owned, so that the claim can run on a task of
+/// its own.
 #[derive(Debug)]
 pub struct SlotClaim {
     free: u32,
     per_endpoint: u32,
-    busy: Vec<WebhookEndpointId>,
+    in_flight: Vec<(WebhookEndpointId, u32)>,
 }
 
 impl SlotClaim {
     pub async fn run(self, services: Services, now: OffsetDateTime) -> Result<Vec<DeliveryJob>> {
         let share = DeliveryShare {
             per_endpoint: self.per_endpoint,
-            skip_endpoints: &self.busy,
+            in_flight: &self.in_flight,
         };
         Ok(services
             .store

@@ -9,6 +9,7 @@ use crate::support::*;
 
 both_backends!(
     deauthorization_deletes_the_tokens_at_once_and_replays_change_nothing,
+    a_deauthorization_leaves_no_answer_to_replay_and_no_zoom_body,
     meeting_started_reaches_the_host_signed,
     forged_zoom_webhooks_are_refused,
     delivered_events_go_after_retention_and_retried_ones_stay,
@@ -108,19 +109,22 @@ async fn an_endpoint_that_hangs_holds_back_only_its_own_deliveries() {
     add_endpoint(&app, &receiver.url).await;
     let services = app.services().clone();
     let now = services.clock.now();
-    let mut effects = Effects::none();
-    for n in 0..10 {
-        effects = effects.event(NewOutboxEvent {
-            id: OutboxEventId::new(),
-            tenant_id: app.tenant,
-            event_type: "meeting.created".into(),
-            payload: json!({ "type": "meeting.created", "n": n }),
-            created_at: now,
-        });
-    }
-    services.store.append_events(effects).await.unwrap();
-
+    let events = |range: std::ops::Range<i32>| {
+        range.fold(Effects::none(), |effects, n| {
+            effects.event(NewOutboxEvent {
+                id: OutboxEventId::new(),
+                tenant_id: app.tenant,
+                event_type: "meeting.created".into(),
+                payload: json!({ "type": "meeting.created", "n": n }),
+                created_at: now,
+            })
+        })
+    };
     let mut slots = DeliverySlots::new(8, 3);
+    // Two first: the hanging endpoint then has two sends in flight, one short of its share.
+    services.store.append_events(events(0..2)).await.unwrap();
+    slots.fill(&services, now).await.unwrap();
+    services.store.append_events(events(2..10)).await.unwrap();
     let started = std::time::Instant::now();
     // The hung sends time out after 10 s; the receiver's ten must all be in well before.
     while receiver.received.lock().await.len() < 10 {
@@ -141,7 +145,7 @@ async fn an_endpoint_that_hangs_holds_back_only_its_own_deliveries() {
     assert_eq!(
         held.lock().await.len(),
         3,
-        "the hanging endpoint got its share of three sends, and no more"
+        "the hanging endpoint got its share of three sends in all, and no more"
     );
     assert!(slots.in_flight() >= 3, "its sends are still hung");
     holder.abort();
@@ -265,6 +269,107 @@ async fn deauthorization_deletes_the_tokens_at_once_and_replays_change_nothing(b
     );
     let (status, body) = app.create_meeting("dr-ada", json!({})).await;
     assert_eq!(status, 201, "{body}");
+}
+
+/// A deauthorized user's meeting details must not come back through the answer kept for an
+/// idempotent retry, nor stay in the Zoom events meetgate keeps; the deleted data's tombstones
+/// do not stop a key rotation.
+async fn a_deauthorization_leaves_no_answer_to_replay_and_no_zoom_body(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    subscribe(&app, USER_APP).await;
+    app.connect("dr-ada", ADA, USER_APP).await;
+    app.connect("dr-grace", GRACE, USER_APP).await;
+    let create = |user: &'static str, topic: &'static str, key: &'static str| {
+        let app = &app;
+        async move {
+            app.api_on(
+                &app.main,
+                Method::POST,
+                &format!("/v1/users/{user}/meetings"),
+                Some(json!({ "topic": topic })),
+                Some(key),
+            )
+            .await
+        }
+    };
+    let (status, _) = create("dr-ada", "Ada's patient", "ada-1").await;
+    assert_eq!(status, 201);
+    let (status, _) = create("dr-grace", "Grace's patient", "grace-1").await;
+    assert_eq!(status, 201);
+    // Processed Zoom events keep nothing of Zoom's body.
+    app.env.control().deauthorize(ADA, USER_APP).await.unwrap();
+    let store = app.services().store.clone();
+    let tenant = app.tenant;
+    eventually("the meeting's details are purged", || {
+        let store = store.clone();
+        async move {
+            let query = meetgate_store::models::MeetingQuery {
+                end_user_id: None,
+                window: meetgate_store::models::MeetingWindow::All,
+                include_deleted: true,
+                after: None,
+                ids: None,
+                limit: 100,
+                now: time::OffsetDateTime::now_utc(),
+            };
+            let meetings = store.list_meetings(tenant, &query).await.unwrap();
+            meetings.iter().any(|m| m.details.0.is_empty())
+        }
+    })
+    .await;
+
+    let (status, body) = create("dr-ada", "Ada's patient", "ada-1").await;
+    assert!(
+        !(200..300).contains(&status),
+        "a retry after the deauthorization is not answered from the kept answer: {status} {body}"
+    );
+    assert!(
+        !body.to_string().contains("Ada's patient"),
+        "nothing of the purged meeting comes back: {body}"
+    );
+    let (status, body) = create("dr-grace", "Grace's patient", "grace-1").await;
+    assert_eq!(status, 201, "the other user's answer is kept: {body}");
+    assert_eq!(body["topic"], "Grace's patient");
+
+    let inbox = store
+        .sealed_cells(SealedColumn::InboxPayload, None, 100)
+        .await
+        .unwrap();
+    assert!(
+        !inbox.is_empty(),
+        "the deauthorization went through the inbox"
+    );
+    assert!(
+        inbox.iter().all(|c| c.value.0.is_empty()),
+        "no processed Zoom body is kept"
+    );
+
+    let old = app.services().vault.fingerprints();
+    let ring = meetgate_service::vault::Keyring::new(vec![
+        ("test2".into(), [9u8; 32]),
+        ("test1".into(), [7u8; 32]),
+    ])
+    .unwrap();
+    assert_eq!(
+        old[0].1,
+        ring.fingerprints()[1].1,
+        "the test's key is [7; 32]"
+    );
+    let done = meetgate_service::vault::rotate_all(store.as_ref(), &ring, 10, |_| {})
+        .await
+        .expect("rotation skips the tombstones");
+    assert!(done.rewritten > 0);
+    for column in SealedColumn::ALL {
+        for cell in store.sealed_cells(column, None, 100).await.unwrap() {
+            assert!(
+                cell.value.0.is_empty() || ring.is_primary(&cell.value),
+                "{column:?} {} is under the new key",
+                cell.row_id
+            );
+        }
+    }
 }
 
 async fn meeting_started_reaches_the_host_signed(backend: Backend) {

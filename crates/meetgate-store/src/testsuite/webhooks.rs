@@ -1064,7 +1064,7 @@ pub async fn deliveries_shared_between_endpoints(store: Arc<dyn Store>) {
 
     let share = DeliveryShare {
         per_endpoint: 2,
-        skip_endpoints: &[],
+        in_flight: &[],
     };
     let first = store.claim_deliveries(at, lease, 10, &share).await.unwrap();
     let to = |jobs: &[DeliveryJob], ep: WebhookEndpointId| -> Vec<OutboxEventId> {
@@ -1083,30 +1083,45 @@ pub async fn deliveries_shared_between_endpoints(store: Arc<dyn Store>) {
     assert_eq!(busy_first, [backlog[0].id, backlog[1].id], "its oldest two");
     assert_eq!(to(&first, quiet.id).len(), 2);
 
-    let skip = [busy.id];
-    let skipped = DeliveryShare {
+    let three_sending = [(busy.id, 3)];
+    let one_left = DeliveryShare {
+        per_endpoint: 4,
+        in_flight: &three_sending,
+    };
+    let topped_up = store
+        .claim_deliveries(at, lease, 10, &one_left)
+        .await
+        .unwrap();
+    assert_eq!(
+        to(&topped_up, busy.id),
+        [backlog[2].id],
+        "three in flight of four: one more, its oldest"
+    );
+    assert_eq!(topped_up.len(), 1, "the quiet one's are leased");
+    let all_sending = [(busy.id, 10)];
+    let none_left = DeliveryShare {
         per_endpoint: 10,
-        skip_endpoints: &skip,
+        in_flight: &all_sending,
     };
     assert!(
         store
-            .claim_deliveries(at, lease, 10, &skipped)
+            .claim_deliveries(at, lease, 10, &none_left)
             .await
             .unwrap()
             .is_empty(),
-        "the busy endpoint is skipped and the quiet one's are leased"
+        "an endpoint with its whole share in flight gets none"
     );
     let one = store
         .claim_deliveries(at, lease, 1, &DeliveryShare::ANY)
         .await
         .unwrap();
-    assert_eq!(to(&one, busy.id), [backlog[2].id], "the limit still holds");
+    assert_eq!(to(&one, busy.id), [backlog[3].id], "the limit still holds");
     let rest = store
         .claim_deliveries(at, lease, 10, &DeliveryShare::ANY)
         .await
         .unwrap();
-    assert_eq!(to(&rest, busy.id).len(), 2);
-    assert_eq!(rest.len(), 2);
+    assert_eq!(to(&rest, busy.id), [backlog[4].id]);
+    assert_eq!(rest.len(), 1);
 }
 
 pub async fn outbox_purge_keeps_pending_and_recent(store: Arc<dyn Store>) {

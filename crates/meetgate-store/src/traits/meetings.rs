@@ -54,9 +54,11 @@ pub trait MeetingStore: Send + Sync {
         effects: Effects,
     ) -> StoreResult<bool>;
     /// Deauthorization: forgets what Zoom told us about the meetings of a connection (details
-    /// replaced by `replacement`, typically an empty sealed document). Rows that already hold
-    /// `replacement` are left alone, so a retry rewrites nothing. With `created_before`, only
-    /// meetings created before then (those of a grant that ended then). Returns the rows changed.
+    /// replaced by `replacement`, typically an empty sealed document), and deletes the answers
+    /// kept for idempotent retries of operations on those meetings, which repeat the details.
+    /// Rows that already hold `replacement` are left alone, so a retry rewrites nothing. With
+    /// `created_before`, only meetings created before then (those of a grant that ended then).
+    /// Returns the meetings changed.
     async fn purge_meeting_details(
         &self,
         tenant: TenantId,

@@ -10,17 +10,19 @@ use crate::{
 /// that answers slowly, cannot take every delivery slot from the other endpoints and tenants.
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryShare<'a> {
-    /// At most this many deliveries to one endpoint in one claim.
+    /// At most this many deliveries to one endpoint in flight, those the caller already has
+    /// included.
     pub per_endpoint: u32,
-    /// Endpoints that get none in this claim (the caller has as many in flight as it allows).
-    pub skip_endpoints: &'a [WebhookEndpointId],
+    /// Deliveries the caller has in flight, per endpoint: such an endpoint gets only what is
+    /// left of its share (none once it has `per_endpoint`).
+    pub in_flight: &'a [(WebhookEndpointId, u32)],
 }
 
 impl DeliveryShare<'_> {
     /// Oldest first, with no cap per endpoint.
     pub const ANY: DeliveryShare<'static> = DeliveryShare {
         per_endpoint: u32::MAX,
-        skip_endpoints: &[],
+        in_flight: &[],
     };
 }
 
