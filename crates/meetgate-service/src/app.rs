@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::domain::Services;
 use crate::http::MetricsRender;
-use crate::store::open_store;
+use crate::store::{StoreSettings, open_store};
 use crate::vault::{KeyLoadError, KeySource, Keyring, load_keyring};
 
 /// Why meetgate could not start. Each says what to fix in one line.
@@ -102,7 +102,7 @@ impl App {
                 ))
             })?;
         }
-        let store = open_store(&url, config.database_max_connections).await?;
+        let store = open_store(&url, StoreSettings::of(&config)).await?;
         store.migrate().await?;
         let now = clock.now();
         let today = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());

@@ -26,6 +26,11 @@ pub struct StoreOptions {
     /// pooled connection, so this is capped at three quarters of `max_connections`: the other
     /// quarter stays free for other calls, even those a lock holder makes.
     pub max_refresh_locks: u32,
+    /// How long taking a refresh lock waits for its holder elsewhere before failing with
+    /// `LockTimeout`: longer than any holder works (a refresh is one Zoom call, a disconnect
+    /// two), so that only a holder whose host died, and whose session the server has not yet
+    /// closed, makes a request wait this long.
+    pub refresh_lock_wait: Duration,
 }
 
 impl StoreOptions {
@@ -43,6 +48,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             max_refresh_locks: 12,
+            refresh_lock_wait: Duration::from_secs(60),
         }
     }
 }

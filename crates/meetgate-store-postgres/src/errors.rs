@@ -25,6 +25,9 @@ pub(crate) fn map_sqlx(e: sqlx::Error, what: &'static str) -> StoreError {
                     _ => {}
                 }
             }
+            if code == LOCK_NOT_AVAILABLE {
+                return StoreError::LockTimeout { what };
+            }
             // Class 08 (connection exception), 53 (insufficient resources), 57P0x (shutdown,
             // cannot connect now): the server is going away or overloaded; retry later.
             if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
@@ -48,6 +51,9 @@ pub(crate) fn map_sqlx(e: sqlx::Error, what: &'static str) -> StoreError {
         e => StoreError::Database(one_line(&e.to_string())),
     }
 }
+
+/// `lock_timeout` ran out.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// The SQLSTATE `meetgate_refuse` raises (migration 2).
 const REFUSED: &str = "MG001";

@@ -48,6 +48,7 @@ pub struct PgStore {
     refresh_queue: Arc<KeyedLocks<uuid::Uuid>>,
     /// Bounds the pooled connections that refresh locks hold (see `StoreOptions`).
     refresh_slots: Arc<tokio::sync::Semaphore>,
+    refresh_lock_wait: std::time::Duration,
 }
 
 impl PgStore {
@@ -64,6 +65,7 @@ impl PgStore {
             pool,
             refresh_queue: KeyedLocks::new(),
             refresh_slots: Arc::new(tokio::sync::Semaphore::new(options.refresh_lock_slots())),
+            refresh_lock_wait: options.refresh_lock_wait,
         })
     }
 

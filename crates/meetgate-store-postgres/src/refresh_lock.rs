@@ -47,11 +47,25 @@ impl PgRefreshLock {
             _slot: slot,
             _queue: queue,
         };
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(advisory_key(cid))
-            .execute(lock.conn()?)
+        // On the lock's own session: `lock_timeout` bounds the wait, and is reset once the
+        // lock is held so that the holder's statements, and the pool's next user, wait as
+        // usual (a failed wait closes the session). The keepalives make the server notice
+        // within about a minute that a holder's host died without closing its socket, and drop
+        // its lock; by default that takes two hours, and every replica's requests for the
+        // grant would wait on it. One round trip, as the simple protocol takes it.
+        let statement = format!(
+            "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; \
+             SET tcp_keepalives_count = 3; SET lock_timeout = {wait}; \
+             SELECT pg_advisory_lock({key}); RESET lock_timeout",
+            wait = store
+                .refresh_lock_wait
+                .as_millis()
+                .clamp(1, i32::MAX as u128),
+            key = advisory_key(cid),
+        );
+        simple_query(lock.conn()?, statement)
             .await
-            .or_store("connection")?;
+            .or_store("connection's refresh lock")?;
         Ok(lock)
     }
 
@@ -61,6 +75,13 @@ impl PgRefreshLock {
             None => Err(StoreError::Database("refresh lock already released".into())),
         }
     }
+}
+
+/// Statements without parameters go in one message of the simple protocol, which takes several.
+async fn simple_query(conn: &mut PgConnection, statements: String) -> Result<(), sqlx::Error> {
+    sqlx::Executor::execute(conn, statements.as_str())
+        .await
+        .map(|_| ())
 }
 
 impl Drop for PgRefreshLock {

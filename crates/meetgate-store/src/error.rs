@@ -14,6 +14,10 @@ pub enum StoreError {
     /// The row referred to does not exist (in this tenant).
     #[error("{what} not found")]
     NotFound { what: &'static str },
+    /// A lock held by another session was not released within the wait allowed for it: its
+    /// holder is slow, or gone without the database noticing yet. Nothing was written.
+    #[error("the {what} is held elsewhere for longer than its holder should need")]
+    LockTimeout { what: &'static str },
     /// The database could not be reached or refused the connection.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -260,6 +260,59 @@ async fn dropped_lock_does_not_return_to_the_pool_locked() {
     drop_test_database(&url).await;
 }
 
+/// A holder that never lets go (its host died, and the server has not noticed yet) makes a
+/// waiter fail after the configured wait, not hang; the lock's session asks the server to
+/// notice a dead peer within about a minute, and the holder's own statements, and the pool's
+/// next user, are not bound by the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lock_held_too_long_fails_the_waiter_after_the_wait() {
+    let Some(url) = fresh_test_database().await else {
+        return;
+    };
+    let a = migrated(&url).await;
+    let b = PgStore::connect_with(
+        &url,
+        StoreOptions {
+            max_connections: 1,
+            refresh_lock_wait: Duration::from_millis(300),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let cid = connection_in(&a).await;
+    let held = a.lock_for_refresh(cid).await.unwrap();
+    let started = Instant::now();
+    let waited = tokio::time::timeout(PATIENCE, b.lock_for_refresh(cid))
+        .await
+        .expect("the wait is bounded");
+    assert!(
+        matches!(waited, Err(StoreError::LockTimeout { .. })),
+        "{waited:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    held.release().await.unwrap();
+    let lock = tokio::time::timeout(PATIENCE, b.lock_for_refresh(cid))
+        .await
+        .unwrap()
+        .expect("a new session takes the freed lock");
+    lock.release().await.unwrap();
+    // The pool's one connection is the lock's, back in the pool: keepalives set, and no lock
+    // timeout left for its next user.
+    let (idle, count, lock_timeout): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_count'),
+                current_setting('lock_timeout')",
+    )
+    .fetch_one(b.pool_for_tests())
+    .await
+    .unwrap();
+    assert_eq!((idle.as_str(), count.as_str()), ("30", "3"));
+    assert_eq!(lock_timeout, "0");
+    a.close().await;
+    b.close().await;
+    drop_test_database(&url).await;
+}
+
 /// A waiter that gives up (timeout, cancelled request) must not end up holding the lock later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancelled_waiter_leaves_no_lock_behind() {

@@ -314,6 +314,10 @@ pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, 
             StatusCode::CONFLICT,
             "Something changed while this was being done, and nothing was saved. Reload the page and try again.".into(),
         ),
+        Error::Store(meetgate_store::StoreError::LockTimeout { .. }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Your Zoom connection is held up by another meetgate server, which may have stopped. Try again in a minute.".into(),
+        ),
         Error::Store(meetgate_store::StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "meetgate's database is not answering right now. Try again in a minute.".into())
         }
