@@ -51,6 +51,18 @@ impl Services {
         self.config.zoom.request_timeout_secs.saturating_mul(5) + 5
     }
 
+    /// Until when the holder of a key claimed at `claimed_at` may start a Zoom call: one that
+    /// starts later could still be running when a retry takes the key over. A holder past it
+    /// stops looking and answers "outcome unknown"; the retry looks again.
+    pub(crate) fn last_call_before(
+        &self,
+        claimed_at: time::OffsetDateTime,
+    ) -> time::OffsetDateTime {
+        let zoom_call = self.config.zoom.request_timeout_secs;
+        let window = self.takeover_after_secs().saturating_sub(zoom_call);
+        claimed_at + time::Duration::seconds(i64::try_from(window).unwrap_or(i64::MAX))
+    }
+
     /// Zoom's answer was lost and not found: retry with the key once the attempt can be taken
     /// over.
     pub(crate) fn outcome_unknown(&self) -> Error {
@@ -68,13 +80,16 @@ impl Services {
         request: &impl Serialize,
         recovery: Option<Value>,
     ) -> Result<NewIdempotencyClaim> {
+        // The takeover window runs from the claim, not from the request's start: a request may
+        // have waited for a refresh before claiming, and the holder's time starts now.
+        let now = self.clock.now().max(ctx.now);
         Ok(NewIdempotencyClaim {
             id: uuid::Uuid::now_v7(),
             tenant_id: ctx.tenant(),
             key: key.to_owned(),
             request_hash: sha256(&serde_json::to_vec(request).map_err(Error::internal)?),
-            now: ctx.now,
-            expires_at: ctx.now + time::Duration::hours(24),
+            now,
+            expires_at: now + time::Duration::hours(24),
             stale_after: time::Duration::seconds(
                 i64::try_from(self.takeover_after_secs()).unwrap_or(i64::MAX),
             ),

@@ -154,6 +154,8 @@ struct Claimed {
     held: HeldKey,
     record_id: uuid::Uuid,
     recovered: Option<Option<CreateRecovery>>,
+    /// No Zoom call starts after this (see `last_call_before`).
+    last_call_before: OffsetDateTime,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -790,6 +792,7 @@ impl Services {
                     held: held.clone(),
                     record_id,
                     recovered,
+                    last_call_before: self.last_call_before(claim.now),
                 };
                 self.create_meeting_claimed(ctx, external_id, input, validated, plan, Some(claimed))
                     .await
@@ -876,7 +879,8 @@ impl Services {
         let prior = claimed.as_ref().and_then(|c| c.recovered.as_ref());
         let adopted = match prior {
             Some(Some(prior)) => {
-                self.find_created_at_zoom(&mut grant, &target, prior, ctx.now)
+                let last_call = claimed.as_ref().map(|c| c.last_call_before);
+                self.find_created_at_zoom(&mut grant, &target, prior, ctx.now, last_call)
                     .await?
             }
             _ => None,
@@ -884,6 +888,12 @@ impl Services {
         let zoom = match adopted {
             Some(found) => found,
             None => {
+                if claimed
+                    .as_ref()
+                    .is_some_and(|c| self.past(Some(c.last_call_before)))
+                {
+                    return Err(self.outcome_unknown());
+                }
                 // A takeover's record still holds the earlier attempt's note: replace it.
                 if let Some(c) = claimed.as_ref().filter(|c| c.recovered.is_some()) {
                     let note = serde_json::to_value(&recovery).map_err(Error::internal)?;
@@ -896,7 +906,7 @@ impl Services {
                     &mut grant,
                     &target,
                     &validated,
-                    claimed.as_ref().map(|c| c.held.key.as_str()),
+                    claimed.as_ref().map(|c| c.last_call_before),
                     &recovery,
                 )
                 .await?
@@ -926,6 +936,15 @@ impl Services {
         if recorded {
             return error;
         }
+        if matches!(error, Error::IdempotencyInProgress) {
+            // A retry took the key over and may be adopting this very meeting: it owns the
+            // outcome. Deleting it here could leave the retry answering with a dead link.
+            tracing::warn!(
+                zoom_meeting_id = zoom_id,
+                "a retry took the key over while Zoom created the meeting; leaving it to the retry"
+            );
+            return error;
+        }
         tracing::warn!(error = %error, zoom_meeting_id = zoom_id, "recording a created meeting failed; deleting it at Zoom");
         match self.delete_at_zoom(grant, zoom_id, None, ctx.now).await {
             Ok(()) => error,
@@ -944,7 +963,8 @@ impl Services {
         grant: &mut Grant,
         target: &UserTarget,
         validated: &Validated,
-        key: Option<&str>,
+        // Some while an idempotency key is held: no call starts after it.
+        last_call: Option<OffsetDateTime>,
         recovery: &CreateRecovery,
     ) -> Result<ZoomMeeting> {
         let sent = self
@@ -952,8 +972,11 @@ impl Services {
             .await;
         match sent {
             Err(Error::ZoomUnavailable(reason))
-                if key.is_some() && recovery.zoom_type == INSTANT =>
+                if last_call.is_some() && recovery.zoom_type == INSTANT =>
             {
+                if self.past(last_call) {
+                    return Err(self.outcome_unknown());
+                }
                 // Zoom's list leaves instant meetings out, so a lost answer cannot be looked
                 // up. An instant meeting whose link nobody received is never started: make
                 // another rather than keep the caller waiting for the claim to go stale.
@@ -966,13 +989,13 @@ impl Services {
                     other => other,
                 }
             }
-            Err(Error::ZoomUnavailable(reason)) if key.is_some() => {
+            Err(Error::ZoomUnavailable(reason)) if last_call.is_some() => {
                 // Zoom's create is not idempotent and a lost answer means "unknown", not
                 // "failed". Look once; if the meeting is not there (yet), leave the key in
                 // progress so that a retry reconciles it once the claim goes stale.
                 tracing::warn!(%reason, "meeting create outcome unknown; reconciling");
                 match self
-                    .find_created_at_zoom(grant, target, recovery, ctx.now)
+                    .find_created_at_zoom(grant, target, recovery, ctx.now, last_call)
                     .await
                 {
                     Ok(Some(found)) => Ok(found),
@@ -981,6 +1004,11 @@ impl Services {
             }
             other => other,
         }
+    }
+
+    /// Whether a key's holder is past the time it may start a Zoom call.
+    fn past(&self, last_call: Option<OffsetDateTime>) -> bool {
+        last_call.is_some_and(|last| self.clock.now() > last)
     }
 
     async fn create_at_zoom(
@@ -1005,18 +1033,24 @@ impl Services {
 
     /// Looks for a meeting Zoom created for an interrupted request: same type, topic and start
     /// time, created since the request began, and not already recorded by meetgate. Never finds
-    /// an instant meeting: Zoom does not list them.
+    /// an instant meeting: Zoom does not list them. "Outcome unknown" when the key's holder runs
+    /// out of time to look (`last_call`).
     async fn find_created_at_zoom(
         &self,
         grant: &mut Grant,
         target: &UserTarget,
         prior: &CreateRecovery,
         now: OffsetDateTime,
+        last_call: Option<OffsetDateTime>,
     ) -> Result<Option<ZoomMeeting>> {
         if prior.zoom_type == INSTANT {
             return Ok(None);
         }
         for list_type in ["live", "upcoming", "scheduled"] {
+            // Out of time is not "not there": the caller must not create another.
+            if self.past(last_call) {
+                return Err(self.outcome_unknown());
+            }
             let page = self
                 .call_zoom(grant, Operation::ListMeetings, target, now, |api, token| {
                     let target = target.clone();
@@ -1045,6 +1079,9 @@ impl Services {
                         .await?
                         .is_empty()
                 {
+                    if self.past(last_call) {
+                        return Err(self.outcome_unknown());
+                    }
                     // The list omits fields (join_url, password): read the meeting itself.
                     let full = self
                         .call_zoom(

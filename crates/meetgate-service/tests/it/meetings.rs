@@ -13,6 +13,8 @@ both_backends!(
     scheduled_recurring_update_delete_and_list,
     invalid_input_is_a_problem_and_changes_nothing,
     lost_create_answer_is_reconciled_not_retried,
+    a_holder_out_of_time_stops_looking_and_the_retry_adopts,
+    a_holder_whose_key_was_taken_over_leaves_the_meeting_to_the_retry,
     a_lost_answer_to_an_instant_create_makes_another,
     a_meeting_in_progress_cannot_be_changed_and_says_why,
     two_updates_at_once_keep_both_changes,
@@ -525,6 +527,98 @@ async fn lost_create_answer_is_reconciled_not_retried(backend: Backend) {
     assert_eq!(status, 201);
     assert_eq!(again["id"], meeting["id"]);
     assert_eq!(app.env.control().meetings_of(ADA).await.unwrap().len(), 1);
+}
+
+/// A key's holder starts no Zoom call it might still be in when a retry can take the key over:
+/// out of time to look for a lost answer, it answers "outcome unknown", and the retry that
+/// takes the key over finds the meeting and adopts it.
+async fn a_holder_out_of_time_stops_looking_and_the_retry_adopts(backend: Backend) {
+    let Some(app) = TestApp::spawn_impatient(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    lose_next_create_answer(&app).await;
+    let lists_before = app.counters().await.calls("meetings.list", 200);
+    let body =
+        json!({ "type": "scheduled", "topic": "Review", "start_time": "2031-05-02T09:00:00Z" });
+    let create = || {
+        app.api_on(
+            &app.main,
+            Method::POST,
+            "/v1/users/dr-ada/meetings",
+            Some(body.clone()),
+            Some("late-1"),
+        )
+    };
+    let first = create();
+    let clock = app.services().clock.clone();
+    let (answer, ()) = tokio::join!(first, async {
+        // While Zoom's answer is being lost: the takeover window (10 s here) nearly over.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        clock.advance(std::time::Duration::from_millis(9_500));
+    });
+    let (status, problem) = answer;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "/problems/zoom-outcome-unknown");
+    assert_eq!(
+        app.counters().await.calls("meetings.list", 200),
+        lists_before,
+        "no look started that could outlast the window"
+    );
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(1));
+    let (status, meeting) = create().await;
+    assert_eq!(
+        status, 201,
+        "the retry takes the key over and adopts: {meeting}"
+    );
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(at_zoom.len(), 1, "one meeting at Zoom");
+    assert_eq!(meeting["zoom_meeting_id"], at_zoom[0].id);
+}
+
+/// A holder whose key a retry took over while Zoom created its meeting does not delete that
+/// meeting: the retry may have adopted it, and its answer carries the meeting's link.
+async fn a_holder_whose_key_was_taken_over_leaves_the_meeting_to_the_retry(backend: Backend) {
+    let Some(app) = TestApp::spawn_impatient(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    // Zoom creates the meeting at once and answers 800 ms later, within the 1 s timeout.
+    app.fault(
+        FaultKind::TimeoutAfterWork { hold_ms: 800 },
+        "meetings.create",
+        1,
+    )
+    .await;
+    // The retry's read of the meeting it adopts ends after the first holder has its answer.
+    app.fault(FaultKind::Latency { ms: 700 }, "meetings.get", 1)
+        .await;
+    let body =
+        json!({ "type": "scheduled", "topic": "Consult", "start_time": "2031-05-03T09:00:00Z" });
+    let create = || {
+        app.api_on(
+            &app.main,
+            Method::POST,
+            "/v1/users/dr-ada/meetings",
+            Some(body.clone()),
+            Some("slow-1"),
+        )
+    };
+    let clock = app.services().clock.clone();
+    let (first, second) = tokio::join!(create(), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // The first holder looks dead to the retry: its window (10 s here) is over.
+        clock.advance(std::time::Duration::from_secs(11));
+        create().await
+    });
+    assert_eq!(first.0, 409, "the first holder lost the key: {}", first.1);
+    assert_eq!(first.1["type"], "/problems/idempotency-in-progress");
+    assert_eq!(second.0, 201, "the retry adopted the meeting: {}", second.1);
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(at_zoom.len(), 1, "the adopted meeting is still at Zoom");
+    assert_eq!(second.1["zoom_meeting_id"], at_zoom[0].id);
 }
 
 /// Zoom's list leaves instant meetings out, so a lost answer cannot be looked up: meetgate
