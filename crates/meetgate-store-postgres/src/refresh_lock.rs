@@ -182,16 +182,20 @@ impl RefreshLock for PgRefreshLock {
         &mut self,
         expected_version: i64,
         now: OffsetDateTime,
+        live_after: OffsetDateTime,
     ) -> StoreResult<()> {
         let cid = self.id;
         let conn = self.conn()?;
         let done = sqlx::query(
             "UPDATE connections SET refresh_started_at = $3, updated_at = $3
-             WHERE id = $1 AND version = $2",
+             WHERE id = $1 AND version = $2
+               AND (refresh_started_at IS NULL OR updated_at <> refresh_started_at
+                    OR refresh_started_at <= $4)",
         )
         .bind(id(cid.0))
         .bind(expected_version)
         .bind(ts(now))
+        .bind(ts(live_after))
         .execute(&mut *conn)
         .await
         .or_store("connection")?;

@@ -451,7 +451,20 @@ impl Services {
         // from it how long this attempt may still land (`refresh_pending`), and the request may
         // have queued for the locks.
         let marked_at = self.clock.now();
-        lock.mark_refresh_started(conn.version, marked_at).await?;
+        let live_after = marked_at - self.refresh_attempt_window();
+        if let Err(e) = lock
+            .mark_refresh_started(conn.version, marked_at, live_after)
+            .await
+        {
+            // Another process, with no lock in common with this one, marked it meanwhile.
+            if matches!(e, StoreError::VersionConflict { .. })
+                && let Some(now_stored) = lock.reread().await?
+                && let Some(pending) = self.refresh_pending(&now_stored)
+            {
+                return Err(pending);
+            }
+            return Err(e.into());
+        }
         let deadline = self.lost_lock_deadline(marked_at);
         let answer = match &refresh_token {
             Some(rt) => oauth.refresh(rt).await,

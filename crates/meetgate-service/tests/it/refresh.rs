@@ -223,9 +223,13 @@ async fn a_refresh_in_doubt_is_not_repeated_while_it_could_land(backend: Backend
     let cid = app.stored_connections().await[0].id;
     let mut lock = services.store.lock_for_refresh(cid).await.unwrap();
     let row = lock.reread().await.unwrap().unwrap();
-    lock.mark_refresh_started(row.version, services.clock.now())
-        .await
-        .unwrap();
+    lock.mark_refresh_started(
+        row.version,
+        services.clock.now(),
+        time::OffsetDateTime::UNIX_EPOCH,
+    )
+    .await
+    .unwrap();
     lock.release().await.unwrap();
 
     let response = app

@@ -172,7 +172,9 @@ async fn refresh_lock_spans_replicas() {
             let mut lock = b.lock_for_refresh(cid).await.unwrap();
             acquired.store(true, Ordering::SeqCst);
             let row = lock.reread().await.unwrap().unwrap();
-            lock.mark_refresh_started(row.version, now()).await.unwrap();
+            lock.mark_refresh_started(row.version, now(), time::OffsetDateTime::UNIX_EPOCH)
+                .await
+                .unwrap();
             lock.release().await.unwrap();
         })
     };
@@ -215,7 +217,11 @@ async fn refresh_lock_dies_with_its_connection() {
         .expect("the lock of a dead session is free")
         .unwrap();
     // The old holder's connection is gone: its writes fail instead of slipping through.
-    assert!(held.mark_refresh_started(1, now()).await.is_err());
+    assert!(
+        held.mark_refresh_started(1, now(), time::OffsetDateTime::UNIX_EPOCH)
+            .await
+            .is_err()
+    );
     assert!(held.release().await.is_err());
     lock.release().await.unwrap();
     // And the first store still works (its broken connection was discarded).
@@ -477,7 +483,9 @@ async fn refresh_lock_serializes_across_replicas() {
                 "one holder across replicas"
             );
             let row = lock.reread().await.unwrap().unwrap();
-            lock.mark_refresh_started(row.version, now()).await.unwrap();
+            lock.mark_refresh_started(row.version, now(), time::OffsetDateTime::UNIX_EPOCH)
+                .await
+                .unwrap();
             tokio::time::sleep(Duration::from_millis(5)).await;
             lock.store_refreshed(row.version, &tokens(now()), now(), Effects::none())
                 .await

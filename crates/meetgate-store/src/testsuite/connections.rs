@@ -124,7 +124,9 @@ pub async fn connections_save_and_find(store: Arc<dyn Store>) {
 
     // Leave a marker and a failure behind, then reconnect: same row, next version, all reset.
     let mut lock = store.lock_for_refresh(c.id).await.unwrap();
-    lock.mark_refresh_started(1, at).await.unwrap();
+    lock.mark_refresh_started(1, at, time::OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
     lock.record_refresh_failure(1, at, true, at).await.unwrap();
     lock.release().await.unwrap();
     let later = at + Duration::minutes(10);

@@ -122,6 +122,7 @@ macro_rules! store_tests {
             save_grant_refuses_foreign_id,
             end_connection_behaviour,
             refresh_lock_happy_path,
+            a_live_marker_refuses_a_second_marker,
             refresh_lock_version_conflicts,
             store_refreshed_after_lost_lock_compares_versions,
             refresh_failure_and_dead,

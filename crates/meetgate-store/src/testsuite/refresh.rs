@@ -22,6 +22,50 @@ fn tokens(access: &str, refresh: Option<&str>, at: OffsetDateTime) -> RefreshedT
     }
 }
 
+/// Two holders with no lock in common (two processes on one SQLite file): the second cannot
+/// mark a refresh while the first one's marker may still be live, and can once it is stale.
+pub async fn a_live_marker_refuses_a_second_marker(store: Arc<dyn Store>) {
+    let c = connected(&store).await;
+    let at = now();
+    let window = Duration::seconds(30);
+    let mut first = store.lock_for_refresh(c.connection.id).await.unwrap();
+    let version = first.reread().await.unwrap().unwrap().version;
+    first
+        .mark_refresh_started(version, at, at - window)
+        .await
+        .unwrap();
+    // The first holder goes away without writing (its process died, or it is still waiting
+    // for Zoom in another process).
+    first.release().await.unwrap();
+
+    let mut second = store.lock_for_refresh(c.connection.id).await.unwrap();
+    let soon = at + Duration::seconds(1);
+    let refused = second
+        .mark_refresh_started(version, soon, soon - window)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::VersionConflict { .. }),
+        "{refused:?}"
+    );
+    let stored = second.reread().await.unwrap().unwrap();
+    assert_eq!(
+        stored.refresh_started_at,
+        Some(at),
+        "the first marker stands"
+    );
+    let later = at + window + Duration::seconds(1);
+    second
+        .mark_refresh_started(version, later, later - window)
+        .await
+        .expect("a stale marker belongs to an attempt that can no longer land");
+    assert_eq!(
+        second.reread().await.unwrap().unwrap().refresh_started_at,
+        Some(later)
+    );
+    second.release().await.unwrap();
+}
+
 pub async fn refresh_lock_happy_path(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;
@@ -35,7 +79,7 @@ pub async fn refresh_lock_happy_path(store: Arc<dyn Store>) {
     let mut lock = store.lock_for_refresh(c.connection.id).await.unwrap();
     let current = lock.reread().await.unwrap().expect("row");
     assert_eq!(current.version, 1);
-    lock.mark_refresh_started(current.version, at)
+    lock.mark_refresh_started(current.version, at, time::OffsetDateTime::UNIX_EPOCH)
         .await
         .unwrap();
     // The marker is committed before the caller talks to Zoom: visible from outside the lock.
@@ -143,7 +187,10 @@ pub async fn refresh_lock_version_conflicts(store: Arc<dyn Store>) {
     };
     let mut lock = store.lock_for_refresh(c.connection.id).await.unwrap();
     let stale = 7;
-    let e = lock.mark_refresh_started(stale, at).await.unwrap_err();
+    let e = lock
+        .mark_refresh_started(stale, at, time::OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap_err();
     assert!(is_version_conflict(&e), "{e:?}");
     let e = lock
         .store_refreshed(stale, &tokens("x", Some("y"), at), at, fx())
@@ -195,7 +242,10 @@ pub async fn refresh_lock_version_conflicts(store: Arc<dyn Store>) {
     // A connection that does not exist: the lock works, the row is missing.
     let mut lock = store.lock_for_refresh(ConnectionId::new()).await.unwrap();
     assert!(lock.reread().await.unwrap().is_none());
-    let e = lock.mark_refresh_started(1, at).await.unwrap_err();
+    let e = lock
+        .mark_refresh_started(1, at, time::OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap_err();
     assert!(is_not_found(&e), "{e:?}");
     let e = lock
         .store_refreshed(1, &tokens("x", None, at), at, fx())
@@ -212,7 +262,9 @@ pub async fn store_refreshed_after_lost_lock_compares_versions(store: Arc<dyn St
     let (t, id) = (c.tenant.id, c.connection.id);
     let at = now();
     let mut lock = store.lock_for_refresh(id).await.unwrap();
-    lock.mark_refresh_started(1, at).await.unwrap();
+    lock.mark_refresh_started(1, at, time::OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
     drop(lock);
 
     let e = store
@@ -250,7 +302,9 @@ pub async fn refresh_failure_and_dead(store: Arc<dyn Store>) {
     let at = now();
     let retry_at = at + Duration::minutes(5);
     let mut lock = store.lock_for_refresh(c.connection.id).await.unwrap();
-    lock.mark_refresh_started(1, at).await.unwrap();
+    lock.mark_refresh_started(1, at, time::OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
     // A holder at work: nothing written after its marker (the domain reads it so).
     let row = lock.reread().await.unwrap().unwrap();
     assert_eq!(row.refresh_started_at, Some(at));
@@ -326,7 +380,9 @@ pub async fn refresh_lock_excludes_concurrent_holders(store: Arc<dyn Store>) {
             max_inside.fetch_max(n, Ordering::SeqCst);
             let row = lock.reread().await.unwrap().unwrap();
             let at = now();
-            lock.mark_refresh_started(row.version, at).await.unwrap();
+            lock.mark_refresh_started(row.version, at, time::OffsetDateTime::UNIX_EPOCH)
+                .await
+                .unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(15)).await;
             // Exactly the version read under the lock must still be current.
             lock.store_refreshed(
@@ -390,7 +446,9 @@ pub async fn refresh_lock_dropped_guard_releases(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let id = c.connection.id;
     let mut lock = store.lock_for_refresh(id).await.unwrap();
-    lock.mark_refresh_started(1, now()).await.unwrap();
+    lock.mark_refresh_started(1, now(), time::OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
     drop(lock); // a holder that died without releasing
     let mut next = tokio::time::timeout(PATIENCE, store.lock_for_refresh(id))
         .await
@@ -434,7 +492,9 @@ pub async fn end_connection_beats_refresh_in_flight(store: Arc<dyn Store>) {
     let mut lock = store.lock_for_refresh(c.connection.id).await.unwrap();
     let row = lock.reread().await.unwrap().unwrap();
     let at = now();
-    lock.mark_refresh_started(row.version, at).await.unwrap();
+    lock.mark_refresh_started(row.version, at, time::OffsetDateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
     // Deauthorization arrives while the refresh call is out (it does not take the lock).
     store
         .end_connection(

@@ -102,11 +102,16 @@ pub trait ConnectionStore: Send + Sync {
 pub trait RefreshLock: Send + std::fmt::Debug {
     /// The connection as it is now, read under the lock.
     async fn reread(&mut self) -> StoreResult<Option<Connection>>;
-    /// Records that a refresh call is about to go to Zoom. Committed before the call.
+    /// Records that a refresh call is about to go to Zoom. Committed before the call. Refused
+    /// with `VersionConflict` when the version moved, or when another holder's marker may still
+    /// be live: set after `live_after` and not followed by any write. Two processes that hold
+    /// no common lock (two on one SQLite file, or behind a pooler that breaks the lock) can then
+    /// not both send the same refresh token.
     async fn mark_refresh_started(
         &mut self,
         expected_version: i64,
         now: OffsetDateTime,
+        live_after: OffsetDateTime,
     ) -> StoreResult<()>;
     /// Stores Zoom's answer right after it came: new tokens, version + 1, marker cleared,
     /// failures reset.
