@@ -171,6 +171,7 @@ impl Services {
                     meetgate_zoom::scopes::Operation::GetUser,
                     &target,
                     e,
+                    ctx.now,
                 )
             })?;
         let end_user = self

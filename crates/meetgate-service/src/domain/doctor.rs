@@ -5,6 +5,7 @@ use meetgate_store::models::{AppType, Connection, ConnectionState, ZoomApp};
 use meetgate_zoom::scopes::{self, Level, Operation};
 use meetgate_zoom::{ApiError, ApiErrorKind, UserTarget};
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use super::{Ctx, Services};
 use crate::error::{FieldProblem, ZoomProblem};
@@ -84,6 +85,7 @@ impl Services {
         op: Operation,
         target: &UserTarget,
         error: ApiError,
+        now: OffsetDateTime,
     ) -> Error {
         let granted_str = conn.scopes.clone();
         let granted: Vec<&str> = scopes::parse(&granted_str);
@@ -148,9 +150,11 @@ impl Services {
                 detail: format!("Zoom rejected the request: {}", error.message),
                 errors: errors.iter().map(|e| FieldProblem { field: e.field.clone(), message: e.message.clone() }).collect(),
             },
-            ApiErrorKind::RateLimited { retry_after, limit_type, .. } => {
-                Error::ZoomRateLimited { retry_after: retry_after.clone(), limit_type: limit_type.clone() }
-            }
+            ApiErrorKind::RateLimited { retry_after, limit_type, .. } => Error::ZoomRateLimited {
+                retry_after_secs: meetgate_zoom::retry_delay_secs(retry_after.as_deref(), limit_type.as_deref(), now),
+                zoom_retry_after: retry_after.clone(),
+                limit_type: limit_type.clone(),
+            },
             ApiErrorKind::TokenInvalid => Error::NeedsReauth {
                 state: "needs_reauth",
                 reason: "Zoom refused a freshly refreshed access token".into(),

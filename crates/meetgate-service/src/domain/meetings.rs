@@ -663,9 +663,9 @@ impl Services {
                 *grant = self.regrant_after_rejection(grant, now).await?;
                 f(api, grant.token.clone())
                     .await
-                    .map_err(|e| self.zoom_error(&grant.conn, &grant.app, op, target, e))
+                    .map_err(|e| self.zoom_error(&grant.conn, &grant.app, op, target, e, now))
             }
-            Err(e) => Err(self.zoom_error(&grant.conn, &grant.app, op, target, e)),
+            Err(e) => Err(self.zoom_error(&grant.conn, &grant.app, op, target, e, now)),
         }
     }
 

@@ -1050,3 +1050,91 @@ async fn zooms_other_missing_scope_answer_gets_the_same_fix(backend: Backend) {
     );
     assert_eq!(app.counters().await.calls("oauth.token", 200), 0);
 }
+
+/// A create through meetgate that Zoom refuses with `fault`: status, headers and body.
+async fn create_refused_with(
+    app: &TestApp,
+    fault: FaultKind,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    app.fault(fault, "meetings.create", 1).await;
+    let response = app
+        .http
+        .post(app.url("/v1/users/dr-ada/meetings"))
+        .bearer_auth(&app.api_key)
+        .json(&json!({ "type": "instant" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+/// Seconds until the next 00:00 UTC, give or take the test's own run time.
+fn seconds_to_midnight_utc() -> u64 {
+    let now = time::OffsetDateTime::now_utc();
+    let midnight = now.date().next_day().unwrap().midnight().assume_utc();
+    (midnight - now).whole_seconds() as u64
+}
+
+/// Zoom's spec documents its daily limit as HTTP 400 with code 300, not only as a 429: either
+/// way it is the rate limit, with a retry at 00:00 UTC, not an invalid request.
+#[tokio::test]
+async fn the_daily_limit_told_as_code_300_is_a_rate_limit() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, headers, problem) = create_refused_with(
+        &app,
+        FaultKind::ZoomError {
+            status: 400,
+            code: Some(300),
+            error: None,
+            message:
+                "A maximum of 100 meetings can be created/updated for a single user in one day."
+                    .into(),
+        },
+    )
+    .await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["type"], "/problems/zoom-rate-limited");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("daily limit"),
+        "{problem}"
+    );
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let expected = seconds_to_midnight_utc();
+    assert!(
+        retry_after.abs_diff(expected) <= 5,
+        "{retry_after} s, midnight in {expected} s"
+    );
+    assert_eq!(problem["retry_after"], retry_after.to_string());
+    assert!(problem.get("zoom_retry_after").is_none(), "{problem}");
+}
+
+/// Zoom's daily limit carries Retry-After as an ISO-8601 date-time; meetgate's own header must
+/// be delay-seconds (RFC 9110), and Zoom's value stays readable in the problem.
+#[tokio::test]
+async fn a_daily_limit_answers_retry_after_in_seconds() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, headers, problem) = create_refused_with(&app, FaultKind::DailyLimit).await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(problem["type"], "/problems/zoom-rate-limited");
+    let header = headers["retry-after"].to_str().unwrap();
+    let retry_after: u64 = header
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After is not delay-seconds: {header:?}"));
+    assert!(retry_after <= 86_400, "{retry_after}");
+    assert!(
+        retry_after.abs_diff(seconds_to_midnight_utc()) <= 5,
+        "{retry_after}"
+    );
+    assert_eq!(problem["retry_after"], header);
+    let zoom_value = problem["zoom_retry_after"].as_str().unwrap();
+    assert!(zoom_value.ends_with("T00:00:00Z"), "{zoom_value}");
+}
