@@ -1089,7 +1089,12 @@ impl Services {
             zoom_meeting_id: zoom.id,
             host_zoom_user_id: zoom.host_id.clone().or(grant.conn.zoom_user_id.clone()),
             kind: validated.kind,
-            start_time: zoom_start(zoom).or(validated.start_time),
+            // Zoom returns no start time for an instant meeting; it starts when made, and
+            // without one its slot would never pass and it would stay upcoming for good.
+            start_time: zoom_start(zoom).or(match validated.kind {
+                MeetingKind::Instant => Some(ctx.now),
+                _ => validated.start_time,
+            }),
             duration_minutes: zoom.duration.or(validated.request.duration),
             timezone: zoom.timezone.clone().or(validated.request.timezone.clone()),
             details: sealed,

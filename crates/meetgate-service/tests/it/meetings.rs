@@ -21,7 +21,8 @@ both_backends!(
     a_client_that_hangs_up_still_gets_its_meeting_recorded,
     updates_and_deletes_honour_idempotency_keys,
     a_lost_answer_to_an_occurrence_delete_is_done_on_retry,
-    tenants_cannot_see_each_other
+    tenants_cannot_see_each_other,
+    an_instant_meeting_without_a_start_time_passes
 );
 
 async fn instant_meeting_and_its_start_link(backend: Backend) {
@@ -1137,4 +1138,50 @@ async fn a_daily_limit_answers_retry_after_in_seconds() {
     assert_eq!(problem["retry_after"], header);
     let zoom_value = problem["zoom_retry_after"].as_str().unwrap();
     assert!(zoom_value.ends_with("T00:00:00Z"), "{zoom_value}");
+}
+
+/// Zoom returns no start time for an instant meeting. meetgate dates it from its creation, so
+/// it leaves the upcoming meetings once its hour is over instead of staying there for good.
+async fn an_instant_meeting_without_a_start_time_passes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, meeting) = app
+        .create_meeting("dr-ada", json!({ "type": "instant" }))
+        .await;
+    assert_eq!(status, 201, "{meeting}");
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(
+        at_zoom[0].start_time, None,
+        "the sandbox gives no start time"
+    );
+    assert_eq!(meeting["start_time"], meeting["created_at"], "{meeting}");
+    let ids = |window: &'static str| {
+        let app = &app;
+        async move {
+            let (status, list) = app
+                .api(
+                    Method::GET,
+                    &format!("/v1/users/dr-ada/meetings?window={window}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{list}");
+            list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("upcoming").await, [meeting["id"].clone()]);
+    assert!(ids("past").await.is_empty());
+    // Its slot (60 minutes by default) is over.
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(61 * 60));
+    assert!(ids("upcoming").await.is_empty());
+    assert_eq!(ids("past").await, [meeting["id"].clone()]);
 }
