@@ -371,3 +371,36 @@ async fn metrics_label_odd_methods_as_other() {
         "{metrics}"
     );
 }
+
+/// HSTS only where browsers reach meetgate over https. Not a store's behaviour: SQLite only.
+#[tokio::test]
+async fn strict_transport_security_only_when_public_url_is_https() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let https = app
+        .env
+        .instance(|c| c.public_url = "https://meetgate.example".into())
+        .await;
+    for path in ["/healthz", "/v1/tenant/settings", "/signin"] {
+        let response = app
+            .http
+            .get(format!("{}{path}", https.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert!(
+            response
+                .headers()
+                .get("strict-transport-security")
+                .is_none(),
+            "{path} over http"
+        );
+    }
+}
