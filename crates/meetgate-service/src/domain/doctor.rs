@@ -41,6 +41,40 @@ pub struct Diagnosis {
     pub operations: Vec<OperationVerdict>,
 }
 
+/// The grant a token exchange just produced, before it is stored: what the errors of the calls
+/// that identify its Zoom user are translated against.
+pub(crate) fn unsaved_connection(
+    ctx: &Ctx,
+    app: &ZoomApp,
+    scopes: &str,
+    api_url: &str,
+) -> Connection {
+    Connection {
+        id: meetgate_store::ConnectionId::new(),
+        tenant_id: ctx.tenant(),
+        end_user_id: meetgate_store::EndUserId::new(),
+        zoom_app_id: app.id,
+        state: ConnectionState::Connected,
+        state_reason: None,
+        zoom_user_id: None,
+        zoom_account_id: app.account_id.clone(),
+        zoom_email: None,
+        scopes: scopes.to_owned(),
+        api_url: api_url.to_owned(),
+        access_token: None,
+        access_expires_at: None,
+        refresh_token: None,
+        version: 0,
+        refresh_started_at: None,
+        refresh_failures: 0,
+        next_refresh_at: None,
+        last_refreshed_at: None,
+        connected_at: None,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    }
+}
+
 fn level_of(app: &ZoomApp) -> Level {
     if app.app_type == AppType::UserManaged {
         Level::Own
