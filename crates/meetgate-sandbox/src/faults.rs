@@ -152,7 +152,7 @@ fn json(status: StatusCode, body: &str) -> Response {
         .into_response()
 }
 
-fn faulted(kind: &FaultKind, endpoint: Endpoint) -> Response {
+fn faulted(kind: &FaultKind, endpoint: Endpoint, now: time::OffsetDateTime) -> Response {
     match kind {
         FaultKind::Status { status } => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -175,6 +175,17 @@ fn faulted(kind: &FaultKind, endpoint: Endpoint) -> Response {
             h.insert("x-ratelimit-limit", HeaderValue::from_static("30"));
             h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
             r
+        }
+        FaultKind::DailyLimit => {
+            let retry_after = crate::ratelimit::next_reset(now);
+            crate::api::limited(
+                &crate::ratelimit::Limited::Daily {
+                    limit: crate::ratelimit::DAILY_LIMIT,
+                    retry_after,
+                },
+                endpoint.category().unwrap_or(crate::endpoint::Category::Medium),
+            )
+            .into_response()
         }
         FaultKind::MalformedJson => json(StatusCode::OK, r#"{"id":8123456789,"topic":"Trunc"#),
         FaultKind::Xml { status } => (
@@ -253,9 +264,9 @@ pub async fn observe(State(state): State<SandboxState>, req: Request, next: Next
         Some((kind, true)) => {
             let resp = next.run(req).await;
             let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
-            faulted(&kind, endpoint)
+            faulted(&kind, endpoint, state.now())
         }
-        Some((kind, false)) => faulted(&kind, endpoint),
+        Some((kind, false)) => faulted(&kind, endpoint, state.now()),
     };
     *state
         .counters()

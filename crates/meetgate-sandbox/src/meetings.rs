@@ -217,10 +217,9 @@ impl Meeting {
         }
         match self.meeting_type {
             1 => {
-                // Instant meetings start "now"; Zoom ignores a start time for them.
-                if creating {
-                    self.start_time = Some(now);
-                }
+                // Zoom ignores a start time for instant meetings and returns none: "Start time
+                // will not be returned if the meeting is an instant meeting."
+                self.start_time = None;
                 self.recurrence = None;
                 self.occurrences.clear();
             }

@@ -24,6 +24,13 @@ pub fn qps(plan: Plan, category: Category) -> u32 {
     }
 }
 
+/// When the daily limit resets: the next 00:00 UTC.
+pub fn next_reset(now: OffsetDateTime) -> OffsetDateTime {
+    let today = now.date();
+    let tomorrow = today.next_day().unwrap_or(today);
+    tomorrow.with_time(Time::MIDNIGHT).assume_utc()
+}
+
 #[derive(Debug)]
 pub enum Limited {
     Qps {
@@ -86,10 +93,10 @@ impl RateLimiter {
             .copied()
             .unwrap_or(0);
         if used >= DAILY_LIMIT {
-            let tomorrow = now.date().next_day().unwrap_or(now.date());
+            let retry_after = next_reset(now);
             return Err(Limited::Daily {
                 limit: DAILY_LIMIT,
-                retry_after: tomorrow.with_time(Time::MIDNIGHT).assume_utc(),
+                retry_after,
             });
         }
         Ok(DAILY_LIMIT - used)

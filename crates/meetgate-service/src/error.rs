@@ -60,7 +60,10 @@ pub enum Error {
     ZoomRejected(Box<ZoomProblem>),
     #[error("Zoom's rate limit was reached")]
     ZoomRateLimited {
-        retry_after: Option<String>,
+        /// Seconds from the request's time until a retry may succeed.
+        retry_after_secs: Option<u64>,
+        /// Zoom's `Retry-After` verbatim (an ISO-8601 date-time on daily limits).
+        zoom_retry_after: Option<String>,
         limit_type: Option<String>,
     },
     #[error("Zoom did not answer properly: {0}")]

@@ -87,8 +87,13 @@ static MEETING_WITH_CONNECTION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// When a meeting's slot begins: its start time, or for an instant meeting stored without one
+/// (Zoom returns none for them) its creation; `NULL` for a meeting with no fixed time.
+const SLOT_START: &str = "coalesce(start_time, CASE WHEN kind = 'instant' THEN created_at END)";
+
 /// The end of a meeting's slot: start plus duration (zero when unknown).
-const SLOT_END: &str = "(start_time + make_interval(mins => coalesce(duration_minutes, 0)))";
+const SLOT_END: &str = "(coalesce(start_time, CASE WHEN kind = 'instant' THEN created_at END) \
+                        + make_interval(mins => coalesce(duration_minutes, 0)))";
 
 #[async_trait::async_trait]
 impl MeetingStore for PgStore {
@@ -206,14 +211,18 @@ impl MeetingStore for PgStore {
         match q.window {
             MeetingWindow::All => {}
             MeetingWindow::Upcoming => {
-                qb.push(" AND status NOT IN ('ended', 'deleted') AND (start_time IS NULL OR ")
+                qb.push(" AND status NOT IN ('ended', 'deleted') AND (")
+                    .push(SLOT_START)
+                    .push(" IS NULL OR ")
                     .push(SLOT_END)
                     .push(" >= ")
                     .push_bind(ts(q.now))
                     .push(")");
             }
             MeetingWindow::Past => {
-                qb.push(" AND (status = 'ended' OR (start_time IS NOT NULL AND ")
+                qb.push(" AND (status = 'ended' OR (")
+                    .push(SLOT_START)
+                    .push(" IS NOT NULL AND ")
                     .push(SLOT_END)
                     .push(" < ")
                     .push_bind(ts(q.now))

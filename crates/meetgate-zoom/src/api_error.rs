@@ -1,4 +1,5 @@
 use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, UtcOffset};
 
 /// One field Zoom rejected in a request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,8 +27,9 @@ pub enum ApiErrorKind {
     MeetingForbidden,
     /// 300: the request body was invalid.
     Validation { errors: Vec<FieldError> },
-    /// HTTP 429. `retry_after` is Zoom's header verbatim: seconds, or an ISO-8601 date-time on
-    /// daily limits.
+    /// HTTP 429, or the daily limit told as code 300 (see [`is_daily_limit_message`]).
+    /// `retry_after` is Zoom's header verbatim: seconds, or an ISO-8601 date-time on daily
+    /// limits; [`retry_delay_secs`] turns it into seconds.
     RateLimited {
         retry_after: Option<String>,
         category: Option<String>,
@@ -102,6 +104,15 @@ impl ApiError {
                 category: header("x-ratelimit-category"),
                 limit_type: header("x-ratelimit-type"),
             }
+        } else if status < 500 && is_daily_limit_message(&message) {
+            // Zoom's spec documents the daily limit as code 300 ("A maximum of 100 meetings can
+            // be created/updated for a single user in one day."): the same limit as a 429
+            // Daily-limit, so the same kind, not a validation error of the body.
+            ApiErrorKind::RateLimited {
+                retry_after: header("retry-after"),
+                category: header("x-ratelimit-category"),
+                limit_type: Some(DAILY_LIMIT.to_owned()),
+            }
         } else if status >= 500 {
             ApiErrorKind::Transient {
                 maybe_applied: true,
@@ -137,6 +148,65 @@ impl ApiError {
             message,
         }
     }
+}
+
+/// `X-RateLimit-Type` of the per-user daily create/update limit.
+pub const DAILY_LIMIT: &str = "Daily-limit";
+
+/// Whether Zoom's message is the daily create/update limit, which Zoom also sends as HTTP 400
+/// (or 300) with code 300 instead of a 429.
+pub fn is_daily_limit_message(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("can be created/updated") || lower.contains("in one day")
+}
+
+/// Seconds to wait before retrying after a rate limit, from `now`: Zoom's `Retry-After` as
+/// delay-seconds, an ISO-8601 date-time or an HTTP-date; without a usable one, the next
+/// 00:00 UTC for the daily limit (when it resets) and `None` otherwise.
+pub fn retry_delay_secs(
+    retry_after: Option<&str>,
+    limit_type: Option<&str>,
+    now: OffsetDateTime,
+) -> Option<u64> {
+    let until = |at: OffsetDateTime| {
+        let left = at - now;
+        let secs = left.whole_seconds() + i64::from(left.subsec_nanoseconds() > 0);
+        // Negative (a time already past, a skewed clock) means "now".
+        u64::try_from(secs).unwrap_or(0)
+    };
+    if let Some(value) = retry_after.map(str::trim).filter(|v| !v.is_empty()) {
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(secs);
+        }
+        if let Some(at) = parse_date_time(value) {
+            return Some(until(at));
+        }
+    }
+    if limit_type.is_some_and(|t| t.eq_ignore_ascii_case(DAILY_LIMIT)) {
+        let tomorrow = now.to_offset(UtcOffset::UTC).date().next_day()?;
+        return Some(until(tomorrow.midnight().assume_utc()));
+    }
+    None
+}
+
+/// ISO-8601 (with or without an offset; without one it is UTC, as Zoom's times are) or an
+/// HTTP-date.
+fn parse_date_time(value: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::{Iso8601, Rfc2822, Rfc3339};
+    OffsetDateTime::parse(value, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(value, &Iso8601::DEFAULT))
+        .or_else(|_| OffsetDateTime::parse(value, &Rfc2822))
+        .ok()
+        .or_else(|| {
+            time::PrimitiveDateTime::parse(value, &Iso8601::DEFAULT)
+                .ok()
+                .map(|t| t.assume_utc())
+        })
+        .or_else(|| {
+            // RFC 9110's IMF-fixdate ends in "GMT", which RFC 2822 parsing does not take.
+            let offset = value.strip_suffix("GMT")?;
+            OffsetDateTime::parse(&format!("{}+0000", offset), &Rfc2822).ok()
+        })
 }
 
 /// Zoom names missing scopes in its message: `... does not contain scopes: [meeting:write:admin]`.
@@ -223,6 +293,74 @@ mod tests {
             kind(404, r#"{"code":3001,"message":"Meeting does not exist."}"#),
             ApiErrorKind::MeetingNotFound
         );
+    }
+
+    #[test]
+    fn the_daily_limit_as_code_300_is_the_daily_rate_limit() {
+        let body = r#"{"code":300,"message":"A maximum of 100 meetings can be created/updated for a single user in one day."}"#;
+        for status in [400, 300] {
+            assert_eq!(
+                kind(status, body),
+                ApiErrorKind::RateLimited {
+                    retry_after: None,
+                    category: None,
+                    limit_type: Some(DAILY_LIMIT.into()),
+                },
+                "HTTP {status}"
+            );
+        }
+        assert_eq!(
+            kind(
+                400,
+                r#"{"code":300,"message":"a maximum of 50 meetings CAN BE CREATED/UPDATED per user"}"#
+            ),
+            ApiErrorKind::RateLimited {
+                retry_after: None,
+                category: None,
+                limit_type: Some(DAILY_LIMIT.into()),
+            }
+        );
+        // Other code-300 answers stay validation errors.
+        assert_eq!(
+            kind(
+                400,
+                r#"{"code":300,"message":"Invalid enforce_login_domains, separate multiple domains by semicolon."}"#
+            ),
+            ApiErrorKind::Validation { errors: Vec::new() }
+        );
+    }
+
+    #[test]
+    fn retry_after_becomes_seconds() {
+        let now = time::macros::datetime!(2030-05-01 22:59:30.250 UTC);
+        let daily = Some(DAILY_LIMIT);
+        assert_eq!(retry_delay_secs(Some("7"), None, now), Some(7));
+        assert_eq!(
+            retry_delay_secs(Some("2030-05-02T00:00:00Z"), daily, now),
+            Some(3630)
+        );
+        assert_eq!(
+            retry_delay_secs(Some("2030-05-02T02:00:00+02:00"), daily, now),
+            Some(3630)
+        );
+        assert_eq!(
+            retry_delay_secs(Some("2030-05-02T00:00:00"), daily, now),
+            Some(3630)
+        );
+        assert_eq!(
+            retry_delay_secs(Some("Thu, 02 May 2030 00:00:00 GMT"), None, now),
+            Some(3630)
+        );
+        // A time already past: retry now.
+        assert_eq!(
+            retry_delay_secs(Some("2030-05-01T00:00:00Z"), daily, now),
+            Some(0)
+        );
+        // No header, or one that cannot be read: the daily limit resets at 00:00 UTC.
+        assert_eq!(retry_delay_secs(None, daily, now), Some(3630));
+        assert_eq!(retry_delay_secs(Some("soon"), daily, now), Some(3630));
+        assert_eq!(retry_delay_secs(None, Some("QPS"), now), None);
+        assert_eq!(retry_delay_secs(Some("1.5"), None, now), None);
     }
 
     #[test]

@@ -153,6 +153,9 @@ pub enum FaultKind {
     Status { status: u16 },
     /// Answer 429 with Zoom's QPS body and headers.
     RateLimited,
+    /// Answer 429 with Zoom's daily-limit body and headers, `Retry-After` the next 00:00 UTC
+    /// on the sandbox clock, as if the host had used up its creates and updates for the day.
+    DailyLimit,
     /// Answer 200 with a truncated JSON body.
     MalformedJson,
     /// Answer with an XML error body and this status.

@@ -168,6 +168,68 @@ async fn next_n_calls_and_body_faults() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(headers["x-ratelimit-type"], "QPS");
 
+    // The daily limit, as Zoom answers it once a host used up its creates and updates.
+    s.ctl
+        .set_fault(
+            FaultSpec::new(FaultKind::DailyLimit)
+                .on("meetings.create")
+                .times(1),
+        )
+        .await
+        .expect("fault");
+    let (status, headers, body) = s
+        .api_full(
+            Method::POST,
+            "users/me/meetings",
+            &t.access,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["x-ratelimit-type"], "Daily-limit");
+    let clock = s.ctl.clock().await.expect("clock");
+    let today = &clock.now[..10];
+    let retry_after = headers["retry-after"].to_str().expect("retry-after");
+    assert!(
+        retry_after.ends_with("T00:00:00Z") && retry_after[..10] > *today,
+        "{retry_after}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("can be created/updated"),
+        "{body}"
+    );
+
+    // The same limit in the form Zoom's OpenAPI spec documents: code 300.
+    s.ctl
+        .set_fault(
+            FaultSpec::new(FaultKind::ZoomError {
+                status: 400,
+                code: Some(300),
+                error: None,
+                message:
+                    "A maximum of 100 meetings can be created/updated for a single user in one day."
+                        .into(),
+            })
+            .on("meetings.update")
+            .times(1),
+        )
+        .await
+        .expect("fault");
+    let m = s.create_meeting(&t.access, "me", json!({})).await;
+    let (status, body) = s
+        .api(
+            Method::PATCH,
+            &format!("meetings/{}", m["id"]),
+            &t.access,
+            Some(json!({"topic": "moved"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 300);
+
     s.ctl
         .set_fault(
             FaultSpec::new(FaultKind::Latency { ms: 300 })

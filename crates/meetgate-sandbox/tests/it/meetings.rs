@@ -276,8 +276,26 @@ async fn list_types_follow_meeting_state() {
             json!({"start_time": "2031-02-02T10:00:00Z"}),
         )
         .await;
-    // Zoom's list leaves instant meetings out, started or not.
-    let instant = s.create_meeting(&t.access, "me", json!({"type": 1})).await;
+    // Zoom's list leaves instant meetings out, started or not; and an instant meeting has no
+    // start time, in the create answer or when read.
+    let instant = s
+        .create_meeting(
+            &t.access,
+            "me",
+            json!({"type": 1, "start_time": "2031-02-03T10:00:00Z"}),
+        )
+        .await;
+    assert!(instant.get("start_time").is_none(), "{instant}");
+    let (_, read) = s
+        .api(
+            Method::GET,
+            &format!("meetings/{}", instant["id"]),
+            &t.access,
+            None,
+        )
+        .await;
+    assert_eq!(read["type"], 1);
+    assert!(read.get("start_time").is_none(), "{read}");
     s.ctl
         .start_meeting(instant["id"].as_i64().expect("id"))
         .await

@@ -96,6 +96,24 @@ impl Services {
                 "is required for server-to-server apps",
             ));
         }
+        // Zoom keeps one live grant per (Zoom user, app) and sends an app's webhooks to one URL:
+        // two registrations of one client id would supersede each other's connections and
+        // miss each other's deauthorizations. The check spans every tenant, so its answer names
+        // none.
+        let client_id = new.client_id.trim();
+        if !self
+            .store
+            .find_zoom_apps_by_client_id(client_id)
+            .await?
+            .is_empty()
+        {
+            return Err(Error::Conflict(format!(
+                "the Zoom app with client id {client_id} is already registered in this meetgate; \
+                 each tenant needs its own Zoom app (Zoom keeps one grant per user and app, and \
+                 sends an app's webhooks to one URL): create another app in Zoom's App \
+                 Marketplace for this tenant"
+            )));
+        }
         let auth_base_url = check_base_url(
             "auth_base_url",
             new.auth_base_url

@@ -8,11 +8,12 @@ use meetgate_store::{
     ConnectSessionId, ConnectionId, Effects, EndUserId, OAuthAttemptId, SealedColumn, ZoomAppId,
 };
 use meetgate_zoom::scopes::{Level, Operation, allows, parse};
-use meetgate_zoom::{AuthorizeRequest, Pkce, Secret, TokenErrorKind, UserTarget};
+use meetgate_zoom::{ApiErrorKind, AuthorizeRequest, Pkce, Secret, TokenErrorKind, UserTarget};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::context::{ActorKind, event_for};
+use super::doctor::unsaved_connection;
 use super::members::member_of_external_id;
 use super::{Ctx, Services};
 use crate::secrets::{random_token, sha256};
@@ -342,13 +343,17 @@ impl Services {
                 "This sign-in was started in another browser. Start connecting again from the application, in this browser.",
             );
         }
-        let back = |status: &str, error: Option<&str>| {
+        let back_with = |status: &str, error: Option<&str>, scopes: Option<&str>| {
             let mut pairs = vec![("meetgate_status", status)];
             if let Some(e) = error {
                 pairs.push(("meetgate_error", e));
             }
+            if let Some(s) = scopes {
+                pairs.push(("meetgate_required_scopes", s));
+            }
             with_query(&attempt.return_url, &pairs)
         };
+        let back = |status: &str, error: Option<&str>| back_with(status, error, None);
         if let Some(error) = zoom_error {
             let code = if error == "access_denied" {
                 "access_denied"
@@ -410,9 +415,20 @@ impl Services {
                 tracing::warn!(error = %e, "connecting a Zoom account failed");
                 let code = match &e {
                     Error::AppMisconfigured(_) => "app_misconfigured",
-                    Error::ZoomUnavailable(_) => "zoom_unavailable",
-                    Error::Forbidden(_) => "invalid_grant",
+                    Error::ZoomUnavailable(_) | Error::ZoomRateLimited { .. } => "zoom_unavailable",
+                    Error::ZoomRejected(z) if !z.required_scopes.is_empty() => "missing_scopes",
+                    Error::ZoomRejected(_) => "zoom_rejected",
+                    Error::Forbidden(_) | Error::NeedsReauth { .. } => "invalid_grant",
                     _ => "server_error",
+                };
+                // Which scopes would do, for the host app to show; the fix goes to the audit
+                // log, where an admin reads it.
+                let (scopes, fix) = match &e {
+                    Error::ZoomRejected(z) => (
+                        (!z.required_scopes.is_empty()).then(|| z.required_scopes.join(" ")),
+                        Some(z.fix.clone()),
+                    ),
+                    _ => (None, None),
                 };
                 let _ = self
                     .store
@@ -421,11 +437,11 @@ impl Services {
                         "end_user",
                         Some(attempt.end_user_id.to_string()),
                         "failure",
-                        serde_json::json!({ "error": code }),
+                        serde_json::json!({ "error": code, "required_scopes": scopes, "fix": fix }),
                     )))
                     .await;
                 Ok(CallbackOutcome::Return {
-                    url: back("error", Some(code)),
+                    url: back_with("error", Some(code), scopes.as_deref()),
                     connected: false,
                 })
             }
@@ -474,8 +490,20 @@ impl Services {
         let me = api
             .get_user(&tokens.access_token, &UserTarget::Me)
             .await
-            .map_err(|e| {
-                Error::ZoomUnavailable(format!("reading the Zoom user failed: {}", e.message))
+            .map_err(|e| match e.kind {
+                ApiErrorKind::Transient { .. } => {
+                    Error::ZoomUnavailable(format!("reading the Zoom user failed: {}", e.message))
+                }
+                // An app without user:read (or its granular or user_info form) gets its grant
+                // but cannot say whose it is: the fix names the scope to add.
+                _ => self.zoom_error(
+                    &unsaved_connection(ctx, &app, &tokens.scope, &api_url),
+                    &app,
+                    Operation::GetUser,
+                    &UserTarget::Me,
+                    e,
+                    ctx.now,
+                ),
             })?;
         let account_id = me.account_id.clone().unwrap_or_default();
 

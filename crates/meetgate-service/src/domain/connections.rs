@@ -2,6 +2,7 @@ use meetgate_store::models::{AppType, Connection, ConnectionState, NewGrant, Zoo
 use meetgate_store::{ConnectionId, Effects, SealedColumn};
 use meetgate_zoom::{Secret, UserTarget};
 
+use super::doctor::unsaved_connection;
 use super::{ConnectionView, Ctx, Services};
 use crate::{Error, Result};
 
@@ -141,36 +142,14 @@ impl Services {
             .get_user(&tokens.access_token, &target)
             .await
             .map_err(|e| {
-                let probe = Connection {
-                    id: ConnectionId::new(),
-                    tenant_id: ctx.tenant(),
-                    end_user_id: meetgate_store::EndUserId::new(),
-                    zoom_app_id: app.id,
-                    state: ConnectionState::Connected,
-                    state_reason: None,
-                    zoom_user_id: None,
-                    zoom_account_id: app.account_id.clone(),
-                    zoom_email: None,
-                    scopes: tokens.scope.clone(),
-                    api_url: api_url.clone(),
-                    access_token: None,
-                    access_expires_at: None,
-                    refresh_token: None,
-                    version: 0,
-                    refresh_started_at: None,
-                    refresh_failures: 0,
-                    next_refresh_at: None,
-                    last_refreshed_at: None,
-                    connected_at: None,
-                    created_at: ctx.now,
-                    updated_at: ctx.now,
-                };
+                let probe = unsaved_connection(ctx, &app, &tokens.scope, &api_url);
                 self.zoom_error(
                     &probe,
                     &app,
                     meetgate_zoom::scopes::Operation::GetUser,
                     &target,
                     e,
+                    ctx.now,
                 )
             })?;
         let end_user = self

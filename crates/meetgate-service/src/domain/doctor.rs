@@ -5,6 +5,7 @@ use meetgate_store::models::{AppType, Connection, ConnectionState, ZoomApp};
 use meetgate_zoom::scopes::{self, Level, Operation};
 use meetgate_zoom::{ApiError, ApiErrorKind, UserTarget};
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use super::{Ctx, Services};
 use crate::error::{FieldProblem, ZoomProblem};
@@ -38,6 +39,40 @@ pub struct Diagnosis {
     pub ok: bool,
     pub summary: String,
     pub operations: Vec<OperationVerdict>,
+}
+
+/// The grant a token exchange just produced, before it is stored: what the errors of the calls
+/// that identify its Zoom user are translated against.
+pub(crate) fn unsaved_connection(
+    ctx: &Ctx,
+    app: &ZoomApp,
+    scopes: &str,
+    api_url: &str,
+) -> Connection {
+    Connection {
+        id: meetgate_store::ConnectionId::new(),
+        tenant_id: ctx.tenant(),
+        end_user_id: meetgate_store::EndUserId::new(),
+        zoom_app_id: app.id,
+        state: ConnectionState::Connected,
+        state_reason: None,
+        zoom_user_id: None,
+        zoom_account_id: app.account_id.clone(),
+        zoom_email: None,
+        scopes: scopes.to_owned(),
+        api_url: api_url.to_owned(),
+        access_token: None,
+        access_expires_at: None,
+        refresh_token: None,
+        version: 0,
+        refresh_started_at: None,
+        refresh_failures: 0,
+        next_refresh_at: None,
+        last_refreshed_at: None,
+        connected_at: None,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    }
 }
 
 fn level_of(app: &ZoomApp) -> Level {
@@ -84,6 +119,7 @@ impl Services {
         op: Operation,
         target: &UserTarget,
         error: ApiError,
+        now: OffsetDateTime,
     ) -> Error {
         let granted_str = conn.scopes.clone();
         let granted: Vec<&str> = scopes::parse(&granted_str);
@@ -148,9 +184,11 @@ impl Services {
                 detail: format!("Zoom rejected the request: {}", error.message),
                 errors: errors.iter().map(|e| FieldProblem { field: e.field.clone(), message: e.message.clone() }).collect(),
             },
-            ApiErrorKind::RateLimited { retry_after, limit_type, .. } => {
-                Error::ZoomRateLimited { retry_after: retry_after.clone(), limit_type: limit_type.clone() }
-            }
+            ApiErrorKind::RateLimited { retry_after, limit_type, .. } => Error::ZoomRateLimited {
+                retry_after_secs: meetgate_zoom::retry_delay_secs(retry_after.as_deref(), limit_type.as_deref(), now),
+                zoom_retry_after: retry_after.clone(),
+                limit_type: limit_type.clone(),
+            },
             ApiErrorKind::TokenInvalid => Error::NeedsReauth {
                 state: "needs_reauth",
                 reason: "Zoom refused a freshly refreshed access token".into(),

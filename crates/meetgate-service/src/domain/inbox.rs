@@ -84,7 +84,7 @@ impl Services {
             ));
         }
         let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
-        verify_webhook_signature(
+        let signed_with = verify_webhook_signature(
             &keys,
             timestamp,
             signature,
@@ -107,7 +107,9 @@ impl Services {
                 .get("plainToken")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let secret = keys.first().copied().unwrap_or_default();
+            // During a rotation Zoom signs with the secret it holds, which may be the next one;
+            // its validation only passes when answered with that same secret.
+            let secret = keys.get(signed_with).copied().unwrap_or_default();
             let answer = url_validation_response(secret, plain).ok_or_else(|| {
                 Error::validation("payload.plainToken", "is not an acceptable token")
             })?;

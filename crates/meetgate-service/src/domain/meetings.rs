@@ -665,9 +665,9 @@ impl Services {
                 *grant = self.regrant_after_rejection(grant, now).await?;
                 f(api, grant.token.clone())
                     .await
-                    .map_err(|e| self.zoom_error(&grant.conn, &grant.app, op, target, e))
+                    .map_err(|e| self.zoom_error(&grant.conn, &grant.app, op, target, e, now))
             }
-            Err(e) => Err(self.zoom_error(&grant.conn, &grant.app, op, target, e)),
+            Err(e) => Err(self.zoom_error(&grant.conn, &grant.app, op, target, e, now)),
         }
     }
 
@@ -1126,7 +1126,12 @@ impl Services {
             zoom_meeting_id: zoom.id,
             host_zoom_user_id: zoom.host_id.clone().or(grant.conn.zoom_user_id.clone()),
             kind: validated.kind,
-            start_time: zoom_start(zoom).or(validated.start_time),
+            // Zoom returns no start time for an instant meeting; it starts when made, and
+            // without one its slot would never pass and it would stay upcoming for good.
+            start_time: zoom_start(zoom).or(match validated.kind {
+                MeetingKind::Instant => Some(ctx.now),
+                _ => validated.start_time,
+            }),
             duration_minutes: zoom.duration.or(validated.request.duration),
             timezone: zoom.timezone.clone().or(validated.request.timezone.clone()),
             details: sealed,

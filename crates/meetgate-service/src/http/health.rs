@@ -76,6 +76,23 @@ pub async fn method_not_allowed(
         .into_response()
 }
 
+/// The method as a metrics label. Any token is a valid HTTP method, and the unmatched routes
+/// count too: labelled with the raw method, an unauthenticated client could add series to
+/// the registry without end.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Counts requests by route template and status, and their latency.
 pub async fn record_metrics(
     request: axum::extract::Request,
@@ -86,11 +103,11 @@ pub async fn record_metrics(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("meetgate_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("meetgate_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("meetgate_http_request_duration_seconds", "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
     if response.status() == StatusCode::REQUEST_TIMEOUT {
         tracing::warn!("request timed out");

@@ -29,6 +29,12 @@ pub fn apply(router: Router, config: &Config) -> Router {
             .unwrap_or_else(|| "unmatched".into());
         tracing::info_span!("request", method = %request.method(), route = %route, request_id = %request_id)
     });
+    // Browsers reach meetgate at public_url; only when that is https may they be told to
+    // refuse plain HTTP for it (on http the header would be ignored, or lock out a test host).
+    let hsts = config
+        .public_base()
+        .is_ok_and(|u| u.scheme() == "https")
+        .then_some(HeaderValue::from_static("max-age=31536000"));
     // One layer made of the whole stack: `Router::layer` boxes what it wraps per route, and a
     // request clones every box on its way in, so thirteen separate layers cost thirteen boxed
     // clones (and allocations) per request where one stack costs one. Outermost first.
@@ -50,6 +56,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &axum::response::Response| hsts.clone()))
         .layer(from_fn::<_, (Request,)>(bare_errors_as_problems))
         .map_response(IntoResponse::into_response)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_as_problem))

@@ -30,8 +30,13 @@ pub struct Problem {
     /// `needs_reauth`, `revoked` or `superseded`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_state: Option<String>,
+    /// Seconds to wait before retrying, as in the `Retry-After` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<String>,
+    /// Zoom's own `Retry-After`, verbatim (an ISO-8601 date-time on its daily limit), on
+    /// `zoom-rate-limited`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zoom_retry_after: Option<String>,
 }
 
 /// Every problem type meetgate answers with: slug, HTTP status, title, and what it means.
@@ -124,7 +129,7 @@ pub const PROBLEM_TYPES: &[(&str, u16, &str, &str)] = &[
         "zoom-rate-limited",
         429,
         "Zoom rate limit reached",
-        "Retry after the time in Retry-After (Zoom's daily limits reset at 00:00 UTC).",
+        "Retry after the seconds in Retry-After (Zoom's daily limit of meeting creates and updates resets at 00:00 UTC); `zoom_retry_after` holds Zoom's own value when it sent one.",
     ),
     (
         "zoom-unavailable",
@@ -185,6 +190,7 @@ impl Problem {
             connect_url: None,
             connection_state: None,
             retry_after: None,
+            zoom_retry_after: None,
         }
     }
 
@@ -211,12 +217,13 @@ impl From<&Error> for Problem {
                 ..Problem::new("needs-reauth", format!("The Zoom connection must be renewed: {reason}"))
             },
             Error::ZoomRejected(z) => Problem { zoom: Some((**z).clone()), ..Problem::new("zoom-rejected", z.fix.clone()) },
-            Error::ZoomRateLimited { retry_after, limit_type } => Problem {
-                retry_after: retry_after.clone(),
+            Error::ZoomRateLimited { retry_after_secs, zoom_retry_after, limit_type } => Problem {
+                retry_after: retry_after_secs.map(|s| s.to_string()),
+                zoom_retry_after: zoom_retry_after.clone(),
                 ..Problem::new(
                     "zoom-rate-limited",
                     match limit_type.as_deref() {
-                        Some("Daily-limit") => "Zoom's daily limit of meeting creates and updates for this user is reached; it resets at 00:00 UTC.".to_owned(),
+                        Some(meetgate_zoom::DAILY_LIMIT) => "Zoom's daily limit of meeting creates and updates for this user is reached; it resets at 00:00 UTC.".to_owned(),
                         _ => "Zoom's per-second rate limit for this account is reached; retry shortly.".to_owned(),
                     },
                 )
@@ -250,7 +257,12 @@ impl IntoResponse for Problem {
             HeaderValue::from_static("application/problem+json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(value) = retry_after.and_then(|r| HeaderValue::from_str(&r).ok()) {
+        // RFC 9110 allows delay-seconds or an HTTP-date; meetgate always sends seconds, so a
+        // value that is not a whole number of them never reaches the header.
+        if let Some(value) = retry_after
+            .filter(|r| r.parse::<u64>().is_ok())
+            .and_then(|r| HeaderValue::from_str(&r).ok())
+        {
             headers.insert(header::RETRY_AFTER, value);
         }
         response

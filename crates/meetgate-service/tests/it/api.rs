@@ -334,3 +334,73 @@ async fn an_oversized_body_is_a_problem_too() {
     assert_eq!(problem["type"], "/problems/payload-too-large");
     assert_eq!(problem["request_id"], "big-body-1");
 }
+
+/// Any token is an HTTP method; labelled as sent, unauthenticated requests could grow the
+/// metrics registry without end. Not a store's behaviour: SQLite only.
+#[tokio::test]
+async fn metrics_label_odd_methods_as_other() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let instance = app.env.instance_with_metrics().await;
+    let odd = Method::from_bytes(b"QZX1").unwrap();
+    for path in ["/v1/tenant/settings", "/no/such/route"] {
+        let response = app
+            .http
+            .request(odd.clone(), format!("{}{path}", instance.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{path}");
+    }
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", instance.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("QZX1"), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("meetgate_http_requests_total{")
+                && l.contains(r#"method="other""#)),
+        "{metrics}"
+    );
+}
+
+/// HSTS only where browsers reach meetgate over https. Not a store's behaviour: SQLite only.
+#[tokio::test]
+async fn strict_transport_security_only_when_public_url_is_https() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let https = app
+        .env
+        .instance(|c| c.public_url = "https://meetgate.example".into())
+        .await;
+    for path in ["/healthz", "/v1/tenant/settings", "/signin"] {
+        let response = app
+            .http
+            .get(format!("{}{path}", https.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert!(
+            response
+                .headers()
+                .get("strict-transport-security")
+                .is_none(),
+            "{path} over http"
+        );
+    }
+}

@@ -11,7 +11,9 @@ both_backends!(
     denial_returns_with_an_error_code,
     same_zoom_user_elsewhere_supersedes_the_older_connection,
     a_connect_link_connects_once,
-    a_browser_that_gives_up_on_the_callback_still_gets_connected
+    a_browser_that_gives_up_on_the_callback_still_gets_connected,
+    an_app_without_user_read_says_which_scope_to_add,
+    a_client_id_is_registered_once
 );
 
 async fn connect_flow_stores_the_grant_and_returns_to_the_host(backend: Backend) {
@@ -246,4 +248,126 @@ async fn a_browser_that_gives_up_on_the_callback_still_gets_connected(backend: B
         status == 200 && conn["state"] == "connected"
     })
     .await;
+}
+
+/// An app that may not read the user's profile gets its tokens but cannot say whose they are:
+/// the answer names the scope to add, instead of blaming Zoom's availability.
+async fn an_app_without_user_read_says_which_scope_to_add(backend: Backend) {
+    let mut sandbox = meetgate_sandbox::SandboxConfig {
+        rate_limits: false,
+        ..meetgate_sandbox::SandboxConfig::default()
+    };
+    let user_app = sandbox
+        .world
+        .apps
+        .iter_mut()
+        .find(|a| a.client_id == USER_APP)
+        .unwrap();
+    user_app
+        .scopes
+        .retain(|s| !matches!(s.as_str(), "user:read" | "user_info:read"));
+    let Some(app) = TestApp::spawn_with(backend, sandbox, |_| {}).await else {
+        return;
+    };
+    let back = app.connect("dr-ada", ADA, USER_APP).await;
+    assert_eq!(query(&back, "meetgate_status").as_deref(), Some("error"));
+    assert_eq!(
+        query(&back, "meetgate_error").as_deref(),
+        Some("missing_scopes"),
+        "{back}"
+    );
+    let required = query(&back, "meetgate_required_scopes").unwrap();
+    assert!(required.split(' ').any(|s| s == "user:read"), "{required}");
+    let audit = app
+        .services()
+        .store
+        .list_audit(&meetgate_store::models::AuditQuery {
+            tenant_id: Some(app.tenant),
+            action_prefix: Some("connection.".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let failed = audit
+        .iter()
+        .find(|e| e.action == "connection.connect_failed")
+        .expect("audited");
+    assert_eq!(failed.details["error"], "missing_scopes");
+    assert!(
+        failed.details["fix"]
+            .as_str()
+            .unwrap()
+            .contains("Add the scope user:read"),
+        "{}",
+        failed.details
+    );
+    let (status, _) = app
+        .api(Method::GET, "/v1/users/dr-ada/connection", None)
+        .await;
+    assert_eq!(status, 409, "nothing connected");
+}
+
+/// Zoom keeps one grant per (user, app) and sends an app's webhooks to one URL: a client id is
+/// registered once in a deployment, and the refusal names no other tenant.
+async fn a_client_id_is_registered_once(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let services = app.services();
+    let now = services.clock.now();
+    let other = services
+        .create_tenant("Other Clinic", Default::default(), false, now)
+        .await
+        .unwrap();
+    let register = |tenant: Option<meetgate_store::TenantId>, client_id: &str| {
+        services.register_zoom_app(
+            meetgate_service::domain::NewZoomApp {
+                tenant_id: tenant,
+                name: "Again".into(),
+                app_type: meetgate_store::models::AppType::UserManaged,
+                client_id: client_id.into(),
+                client_secret: meetgate_zoom::Secret::new("secret"),
+                account_id: None,
+                scopes: String::new(),
+                webhook_secret: None,
+                auth_base_url: Some(app.env.sandbox_url()),
+                api_base_url: Some(app.env.sandbox_url()),
+            },
+            now,
+        )
+    };
+    for (tenant, client_id) in [
+        (Some(other.tenant.id), USER_APP.to_owned()),
+        (Some(other.tenant.id), format!("  {USER_APP} ")),
+        (Some(app.tenant), USER_APP.to_owned()),
+        (None, USER_APP.to_owned()),
+    ] {
+        let refused = register(tenant, &client_id).await.unwrap_err();
+        let problem = meetgate_service::http::Problem::from(&refused);
+        assert_eq!(problem.kind, "/problems/conflict");
+        assert_eq!(problem.status, 409);
+        assert!(
+            problem.detail.contains("already registered")
+                && problem
+                    .detail
+                    .contains("each tenant needs its own Zoom app"),
+            "{}",
+            problem.detail
+        );
+        assert!(
+            !problem.detail.contains("Test Clinic"),
+            "{}",
+            problem.detail
+        );
+    }
+    let apps = services.store.list_all_zoom_apps().await.unwrap();
+    assert_eq!(
+        apps.iter().filter(|a| a.client_id == USER_APP).count(),
+        1,
+        "nothing was registered"
+    );
+    register(Some(other.tenant.id), "otherClinicOwnApp01")
+        .await
+        .expect("a client id of its own");
 }

@@ -23,7 +23,8 @@ both_backends!(
     a_client_that_hangs_up_still_gets_its_meeting_recorded,
     updates_and_deletes_honour_idempotency_keys,
     a_lost_answer_to_an_occurrence_delete_is_done_on_retry,
-    tenants_cannot_see_each_other
+    tenants_cannot_see_each_other,
+    an_instant_meeting_without_a_start_time_passes
 );
 
 async fn instant_meeting_and_its_start_link(backend: Backend) {
@@ -1143,4 +1144,138 @@ async fn zooms_other_missing_scope_answer_gets_the_same_fix(backend: Backend) {
         "{problem}"
     );
     assert_eq!(app.counters().await.calls("oauth.token", 200), 0);
+}
+
+/// A create through meetgate that Zoom refuses with `fault`: status, headers and body.
+async fn create_refused_with(
+    app: &TestApp,
+    fault: FaultKind,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    app.fault(fault, "meetings.create", 1).await;
+    let response = app
+        .http
+        .post(app.url("/v1/users/dr-ada/meetings"))
+        .bearer_auth(&app.api_key)
+        .json(&json!({ "type": "instant" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+/// Seconds until the next 00:00 UTC, give or take the test's own run time.
+fn seconds_to_midnight_utc() -> u64 {
+    let now = time::OffsetDateTime::now_utc();
+    let midnight = now.date().next_day().unwrap().midnight().assume_utc();
+    (midnight - now).whole_seconds() as u64
+}
+
+/// Zoom's spec documents its daily limit as HTTP 400 with code 300, not only as a 429: either
+/// way it is the rate limit, with a retry at 00:00 UTC, not an invalid request.
+#[tokio::test]
+async fn the_daily_limit_told_as_code_300_is_a_rate_limit() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, headers, problem) = create_refused_with(
+        &app,
+        FaultKind::ZoomError {
+            status: 400,
+            code: Some(300),
+            error: None,
+            message:
+                "A maximum of 100 meetings can be created/updated for a single user in one day."
+                    .into(),
+        },
+    )
+    .await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["type"], "/problems/zoom-rate-limited");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("daily limit"),
+        "{problem}"
+    );
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let expected = seconds_to_midnight_utc();
+    assert!(
+        retry_after.abs_diff(expected) <= 5,
+        "{retry_after} s, midnight in {expected} s"
+    );
+    assert_eq!(problem["retry_after"], retry_after.to_string());
+    assert!(problem.get("zoom_retry_after").is_none(), "{problem}");
+}
+
+/// Zoom's daily limit carries Retry-After as an ISO-8601 date-time; meetgate's own header must
+/// be delay-seconds (RFC 9110), and Zoom's value stays readable in the problem.
+#[tokio::test]
+async fn a_daily_limit_answers_retry_after_in_seconds() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, headers, problem) = create_refused_with(&app, FaultKind::DailyLimit).await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(problem["type"], "/problems/zoom-rate-limited");
+    let header = headers["retry-after"].to_str().unwrap();
+    let retry_after: u64 = header
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After is not delay-seconds: {header:?}"));
+    assert!(retry_after <= 86_400, "{retry_after}");
+    assert!(
+        retry_after.abs_diff(seconds_to_midnight_utc()) <= 5,
+        "{retry_after}"
+    );
+    assert_eq!(problem["retry_after"], header);
+    let zoom_value = problem["zoom_retry_after"].as_str().unwrap();
+    assert!(zoom_value.ends_with("T00:00:00Z"), "{zoom_value}");
+}
+
+/// Zoom returns no start time for an instant meeting. meetgate dates it from its creation, so
+/// it leaves the upcoming meetings once its hour is over instead of staying there for good.
+async fn an_instant_meeting_without_a_start_time_passes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let (status, meeting) = app
+        .create_meeting("dr-ada", json!({ "type": "instant" }))
+        .await;
+    assert_eq!(status, 201, "{meeting}");
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(
+        at_zoom[0].start_time, None,
+        "the sandbox gives no start time"
+    );
+    assert_eq!(meeting["start_time"], meeting["created_at"], "{meeting}");
+    let ids = |window: &'static str| {
+        let app = &app;
+        async move {
+            let (status, list) = app
+                .api(
+                    Method::GET,
+                    &format!("/v1/users/dr-ada/meetings?window={window}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{list}");
+            list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("upcoming").await, [meeting["id"].clone()]);
+    assert!(ids("past").await.is_empty());
+    // Its slot (60 minutes by default) is over.
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(61 * 60));
+    assert!(ids("upcoming").await.is_empty());
+    assert_eq!(ids("past").await, [meeting["id"].clone()]);
 }

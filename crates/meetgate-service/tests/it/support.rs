@@ -9,6 +9,7 @@ use meetgate_service::App;
 use meetgate_service::clock::Clock;
 use meetgate_service::config::Config;
 use meetgate_service::domain::{NewZoomApp, Services, TenantSettings};
+use meetgate_service::http::MetricsRender;
 use meetgate_store::models::AppType;
 use meetgate_store::{TenantId, ZoomAppId};
 use meetgate_zoom::Secret;
@@ -49,6 +50,20 @@ pub const ADMIN_APP: &str = "sbxAdminManagedClient01";
 pub const S2S_APP: &str = "sbxServerToServerClient01";
 pub const GRANULAR_APP: &str = "sbxGranularUserClient01";
 pub const GRANULAR_S2S_APP: &str = "sbxGranularServerToServerClient01";
+
+/// The Prometheus recorder, installed once for the whole test binary (a recorder is global).
+fn metrics_render() -> MetricsRender {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    let handle = HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("metrics recorder")
+        })
+        .clone();
+    Arc::new(move || handle.render())
+}
 
 /// What every instance of one test shares: the sandbox, the database, the keys.
 pub struct Env {
@@ -157,6 +172,19 @@ impl Env {
 
     /// Starts a meetgate on this environment's database. `tweak` adjusts its configuration.
     pub async fn instance(&self, tweak: impl FnOnce(&mut Config)) -> Instance {
+        self.instance_serving(tweak, None).await
+    }
+
+    /// Like [`Env::instance`], also serving `/metrics` from the test binary's recorder.
+    pub async fn instance_with_metrics(&self) -> Instance {
+        self.instance_serving(|_| {}, Some(metrics_render())).await
+    }
+
+    async fn instance_serving(
+        &self,
+        tweak: impl FnOnce(&mut Config),
+        metrics: Option<MetricsRender>,
+    ) -> Instance {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -182,7 +210,7 @@ impl Env {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = app
-                .serve(listener, None, async move {
+                .serve(listener, metrics, async move {
                     let _ = stopped.await;
                 })
                 .await;

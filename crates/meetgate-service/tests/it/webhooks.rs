@@ -20,7 +20,8 @@ both_backends!(
     a_late_deauthorization_purges_only_the_older_grants_meetings,
     a_delivery_is_tried_exactly_webhook_max_attempts_times,
     a_deauthorization_during_a_create_leaves_no_meeting_behind,
-    a_rotated_secret_signs_beside_the_old_one_until_it_expires
+    a_rotated_secret_signs_beside_the_old_one_until_it_expires,
+    url_validation_is_answered_with_the_secret_that_signed_it
 );
 
 /// Behaviour of the HTTP client, not of a store: SQLite only.
@@ -1256,4 +1257,55 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_it_expires(backend: Bac
     assert_eq!(status, 204);
     let (status, problem) = app.api(Method::POST, &rotate, None).await;
     assert_eq!(status, 404, "{problem}");
+}
+
+/// While the app's webhook secret is being rotated, Zoom signs with the one it holds, which may
+/// be the next one: its URL validation passes only when answered with that same secret.
+async fn url_validation_is_answered_with_the_secret_that_signed_it(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let services = app.services();
+    let id = app.apps[USER_APP];
+    let mut zoom_app = services.store.get_zoom_app(id).await.unwrap().unwrap();
+    let next = "the-next-webhook-secret";
+    zoom_app.webhook_secret_next = Some(
+        services
+            .vault
+            .seal_str(
+                SealedColumn::ZoomAppWebhookSecretNext,
+                zoom_app.tenant_id,
+                &id.to_string(),
+                next,
+            )
+            .unwrap(),
+    );
+    services
+        .store
+        .update_zoom_app(&zoom_app, meetgate_store::Effects::none())
+        .await
+        .unwrap();
+    let current = "sbx-user-managed-webhook-secret";
+    let plain = "qgg8vlvZRS6UYooatFL8Aw";
+    let body = json!({"event": "endpoint.url_validation", "payload": {"plainToken": plain}, "event_ts": 1})
+        .to_string();
+    for secret in [current, next] {
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let response = app
+            .http
+            .post(app.url(&format!("/zoom/webhooks/{id}")))
+            .header("x-zm-request-timestamp", &ts)
+            .header(
+                "x-zm-signature",
+                meetgate_zoom::sign_webhook(secret.as_bytes(), &ts, body.as_bytes()),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "signed with {secret}");
+        let answer: Value = response.json().await.unwrap();
+        let expected = meetgate_zoom::url_validation_response(secret.as_bytes(), plain).unwrap();
+        assert_eq!(answer, expected, "signed with {secret}");
+    }
 }

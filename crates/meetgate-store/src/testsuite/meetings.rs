@@ -573,6 +573,64 @@ pub async fn list_meetings_windows_and_paging(store: Arc<dyn Store>) {
     );
 }
 
+/// Zoom gives an instant meeting no start time: its slot begins when it was made, so it
+/// leaves the upcoming meetings once that slot has passed. A meeting with no fixed time stays.
+pub async fn instant_meetings_without_a_start_time_pass(store: Arc<dyn Store>) {
+    let c = connected(&store).await;
+    let t = c.tenant.id;
+    let at = now();
+    let made = |minutes_ago: i64, kind: MeetingKind| NewMeeting {
+        kind,
+        now: at - Duration::minutes(minutes_ago),
+        ..meeting_for(&c, None, Some(60))
+    };
+    let mut ids = Vec::new();
+    for new in [
+        made(180, MeetingKind::Instant),
+        made(10, MeetingKind::Instant),
+        made(180, MeetingKind::Recurring),
+    ] {
+        ids.push(
+            store
+                .insert_meeting(&new, Effects::none())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let [old_instant, running_instant, no_fixed_time] = ids[..] else {
+        unreachable!()
+    };
+    let window = |window| MeetingQuery {
+        end_user_id: Some(c.end_user.id),
+        window,
+        include_deleted: false,
+        after: None,
+        ids: None,
+        limit: 100,
+        now: at,
+    };
+    let listed = |v: Vec<Meeting>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(
+        listed(
+            store
+                .list_meetings(t, &window(MeetingWindow::Upcoming))
+                .await
+                .unwrap()
+        ),
+        vec![running_instant, no_fixed_time]
+    );
+    assert_eq!(
+        listed(
+            store
+                .list_meetings(t, &window(MeetingWindow::Past))
+                .await
+                .unwrap()
+        ),
+        vec![old_instant]
+    );
+}
+
 pub async fn purge_meeting_details_scoped(store: Arc<dyn Store>) {
     let c = connected(&store).await;
     let t = c.tenant.id;

@@ -136,6 +136,7 @@ macro_rules! store_tests {
             meetings_lifecycle,
             meeting_status_ordering,
             list_meetings_windows_and_paging,
+            instant_meetings_without_a_start_time_pass,
             purge_meeting_details_scoped,
             insert_meeting_conflict_rolls_back,
             insert_meeting_refused_after_its_connection_ended_or_its_key_moved,

@@ -52,6 +52,10 @@ fn flash_from(q: &DashboardQuery) -> Option<Flash> {
                 "zoom_unavailable" => {
                     "Zoom did not answer properly while connecting. Try again in a minute."
                 }
+                // Connecting fails on a scope only where meetgate reads the Zoom profile.
+                "missing_scopes" => {
+                    "The Zoom app may not read your Zoom profile, so nothing was connected. Ask your administrator to add the scope that reads it (user:read, or user:read:user for apps with granular scopes) to the Zoom app in Zoom's App Marketplace; the audit log names the exact one. Then connect again."
+                }
                 "invalid_grant" => {
                     "Zoom did not accept the sign-in (it may have taken too long). Use Connect Zoom to try again."
                 }
