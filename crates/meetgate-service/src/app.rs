@@ -135,12 +135,11 @@ impl App {
         let router = crate::http::router(services.clone(), metrics);
         let grace = Duration::from_secs(services.config.http.shutdown_grace_secs);
         let mut signal_rx = stop_rx.clone();
+        let limits = crate::http::server::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(services.config.http.header_read_timeout_secs),
+        };
         // The peer address feeds the web app's per-address sign-in limit.
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let server = crate::http::server::serve(listener, router, limits, async move {
             let _ = signal_rx.wait_for(|stop| *stop).await;
         });
         let trigger = tokio::spawn(async move {
@@ -151,7 +150,7 @@ impl App {
         let served = tokio::spawn(async move { server.await });
         let mut grace_rx = stop_rx;
         let result = tokio::select! {
-            r = served => r.map_err(|e| AppError::Other(e.to_string()))?.map_err(|e| AppError::Other(e.to_string())),
+            r = served => r.map_err(|e| AppError::Other(e.to_string())),
             _ = async {
                 let _ = grace_rx.wait_for(|stop| *stop).await;
                 tokio::time::sleep(grace).await;

@@ -129,6 +129,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// On SIGTERM, wait at most this long for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// A client gets this long to send a request's headers; then its connection is closed.
+    /// Without it, one that sends them a byte at a time holds its connection for ever.
+    pub header_read_timeout_secs: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Debug, Default)]
@@ -235,6 +238,7 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             max_body_bytes: 256 * 1024,
             shutdown_grace_secs: 30,
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -432,7 +436,7 @@ impl Config {
         let (z, w, j, h) = (&self.zoom, &self.web, &self.jobs, &self.http);
         let days = i128::from(MAX_RETENTION_DAYS);
         #[rustfmt::skip]
-        let ranges: [(&'static str, i128, i128, i128, &str); 15] = [
+        let ranges: [(&'static str, i128, i128, i128, &str); 16] = [
             ("zoom.refresh_margin_secs", z.refresh_margin_secs.into(), 0, 3000, "Zoom's access tokens live an hour: a margin close to that refreshes on every request"),
             ("zoom.idle_refresh_days", z.idle_refresh_days.into(), 1, 80, "Zoom's refresh tokens die after 90 days unused"),
             ("zoom.connect_timeout_secs", z.connect_timeout_secs.into(), 1, 300, ""),
@@ -448,6 +452,7 @@ impl Config {
             ("jobs.event_retention_days", j.event_retention_days.into(), 1, days, ""),
             ("http.request_timeout_secs", h.request_timeout_secs.into(), 1, 3600, ""),
             ("http.shutdown_grace_secs", h.shutdown_grace_secs.into(), 0, 3600, ""),
+            ("http.header_read_timeout_secs", h.header_read_timeout_secs.into(), 1, 3600, ""),
         ];
         for (key, value, min, max, why) in ranges {
             if !(min..=max).contains(&value) {

@@ -9,6 +9,7 @@ mod oauth;
 pub(crate) mod pages;
 pub mod problem;
 mod problems_page;
+pub mod server;
 pub mod templates;
 mod zoom_webhooks;
 
@@ -65,10 +66,10 @@ pub fn metrics_router(render: MetricsRender, services: Services) -> MetricsRoute
     )
 }
 
-pub async fn serve_metrics(
-    listener: tokio::net::TcpListener,
-    router: MetricsRouter,
-) -> std::io::Result<()> {
-    axum::serve(listener, router).await
+pub async fn serve_metrics(listener: tokio::net::TcpListener, router: MetricsRouter) {
+    let limits = server::ConnectionLimits {
+        header_read_timeout: std::time::Duration::from_secs(30),
+    };
+    server::serve(listener, router, limits, std::future::pending()).await;
 }
 pub use problem::{ApiError, Problem};

@@ -10,6 +10,45 @@ both_backends!(
     a_key_revoked_elsewhere_is_refused_within_the_lookup_cache_ttl
 );
 
+/// A client that never finishes its headers is cut off after `http.header_read_timeout_secs`
+/// (slowloris), and a whole request on the same listener is served as usual.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let impatient = app
+        .env
+        .instance(|c| c.http.header_read_timeout_secs = 1)
+        .await;
+    let addr = impatient.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: meetgate\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection is closed, not held");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    assert!(
+        !String::from_utf8_lossy(&answer).contains(" 200 "),
+        "the unfinished request is not served"
+    );
+    let served = app
+        .http
+        .get(format!("{}/healthz", impatient.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+}
+
 /// Another process caches keys for `lookup_cache_secs`: with 0 it refuses a key revoked elsewhere
 /// at once, with 1 within a second; the process that revoked it refuses it at once.
 async fn a_key_revoked_elsewhere_is_refused_within_the_lookup_cache_ttl(backend: Backend) {

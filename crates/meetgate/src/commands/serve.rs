@@ -66,11 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let metrics_addr: std::net::SocketAddr = metrics_listen.parse()?;
             let listener = App::bind(metrics_addr).await?;
             let router = meetgate_service::http::metrics_router(render, app.services.clone());
-            tokio::spawn(async move {
-                if let Err(e) = meetgate_service::http::serve_metrics(listener, router).await {
-                    tracing::error!(error = %e, "metrics listener failed");
-                }
-            });
+            tokio::spawn(meetgate_service::http::serve_metrics(listener, router));
             tracing::info!(%metrics_addr, "metrics listening");
             None
         }
