@@ -1245,12 +1245,15 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
         .next()
         .unwrap()
         .to_owned();
+    // Moved two days on, the weekly series moves to that weekday: Zoom keeps a series on the
+    // weekdays its recurrence names, so the move must send them anew.
+    let later = app.services().clock.now().date() + time::Duration::days(3);
     let moved = browser
         .post(
             &format!("/app/meetings/{sam}/reschedule"),
             &[
                 ("csrf", &page.csrf()),
-                ("date", &tomorrow),
+                ("date", &later.to_string()),
                 ("time", "10:15"),
                 ("duration", "30"),
                 ("timezone", "America/New_York"),
@@ -1264,6 +1267,51 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
             .await
             .body
             .contains("10:15")
+    );
+    // At Zoom, and in the occurrences meetgate read back from it: 10:15 in New York is the
+    // same date in UTC.
+    let sandbox_meeting = app
+        .env
+        .control()
+        .meetings_of(GRACE)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.occurrences > 0)
+        .unwrap();
+    assert_eq!(sandbox_meeting.occurrences, 3, "the count is kept");
+    assert!(
+        sandbox_meeting
+            .start_time
+            .as_deref()
+            .unwrap()
+            .starts_with(&later.to_string()),
+        "{sandbox_meeting:?}"
+    );
+    let (_, view) = app
+        .api(reqwest::Method::GET, &format!("/v1/meetings/{sam}"), None)
+        .await;
+    let dates: Vec<time::Date> = view["occurrences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            time::OffsetDateTime::parse(
+                o["start_time"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+            .date()
+        })
+        .collect();
+    assert_eq!(
+        dates,
+        vec![
+            later,
+            later + time::Duration::days(7),
+            later + time::Duration::days(14)
+        ],
+        "{view}"
     );
     // While it runs, Zoom refuses to move it, and the page says so in a clinician's words.
     let zoom_id = app
