@@ -239,6 +239,18 @@ impl Meeting {
                         "A recurring meeting with a fixed time (type 8) needs a recurrence.",
                     )]));
                 };
+                // Zoom's PATCH: "If the start_time value is a future date, the recurrence
+                // object is required". Without this a client that moves a series but keeps
+                // its old recurrence (say, its weekdays) would pass here and fail at Zoom.
+                if !creating
+                    && !recurrence_given
+                    && requested_start.is_some_and(|start| start > now)
+                {
+                    return Err(ApiError::validation(vec![FieldError::new(
+                        "recurrence",
+                        "The recurrence object is required when a recurring meeting with a fixed time (type 8) gets a future start_time.",
+                    )]));
+                }
                 let start = requested_start.or(self.start_time).unwrap_or(now);
                 let rebuild = creating
                     || recurrence_given

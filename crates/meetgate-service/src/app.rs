@@ -147,7 +147,7 @@ impl App {
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = stop_tx.send(true);
         });
-        let served = tokio::spawn(async move { server.await });
+        let served = tokio::spawn(server);
         let mut grace_rx = stop_rx;
         let result = tokio::select! {
             r = served => r.map_err(|e| AppError::Other(e.to_string())),

@@ -482,6 +482,18 @@ impl PeopleStore for PgStore {
         if used.rows_affected() == 0 {
             return Ok(false);
         }
+        // Any other link made to reset this member's password dies with this reset: one sent
+        // earlier, perhaps to a wrong or compromised inbox, must not reset it again.
+        sqlx::query(
+            "UPDATE invitations SET used_at = $3
+             WHERE tenant_id = $1 AND resets_member = $2 AND used_at IS NULL",
+        )
+        .bind(id(tenant.0))
+        .bind(id(member.0))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .or_store("invitation")?;
         let set = sqlx::query(
             "UPDATE members SET password_hash = $3
              WHERE tenant_id = $1 AND id = $2 AND disabled_at IS NULL",
@@ -502,6 +514,33 @@ impl PeopleStore for PgStore {
             .execute(&mut *tx)
             .await
             .or_store("web session")?;
+        effects::write(&mut tx, &effects).await?;
+        tx.commit().await.or_store("transaction")?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, invitation = %inv))]
+    async fn revoke_invitation(
+        &self,
+        tenant: TenantId,
+        inv: InvitationId,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE invitations SET expires_at = $3
+             WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(id(inv.0))
+        .bind(id(tenant.0))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .or_store("invitation")?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
         effects::write(&mut tx, &effects).await?;
         tx.commit().await.or_store("transaction")?;
         Ok(true)

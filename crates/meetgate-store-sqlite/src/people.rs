@@ -469,6 +469,17 @@ impl PeopleStore for SqliteStore {
             if used.rows_affected() == 0 {
                 return Ok(false);
             }
+            // Any other link made to reset this member's password dies with this reset: one
+            // sent earlier, perhaps to a wrong or compromised inbox, must not reset it again.
+            query(
+                "UPDATE invitations SET used_at = $3
+                 WHERE tenant_id = $1 AND resets_member = $2 AND used_at IS NULL",
+            )
+            .bind(id(tenant.0))
+            .bind(id(member.0))
+            .bind(ts(now))
+            .run(tx)
+            .or_store("invitation")?;
             let set = query(
                 "UPDATE members SET password_hash = $3
                  WHERE tenant_id = $1 AND id = $2 AND disabled_at IS NULL",
@@ -487,6 +498,33 @@ impl PeopleStore for SqliteStore {
                 .bind(id(member.0))
                 .run(tx)
                 .or_store("web session")?;
+            effects::write(tx, &effects)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, invitation = %inv))]
+    async fn revoke_invitation(
+        &self,
+        tenant: TenantId,
+        inv: InvitationId,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let done = query(
+                "UPDATE invitations SET expires_at = $3
+                 WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
+            )
+            .bind(id(inv.0))
+            .bind(id(tenant.0))
+            .bind(ts(now))
+            .run(tx)
+            .or_store("invitation")?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
             effects::write(tx, &effects)?;
             Ok(true)
         })

@@ -173,7 +173,10 @@ impl OAuthApp {
         .await
     }
 
-    /// Revokes a token at Zoom. A token Zoom no longer knows counts as revoked.
+    /// Revokes a grant at Zoom with its access token ("Revoking an Access Token":
+    /// `token=[ACCESS TOKEN]`). Every refusal is an error, "Invalid Token!" included: Zoom
+    /// gives it to a refresh token and to an expired access token as well as to a grant that is
+    /// gone, so it does not show that the grant has ended.
     #[tracing::instrument(skip_all, fields(client_id = %self.client_id))]
     pub async fn revoke(&self, token: &Secret) -> Result<(), TokenError> {
         let started = Instant::now();
@@ -188,15 +191,14 @@ impl OAuthApp {
             .map_err(transport_error)?;
         let status = response.status();
         let body = response.bytes().await.map_err(transport_error)?;
-        if status.is_success() {
+        // Zoom has been seen answering 200 with an error body: only a body without an error
+        // is a success.
+        if status.is_success() && !names_an_error(&body) {
             observe("oauth.revoke", "ok", started);
             return Ok(());
         }
         let error = classify(status.as_u16(), &body);
         observe("oauth.revoke", outcome_label(&error.kind), started);
-        if error.kind == TokenErrorKind::InvalidGrant {
-            return Ok(());
-        }
         Err(error)
     }
 
@@ -284,6 +286,13 @@ fn transport_error(e: reqwest::Error) -> TokenError {
 }
 
 /// Sorts a non-success token endpoint answer into what to do about it.
+/// A JSON body that carries an error (`error`, `reason` or a numeric `code`), whatever the
+/// status said.
+fn names_an_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<TokenErrorBody>(body)
+        .is_ok_and(|b| b.error.is_some() || b.reason.is_some() || b.code.is_some())
+}
+
 fn classify(status: u16, body: &[u8]) -> TokenError {
     let parsed: Option<TokenErrorBody> = serde_json::from_slice(body).ok();
     let (error, message, code) = match &parsed {
@@ -366,6 +375,18 @@ mod tests {
         assert_eq!(older.kind, TokenErrorKind::InvalidGrant);
         let superseded = classify(400, br#"{"code":4741,"message":"Token has been revoked"}"#);
         assert_eq!(superseded.kind, TokenErrorKind::InvalidGrant);
+    }
+
+    #[test]
+    fn a_revoke_succeeds_only_without_an_error_in_its_body() {
+        assert!(!names_an_error(br#"{"status":"success"}"#));
+        assert!(!names_an_error(b""));
+        assert!(names_an_error(
+            br#"{"reason":"Invalid Token!","error":"invalid_request"}"#
+        ));
+        assert!(names_an_error(
+            br#"{"code":4700,"message":"Invalid token"}"#
+        ));
     }
 
     #[test]

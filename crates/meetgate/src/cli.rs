@@ -229,6 +229,20 @@ pub enum MemberCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// The tenant's invitations and password reset links, newest first, with their state.
+    Invitations {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Withdraw an unused invitation or password reset link: it stops working at once.
+    RevokeInvitation {
+        #[arg(long)]
+        tenant: String,
+        /// The invitation's id (from `member invitations`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,4 @@
-//! `POST /oauth/revoke`: ends the whole grant the token belongs to and tells the app.
+//! `POST /oauth/revoke`: ends the whole grant an access token belongs to and tells the app.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -31,12 +31,13 @@ pub async fn revoke(
         let Some(token) = params.get("token") else {
             return token_error_response(&TokenError::invalid_request("token is required"));
         };
-        // Stricter than RFC 7009's "200 for unknown tokens": Zoom answers an unknown, foreign,
-        // expired, already revoked or rotated-out token with an error, and clients must cope
-        // with that.
+        // Zoom revokes with the access token. Stricter than RFC 7009 (which takes refresh
+        // tokens too and says 200 for unknown ones): a refresh token, or an unknown, foreign,
+        // expired or already revoked token, is an error, so that a client revoking with the
+        // wrong token finds out here rather than leave the grant alive at Zoom.
         let grant = inner
             .oauth
-            .grant_of_current_token(token, now)
+            .grant_of_access_token(token, now)
             .filter(|g| g.client_id == app.client_id && g.state == GrantState::Live)
             .cloned();
         let Some(grant) = grant else {

@@ -453,20 +453,15 @@ impl OAuthStore {
         Ok(grant)
     }
 
-    /// The grant a token can still speak for: an unexpired access token, or the current refresh
-    /// token. A refresh token replaced by rotation is dead ("Invalid Token!"), for revoking too.
-    pub fn grant_of_current_token(&self, token: &str, now: OffsetDateTime) -> Option<&Grant> {
+    /// The grant an unexpired access token speaks for: what Zoom's revoke takes ("Revoking an
+    /// Access Token": `token=[ACCESS TOKEN]`). A refresh token, current or rotated out, is not
+    /// one.
+    pub fn grant_of_access_token(&self, token: &str, now: OffsetDateTime) -> Option<&Grant> {
         let id = self
             .access
             .get(token)
             .filter(|t| now < t.expires_at)
-            .map(|t| t.grant_id)
-            .or_else(|| {
-                self.refresh
-                    .get(token)
-                    .filter(|t| t.state == RefreshState::Live && now < t.expires_at)
-                    .map(|t| t.grant_id)
-            })?;
+            .map(|t| t.grant_id)?;
         self.grants.get(&id)
     }
 

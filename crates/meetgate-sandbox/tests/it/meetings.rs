@@ -176,6 +176,75 @@ async fn recurring_meetings_have_occurrences() {
 }
 
 #[tokio::test]
+async fn moving_a_fixed_time_series_needs_its_recurrence() {
+    let s = start().await;
+    let t = s.user_tokens(USER_APP, ADA).await;
+    let m = s
+        .create_meeting(
+            &t.access,
+            "me",
+            json!({"type": 8, "start_time": "2031-03-03T15:00:00Z", "timezone": "UTC", "duration": 30,
+                   "recurrence": {"type": 2, "weekly_days": "2", "end_times": 3}}),
+        )
+        .await;
+    let id = m["id"].as_i64().expect("id");
+    // A future start_time without the recurrence object is refused, as Zoom documents.
+    let (status, err) = s
+        .api(
+            Method::PATCH,
+            &format!("meetings/{id}"),
+            &t.access,
+            Some(json!({"start_time": "2031-03-05T15:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["code"], 300);
+    assert_eq!(err["errors"][0]["field"], "recurrence");
+    let (_, got) = s
+        .api(Method::GET, &format!("meetings/{id}"), &t.access, None)
+        .await;
+    assert_eq!(got["start_time"], "2031-03-03T15:00:00Z", "nothing changed");
+    // A duration alone needs none.
+    let (status, _) = s
+        .api(
+            Method::PATCH,
+            &format!("meetings/{id}"),
+            &t.access,
+            Some(json!({"duration": 45})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // With the recurrence (Wednesdays now) the series moves.
+    let (status, _) = s
+        .api(
+            Method::PATCH,
+            &format!("meetings/{id}"),
+            &t.access,
+            Some(json!({"start_time": "2031-03-05T15:00:00Z",
+                        "recurrence": {"type": 2, "weekly_days": "4", "end_times": 3}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, got) = s
+        .api(Method::GET, &format!("meetings/{id}"), &t.access, None)
+        .await;
+    let starts: Vec<&str> = got["occurrences"]
+        .as_array()
+        .expect("occurrences")
+        .iter()
+        .map(|o| o["start_time"].as_str().expect("start"))
+        .collect();
+    assert_eq!(
+        starts,
+        vec![
+            "2031-03-05T15:00:00Z",
+            "2031-03-12T15:00:00Z",
+            "2031-03-19T15:00:00Z"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn listing_pages_with_next_page_token() {
     let s = start().await;
     let t = s.user_tokens(USER_APP, ADA).await;

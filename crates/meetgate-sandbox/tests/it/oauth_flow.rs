@@ -601,10 +601,11 @@ async fn revoke_ends_the_grant() {
     assert_eq!(grants[0].state, "revoked");
 }
 
-/// ZOOM.md: after a rotation the previous refresh token is dead ("Invalid Token!"), so it
-/// cannot revoke the grant either; the current one can.
+/// Zoom revokes with the access token ("Revoking an Access Token": `token=[ACCESS TOKEN]`): a
+/// refresh token, current or rotated out, is refused and leaves the grant alive, as does an
+/// expired access token.
 #[tokio::test]
-async fn a_rotated_out_refresh_token_cannot_revoke() {
+async fn only_a_live_access_token_revokes() {
     let s = start().await;
     let t = s.user_tokens(USER_APP, ADA).await;
     let (status, fresh) = s
@@ -632,14 +633,54 @@ async fn a_rotated_out_refresh_token_cannot_revoke() {
             )
         }
     };
-    let (status, err) = revoke(t.refresh.clone()).await;
+    let current_refresh = fresh["refresh_token"].as_str().expect("refresh").to_owned();
+    let current_access = fresh["access_token"].as_str().expect("access").to_owned();
+    for token in [
+        t.refresh.clone(),
+        current_refresh.clone(),
+        "not-a-token".to_owned(),
+    ] {
+        let (status, err) = revoke(token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["reason"], "Invalid Token!", "{err}");
+        assert_eq!(s.ctl.grants().await.expect("grants")[0].state, "live");
+    }
+    // An access token that has expired cannot revoke either.
+    s.ctl
+        .advance_clock(Duration::from_secs(3600))
+        .await
+        .expect("advance");
+    let (status, err) = revoke(current_access).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    assert_eq!(err["reason"], "Invalid Token!", "{err}");
     assert_eq!(s.ctl.grants().await.expect("grants")[0].state, "live");
-    let current = fresh["refresh_token"].as_str().expect("refresh").to_owned();
-    let (status, _) = revoke(current).await;
+    // A live one does, and ends the whole grant: its refresh token is dead too.
+    let (status, renewed) = s
+        .token_request(
+            USER_APP,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &current_refresh),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    let (status, _) = revoke(renewed["access_token"].as_str().expect("access").to_owned()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s.ctl.grants().await.expect("grants")[0].state, "revoked");
+    let (status, err) = s
+        .token_request(
+            USER_APP,
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    renewed["refresh_token"].as_str().expect("refresh"),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "invalid_grant");
 }
 
 #[tokio::test]

@@ -1,10 +1,19 @@
 use meetgate_store::models::{AppType, Connection, ConnectionState, NewGrant, ZoomApp};
-use meetgate_store::{ConnectionId, Effects, SealedColumn};
-use meetgate_zoom::{Secret, UserTarget};
+use meetgate_store::{ConnectionId, Effects};
+use meetgate_zoom::UserTarget;
 
 use super::doctor::unsaved_connection;
 use super::{ConnectionView, Ctx, Services};
 use crate::{Error, Result};
+
+/// What became of the grant at Zoom when its connection was ended.
+enum ZoomRevoke {
+    Revoked,
+    /// Zoom answered the refresh with `invalid_grant`: the grant had already ended there.
+    GrantAlreadyDead,
+    /// Zoom refused the revoke, or could not be reached; the grant may still live there.
+    Failed(String),
+}
 
 impl Services {
     /// The connection of a host-app user (through the tenant's default app, or the most recently
@@ -34,8 +43,8 @@ impl Services {
         Ok(ConnectionView::new(&conn, &app, external_id))
     }
 
-    /// Disconnects: revokes the grant at Zoom (best effort), deletes the tokens, keeps a
-    /// tombstone row in state `revoked`.
+    /// Disconnects: revokes the grant at Zoom (best effort: a refusal is logged and audited),
+    /// deletes the tokens, keeps a tombstone row in state `revoked`.
     pub async fn disconnect(&self, ctx: &Ctx, external_id: &str) -> Result<ConnectionView> {
         let (conn, app) = self.connection_of(ctx, external_id).await?;
         let (ctx, external_id) = (ctx.clone(), external_id.to_owned());
@@ -48,8 +57,8 @@ impl Services {
         .await
     }
 
-    /// Revokes the grant at Zoom with the token it holds now (best effort) and ends the
-    /// connection, both under the grant's store lock.
+    /// Revokes the grant at Zoom (best effort) and ends the connection, both under the grant's
+    /// store lock.
     async fn revoke_and_end(
         &self,
         ctx: &Ctx,
@@ -57,11 +66,11 @@ impl Services {
         app: &ZoomApp,
         external_id: &str,
     ) -> Result<ConnectionView> {
-        let conn = lock
-            .reread()
-            .await?
-            .filter(|c| c.tenant_id == ctx.tenant())
-            .ok_or(Error::NotFound { what: "connection" })?;
+        let reread = |conn: Option<Connection>| {
+            conn.filter(|c| c.tenant_id == ctx.tenant())
+                .ok_or(Error::NotFound { what: "connection" })
+        };
+        let mut conn = reread(lock.reread().await?)?;
         if conn.state == ConnectionState::Revoked {
             // Already ended (a repeated disconnect, or Zoom's deauthorization): nothing to
             // revoke, and no second `connection.revoked`.
@@ -70,28 +79,26 @@ impl Services {
         if let Some(pending) = self.refresh_pending(&conn) {
             return Err(pending);
         }
+        let mut details = serde_json::json!({ "by": "disconnect" });
         if conn.state == ConnectionState::Connected && app.app_type != AppType::ServerToServer {
-            // Revoking the refresh token ends the whole grant at Zoom.
-            let stored = conn.refresh_token.as_ref().or(conn.access_token.as_ref());
-            let column = if conn.refresh_token.is_some() {
-                SealedColumn::ConnectionRefreshToken
-            } else {
-                SealedColumn::ConnectionAccessToken
-            };
-            if let Some(sealed) = stored {
-                let token = Secret::new(self.vault.open_string(
-                    column,
-                    Some(conn.tenant_id),
-                    &conn.id.to_string(),
-                    sealed,
-                )?);
-                if let Err(e) = self.oauth_app(app)?.revoke(&token).await {
-                    tracing::warn!(connection = %conn.id, error = %e, "revoking at Zoom failed; deleting the tokens anyway");
+            let revoked = self.revoke_at_zoom(ctx, lock, &conn, app).await?;
+            details["revoked_at_zoom"] = serde_json::json!(matches!(revoked, ZoomRevoke::Revoked));
+            match revoked {
+                ZoomRevoke::Revoked => {}
+                ZoomRevoke::GrantAlreadyDead => {
+                    tracing::info!(connection = %conn.id, "the grant was already dead at Zoom (invalid_grant); ending the connection");
+                    details["zoom_grant"] = serde_json::json!("already_dead");
+                }
+                ZoomRevoke::Failed(why) => {
+                    tracing::warn!(connection = %conn.id, error = %why, "revoking at Zoom failed, so the grant may live on there; ending the connection anyway");
+                    details["zoom_revoke_error"] = serde_json::json!(why);
                 }
             }
+            // A refresh for the revoke wrote the row (new tokens, or the grant found dead).
+            conn = reread(lock.reread().await?)?;
         }
         let effects = Effects::none()
-            .audit(ctx.audit("connection.revoked", "connection", Some(conn.id.to_string()), "success", serde_json::json!({ "by": "disconnect" })))
+            .audit(ctx.audit("connection.revoked", "connection", Some(conn.id.to_string()), "success", details))
             .event(ctx.event("connection.revoked", serde_json::json!({ "connection_id": conn.id, "user": external_id, "reason": "disconnected" })));
         let ended = lock
             .mark_dead(
@@ -103,6 +110,38 @@ impl Services {
             )
             .await?;
         Ok(ConnectionView::new(&ended, app, external_id))
+    }
+
+    /// Revokes `conn`'s grant at Zoom, which takes an access token (a refresh token is refused):
+    /// the stored one while it outlives the refresh margin, else a fresh one, refreshed under
+    /// the store lock the caller holds, as any refresh is.
+    async fn revoke_at_zoom(
+        &self,
+        ctx: &Ctx,
+        lock: &mut dyn meetgate_store::RefreshLock,
+        conn: &Connection,
+        app: &ZoomApp,
+    ) -> Result<ZoomRevoke> {
+        let token = match self.fresh_token(conn, ctx.now)? {
+            Some(token) => token,
+            None => match self.refresh_locked(lock, conn, app, false, ctx.now).await {
+                Ok((_, token)) => token,
+                // Zoom already refused the grant's refresh token: nothing is left to revoke.
+                Err(Error::NeedsReauth { .. }) => return Ok(ZoomRevoke::GrantAlreadyDead),
+                Err(e) => {
+                    return Ok(ZoomRevoke::Failed(format!(
+                        "refreshing the expired access token to revoke with failed: {e}"
+                    )));
+                }
+            },
+        };
+        Ok(match self.oauth_app(app)?.revoke(&token).await {
+            Ok(()) => ZoomRevoke::Revoked,
+            Err(e) => ZoomRevoke::Failed(format!(
+                "Zoom refused the revoke: {} ({})",
+                e.message, e.error
+            )),
+        })
     }
 
     /// Connects a host-app user to a Zoom user of a server-to-server app's own account: no

@@ -230,10 +230,68 @@ impl Services {
         }
         if invitation.expires_at <= now {
             return Err(Error::Forbidden(
-                "this invitation has expired; ask your administrator for a new one".into(),
+                "this invitation has expired or was withdrawn; ask your administrator for a new one".into(),
             ));
         }
+        // A link carries its maker's authority: one made by an admin who has since been
+        // disabled or made a clinician (perhaps because the account was misused) must not
+        // let anyone in or reset a password. Links the operator made on the command line have
+        // no maker among the members.
+        if let Some(maker) = invitation.created_by {
+            let still_admin = self
+                .store
+                .get_member(invitation.tenant_id, maker)
+                .await?
+                .is_some_and(|m| m.role == MemberRole::Admin && m.disabled_at.is_none());
+            if !still_admin {
+                return Err(Error::Forbidden(
+                    "this link was made by an administrator who no longer is one; ask an administrator of your clinic for a new one".into(),
+                ));
+            }
+        }
         Ok(invitation)
+    }
+
+    /// Withdraws an unused invitation or password reset link: it stops working at once and
+    /// shows as expired. Admin only.
+    pub async fn revoke_invitation(&self, ctx: &Ctx, id: InvitationId) -> Result<()> {
+        require_admin(ctx)?;
+        let invitation = self
+            .store
+            .list_invitations(ctx.tenant())
+            .await?
+            .into_iter()
+            .find(|i| i.id == id)
+            .ok_or(Error::NotFound { what: "invitation" })?;
+        let refused = match InvitationView::new(&invitation, ctx.now).state.as_str() {
+            "used" => Some("this invitation was already used; disable the member instead"),
+            "expired" => Some("this invitation has already expired"),
+            _ => None,
+        };
+        if let Some(why) = refused {
+            return Err(Error::Conflict(why.into()));
+        }
+        let effects = Effects::none().audit(ctx.audit(
+            "invitation.revoked",
+            "invitation",
+            Some(id.to_string()),
+            "success",
+            serde_json::json!({
+                "email": invitation.email,
+                "password_reset": invitation.resets_member.is_some(),
+            }),
+        ));
+        if !self
+            .store
+            .revoke_invitation(ctx.tenant(), id, ctx.now, effects)
+            .await?
+        {
+            // Used or expired between the read and the write.
+            return Err(Error::Conflict(
+                "this invitation was used or expired meanwhile".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks an invitation link. Not tenant-scoped: the link's token is the credential.

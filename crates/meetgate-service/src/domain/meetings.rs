@@ -105,7 +105,10 @@ pub struct MeetingPatch {
     pub topic: Option<String>,
     #[schema(max_length = 200)]
     pub client_label: Option<String>,
-    /// RFC 3339, e.g. `2026-12-01T15:00:00Z`.
+    /// RFC 3339, e.g. `2026-12-01T15:00:00Z`. A recurring meeting with fixed occurrences keeps
+    /// its stored `recurrence` (weekdays included) unless one is given with it. A recurring
+    /// meeting with no fixed time takes a `start_time` only together with a `recurrence`: the
+    /// two make it one with fixed occurrences.
     #[schema(format = DateTime)]
     pub start_time: Option<String>,
     /// Minutes, 1 to 1440.
@@ -119,6 +122,8 @@ pub struct MeetingPatch {
     /// At most 10 characters of `[A-Za-z0-9@-_*]`.
     #[schema(pattern = r"^[A-Za-z0-9@_*\-]{1,10}$")]
     pub password: Option<String>,
+    /// Recurring meetings only; replaces the whole recurrence. On a recurring meeting with no
+    /// fixed time, only together with a `start_time`.
     pub recurrence: Option<RecurrenceInput>,
     pub settings: Option<MeetingSettingsInput>,
 }
@@ -595,6 +600,58 @@ fn details_from(
             .occurrences
             .as_ref()
             .and_then(|o| serde_json::to_value(o).ok()),
+    }
+}
+
+/// The meeting type and recurrence an update sends to Zoom, which handles a series' time only
+/// together with its recurrence. A series with fixed occurrences (type 8) must get the
+/// recurrence with every future `start_time`, or Zoom refuses the change; when the update gives
+/// none, the stored one goes along unchanged. A series with no fixed time (type 3) ignores a
+/// `start_time` unless the update also makes it type 8, which a `start_time` with a
+/// `recurrence` does; either of the two alone would be dropped at Zoom without a word, so it is
+/// refused here.
+fn series_change(
+    meeting: &Meeting,
+    stored: &MeetingDetails,
+    patch: &MeetingPatch,
+    start: Option<OffsetDateTime>,
+    occurrence_id: Option<&str>,
+) -> Result<(Option<ZoomMeetingType>, Option<Value>)> {
+    let asked = patch.recurrence.as_ref().map(recurrence_json).transpose()?;
+    if meeting.kind != MeetingKind::Recurring || occurrence_id.is_some() {
+        return Ok((None, asked));
+    }
+    let fixed_time = meeting.start_time.is_some() || stored.recurrence.is_some();
+    if !fixed_time {
+        return match (start, asked) {
+            (Some(_), Some(recurrence)) => {
+                Ok((Some(ZoomMeetingType::RecurringFixedTime), Some(recurrence)))
+            }
+            (None, None) => Ok((None, None)),
+            (Some(_), None) => Err(Error::validation(
+                "recurrence",
+                "is required with a start_time for a recurring meeting with no fixed time (the two together fix its occurrences)",
+            )),
+            (None, Some(_)) => Err(Error::validation(
+                "start_time",
+                "is required with a recurrence for a recurring meeting with no fixed time (the two together fix its occurrences)",
+            )),
+        };
+    }
+    match (start, asked) {
+        (_, Some(recurrence)) => Ok((None, Some(recurrence))),
+        (Some(_), None) => {
+            let Some(raw) = stored.recurrence.as_deref() else {
+                return Err(Error::validation(
+                    "recurrence",
+                    "is required with a start_time for this recurring meeting",
+                ));
+            };
+            let recurrence = serde_json::from_str(raw.get())
+                .map_err(|e| Error::Internal(format!("stored recurrence unreadable: {e}")))?;
+            Ok((None, Some(recurrence)))
+        }
+        (None, None) => Ok((None, None)),
     }
 }
 
@@ -1373,18 +1430,20 @@ impl Services {
                 "only recurring meetings recur",
             ));
         }
+        let (meeting_type, recurrence) =
+            series_change(&meeting, &stored, patch, start, occurrence_id)?;
         let label_topic = patch.client_label.as_deref().filter(|_| {
             settings.client_label_in_topic && patch.topic.is_none() && stored.topic.is_none()
         });
         let request = MeetingRequest {
             topic: patch.topic.clone().or(label_topic.map(str::to_owned)),
-            meeting_type: None,
+            meeting_type,
             start_time: start.map(zoom_time),
             duration: patch.duration,
             timezone: patch.timezone.clone(),
             password: patch.password.clone(),
             agenda: patch.agenda.clone(),
-            recurrence: patch.recurrence.as_ref().map(recurrence_json).transpose()?,
+            recurrence,
             settings: patch
                 .settings
                 .as_ref()

@@ -146,6 +146,82 @@ fn label(value: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A series' recurrence (Zoom's JSON, as stored) as it becomes when the series moves from a
+/// start on weekday `was` to `date` (local, on `weekday`; 1 = Sunday): a weekly series takes
+/// its weekdays along (one weekday becomes the new date's; several shift by as many days as the
+/// start moved), a monthly one its day of the month. Interval and end stay as stored. `None`
+/// when nothing needs recomputing (daily, or no recurrence): the update then sends the stored
+/// recurrence as it is, which Zoom needs with every new start of a series.
+fn moved_recurrence(
+    stored: Option<&serde_json::value::RawValue>,
+    was: Option<u8>,
+    date: &str,
+    weekday: u8,
+) -> Option<RecurrenceInput> {
+    let stored: serde_json::Value = serde_json::from_str(stored?.get()).ok()?;
+    let number = |name: &str| stored.get(name).and_then(serde_json::Value::as_u64);
+    let repeat_interval = number("repeat_interval").and_then(|n| u32::try_from(n).ok());
+    let end_date_time = stored
+        .get("end_date_time")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    // Zoom takes one of the two ends; an end date, when Zoom reports one, is the one it keeps.
+    let end_times = match end_date_time {
+        Some(_) => None,
+        None => number("end_times").and_then(|n| u32::try_from(n).ok()),
+    };
+    let base = RecurrenceInput {
+        kind: String::new(),
+        repeat_interval,
+        weekly_days: None,
+        monthly_day: None,
+        end_times,
+        end_date_time,
+    };
+    match number("type")? {
+        2 => {
+            let days: Vec<u8> = stored
+                .get("weekly_days")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|d| d.trim().parse::<u8>().ok())
+                .filter(|d| (1..=7).contains(d))
+                .collect();
+            let weekly_days = if days.len() > 1
+                && let Some(was) = was
+            {
+                let shift = (7 + weekday - was) % 7;
+                let mut shifted: Vec<u8> = days.iter().map(|d| (d - 1 + shift) % 7 + 1).collect();
+                shifted.sort_unstable();
+                shifted.dedup();
+                shifted
+            } else {
+                vec![weekday]
+            };
+            Some(RecurrenceInput {
+                kind: "weekly".into(),
+                weekly_days: Some(weekly_days),
+                ..base
+            })
+        }
+        3 if stored.get("monthly_day").is_some() => {
+            let day = date.trim().parse::<jiff::civil::Date>().ok()?.day();
+            Some(RecurrenceInput {
+                kind: "monthly".into(),
+                monthly_day: u8::try_from(day).ok(),
+                ..base
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The weekday (1 = Sunday) of an instant in a time zone.
+fn local_weekday(at: OffsetDateTime, timezone: Option<&str>) -> Option<u8> {
+    in_zone(at, timezone).map(|z| z.weekday().to_sunday_one_offset() as u8)
+}
+
 impl Services {
     /// Schedules a session for the member: once, or weekly on the same weekday.
     pub async fn schedule_member_session(
@@ -246,7 +322,7 @@ impl Services {
                 "an instant meeting has no time to move; schedule a session instead".into(),
             ));
         }
-        let (start_time, _) = local_start(&slot.date, &slot.time, &slot.timezone)?;
+        let (start_time, weekday) = local_start(&slot.date, &slot.time, &slot.timezone)?;
         if OffsetDateTime::parse(&start_time, &time::format_description::well_known::Rfc3339)
             .is_ok_and(|t| t < ctx.now)
         {
@@ -256,6 +332,14 @@ impl Services {
             start_time: Some(start_time),
             duration: Some(duration(&slot.duration)?),
             timezone: Some(slot.timezone.trim().to_owned()),
+            recurrence: moved_recurrence(
+                current.recurrence.as_deref(),
+                current
+                    .start_time
+                    .and_then(|t| local_weekday(t, current.timezone.as_deref())),
+                &slot.date,
+                weekday,
+            ),
             ..MeetingPatch::default()
         };
         self.update_meeting(ctx, id, &patch, None).await
@@ -356,6 +440,40 @@ mod tests {
         assert!(local_start("2026-12-01", "14:30", "Mars/Olympus").is_err());
         assert!(local_start("2026-13-01", "14:30", "UTC").is_err());
         assert!(local_start("2026-12-01", "25:00", "UTC").is_err());
+    }
+
+    fn raw(json: &str) -> Box<serde_json::value::RawValue> {
+        serde_json::value::RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn a_moved_series_takes_its_weekdays_along() {
+        // Mondays, moved to a Wednesday (4): Wednesdays, count and interval kept.
+        let weekly = raw(r#"{"type":2,"repeat_interval":2,"weekly_days":"2","end_times":5}"#);
+        let moved = moved_recurrence(Some(&weekly), Some(2), "2031-03-05", 4).unwrap();
+        assert_eq!(moved.kind, "weekly");
+        assert_eq!(moved.weekly_days, Some(vec![4]));
+        assert_eq!(moved.repeat_interval, Some(2));
+        assert_eq!((moved.end_times, moved.end_date_time), (Some(5), None));
+        // Monday and Friday, moved from a Monday to a Wednesday: Wednesday and Sunday.
+        let two = raw(
+            r#"{"type":2,"repeat_interval":1,"weekly_days":"2,6","end_date_time":"2031-06-01T00:00:00Z"}"#,
+        );
+        let moved = moved_recurrence(Some(&two), Some(2), "2031-03-05", 4).unwrap();
+        assert_eq!(moved.weekly_days, Some(vec![1, 4]));
+        assert_eq!(moved.end_date_time.as_deref(), Some("2031-06-01T00:00:00Z"));
+        assert_eq!(moved.end_times, None);
+        // A monthly series on a day of the month takes the new day.
+        let monthly = raw(r#"{"type":3,"repeat_interval":1,"monthly_day":3,"end_times":3}"#);
+        let moved = moved_recurrence(Some(&monthly), Some(2), "2031-03-05", 4).unwrap();
+        assert_eq!(
+            (moved.kind.as_str(), moved.monthly_day),
+            ("monthly", Some(5))
+        );
+        // Daily series and meetings without a recurrence keep what they have.
+        let daily = raw(r#"{"type":1,"repeat_interval":1,"end_times":3}"#);
+        assert!(moved_recurrence(Some(&daily), Some(2), "2031-03-05", 4).is_none());
+        assert!(moved_recurrence(None, None, "2031-03-05", 4).is_none());
     }
 
     #[test]

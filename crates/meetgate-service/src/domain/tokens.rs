@@ -171,7 +171,11 @@ impl Services {
     }
 
     /// The stored access token if it is good for longer than the margin.
-    fn fresh_token(&self, conn: &Connection, now: OffsetDateTime) -> Result<Option<Secret>> {
+    pub(crate) fn fresh_token(
+        &self,
+        conn: &Connection,
+        now: OffsetDateTime,
+    ) -> Result<Option<Secret>> {
         match &conn.access_token {
             Some(sealed) if self.is_fresh(conn, now) => {
                 let token = self.vault.open_string(
@@ -314,8 +318,9 @@ impl Services {
     }
 
     /// Runs `work` under the grant's locks (in-process, then the store's), so that no refresh
-    /// rotates its tokens meanwhile: for a disconnect, which must revoke the refresh token Zoom
-    /// holds now, not one a concurrent refresh is replacing. `work` re-reads and writes through
+    /// rotates its tokens meanwhile: for a disconnect, which revokes with the grant's current
+    /// access token (refreshing it there first when it has expired), not with one a concurrent
+    /// refresh is replacing. `work` re-reads and writes through
     /// the store's lock (a second pooled connection could be one too many), and hands it back.
     /// Runs to completion, counted with the refreshes that shutdown waits for.
     pub(crate) async fn with_grant_locked<T, W, F>(&self, id: ConnectionId, work: W) -> Result<T>
@@ -397,7 +402,9 @@ impl Services {
         !(force && current.version == seen.version) && self.is_fresh(current, now)
     }
 
-    async fn refresh_locked(
+    /// The refresh itself, for a caller that holds the grant's store lock: re-read, use a
+    /// token a sibling stored, mark, call Zoom, store (or judge the grant dead).
+    pub(crate) async fn refresh_locked(
         &self,
         lock: &mut dyn meetgate_store::RefreshLock,
         seen: &Connection,

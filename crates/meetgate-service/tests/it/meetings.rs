@@ -11,6 +11,7 @@ both_backends!(
     twenty_concurrent_creates_with_one_key_make_one_meeting,
     wrong_app_type_and_foreign_user_get_a_fix,
     scheduled_recurring_update_delete_and_list,
+    a_series_moves_with_its_recurrence,
     invalid_input_is_a_problem_and_changes_nothing,
     lost_create_answer_is_reconciled_not_retried,
     a_holder_out_of_time_stops_looking_and_the_retry_adopts,
@@ -390,6 +391,115 @@ async fn scheduled_recurring_update_delete_and_list(backend: Backend) {
         .api(Method::GET, "/v1/users/dr-ada/meetings?window=all", None)
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+}
+
+/// Zoom moves a series only with its recurrence: a type-8 meeting needs it with every future
+/// start, and a type-3 one ignores a start unless the PATCH makes it type 8.
+async fn a_series_moves_with_its_recurrence(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("dr-ada", ADA, USER_APP).await;
+    let starts = |view: &Value| -> Vec<String> {
+        view["occurrences"]
+            .as_array()
+            .map(|o| {
+                o.iter()
+                    .map(|o| o["start_time"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Wednesdays (2030-01-16 is one); a new start alone keeps the stored recurrence.
+    let (status, weekly) = app
+        .create_meeting("dr-ada", json!({ "type": "recurring", "start_time": "2030-01-16T15:00:00Z", "duration": 30, "recurrence": { "type": "weekly", "weekly_days": [4], "end_times": 3 } }))
+        .await;
+    assert_eq!(status, 201, "{weekly}");
+    let path = format!("/v1/meetings/{}", weekly["id"].as_str().unwrap());
+    let (status, moved) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({ "start_time": "2030-01-23T16:00:00Z" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(
+        starts(&moved),
+        [
+            "2030-01-23T16:00:00Z",
+            "2030-01-30T16:00:00Z",
+            "2030-02-06T16:00:00Z"
+        ],
+        "{moved}"
+    );
+    // With a recurrence, that one: Fridays.
+    let (status, moved) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({ "start_time": "2030-01-25T16:00:00Z", "recurrence": { "type": "weekly", "weekly_days": [6], "end_times": 2 } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(
+        starts(&moved),
+        ["2030-01-25T16:00:00Z", "2030-02-01T16:00:00Z"],
+        "{moved}"
+    );
+
+    // No fixed time: a start alone, or a recurrence alone, would be dropped at Zoom.
+    let (status, loose) = app
+        .create_meeting("dr-ada", json!({ "type": "recurring" }))
+        .await;
+    assert_eq!(status, 201, "{loose}");
+    let path = format!("/v1/meetings/{}", loose["id"].as_str().unwrap());
+    let updates_before = app.counters().await.total_calls("meetings.update");
+    for (patch, field) in [
+        (
+            json!({ "start_time": "2030-01-16T15:00:00Z" }),
+            "recurrence",
+        ),
+        (
+            json!({ "recurrence": { "type": "daily", "end_times": 2 } }),
+            "start_time",
+        ),
+    ] {
+        let (status, problem) = app.api(Method::PATCH, &path, Some(patch)).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    assert_eq!(
+        app.counters().await.total_calls("meetings.update"),
+        updates_before,
+        "nothing reached Zoom"
+    );
+    // Both together fix its occurrences (Zoom's type 8).
+    let (status, fixed) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({ "start_time": "2030-01-16T15:00:00Z", "recurrence": { "type": "daily", "end_times": 2 } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{fixed}");
+    assert_eq!(fixed["type"], "recurring");
+    assert_eq!(fixed["start_time"], "2030-01-16T15:00:00Z", "{fixed}");
+    assert_eq!(
+        starts(&fixed),
+        ["2030-01-16T15:00:00Z", "2030-01-17T15:00:00Z"],
+        "{fixed}"
+    );
+    let zoom_id = loose["zoom_meeting_id"].as_i64().unwrap();
+    let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
+    assert_eq!(
+        at_zoom
+            .iter()
+            .find(|m| m.id == zoom_id)
+            .unwrap()
+            .meeting_type,
+        8
+    );
 }
 
 async fn invalid_input_is_a_problem_and_changes_nothing(backend: Backend) {

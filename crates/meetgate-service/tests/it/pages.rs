@@ -25,6 +25,8 @@ both_backends!(
     idle_and_old_sessions_are_signed_out,
     an_invitation_works_once,
     a_forgotten_password_is_reset_with_a_link_from_an_admin,
+    links_die_with_their_makers_admin_role,
+    an_admin_revokes_an_unused_invitation,
     cookies_are_secure_and_host_only_behind_https,
     a_clinician_connects_zoom_and_runs_meetings_from_the_pages,
     a_superseded_connection_says_why_and_offers_reconnect,
@@ -1245,12 +1247,15 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
         .next()
         .unwrap()
         .to_owned();
+    // Moved two days on, the weekly series moves to that weekday: Zoom keeps a series on the
+    // weekdays its recurrence names, so the move must send them anew.
+    let later = app.services().clock.now().date() + time::Duration::days(3);
     let moved = browser
         .post(
             &format!("/app/meetings/{sam}/reschedule"),
             &[
                 ("csrf", &page.csrf()),
-                ("date", &tomorrow),
+                ("date", &later.to_string()),
                 ("time", "10:15"),
                 ("duration", "30"),
                 ("timezone", "America/New_York"),
@@ -1264,6 +1269,51 @@ async fn a_clinician_connects_zoom_and_runs_meetings_from_the_pages(backend: Bac
             .await
             .body
             .contains("10:15")
+    );
+    // At Zoom, and in the occurrences meetgate read back from it: 10:15 in New York is the
+    // same date in UTC.
+    let sandbox_meeting = app
+        .env
+        .control()
+        .meetings_of(GRACE)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.occurrences > 0)
+        .unwrap();
+    assert_eq!(sandbox_meeting.occurrences, 3, "the count is kept");
+    assert!(
+        sandbox_meeting
+            .start_time
+            .as_deref()
+            .unwrap()
+            .starts_with(&later.to_string()),
+        "{sandbox_meeting:?}"
+    );
+    let (_, view) = app
+        .api(reqwest::Method::GET, &format!("/v1/meetings/{sam}"), None)
+        .await;
+    let dates: Vec<time::Date> = view["occurrences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            time::OffsetDateTime::parse(
+                o["start_time"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+            .date()
+        })
+        .collect();
+    assert_eq!(
+        dates,
+        vec![
+            later,
+            later + time::Duration::days(7),
+            later + time::Duration::days(14)
+        ],
+        "{view}"
     );
     // While it runs, Zoom refuses to move it, and the page says so in a clinician's words.
     let zoom_id = app
@@ -1996,5 +2046,237 @@ async fn a_forgotten_password_is_reset_with_a_link_from_an_admin(backend: Backen
             .status,
         303,
         "the member's password is unchanged"
+    );
+}
+
+/// The first link a members page offers to revoke, for the invitation sent to `email`.
+fn invitation_id(body: &str, email: &str) -> Option<String> {
+    let row = body
+        .split("<tr>")
+        .find(|r| r.contains(email) && r.contains("/admin/invitations/"))?;
+    let start = row.find("/admin/invitations/")? + "/admin/invitations/".len();
+    Some(row[start..].split('/').next()?.to_owned())
+}
+
+/// The link shown on a page that has just made one.
+fn shown_link(app: &TestApp, page: &Page) -> String {
+    let start = page
+        .body
+        .find(&app.url("/invitations/"))
+        .unwrap_or_else(|| panic!("no link shown: {}", page.body));
+    page.body[start..].split('<').next().unwrap().to_owned()
+}
+
+/// A link carries the authority of the admin who made it: once that admin is disabled or made
+/// a clinician, neither invitations nor password reset links they made work.
+async fn links_die_with_their_makers_admin_role(backend: Backend) {
+    let Some(app) = spawn_with_members(backend, |_| {}).await else {
+        return;
+    };
+    const BOB: &str = "bob.admin@clinic.example";
+    const CAROL: &str = "carol.admin@clinic.example";
+    seed(&app, "Bob Admin", BOB, MemberRole::Admin).await;
+    seed(&app, "Carol Admin", CAROL, MemberRole::Admin).await;
+    let mut links = Vec::new();
+    for maker in [BOB, CAROL] {
+        let browser = Browser::new(&app.main.base);
+        browser.signed_in(maker).await;
+        let members = browser.get("/admin/members").await;
+        let invited = browser
+            .post(
+                "/admin/invitations",
+                &[
+                    ("csrf", &members.csrf()),
+                    ("email", &format!("invited-by-{maker}")),
+                    ("role", "admin"),
+                ],
+            )
+            .await;
+        assert_eq!(invited.status, 201, "{}", invited.body);
+        let clinician = member_id(&members.body, CLINICIAN);
+        let reset = browser
+            .post(
+                &format!("/admin/members/{clinician}/password-reset"),
+                &[("csrf", &members.csrf())],
+            )
+            .await;
+        assert_eq!(reset.status, 201, "{}", reset.body);
+        links.push((shown_link(&app, &invited), shown_link(&app, &reset)));
+    }
+    // Before: the links open.
+    for (invitation, reset) in &links {
+        assert_eq!(
+            Browser::new(&app.main.base).get(invitation).await.status,
+            200
+        );
+        assert_eq!(Browser::new(&app.main.base).get(reset).await.status, 200);
+    }
+    // Ada disables Bob and makes Carol a clinician.
+    let ada = Browser::new(&app.main.base);
+    ada.signed_in(ADMIN).await;
+    let members = ada.get("/admin/members").await;
+    let disabled = ada
+        .post(
+            &format!("/admin/members/{}/disable", member_id(&members.body, BOB)),
+            &[("csrf", &members.csrf())],
+        )
+        .await;
+    assert_eq!(disabled.status, 303, "{}", disabled.body);
+    let demoted = ada
+        .post(
+            &format!("/admin/members/{}/role", member_id(&members.body, CAROL)),
+            &[("csrf", &members.csrf()), ("role", "clinician")],
+        )
+        .await;
+    assert_eq!(demoted.status, 303, "{}", demoted.body);
+
+    for (invitation, reset) in &links {
+        for link in [invitation, reset] {
+            let browser = Browser::new(&app.main.base);
+            let page = browser.get(link).await;
+            assert_eq!(page.status, 403, "{}", page.body);
+            assert!(page.body.contains("no longer is one"), "{}", page.body);
+            // Nor does the form, sent anyway.
+            browser.get("/signin").await;
+            let token = browser.cookie("mg_form").unwrap();
+            let sent = browser
+                .post(
+                    link,
+                    &[
+                        ("csrf", &token),
+                        ("name", "Mallory"),
+                        ("password", "mallory's own password"),
+                        ("password_again", "mallory's own password"),
+                    ],
+                )
+                .await;
+            assert_eq!(sent.status, 403, "{}", sent.body);
+        }
+    }
+    assert_eq!(
+        Browser::new(&app.main.base)
+            .sign_in(CLINICIAN, "mallory's own password")
+            .await
+            .status,
+        401,
+        "no reset went through"
+    );
+    let listed = ada.get("/admin/members").await;
+    assert!(
+        !listed.body.contains(">used<"),
+        "no invitation was used: {}",
+        listed.body
+    );
+    // Bob enabled again: his links work again (they never expired).
+    let enabled = ada
+        .post(
+            &format!("/admin/members/{}/enable", member_id(&listed.body, BOB)),
+            &[("csrf", &listed.csrf())],
+        )
+        .await;
+    assert_eq!(enabled.status, 303, "{}", enabled.body);
+    assert_eq!(
+        Browser::new(&app.main.base).get(&links[0].0).await.status,
+        200
+    );
+}
+
+/// An admin withdraws an invitation sent to the wrong address, from the members page, with the
+/// form's CSRF token; the link stops working at once, and the audit log says who withdrew it.
+async fn an_admin_revokes_an_unused_invitation(backend: Backend) {
+    let Some(app) = spawn_with_members(backend, |_| {}).await else {
+        return;
+    };
+    let admin = Browser::new(&app.main.base);
+    admin.signed_in(ADMIN).await;
+    let members = admin.get("/admin/members").await;
+    let mut links = Vec::new();
+    for email in ["typo@clinic.example", "right@clinic.example"] {
+        let made = admin
+            .post(
+                "/admin/invitations",
+                &[
+                    ("csrf", &members.csrf()),
+                    ("email", email),
+                    ("role", "clinician"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status, 201, "{}", made.body);
+        links.push(shown_link(&app, &made));
+    }
+    let listed = admin.get("/admin/members").await;
+    let id = invitation_id(&listed.body, "typo@clinic.example").expect("a revoke form");
+    let path = format!("/admin/invitations/{id}/revoke");
+
+    // Without the form's token: refused, and the link still works.
+    let forged = admin.post(&path, &[]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(
+        Browser::new(&app.main.base).get(&links[0]).await.status,
+        200
+    );
+    // A clinician cannot.
+    let clinician = Browser::new(&app.main.base);
+    let dashboard = clinician.signed_in(CLINICIAN).await;
+    let refused = clinician.post(&path, &[("csrf", &dashboard.csrf())]).await;
+    assert_ne!(refused.status, 303, "{}", refused.body);
+    assert_eq!(
+        Browser::new(&app.main.base).get(&links[0]).await.status,
+        200
+    );
+
+    let revoked = admin.post(&path, &[("csrf", &listed.csrf())]).await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    assert_eq!(
+        revoked.location.as_deref(),
+        Some("/admin/members?done=invitation_revoked")
+    );
+    let after = admin.get("/admin/members?done=invitation_revoked").await;
+    assert!(
+        after.body.contains("The invitation is withdrawn"),
+        "{}",
+        after.body
+    );
+    assert!(
+        invitation_id(&after.body, "typo@clinic.example").is_none(),
+        "no revoke button for a withdrawn invitation"
+    );
+    assert!(invitation_id(&after.body, "right@clinic.example").is_some());
+    let page = Browser::new(&app.main.base).get(&links[0]).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("withdrawn"), "{}", page.body);
+    assert_eq!(
+        Browser::new(&app.main.base).get(&links[1]).await.status,
+        200,
+        "the other invitation still works"
+    );
+    // Twice: a sentence, not a success.
+    let again = admin.post(&path, &[("csrf", &listed.csrf())]).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("already expired"), "{}", again.body);
+    // An id of no invitation of this clinic.
+    let unknown = admin
+        .post(
+            &format!("/admin/invitations/{}/revoke", uuid::Uuid::now_v7()),
+            &[("csrf", &listed.csrf())],
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    let (_, audit) = app
+        .api(
+            reqwest::Method::GET,
+            "/v1/audit-events?action=invitation.revoked",
+            None,
+        )
+        .await;
+    let entries = audit["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["object_id"], id.as_str(), "{audit}");
+    assert_eq!(entries[0]["actor_kind"], "member", "{audit}");
+    assert_eq!(
+        entries[0]["details"]["email"], "typo@clinic.example",
+        "{audit}"
     );
 }

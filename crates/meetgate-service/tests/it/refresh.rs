@@ -16,6 +16,7 @@ both_backends!(
     a_start_link_dropped_mid_refresh_still_stores_the_rotated_token,
     zooms_older_answer_to_a_dead_refresh_token_also_needs_reauth,
     a_disconnect_waits_for_the_refresh_in_flight,
+    a_disconnect_revokes_with_a_live_access_token_and_says_when_zoom_refuses,
     a_refresh_in_doubt_is_not_repeated_while_it_could_land
 );
 
@@ -574,6 +575,119 @@ async fn a_disconnect_waits_for_the_refresh_in_flight(backend: Backend) {
         )
         .await;
     assert_eq!(audit["data"].as_array().unwrap().len(), 1, "{audit}");
+}
+
+/// Zoom's revoke takes the access token. A disconnect after the stored one expired refreshes
+/// first and revokes the fresh one, so the grant ends at Zoom; a revoke Zoom refuses is
+/// recorded as such, and the connection ends in meetgate all the same.
+async fn a_disconnect_revokes_with_a_live_access_token_and_says_when_zoom_refuses(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.connect("ada", ADA, USER_APP).await;
+    app.connect("grace", GRACE, USER_APP).await;
+    app.connect("barbara", BARBARA, USER_APP).await;
+    expire_tokens(&app).await;
+    // Each user's grant at the sandbox, found by the Zoom user meetgate connected.
+    let mut zoom_users = std::collections::HashMap::new();
+    for who in ["ada", "grace", "barbara"] {
+        let (_, conn) = app
+            .api(Method::GET, &format!("/v1/users/{who}/connection"), None)
+            .await;
+        zoom_users.insert(who, conn["zoom_user_id"].as_str().unwrap().to_owned());
+    }
+    let grant_of = |grants: Vec<meetgate_sandbox::GrantInfo>, who: &str| {
+        grants
+            .into_iter()
+            .find(|g| g.client_id == USER_APP && g.user_id.as_ref() == Some(&zoom_users[who]))
+            .unwrap()
+    };
+    // Expired at Zoom: refreshed once, then revoked with the new access token.
+    let (status, conn) = app
+        .api(Method::DELETE, "/v1/users/ada/connection", None)
+        .await;
+    assert_eq!(status, 200, "{conn}");
+    assert_eq!(conn["state"], "revoked", "{conn}");
+    let grant = grant_of(app.env.control().grants().await.unwrap(), "ada");
+    assert_eq!(grant.state, "revoked", "{grant:?}");
+    assert_eq!(grant.refreshes, 1, "{grant:?}");
+    assert_eq!(app.counters().await.calls("oauth.revoke", 200), 1);
+    let audit = revoked_audit(&app, "ada").await;
+    assert_eq!(audit["details"]["revoked_at_zoom"], true, "{audit}");
+
+    // Zoom refuses the revoke: the connection ends here, the audit entry says so.
+    app.fault(
+        FaultKind::ZoomError {
+            status: 400,
+            code: None,
+            error: Some("invalid_request".into()),
+            message: "Invalid Token!".into(),
+        },
+        "oauth.revoke",
+        1,
+    )
+    .await;
+    let (status, conn) = app
+        .api(Method::DELETE, "/v1/users/grace/connection", None)
+        .await;
+    assert_eq!(status, 200, "{conn}");
+    assert_eq!(conn["state"], "revoked", "{conn}");
+    let audit = revoked_audit(&app, "grace").await;
+    assert_eq!(audit["details"]["revoked_at_zoom"], false, "{audit}");
+    assert!(
+        audit["details"]["zoom_revoke_error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid Token!"),
+        "{audit}"
+    );
+    let grant = grant_of(app.env.control().grants().await.unwrap(), "grace");
+    assert_eq!(grant.state, "live", "the fault kept it alive: {grant:?}");
+
+    // A grant Zoom already ended (its refresh token refused): nothing to revoke, and the
+    // connection ends.
+    app.fault(
+        FaultKind::ZoomError {
+            status: 400,
+            code: None,
+            error: Some("invalid_grant".into()),
+            message: "Invalid Token!".into(),
+        },
+        "oauth.token",
+        1,
+    )
+    .await;
+    let (status, conn) = app
+        .api(Method::DELETE, "/v1/users/barbara/connection", None)
+        .await;
+    assert_eq!(status, 200, "{conn}");
+    assert_eq!(conn["state"], "revoked", "{conn}");
+    let audit = revoked_audit(&app, "barbara").await;
+    assert_eq!(audit["details"]["revoked_at_zoom"], false, "{audit}");
+    assert_eq!(audit["details"]["zoom_grant"], "already_dead", "{audit}");
+}
+
+/// The `connection.revoked` audit entry of a user's connection.
+async fn revoked_audit(app: &TestApp, who: &str) -> serde_json::Value {
+    let (_, conn) = app
+        .api(Method::GET, &format!("/v1/users/{who}/connection"), None)
+        .await;
+    let (_, audit) = app
+        .api(
+            Method::GET,
+            "/v1/audit-events?action=connection.revoked&order=desc",
+            None,
+        )
+        .await;
+    audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["object_id"] == conn["id"])
+        .cloned()
+        .unwrap_or_else(|| panic!("no connection.revoked for {who}: {audit}"))
 }
 
 /// A disconnect writes through the grant's lock, whose database connection it already holds:

@@ -110,6 +110,8 @@ macro_rules! store_tests {
             sessions_lifecycle,
             invitations_lifecycle,
             password_reset_through_an_invitation,
+            a_reset_spends_the_members_other_reset_links,
+            invitations_are_revoked_within_their_tenant,
             a_clinic_keeps_an_enabled_admin,
             end_users_upsert,
             zoom_apps_lifecycle,

@@ -693,6 +693,147 @@ pub async fn password_reset_through_an_invitation(store: Arc<dyn Store>) {
     );
 }
 
+/// A reset uses up every other unused reset link of the same member, in the same
+/// transaction; other members' links and invitations to join stay as they were.
+pub async fn a_reset_spends_the_members_other_reset_links(store: Arc<dyn Store>) {
+    let a = tenant(&store).await;
+    let doc = member(a.id, &format!("{}@example.test", unique("doc")));
+    let colleague = member(a.id, &format!("{}@example.test", unique("colleague")));
+    for m in [&doc, &colleague] {
+        store.create_member(m, Effects::none()).await.unwrap();
+    }
+    let reset_of = |m: &Member| Invitation {
+        email: m.email.clone(),
+        resets_member: Some(m.id),
+        ..invitation(a.id, None)
+    };
+    let (earlier, used, colleagues) = (reset_of(&doc), reset_of(&doc), reset_of(&colleague));
+    let join = Invitation {
+        email: doc.email.clone(),
+        ..invitation(a.id, None)
+    };
+    for inv in [&earlier, &used, &colleagues, &join] {
+        store.create_invitation(inv, Effects::none()).await.unwrap();
+    }
+    let at = now();
+    assert!(
+        store
+            .reset_password_with_invitation(used.id, a.id, doc.id, "new-hash", at, Effects::none())
+            .await
+            .unwrap()
+    );
+    let used_at = |inv: &Invitation| {
+        let store = store.clone();
+        let hash = inv.token_hash.clone();
+        async move { store.find_invitation(&hash).await.unwrap().unwrap().used_at }
+    };
+    assert_eq!(used_at(&used).await, Some(at));
+    assert_eq!(
+        used_at(&earlier).await,
+        Some(at),
+        "the member's other reset link is spent"
+    );
+    assert_eq!(used_at(&colleagues).await, None, "another member's stays");
+    assert_eq!(used_at(&join).await, None, "an invitation to join stays");
+    assert!(
+        !store
+            .reset_password_with_invitation(earlier.id, a.id, doc.id, "again", at, Effects::none())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_member(a.id, doc.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "new-hash"
+    );
+}
+
+pub async fn invitations_are_revoked_within_their_tenant(store: Arc<dyn Store>) {
+    let a = tenant(&store).await;
+    let b = tenant(&store).await;
+    let inv = invitation(a.id, None);
+    store
+        .create_invitation(&inv, Effects::none())
+        .await
+        .unwrap();
+    let at = now();
+    assert!(
+        !store
+            .revoke_invitation(b.id, inv.id, at, Effects::none())
+            .await
+            .unwrap(),
+        "another tenant cannot revoke it"
+    );
+    let found = |inv: &Invitation| {
+        let store = store.clone();
+        let hash = inv.token_hash.clone();
+        async move { store.find_invitation(&hash).await.unwrap().unwrap() }
+    };
+    assert_eq!(found(&inv).await.expires_at, inv.expires_at);
+    assert!(
+        store
+            .revoke_invitation(
+                a.id,
+                inv.id,
+                at,
+                Effects::none().audit(audit(Some(a.id), "invitation.revoked")),
+            )
+            .await
+            .unwrap()
+    );
+    let revoked = found(&inv).await;
+    assert_eq!(revoked.expires_at, at, "it expires now");
+    assert!(revoked.used_at.is_none());
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "invitation.revoked")
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        !store
+            .revoke_invitation(a.id, inv.id, at, Effects::none())
+            .await
+            .unwrap(),
+        "once"
+    );
+    // A used one stays used, and its audit entry is not written.
+    let used = invitation(a.id, None);
+    store
+        .create_invitation(&used, Effects::none())
+        .await
+        .unwrap();
+    let joined = member(a.id, &used.email);
+    assert!(
+        store
+            .accept_invitation(used.id, &joined, at, Effects::none())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_invitation(
+                a.id,
+                used.id,
+                at,
+                Effects::none().audit(audit(Some(a.id), "invitation.revoked")),
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(found(&used).await.expires_at, used.expires_at);
+    assert_eq!(
+        audit_actions(&store, Some(a.id), "invitation.revoked")
+            .await
+            .len(),
+        1
+    );
+}
+
 pub async fn a_clinic_keeps_an_enabled_admin(store: Arc<dyn Store>) {
     let t = tenant(&store).await;
     let admin = |name: &str| Member {

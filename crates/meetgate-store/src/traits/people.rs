@@ -60,7 +60,8 @@ pub trait PeopleStore: Send + Sync {
         effects: Effects,
     ) -> StoreResult<bool>;
     /// A password reset link (an invitation made to reset `member`'s password): uses the
-    /// invitation up, sets the password and ends the member's sessions, atomically. False when
+    /// invitation up, and the member's other unused reset links with it, sets the password and
+    /// ends the member's sessions, atomically. False when
     /// the invitation was already used, does not exist, or was not made to reset `member`;
     /// `NotFound`, with nothing changed, when `member` is not an enabled member of `tenant`.
     async fn reset_password_with_invitation(
@@ -69,6 +70,17 @@ pub trait PeopleStore: Send + Sync {
         tenant: TenantId,
         member: MemberId,
         password_hash: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> StoreResult<bool>;
+
+    /// Withdraws an unused invitation (or password reset link) of `tenant`: it expires at `now`,
+    /// so its link stops working and the row stays for the record. False when it does not
+    /// exist in `tenant`, was used, or has already expired.
+    async fn revoke_invitation(
+        &self,
+        tenant: TenantId,
+        id: InvitationId,
         now: OffsetDateTime,
         effects: Effects,
     ) -> StoreResult<bool>;

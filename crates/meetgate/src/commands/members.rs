@@ -101,6 +101,40 @@ pub async fn run(cmd: MemberCommand, app: &App) -> anyhow::Result<()> {
                 "it works once, for 24 hours, and lets its holder choose a new password for this account",
             )?;
         }
+        MemberCommand::Invitations { tenant, output } => {
+            let ctx = operator_ctx(app, &tenant).await?;
+            let mut invitations = services.list_invitations(&ctx).await?;
+            invitations.reverse();
+            if output.json {
+                print_json(&invitations)?;
+            } else {
+                print_table(
+                    &["id", "email", "role", "state", "expires"],
+                    invitations
+                        .iter()
+                        .map(|i| {
+                            vec![
+                                i.id.to_string(),
+                                i.email.clone(),
+                                i.role.clone(),
+                                i.state.clone(),
+                                i.expires_at
+                                    .format(&time::format_description::well_known::Rfc3339)
+                                    .unwrap_or_default(),
+                            ]
+                        })
+                        .collect(),
+                );
+            }
+        }
+        MemberCommand::RevokeInvitation { tenant, id } => {
+            let ctx = operator_ctx(app, &tenant).await?;
+            let id = id
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{id:?} is not an invitation id"))?;
+            services.revoke_invitation(&ctx, id).await?;
+            println!("invitation {id} revoked: its link no longer works");
+        }
         MemberCommand::List { tenant, output } => {
             let ctx = operator_ctx(app, &tenant).await?;
             let members = services.list_members(&ctx).await?;

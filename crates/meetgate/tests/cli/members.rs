@@ -163,6 +163,61 @@ fn members_are_added_listed_refused_twice_and_invited() {
         String::from_utf8_lossy(&unknown.stderr).contains("member of this clinic with that email")
     );
 
+    // An invitation sent to the wrong address is withdrawn before anyone uses it.
+    let wrong = json_of(&run(
+        &dir,
+        &[
+            "member",
+            "invite",
+            "--tenant",
+            &slug,
+            "--email",
+            "typo@oak.example",
+            "--json",
+        ],
+        &[],
+    ));
+    let wrong_id = wrong["invitation"]["id"].as_str().unwrap().to_owned();
+    let revoked = run(
+        &dir,
+        &["member", "revoke-invitation", "--tenant", &slug, &wrong_id],
+        &[],
+    );
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let listed = json_of(&run(
+        &dir,
+        &["member", "invitations", "--tenant", &slug, "--json"],
+        &[],
+    ));
+    let state_of = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .map(|i| i["state"].clone())
+    };
+    assert_eq!(
+        state_of(&wrong_id),
+        Some(Value::from("expired")),
+        "{listed}"
+    );
+    assert_eq!(
+        state_of(invited["invitation"]["id"].as_str().unwrap()),
+        Some(Value::from("pending")),
+        "{listed}"
+    );
+    let again = run(
+        &dir,
+        &["member", "revoke-invitation", "--tenant", &slug, &wrong_id],
+        &[],
+    );
+    assert!(!again.status.success());
+
     // The links open their pages on a running meetgate.
     let port = free_port();
     let mut server = serve(&dir, port);

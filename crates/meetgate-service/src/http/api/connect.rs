@@ -49,7 +49,9 @@ pub async fn get_connection(
     Ok(Json(services.get_connection(&ctx, &user).await.rid(&rid)?))
 }
 
-/// Disconnect: revoke the grant at Zoom and delete the tokens.
+/// Disconnect: revoke the grant at Zoom and delete the tokens. The connection ends even when
+/// Zoom refuses the revoke; the `connection.revoked` audit event says whether Zoom revoked it
+/// (`revoked_at_zoom`).
 #[utoipa::path(delete, path = "/v1/users/{user}/connection", tag = "connections", security(("api_key" = [])),
     params(("user" = String, Path, description = "The host app's id for its user")),
     responses(

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use meetgate_store::models::MemberRole;
-use meetgate_store::{ApiKeyId, MemberId, WebhookEndpointId};
+use meetgate_store::{ApiKeyId, InvitationId, MemberId, WebhookEndpointId};
 use serde::{Deserialize, Serialize};
 
 use crate::secrets::Secret;
@@ -31,6 +31,7 @@ fn done_flash(done: Option<&str>) -> Option<Flash> {
         "enabled" => "The member can sign in again.",
         "role" => "The role is changed; it applies from the member's next page.",
         "revoked" => "The API key is revoked. Requests with it are refused from now on.",
+        "invitation_revoked" => "The invitation is withdrawn: its link no longer works.",
         "webhook_deleted" => "The webhook endpoint is deleted; no more events go to it.",
         "settings" => "The clinic's settings are saved.",
         _ => return None,
@@ -113,7 +114,7 @@ async fn render_members(
     let invitations: Vec<_> = invitations
         .iter()
         .rev()
-        .map(|i| minijinja::context! { email => &i.email, role => &i.role, state => &i.state, expires => rfc3339(i.expires_at) })
+        .map(|i| minijinja::context! { id => i.id.to_string(), email => &i.email, role => &i.role, state => &i.state, expires => rfc3339(i.expires_at) })
         .collect();
     app_page(
         session,
@@ -244,6 +245,25 @@ pub async fn password_reset(
             };
             render_members(&services, session, StatusCode::CREATED, None, Some(link)).await
         }
+        Err(e) => {
+            let (status, flash) = failure(session, &e);
+            render_members(&services, session, status, flash, None).await
+        }
+    }
+}
+
+pub async fn revoke_invitation(
+    State(services): State<Services>,
+    Path(raw): Path<String>,
+    form: AdminForm,
+) -> Response {
+    let session = &form.session;
+    let result = match raw.parse::<InvitationId>() {
+        Ok(id) => services.revoke_invitation(&session.ctx, id).await,
+        Err(_) => Err(Error::NotFound { what: "invitation" }),
+    };
+    match result {
+        Ok(()) => see_other("/admin/members?done=invitation_revoked"),
         Err(e) => {
             let (status, flash) = failure(session, &e);
             render_members(&services, session, status, flash, None).await

@@ -77,6 +77,10 @@ pub fn router() -> Router<Services> {
             back("/admin/members").post(admin::invite),
         )
         .route(
+            "/admin/invitations/{id}/revoke",
+            back("/admin/members").post(admin::revoke_invitation),
+        )
+        .route(
             "/admin/api-keys",
             get(admin::api_keys).post(admin::create_api_key),
         )
