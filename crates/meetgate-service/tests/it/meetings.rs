@@ -620,15 +620,7 @@ async fn lost_create_answer_is_reconciled_not_retried(backend: Backend) {
     lose_next_create_answer(&app).await;
     let body =
         json!({ "type": "scheduled", "topic": "Check-in", "start_time": "2031-05-01T09:00:00Z" });
-    let create = || {
-        app.api_on(
-            &app.main,
-            Method::POST,
-            "/v1/users/dr-ada/meetings",
-            Some(body.clone()),
-            Some("lost-1"),
-        )
-    };
+    let create = || create_for_ada(&app, &body, "lost-1");
     let (status, meeting) = create().await;
     assert_eq!(status, 201, "adopted from Zoom's list: {meeting}");
     let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
@@ -652,15 +644,7 @@ async fn a_holder_out_of_time_stops_looking_and_the_retry_adopts(backend: Backen
     let lists_before = app.counters().await.calls("meetings.list", 200);
     let body =
         json!({ "type": "scheduled", "topic": "Review", "start_time": "2031-05-02T09:00:00Z" });
-    let create = || {
-        app.api_on(
-            &app.main,
-            Method::POST,
-            "/v1/users/dr-ada/meetings",
-            Some(body.clone()),
-            Some("late-1"),
-        )
-    };
+    let create = || create_for_ada(&app, &body, "late-1");
     let first = create();
     let clock = app.services().clock.clone();
     let (answer, ()) = tokio::join!(first, async {
@@ -708,15 +692,7 @@ async fn a_holder_whose_key_was_taken_over_leaves_the_meeting_to_the_retry(backe
         .await;
     let body =
         json!({ "type": "scheduled", "topic": "Consult", "start_time": "2031-05-03T09:00:00Z" });
-    let create = || {
-        app.api_on(
-            &app.main,
-            Method::POST,
-            "/v1/users/dr-ada/meetings",
-            Some(body.clone()),
-            Some("slow-1"),
-        )
-    };
+    let create = || create_for_ada(&app, &body, "slow-1");
     let clock = app.services().clock.clone();
     let (first, second) = tokio::join!(create(), async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -741,15 +717,8 @@ async fn a_lost_answer_to_an_instant_create_makes_another(backend: Backend) {
     app.connect("dr-ada", ADA, USER_APP).await;
     lose_next_create_answer(&app).await;
     let lists_before = app.counters().await.calls("meetings.list", 200);
-    let create = || {
-        app.api_on(
-            &app.main,
-            Method::POST,
-            "/v1/users/dr-ada/meetings",
-            Some(json!({ "type": "instant" })),
-            Some("instant-1"),
-        )
-    };
+    let instant = json!({ "type": "instant" });
+    let create = || create_for_ada(&app, &instant, "instant-1");
     let (status, meeting) = create().await;
     assert_eq!(status, 201, "{meeting}");
     let at_zoom = app.env.control().meetings_of(ADA).await.unwrap();
@@ -792,6 +761,18 @@ async fn a_lost_answer_to_an_instant_create_makes_another(backend: Backend) {
         problem["type"], "/problems/zoom-outcome-unknown",
         "{problem}"
     );
+}
+
+/// `POST /v1/users/dr-ada/meetings` with `body` and an Idempotency-Key.
+async fn create_for_ada(app: &TestApp, body: &Value, key: &str) -> (u16, Value) {
+    app.api_on(
+        &app.main,
+        Method::POST,
+        "/v1/users/dr-ada/meetings",
+        Some(body.clone()),
+        Some(key),
+    )
+    .await
 }
 
 /// Zoom creates the next meeting but its answer never reaches meetgate.
