@@ -135,9 +135,7 @@ impl App {
         let router = crate::http::router(services.clone(), metrics);
         let grace = Duration::from_secs(services.config.http.shutdown_grace_secs);
         let mut signal_rx = stop_rx.clone();
-        let limits = crate::http::server::ConnectionLimits {
-            header_read_timeout: Duration::from_secs(services.config.http.header_read_timeout_secs),
-        };
+        let limits = crate::http::server::ConnectionLimits::of(&services.config);
         // The peer address feeds the web app's per-address sign-in limit.
         let server = crate::http::server::serve(listener, router, limits, async move {
             let _ = signal_rx.wait_for(|stop| *stop).await;

@@ -89,11 +89,19 @@ static MEETING_WITH_CONNECTION: LazyLock<String> = LazyLock::new(|| {
 
 /// When a meeting's slot begins: its start time, or for an instant meeting stored without one
 /// (Zoom returns none for them) its creation; `NULL` for a meeting with no fixed time.
-const SLOT_START: &str = "coalesce(start_time, CASE WHEN kind = 'instant' THEN created_at END)";
+macro_rules! slot_start {
+    () => {
+        "coalesce(start_time, CASE WHEN kind = 'instant' THEN created_at END)"
+    };
+}
+const SLOT_START: &str = slot_start!();
 
 /// The end of a meeting's slot: start plus duration (zero when unknown).
-const SLOT_END: &str = "(coalesce(start_time, CASE WHEN kind = 'instant' THEN created_at END) \
-                        + make_interval(mins => coalesce(duration_minutes, 0)))";
+const SLOT_END: &str = concat!(
+    "(",
+    slot_start!(),
+    " + make_interval(mins => coalesce(duration_minutes, 0)))"
+);
 
 #[async_trait::async_trait]
 impl MeetingStore for PgStore {

@@ -52,11 +52,19 @@ fn meeting(row: &Row) -> StoreResult<Meeting> {
 
 /// When a meeting's slot begins: its start time, or for an instant meeting stored without one
 /// (Zoom returns none for them) its creation; `NULL` for a meeting with no fixed time.
-const SLOT_START: &str = "coalesce(start_time, CASE WHEN kind = 'instant' THEN created_at END)";
+macro_rules! slot_start {
+    () => {
+        "coalesce(start_time, CASE WHEN kind = 'instant' THEN created_at END)"
+    };
+}
+const SLOT_START: &str = slot_start!();
 
 /// The end of a meeting's slot in microseconds: start plus duration (zero when unknown).
-const SLOT_END: &str = "(coalesce(start_time, CASE WHEN kind = 'instant' THEN created_at END) \
-                        + coalesce(duration_minutes, 0) * 60000000)";
+const SLOT_END: &str = concat!(
+    "(",
+    slot_start!(),
+    " + coalesce(duration_minutes, 0) * 60000000)"
+);
 
 #[async_trait::async_trait]
 impl MeetingStore for SqliteStore {

@@ -104,7 +104,7 @@ impl ApiError {
                 category: header("x-ratelimit-category"),
                 limit_type: header("x-ratelimit-type"),
             }
-        } else if status < 500 && is_daily_limit_message(&message) {
+        } else if status < 500 && code == Some(300) && is_daily_limit_message(&message) {
             // Zoom's spec documents the daily limit as code 300 ("A maximum of 100 meetings can
             // be created/updated for a single user in one day."): the same limit as a 429
             // Daily-limit, so the same kind, not a validation error of the body.
@@ -155,7 +155,7 @@ pub const DAILY_LIMIT: &str = "Daily-limit";
 
 /// Whether Zoom's message is the daily create/update limit, which Zoom also sends as HTTP 400
 /// (or 300) with code 300 instead of a 429.
-pub fn is_daily_limit_message(message: &str) -> bool {
+fn is_daily_limit_message(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     lower.contains("can be created/updated") || lower.contains("in one day")
 }
@@ -313,6 +313,18 @@ mod tests {
             kind(
                 400,
                 r#"{"code":300,"message":"a maximum of 50 meetings CAN BE CREATED/UPDATED per user"}"#
+            ),
+            ApiErrorKind::RateLimited {
+                retry_after: None,
+                category: None,
+                limit_type: Some(DAILY_LIMIT.into()),
+            }
+        );
+        // Only code 300 says so; another code with words alike is not the limit.
+        assert_ne!(
+            kind(
+                400,
+                r#"{"code":3000,"message":"Cannot update a meeting that ended in one day."}"#
             ),
             ApiErrorKind::RateLimited {
                 retry_after: None,

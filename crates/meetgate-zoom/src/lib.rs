@@ -16,9 +16,7 @@ mod secret;
 mod webhook;
 
 pub use api::{UserTarget, ZoomApi, ZoomUser};
-pub use api_error::{
-    ApiError, ApiErrorKind, DAILY_LIMIT, FieldError, is_daily_limit_message, retry_delay_secs,
-};
+pub use api_error::{ApiError, ApiErrorKind, DAILY_LIMIT, FieldError, retry_delay_secs};
 pub use http::{HttpConfig, build_http_client, http_client_builder, transport_error_text};
 pub use meetings::{
     MeetingList, MeetingRequest, MeetingUpdateRequest, ZoomMeeting, ZoomMeetingType, ZoomOccurrence,

@@ -285,7 +285,6 @@ fn transport_error(e: reqwest::Error) -> TokenError {
     }
 }
 
-/// Sorts a non-success token endpoint answer into what to do about it.
 /// A JSON body that carries an error (`error`, `reason` or a numeric `code`), whatever the
 /// status said.
 fn names_an_error(body: &[u8]) -> bool {
@@ -293,6 +292,7 @@ fn names_an_error(body: &[u8]) -> bool {
         .is_ok_and(|b| b.error.is_some() || b.reason.is_some() || b.code.is_some())
 }
 
+/// Sorts a non-success token endpoint answer into what to do about it.
 fn classify(status: u16, body: &[u8]) -> TokenError {
     let parsed: Option<TokenErrorBody> = serde_json::from_slice(body).ok();
     let (error, message, code) = match &parsed {

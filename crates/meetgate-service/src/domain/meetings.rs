@@ -712,14 +712,40 @@ impl Services {
         F: Fn(ZoomApi, Secret) -> Fut,
         Fut: Future<Output = std::result::Result<T, ApiError>>,
     {
+        self.call_zoom_until(grant, op, target, now, None, f).await
+    }
+
+    /// [`Services::call_zoom`] for the holder of an idempotency key: no call, the retry after a
+    /// refresh included, starts after `last_call` (see `last_call_before`); past it, the
+    /// outcome is unknown and the key stays held for a retry to reconcile.
+    async fn call_zoom_until<T, F, Fut>(
+        &self,
+        grant: &mut Grant,
+        op: Operation,
+        target: &UserTarget,
+        now: OffsetDateTime,
+        last_call: Option<OffsetDateTime>,
+        f: F,
+    ) -> Result<T>
+    where
+        F: Fn(ZoomApi, Secret) -> Fut,
+        Fut: Future<Output = std::result::Result<T, ApiError>>,
+    {
         let api = self
             .zoom_apis
             .at(&grant.conn.api_url)
             .map_err(|e| Error::Internal(format!("stored api_url is unusable: {e}")))?;
+        let too_late = || last_call.is_some_and(|last| self.clock.now() > last);
+        if too_late() {
+            return Err(self.outcome_unknown());
+        }
         match f(api.clone(), grant.token.clone()).await {
             Ok(v) => Ok(v),
             Err(e) if e.kind == ApiErrorKind::TokenInvalid => {
                 *grant = self.regrant_after_rejection(grant, now).await?;
+                if too_late() {
+                    return Err(self.outcome_unknown());
+                }
                 f(api, grant.token.clone())
                     .await
                     .map_err(|e| self.zoom_error(&grant.conn, &grant.app, op, target, e, now))
@@ -945,12 +971,6 @@ impl Services {
         let zoom = match adopted {
             Some(found) => found,
             None => {
-                if claimed
-                    .as_ref()
-                    .is_some_and(|c| self.past(Some(c.last_call_before)))
-                {
-                    return Err(self.outcome_unknown());
-                }
                 // A takeover's record still holds the earlier attempt's note: replace it.
                 if let Some(c) = claimed.as_ref().filter(|c| c.recovered.is_some()) {
                     let note = serde_json::to_value(&recovery).map_err(Error::internal)?;
@@ -1025,21 +1045,18 @@ impl Services {
         recovery: &CreateRecovery,
     ) -> Result<ZoomMeeting> {
         let sent = self
-            .create_at_zoom(grant, target, &validated.request, ctx.now)
+            .create_at_zoom(grant, target, &validated.request, ctx.now, last_call)
             .await;
         match sent {
             Err(Error::ZoomUnavailable(reason))
                 if last_call.is_some() && recovery.zoom_type == INSTANT =>
             {
-                if self.past(last_call) {
-                    return Err(self.outcome_unknown());
-                }
                 // Zoom's list leaves instant meetings out, so a lost answer cannot be looked
                 // up. An instant meeting whose link nobody received is never started: make
                 // another rather than keep the caller waiting for the claim to go stale.
                 tracing::warn!(%reason, "instant meeting create outcome unknown; creating another");
                 match self
-                    .create_at_zoom(grant, target, &validated.request, ctx.now)
+                    .create_at_zoom(grant, target, &validated.request, ctx.now, last_call)
                     .await
                 {
                     Err(Error::ZoomUnavailable(_)) => Err(self.outcome_unknown()),
@@ -1063,23 +1080,20 @@ impl Services {
         }
     }
 
-    /// Whether a key's holder is past the time it may start a Zoom call.
-    fn past(&self, last_call: Option<OffsetDateTime>) -> bool {
-        last_call.is_some_and(|last| self.clock.now() > last)
-    }
-
     async fn create_at_zoom(
         &self,
         grant: &mut Grant,
         target: &UserTarget,
         request: &MeetingRequest,
         now: OffsetDateTime,
+        last_call: Option<OffsetDateTime>,
     ) -> Result<ZoomMeeting> {
-        self.call_zoom(
+        self.call_zoom_until(
             grant,
             Operation::CreateMeeting,
             target,
             now,
+            last_call,
             |api, token| {
                 let target = target.clone();
                 async move { api.create_meeting(&token, &target, request).await }
@@ -1104,18 +1118,22 @@ impl Services {
             return Ok(None);
         }
         for list_type in ["live", "upcoming", "scheduled"] {
-            // Out of time is not "not there": the caller must not create another.
-            if self.past(last_call) {
-                return Err(self.outcome_unknown());
-            }
+            // Out of time is not "not there": "outcome unknown" comes back, never `None`.
             let page = self
-                .call_zoom(grant, Operation::ListMeetings, target, now, |api, token| {
-                    let target = target.clone();
-                    async move {
-                        api.list_meetings(&token, &target, list_type, 300, None)
-                            .await
-                    }
-                })
+                .call_zoom_until(
+                    grant,
+                    Operation::ListMeetings,
+                    target,
+                    now,
+                    last_call,
+                    |api, token| {
+                        let target = target.clone();
+                        async move {
+                            api.list_meetings(&token, &target, list_type, 300, None)
+                                .await
+                        }
+                    },
+                )
                 .await?;
             for m in page.meetings {
                 let same_type = m.meeting_type == Some(prior.zoom_type);
@@ -1136,16 +1154,14 @@ impl Services {
                         .await?
                         .is_empty()
                 {
-                    if self.past(last_call) {
-                        return Err(self.outcome_unknown());
-                    }
                     // The list omits fields (join_url, password): read the meeting itself.
                     let full = self
-                        .call_zoom(
+                        .call_zoom_until(
                             grant,
                             Operation::GetMeeting,
                             target,
                             now,
+                            last_call,
                             |api, token| async move { api.get_meeting(&token, m.id, None).await },
                         )
                         .await?;

@@ -66,10 +66,11 @@ pub fn metrics_router(render: MetricsRender, services: Services) -> MetricsRoute
     )
 }
 
-pub async fn serve_metrics(listener: tokio::net::TcpListener, router: MetricsRouter) {
-    let limits = server::ConnectionLimits {
-        header_read_timeout: std::time::Duration::from_secs(30),
-    };
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    router: MetricsRouter,
+    limits: server::ConnectionLimits,
+) {
     server::serve(listener, router, limits, std::future::pending()).await;
 }
 pub use problem::{ApiError, Problem};

@@ -232,7 +232,7 @@ impl From<&Error> for Problem {
             Error::ZoomOutcomeUnknown { retry_after_secs } => Problem { retry_after: Some(retry_after_secs.to_string()), ..Problem::new("zoom-outcome-unknown", error.to_string()) },
             Error::AppMisconfigured(m) => Problem::new("app-misconfigured", m.clone()),
             Error::TooManyAttempts => Problem { retry_after: Some("60".into()), ..Problem::new("too-many-attempts", error.to_string()) },
-            Error::Store(StoreError::LockTimeout { .. }) => Problem { retry_after: Some("30".into()), ..Problem::new("service-unavailable", "another meetgate process has held this Zoom connection for longer than any refresh takes (it may have stopped without the database noticing yet); retry in a minute") },
+            Error::Store(StoreError::LockTimeout { .. }) => Problem { retry_after: Some("30".into()), ..Problem::new("service-unavailable", "another meetgate process has held this Zoom connection for longer than any refresh takes (it may have stopped without the database noticing yet); retry in half a minute") },
             Error::Store(StoreError::Unavailable(_)) => Problem { retry_after: Some("5".into()), ..Problem::new("service-unavailable", "the database is unavailable; retry shortly") },
             Error::ShuttingDown => Problem { retry_after: Some("5".into()), ..Problem::new("service-unavailable", error.to_string()) },
             Error::RefreshPending { retry_after_secs, .. } => Problem { retry_after: Some(retry_after_secs.to_string()), ..Problem::new("service-unavailable", error.to_string()) },

@@ -25,6 +25,14 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
 }
 
+impl ConnectionLimits {
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets each connection finish
 /// the request it is on (keep-alive ends) and returns once every connection has closed. The
 /// peer's address reaches handlers as `ConnectInfo<SocketAddr>`.

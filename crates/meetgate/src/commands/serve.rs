@@ -66,7 +66,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let metrics_addr: std::net::SocketAddr = metrics_listen.parse()?;
             let listener = App::bind(metrics_addr).await?;
             let router = meetgate_service::http::metrics_router(render, app.services.clone());
-            tokio::spawn(meetgate_service::http::serve_metrics(listener, router));
+            let limits = meetgate_service::http::server::ConnectionLimits::of(&app.services.config);
+            tokio::spawn(meetgate_service::http::serve_metrics(
+                listener, router, limits,
+            ));
             tracing::info!(%metrics_addr, "metrics listening");
             None
         }

@@ -320,7 +320,7 @@ pub(super) fn describe(error: &Error, request_id: Option<&str>) -> (StatusCode, 
         ),
         Error::Store(meetgate_store::StoreError::LockTimeout { .. }) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "Your Zoom connection is held up by another meetgate server, which may have stopped. Try again in a minute.".into(),
+            "Your Zoom connection is held up by another meetgate server, which may have stopped. Try again in half a minute.".into(),
         ),
         Error::Store(meetgate_store::StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "meetgate's database is not answering right now. Try again in a minute.".into())
