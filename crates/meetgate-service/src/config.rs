@@ -104,6 +104,11 @@ pub struct JobsConfig {
     pub idle_interval_ms: u64,
     /// Give up delivering a webhook after this many attempts.
     pub webhook_max_attempts: u32,
+    /// Webhook sends in flight at once from this process.
+    pub webhook_max_in_flight: u32,
+    /// Of those, at most this many to one endpoint: an endpoint that hangs holds this many
+    /// slots, not the others'.
+    pub webhook_max_in_flight_per_endpoint: u32,
     /// Keep audit entries this many days (6 years by default, as HIPAA asks of documentation).
     pub audit_retention_days: u64,
     /// Keep outbound webhook events and their finished deliveries this many days: the delivery
@@ -217,6 +222,8 @@ impl Default for JobsConfig {
             enabled: true,
             idle_interval_ms: 1000,
             webhook_max_attempts: 12,
+            webhook_max_in_flight: 64,
+            webhook_max_in_flight_per_endpoint: 4,
             audit_retention_days: 6 * 365,
             event_retention_days: 30,
         }
@@ -436,7 +443,7 @@ impl Config {
         let (z, w, j, h) = (&self.zoom, &self.web, &self.jobs, &self.http);
         let days = i128::from(MAX_RETENTION_DAYS);
         #[rustfmt::skip]
-        let ranges: [(&'static str, i128, i128, i128, &str); 16] = [
+        let ranges: [(&'static str, i128, i128, i128, &str); 18] = [
             ("zoom.refresh_margin_secs", z.refresh_margin_secs.into(), 0, 3000, "Zoom's access tokens live an hour: a margin close to that refreshes on every request"),
             ("zoom.idle_refresh_days", z.idle_refresh_days.into(), 1, 80, "Zoom's refresh tokens die after 90 days unused"),
             ("zoom.connect_timeout_secs", z.connect_timeout_secs.into(), 1, 300, ""),
@@ -448,6 +455,8 @@ impl Config {
             ("web.signin_attempts_per_15_min", w.signin_attempts_per_15_min.into(), 1, 10_000, ""),
             ("jobs.idle_interval_ms", j.idle_interval_ms.into(), 10, 3_600_000, ""),
             ("jobs.webhook_max_attempts", j.webhook_max_attempts.into(), 1, 100, ""),
+            ("jobs.webhook_max_in_flight", j.webhook_max_in_flight.into(), 1, 10_000, ""),
+            ("jobs.webhook_max_in_flight_per_endpoint", j.webhook_max_in_flight_per_endpoint.into(), 1, 10_000, ""),
             ("jobs.audit_retention_days", j.audit_retention_days.into(), 1, days, ""),
             ("jobs.event_retention_days", j.event_retention_days.into(), 1, days, ""),
             ("http.request_timeout_secs", h.request_timeout_secs.into(), 1, 3600, ""),

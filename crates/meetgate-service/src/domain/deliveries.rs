@@ -16,11 +16,6 @@ use tokio::task::{Id, JoinError, JoinSet};
 use super::Services;
 use crate::Result;
 
-/// Deliveries in flight at once in one process, over all endpoints.
-pub const MAX_IN_FLIGHT: usize = 64;
-/// Deliveries in flight at once to one endpoint from one process: a host app's endpoint is
-/// often a small server, and one that hangs holds this many slots at most.
-pub const MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 4;
 /// How long a claimed delivery stays leased to this process; a send is over long before
 /// (`WEBHOOK_TIMEOUT`), so only a process that died leaves one to expire.
 const LEASE: time::Duration = time::Duration::minutes(1);

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::domain::Services;
-use crate::domain::deliveries::{DeliverySlots, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_ENDPOINT};
+use crate::domain::deliveries::DeliverySlots;
 
 /// Audit entries or outbound events deleted per statement: a backlog goes in short
 /// transactions, and writes queued for SQLite's writer go between them.
@@ -160,9 +160,11 @@ async fn deliveries(services: &Services, shutdown: &watch::Receiver<bool>) {
     let idle = Duration::from_millis(services.config.jobs.idle_interval_ms.max(10));
     // Slots freed one by one are claimed for together, since each claim probes every endpoint
     // with pending deliveries: at most once per quarter of the slots freed, or per idle interval.
-    let batch = (MAX_IN_FLIGHT / 4).max(1);
+    let jobs = &services.config.jobs;
+    let capacity = usize::try_from(jobs.webhook_max_in_flight).unwrap_or(usize::MAX);
+    let batch = (capacity / 4).max(1);
     let mut shutdown = shutdown.clone();
-    let mut slots = DeliverySlots::new(MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_ENDPOINT);
+    let mut slots = DeliverySlots::new(capacity, jobs.webhook_max_in_flight_per_endpoint);
     let mut claim = true;
     while !*shutdown.borrow() {
         if claim {

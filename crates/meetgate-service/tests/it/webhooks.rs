@@ -152,6 +152,61 @@ async fn an_endpoint_that_hangs_holds_back_only_its_own_deliveries() {
     holder.abort();
 }
 
+/// The background job takes its slots from the configuration: with a share of two per endpoint,
+/// an endpoint that hangs gets two connections, however many deliveries wait for it.
+#[tokio::test]
+async fn the_delivery_job_keeps_to_the_configured_share() {
+    use meetgate_store::{Effects, NewOutboxEvent, OutboxEventId};
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}/hooks", hanging.local_addr().unwrap());
+    let held = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let holder = {
+        let held = held.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = hanging.accept().await {
+                held.lock().await.push(socket);
+            }
+        })
+    };
+    add_endpoint(&app, &hanging_url).await;
+    let services = app.services().clone();
+    let now = services.clock.now();
+    let events = (0..6).fold(Effects::none(), |effects, n| {
+        effects.event(NewOutboxEvent {
+            id: OutboxEventId::new(),
+            tenant_id: app.tenant,
+            event_type: "meeting.created".into(),
+            payload: json!({ "type": "meeting.created", "n": n }),
+            created_at: now,
+        })
+    });
+    services.store.append_events(events).await.unwrap();
+    let worker = app
+        .env
+        .instance(|c| {
+            c.jobs.enabled = true;
+            c.jobs.idle_interval_ms = 20;
+            c.jobs.webhook_max_in_flight_per_endpoint = 2;
+        })
+        .await;
+    eventually("the job sends to the hanging endpoint", || async {
+        held.lock().await.len() >= 2
+    })
+    .await;
+    // Many idle intervals: the job would have claimed the others by now if it could.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        held.lock().await.len(),
+        2,
+        "two sends, the configured share"
+    );
+    drop(worker);
+    holder.abort();
+}
+
 async fn add_endpoint(app: &TestApp, url: &str) -> serde_json::Value {
     let (status, endpoint) = app
         .api(
