@@ -90,37 +90,16 @@ fn assert_all_delivered(log: &serde_json::Value) {
 #[tokio::test]
 async fn an_endpoint_that_hangs_holds_back_only_its_own_deliveries() {
     use meetgate_service::domain::deliveries::DeliverySlots;
-    use meetgate_store::{Effects, NewOutboxEvent, OutboxEventId};
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hanging_url = format!("http://{}/hooks", hanging.local_addr().unwrap());
-    let held = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
-    let holder = {
-        let held = held.clone();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = hanging.accept().await {
-                held.lock().await.push(socket);
-            }
-        })
-    };
+    let hanging = HangingEndpoint::start().await;
     let receiver = Receiver::start().await;
-    add_endpoint(&app, &hanging_url).await;
+    add_endpoint(&app, &hanging.url).await;
     add_endpoint(&app, &receiver.url).await;
     let services = app.services().clone();
     let now = services.clock.now();
-    let events = |range: std::ops::Range<i32>| {
-        range.fold(Effects::none(), |effects, n| {
-            effects.event(NewOutboxEvent {
-                id: OutboxEventId::new(),
-                tenant_id: app.tenant,
-                event_type: "meeting.created".into(),
-                payload: json!({ "type": "meeting.created", "n": n }),
-                created_at: now,
-            })
-        })
-    };
+    let events = |range| meeting_events(app.tenant, now, range);
     let mut slots = DeliverySlots::new(8, 3);
     // Two first: the hanging endpoint then has two sends in flight, one short of its share.
     services.store.append_events(events(0..2)).await.unwrap();
@@ -144,46 +123,29 @@ async fn an_endpoint_that_hangs_holds_back_only_its_own_deliveries() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(
-        held.lock().await.len(),
+        hanging.held().await,
         3,
         "the hanging endpoint got its share of three sends in all, and no more"
     );
     assert!(slots.in_flight() >= 3, "its sends are still hung");
-    holder.abort();
 }
 
 /// The background job takes its slots from the configuration: with a share of two per endpoint,
 /// an endpoint that hangs gets two connections, however many deliveries wait for it.
 #[tokio::test]
 async fn the_delivery_job_keeps_to_the_configured_share() {
-    use meetgate_store::{Effects, NewOutboxEvent, OutboxEventId};
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hanging_url = format!("http://{}/hooks", hanging.local_addr().unwrap());
-    let held = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
-    let holder = {
-        let held = held.clone();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = hanging.accept().await {
-                held.lock().await.push(socket);
-            }
-        })
-    };
-    add_endpoint(&app, &hanging_url).await;
+    let hanging = HangingEndpoint::start().await;
+    add_endpoint(&app, &hanging.url).await;
     let services = app.services().clone();
     let now = services.clock.now();
-    let events = (0..6).fold(Effects::none(), |effects, n| {
-        effects.event(NewOutboxEvent {
-            id: OutboxEventId::new(),
-            tenant_id: app.tenant,
-            event_type: "meeting.created".into(),
-            payload: json!({ "type": "meeting.created", "n": n }),
-            created_at: now,
-        })
-    });
-    services.store.append_events(events).await.unwrap();
+    services
+        .store
+        .append_events(meeting_events(app.tenant, now, 0..6))
+        .await
+        .unwrap();
     let worker = app
         .env
         .instance(|c| {
@@ -193,18 +155,67 @@ async fn the_delivery_job_keeps_to_the_configured_share() {
         })
         .await;
     eventually("the job sends to the hanging endpoint", || async {
-        held.lock().await.len() >= 2
+        hanging.held().await >= 2
     })
     .await;
     // Many idle intervals: the job would have claimed the others by now if it could.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(
-        held.lock().await.len(),
-        2,
-        "two sends, the configured share"
-    );
+    assert_eq!(hanging.held().await, 2, "two sends, the configured share");
     drop(worker);
-    holder.abort();
+}
+
+/// A host endpoint that accepts connections and never answers; it keeps every socket open.
+struct HangingEndpoint {
+    url: String,
+    sockets: std::sync::Arc<tokio::sync::Mutex<Vec<tokio::net::TcpStream>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl HangingEndpoint {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let sockets = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let held = sockets.clone();
+        let accepting = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                held.lock().await.push(socket);
+            }
+        });
+        Self {
+            url,
+            sockets,
+            accepting,
+        }
+    }
+
+    /// Connections it holds open.
+    async fn held(&self) -> usize {
+        self.sockets.lock().await.len()
+    }
+}
+
+impl Drop for HangingEndpoint {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+/// Outbox events of `tenant`, one per number in `range`.
+fn meeting_events(
+    tenant: meetgate_store::TenantId,
+    now: time::OffsetDateTime,
+    range: std::ops::Range<i32>,
+) -> meetgate_store::Effects {
+    range.fold(meetgate_store::Effects::none(), |effects, n| {
+        effects.event(meetgate_store::NewOutboxEvent {
+            id: meetgate_store::OutboxEventId::new(),
+            tenant_id: tenant,
+            event_type: "meeting.created".into(),
+            payload: json!({ "type": "meeting.created", "n": n }),
+            created_at: now,
+        })
+    })
 }
 
 async fn add_endpoint(app: &TestApp, url: &str) -> serde_json::Value {
